@@ -1,0 +1,2 @@
+//! tocsin.
+fn main() {}

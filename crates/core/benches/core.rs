@@ -1,0 +1,2 @@
+//! Benchmarks of the core hot paths.
+fn main() {}

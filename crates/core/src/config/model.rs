@@ -1,0 +1,470 @@
+//! The routing configuration as the rest of tocsin sees it: validated, with every reference resolved to a
+//! name that exists. It is built only by [`super::load`] from YAML; see `docs/config.md` for the format.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use regex::Regex;
+
+use crate::model::Severity;
+
+/// A place in the config file, 1-based, for messages and `check-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct Pos {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Defaults applied where nothing more specific says otherwise.
+    pub defaults: Defaults,
+    /// The service catalogue: which alerts belong to which service, owner team and tier.
+    pub services: Vec<Service>,
+    /// Severity classification rules, first match wins.
+    pub severity_rules: Vec<SeverityRule>,
+    /// Delivery channels by name.
+    pub channels: BTreeMap<String, Channel>,
+    /// People by name, with their contact methods.
+    pub people: BTreeMap<String, Person>,
+    /// Named time windows (business hours, nights, weekends) used by routes.
+    pub time_windows: BTreeMap<String, TimeWindow>,
+    /// Escalation policies by name.
+    pub escalation_policies: BTreeMap<String, EscalationPolicy>,
+    /// On-call schedules by name.
+    pub schedules: BTreeMap<String, Schedule>,
+    /// The root of the route tree; it matches every alert.
+    pub route: Route,
+}
+
+/// Config-wide defaults.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// Severity of an alert no rule, tag or source classifies. Default `medium`.
+    pub severity: Severity,
+    /// Time zone for time windows that name none. Default `UTC`.
+    pub timezone: Tz,
+    /// What an `INSUFFICIENT_DATA` transition does. Default `ignore`.
+    pub insufficient_data: InsufficientData,
+    /// Whether a `[critical]`-style tag in the description sets the severity. Default `true`.
+    pub severity_tags: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            severity: Severity::Medium,
+            timezone: Tz::UTC,
+            insufficient_data: InsufficientData::Ignore,
+            severity_tags: true,
+        }
+    }
+}
+
+/// What the router does with an `INSUFFICIENT_DATA` transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsufficientData {
+    /// Record it and page nobody.
+    Ignore,
+    /// Treat it as firing: open an alert and page.
+    Notify,
+    /// Treat it as a recovery: resolve the open alert.
+    Resolve,
+}
+
+/// One service of the catalogue.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Service name (labels the alert `service`).
+    pub name: String,
+    /// Owning team (labels the alert `team`).
+    pub team: Option<String>,
+    /// Business tier, 1 (most important) to 4. Default 3.
+    pub tier: u8,
+    /// An alert belongs to the first service all of whose matchers match.
+    pub matchers: Vec<Matcher>,
+}
+
+/// A severity classification rule.
+#[derive(Debug, Clone)]
+pub struct SeverityRule {
+    /// The severity given when every matcher matches.
+    pub severity: Severity,
+    /// The conditions.
+    pub matchers: Vec<Matcher>,
+}
+
+/// An alert field a matcher can test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// `severity`
+    Severity,
+    /// `source`
+    Source,
+    /// `transport`
+    Transport,
+    /// `account` (also `account_id`)
+    Account,
+    /// `region`
+    Region,
+    /// `alarm_name` (also `alertname`)
+    AlarmName,
+    /// `namespace`
+    Namespace,
+    /// `metric` (also `metric_name`)
+    Metric,
+    /// `state`
+    State,
+    /// `kind`
+    Kind,
+    /// `description`
+    Description,
+    /// `service` (from the service catalogue)
+    Service,
+    /// `team` (from the service catalogue)
+    Team,
+    /// `tier` (from the service catalogue)
+    Tier,
+    /// `priority` (`P1`..`P5`, from severity and tier)
+    Priority,
+    /// `dimension.NAME` (also `dimensions.NAME`): a metric dimension.
+    Dimension(String),
+    /// `label.NAME`, or any other bare name: a label of the alert.
+    Label(String),
+}
+
+impl Field {
+    /// Parses a matcher's left-hand side. Any name that is not a known field is a label name.
+    pub fn parse(s: &str) -> Field {
+        match s {
+            "severity" => Field::Severity,
+            "source" => Field::Source,
+            "transport" => Field::Transport,
+            "account" | "account_id" => Field::Account,
+            "region" => Field::Region,
+            "alarm_name" | "alertname" => Field::AlarmName,
+            "namespace" => Field::Namespace,
+            "metric" | "metric_name" => Field::Metric,
+            "state" => Field::State,
+            "kind" => Field::Kind,
+            "description" => Field::Description,
+            "service" => Field::Service,
+            "team" => Field::Team,
+            "tier" => Field::Tier,
+            "priority" => Field::Priority,
+            other => {
+                if let Some(d) = other
+                    .strip_prefix("dimension.")
+                    .or_else(|| other.strip_prefix("dimensions."))
+                {
+                    Field::Dimension(d.to_string())
+                } else {
+                    Field::Label(other.strip_prefix("label.").unwrap_or(other).to_string())
+                }
+            }
+        }
+    }
+}
+
+/// A matcher operator, as in Alertmanager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOp {
+    /// `=`: equal.
+    Eq,
+    /// `!=`: not equal.
+    Ne,
+    /// `=~`: the whole value matches the regex.
+    Re,
+    /// `!~`: the whole value does not match the regex.
+    NotRe,
+}
+
+/// One condition on one alert field: `field op value`. A missing field reads as the empty string, as in
+/// Alertmanager, so `region != ""` means "has a region".
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// The field tested.
+    pub field: Field,
+    /// The operator.
+    pub op: MatchOp,
+    /// The literal value, or the regex source for `=~` and `!~`.
+    pub value: String,
+    /// The compiled regex, anchored at both ends, for `=~` and `!~`.
+    pub regex: Option<Regex>,
+}
+
+impl Matcher {
+    /// Builds a matcher, compiling (and anchoring) the regex for `=~`/`!~`.
+    pub fn new(field: Field, op: MatchOp, value: impl Into<String>) -> Result<Self, regex::Error> {
+        let value = value.into();
+        let regex = match op {
+            MatchOp::Re | MatchOp::NotRe => Some(Regex::new(&format!("^(?:{value})$"))?),
+            MatchOp::Eq | MatchOp::Ne => None,
+        };
+        Ok(Matcher {
+            field,
+            op,
+            value,
+            regex,
+        })
+    }
+
+    /// Whether the matcher holds for a field's value (`None`: the field is absent, read as "").
+    pub fn matches_value(&self, v: Option<&str>) -> bool {
+        let v = v.unwrap_or("");
+        match (self.op, &self.regex) {
+            (MatchOp::Eq, _) => v == self.value,
+            (MatchOp::Ne, _) => v != self.value,
+            (MatchOp::Re, Some(r)) => r.is_match(v),
+            (MatchOp::NotRe, Some(r)) => !r.is_match(v),
+            // `new` always compiles a regex for the regex operators.
+            (MatchOp::Re | MatchOp::NotRe, None) => false,
+        }
+    }
+}
+
+/// The kind of a delivery channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChannelKind {
+    /// Email through SES v2.
+    Email,
+    /// SMS through SNS.
+    Sms,
+    /// Slack (incoming webhook or bot token).
+    Slack,
+    /// Microsoft Teams (Workflows webhook, Adaptive Card).
+    Teams,
+    /// PagerDuty Events v2.
+    Pagerduty,
+    /// A signed webhook (Standard Webhooks).
+    Webhook,
+}
+
+impl ChannelKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::Sms => "sms",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Pagerduty => "pagerduty",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+
+    /// Parses the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "email" => ChannelKind::Email,
+            "sms" => ChannelKind::Sms,
+            "slack" => ChannelKind::Slack,
+            "teams" => ChannelKind::Teams,
+            "pagerduty" => ChannelKind::Pagerduty,
+            "webhook" => ChannelKind::Webhook,
+            _ => return None,
+        })
+    }
+}
+
+/// A setting value. Secrets are only ever references, never inlined in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// A plain value written in the file (not allowed for secret settings).
+    Literal(String),
+    /// `{env: NAME}`: read from the environment at start-up.
+    Env(String),
+    /// `{secret: NAME}`: read from AWS Secrets Manager (or `TOCSIN_SECRET_<NAME>` locally).
+    Secret(String),
+}
+
+/// A named delivery channel.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// The channel's name in the config.
+    pub name: String,
+    /// What kind of channel it is.
+    pub kind: ChannelKind,
+    /// Its settings (`from`, `webhook_url`, `routing_key`, `default_to`, ...), validated per kind.
+    pub settings: BTreeMap<String, Setting>,
+    /// Recipients used when a route names the channel without `to`.
+    pub default_to: Vec<Recipient>,
+}
+
+/// A person and how to reach them.
+#[derive(Debug, Clone, Default)]
+pub struct Person {
+    /// The person's name in the config.
+    pub name: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number in E.164 (`+447700900123`).
+    pub phone: Option<String>,
+    /// Slack member id or handle.
+    pub slack: Option<String>,
+    /// The person's own time zone, for messages.
+    pub timezone: Option<Tz>,
+}
+
+/// A recipient on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A literal address for the channel: an email address, a phone number, a Slack channel.
+    Address(String),
+    /// A person of `people`, reached at their contact for the channel's kind.
+    Person(String),
+    /// Whoever is on call in a schedule of `schedules`.
+    Schedule(String),
+}
+
+/// A recurring window of time in a time zone: on these weekdays, between these times.
+#[derive(Debug, Clone)]
+pub struct TimeWindow {
+    /// The window's name.
+    pub name: String,
+    /// The zone the weekdays and times are read in.
+    pub timezone: Tz,
+    /// Days the window is open; empty means every day.
+    pub weekdays: Vec<Weekday>,
+    /// Time ranges `[start, end)` in local time; empty means all day. `end` before `start` spans midnight.
+    pub times: Vec<(NaiveTime, NaiveTime)>,
+}
+
+/// How a level's targets are notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelMode {
+    /// Every target at once.
+    All,
+    /// One target, taking turns on each repeat of the policy.
+    RoundRobin,
+}
+
+/// A target of an escalation level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EscalationTarget {
+    /// A person (paged on every channel they have a contact for, as the level's `channels` say).
+    Person(String),
+    /// Whoever is on call in a schedule.
+    Schedule(String),
+    /// A channel, with optional recipients.
+    Channel {
+        /// The channel name.
+        channel: String,
+        /// Recipients; empty means the channel's `default_to`.
+        to: Vec<Recipient>,
+    },
+}
+
+/// One level of an escalation policy.
+#[derive(Debug, Clone)]
+pub struct EscalationLevel {
+    /// How long after the previous level (or the alert opening, for level 1) this level pages.
+    /// EventBridge Scheduler fires at minute precision, so delays are effectively rounded up to a minute on AWS.
+    pub delay: Duration,
+    /// Who is paged.
+    pub targets: Vec<EscalationTarget>,
+    /// Channels used to reach people and schedules at this level (by name).
+    pub channels: Vec<String>,
+    /// All targets, or round robin.
+    pub mode: LevelMode,
+}
+
+/// An escalation policy.
+#[derive(Debug, Clone)]
+pub struct EscalationPolicy {
+    /// The policy's name.
+    pub name: String,
+    /// Levels in order.
+    pub levels: Vec<EscalationLevel>,
+    /// How many more times the whole policy runs after the last level. Default 0.
+    pub repeat: u32,
+    /// An acknowledged alert left unresolved this long re-triggers. None: never.
+    pub ack_timeout: Option<Duration>,
+}
+
+/// How long a rotation turn lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// One day.
+    Daily,
+    /// One week.
+    Weekly,
+    /// A custom length.
+    Custom(Duration),
+}
+
+/// One layer of an on-call schedule.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Turn length.
+    pub rotation: Rotation,
+    /// The local date and time of the first handoff (turns start here, in the schedule's zone).
+    pub start: chrono::NaiveDateTime,
+    /// People in turn order.
+    pub people: Vec<String>,
+    /// When the layer applies (names of `time_windows`); empty means always.
+    pub restrictions: Vec<String>,
+}
+
+/// A one-off replacement of whoever is on call.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// Who is on call instead.
+    pub person: String,
+    /// Start (UTC).
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// End (UTC), exclusive.
+    pub end: chrono::DateTime<chrono::Utc>,
+}
+
+/// An on-call schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The schedule's name.
+    pub name: String,
+    /// The zone its handoffs are read in.
+    pub timezone: Tz,
+    /// Layers; a later layer wins where it applies.
+    pub layers: Vec<Layer>,
+    /// Overrides; they win over every layer.
+    pub overrides: Vec<Override>,
+}
+
+/// Who a route notifies on one channel.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The channel name (exists in `channels`).
+    pub channel: String,
+    /// Recipients; empty means the channel's `default_to`.
+    pub to: Vec<Recipient>,
+}
+
+/// A node of the route tree, evaluated the Alertmanager way: a node matches when all its matchers match;
+/// the first matching child (and, with `continue`, later matching siblings too) takes the alert; a node
+/// no child takes applies its own `notify`.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// A name for the timeline and audit; defaults to `route[i].routes[j]...` by position.
+    pub name: String,
+    /// Where the node is in the file.
+    pub pos: Pos,
+    /// Conditions; empty matches everything.
+    pub matchers: Vec<Matcher>,
+    /// After this node matches, go on to try its later siblings too.
+    pub continue_matching: bool,
+    /// Only active inside one of these windows (names of `time_windows`); empty means always.
+    pub active_during: Vec<String>,
+    /// Muted inside any of these windows.
+    pub muted_during: Vec<String>,
+    /// Channels and recipients notified; inherited by children that name none.
+    pub notify: Vec<Notify>,
+    /// Escalation policy; inherited by children that name none.
+    pub escalation: Option<String>,
+    /// Child routes.
+    pub routes: Vec<Route>,
+}

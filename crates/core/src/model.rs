@@ -1,0 +1,273 @@
+//! The canonical alert: the one shape every source format is turned into, and the only one the router,
+//! the channels and the audit trail know. Field names and meanings follow `DESIGN.md`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where an alert came from. The model is source-neutral: CloudWatch alarms come first, not alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A CloudWatch alarm state change.
+    Cloudwatch,
+    /// An AWS Health event.
+    Health,
+    /// A Prometheus Alertmanager webhook alert.
+    Alertmanager,
+    /// tocsin's documented generic JSON alert.
+    Generic,
+}
+
+impl Source {
+    /// The name used in JSON, matchers and the timeline.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cloudwatch => "cloudwatch",
+            Source::Health => "health",
+            Source::Alertmanager => "alertmanager",
+            Source::Generic => "generic",
+        }
+    }
+}
+
+/// How the event reached tocsin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// An SNS notification (a CloudWatch alarm action on a topic).
+    Sns,
+    /// An EventBridge event ("CloudWatch Alarm State Change" and other detail types).
+    Eventbridge,
+    /// A CloudWatch alarm invoking a Lambda function directly (`alarmData`).
+    LambdaAction,
+    /// An HTTP POST (Alertmanager webhook, generic JSON).
+    Http,
+}
+
+impl Transport {
+    /// The name used in JSON and the timeline.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sns => "sns",
+            Transport::Eventbridge => "eventbridge",
+            Transport::LambdaAction => "lambda_action",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// The alarm's state in its source: firing, resolved or unknown, whatever the source calls them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AlarmState {
+    /// Firing.
+    #[serde(rename = "ALARM")]
+    Alarm,
+    /// Resolved.
+    #[serde(rename = "OK")]
+    Ok,
+    /// Not enough data to tell.
+    #[serde(rename = "INSUFFICIENT_DATA")]
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// The CloudWatch spelling, used in JSON and matchers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Alarm => "ALARM",
+            AlarmState::Ok => "OK",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+
+    /// Parses the CloudWatch spelling exactly (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ALARM" => Some(AlarmState::Alarm),
+            "OK" => Some(AlarmState::Ok),
+            "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AlarmState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent an alert is, most urgent first (so `Ord` sorts critical first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Wake someone up.
+    Critical,
+    /// Page in working hours, soon otherwise.
+    High,
+    /// The default.
+    Medium,
+    /// Worth a look.
+    Low,
+    /// For the record.
+    Info,
+}
+
+impl Severity {
+    /// Every severity, most urgent first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// The lowercase name used in JSON, config and matchers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+
+    /// Parses a severity name, case-insensitively; also accepts common synonyms
+    /// (`warning` → medium, `error` → high, `page` → critical, `informational`/`none` → info).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "critical" | "crit" | "page" | "p1" | "sev1" => Some(Severity::Critical),
+            "high" | "error" | "major" | "p2" | "sev2" => Some(Severity::High),
+            "medium" | "warning" | "warn" | "moderate" | "p3" | "sev3" => Some(Severity::Medium),
+            "low" | "minor" | "p4" | "sev4" => Some(Severity::Low),
+            "info" | "informational" | "none" | "p5" | "sev5" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The canonical alert (see `DESIGN.md`). One state transition of one alarm in one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Identifies this transition: the same transition through any transport has the same id.
+    pub event_id: String,
+    /// Identifies the alarm: every transition of one alarm shares it.
+    pub fingerprint: String,
+    /// The source system.
+    pub source: Source,
+    /// How it reached us.
+    pub transport: Transport,
+    /// The alert's name in its source (alarm name, Health event type code, Alertmanager alertname).
+    pub alarm_name: String,
+    /// The alarm's ARN where the source has one.
+    pub alarm_arn: Option<String>,
+    /// The AWS account the alarm belongs to.
+    pub account_id: Option<String>,
+    /// The impacted region as a code (`eu-west-1`), not the delivery region.
+    pub region: Option<String>,
+    /// The new state.
+    pub state: AlarmState,
+    /// The state before this transition, where known.
+    pub previous_state: Option<AlarmState>,
+    /// When the state changed, UTC.
+    #[serde(with = "rfc3339")]
+    pub state_changed_at: DateTime<Utc>,
+    /// The source's human reason for the transition.
+    pub reason: String,
+    /// `metric`, `metric_math`, `anomaly_detection`, `composite` for CloudWatch; sources name their own.
+    pub kind: String,
+    /// The metric namespace, where there is one metric.
+    pub namespace: Option<String>,
+    /// The metric name, where there is one metric.
+    pub metric_name: Option<String>,
+    /// The metric's dimensions.
+    pub dimensions: BTreeMap<String, String>,
+    /// The alarm threshold, where it has a fixed one.
+    pub threshold: Option<f64>,
+    /// The classified severity.
+    pub severity: Severity,
+    /// The alarm's description, empty when it has none.
+    pub description: String,
+    /// The source's other routable facts (statistic, comparison, Alertmanager labels, ...).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// RFC 3339 in UTC with millisecond precision and a `Z`, the one timestamp form tocsin writes.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Serde glue for [`format_time`]; reads any RFC 3339 timestamp.
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `t` as RFC 3339 UTC with milliseconds and `Z`.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(t))
+    }
+
+    /// Reads an RFC 3339 timestamp into UTC.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| D::Error::custom(format!("invalid timestamp {s:?}: {e}")))
+    }
+}
+
+/// A stable, short, hex identifier: the first 16 bytes of SHA-256 over the parts, each length-prefixed
+/// so that `("ab","c")` and `("a","bc")` differ. Stable across processes, versions and machines.
+pub fn stable_id(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_id_separates_parts_unambiguously() {
+        assert_ne!(stable_id(&["ab", "c"]), stable_id(&["a", "bc"]));
+        assert_eq!(stable_id(&["x", "y"]), stable_id(&["x", "y"]));
+        assert_eq!(stable_id(&["x"]).len(), 32);
+    }
+
+    #[test]
+    fn severity_orders_most_urgent_first_and_parses_synonyms() {
+        assert!(Severity::Critical < Severity::Info);
+        assert_eq!(Severity::parse("WARNING"), Some(Severity::Medium));
+        assert_eq!(Severity::parse("bogus"), None);
+    }
+
+    #[test]
+    fn timestamps_are_written_in_utc_with_z() {
+        let t = DateTime::parse_from_rfc3339("2024-03-01T10:00:00.5+01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(format_time(&t), "2024-03-01T09:00:00.500Z");
+    }
+}

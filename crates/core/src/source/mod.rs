@@ -1,0 +1,1 @@
+//! Source parsers: every event format tocsin accepts, in; canonical [`Alert`](crate::Alert)s, out.

@@ -1,0 +1,2 @@
+//! tocsin-ingest.
+fn main() {}

@@ -1,0 +1,2 @@
+//! tocsin-router.
+fn main() {}

@@ -1,8 +1,17 @@
 //! tocsin's domain, free of the AWS SDK and of Lambda: the canonical alert, source parsers, the routing
-//! config, routing and the router's decisions, and the ports (traits) adapters implement.
+//! config, classification, routing, on-call math, the router's decisions, and the ports (traits)
+//! adapters implement.
 
+pub mod classify;
 pub mod config;
+pub mod contract;
 pub mod model;
+pub mod oncall;
+pub mod ports;
+pub mod record;
+pub mod router;
+pub mod routing;
 pub mod source;
+pub mod text;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};

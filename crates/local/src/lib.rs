@@ -1,1 +1,13 @@
-//! tocsin-local.
+//! The embedded default: in-process adapters behind tocsin's ports, used by `tocsin replay`, `tocsin
+//! serve` and the tests. They keep the same semantics as the AWS adapters (the contract suites in
+//! `tocsin_core::contract` run against both); they are the product's local mode, not test fakes.
+
+mod bus;
+mod clock;
+mod embedded;
+mod store;
+
+pub use bus::LocalBus;
+pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
+pub use clock::{VirtualClock, VirtualScheduler};
+pub use store::MemoryStore;

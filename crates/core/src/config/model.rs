@@ -229,7 +229,10 @@ impl Matcher {
 }
 
 /// The kind of a delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     /// Email through SES v2.
     Email,

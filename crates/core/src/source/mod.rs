@@ -1,1 +1,441 @@
-//! Source parsers: every event format tocsin accepts, in; canonical [`Alert`](crate::Alert)s, out.
+//! Source parsers: every event format tocsin accepts, in; canonical [`Alert`]s, out.
+//!
+//! The shape of an event is told by its structure, never by a file name or a header: an SNS Lambda
+//! event (`Records`), a bare SNS notification (`Type` + `Message`, as an HTTPS subscription POSTs it),
+//! a CloudWatch alarm message (`AlarmName`), an EventBridge event (`detail-type`), a Lambda alarm
+//! action (`alarmData`), an Alertmanager webhook (`alerts` + `receiver`/`groupKey`) or a generic
+//! `tocsin/v1` alert. An SNS `Message` is read by the same detector, so an EventBridge event that an
+//! EventBridge rule published to an SNS topic is read too. `docs/sources.md` describes every shape.
+//!
+//! The whole event is read in one pass into [`Event`], a union of every shape's top-level fields whose
+//! leaves are [`loose`] values: deserialization fails only on JSON syntax, and every type problem is
+//! reported afterwards by the shape's reader with the field's path.
+
+mod alertmanager;
+mod cloudwatch;
+mod generic;
+mod loose;
+mod region;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::model::{Alert, Transport};
+use loose::{Keys, List, Map, Obj, Val, opt_str, req_str};
+use text::quote;
+
+/// The largest event accepted, in bytes: the SNS and EventBridge payload limit. Bigger input is
+/// rejected before it is parsed.
+pub const MAX_EVENT_BYTES: usize = 262_144;
+
+/// Why an event, or one record of it, could not be read. Its `Display` is always one line:
+/// `"{at}: {reason}"`, or just the reason when `at` is empty, with control characters escaped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", OneLine(.at, .reason))]
+pub struct ParseError {
+    /// Where in the event: a field path such as `Records[2].Sns.Message.NewStateValue`; empty when
+    /// the problem is the event as a whole.
+    pub at: String,
+    /// What is wrong, naming the value found where that helps.
+    pub reason: String,
+}
+
+impl ParseError {
+    /// A problem with the field at `at`.
+    pub fn new(at: impl Into<String>, reason: impl Into<String>) -> Self {
+        ParseError {
+            at: at.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same problem, seen from the enclosing object at `prefix`.
+    pub(crate) fn within(mut self, prefix: &str) -> Self {
+        self.prefix(prefix);
+        self
+    }
+
+    fn prefix(&mut self, prefix: &str) {
+        self.at = if self.at.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.at)
+        };
+    }
+}
+
+struct OneLine<'e>(&'e str, &'e str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.is_empty() {
+            text::write_one_line(f, self.0)?;
+            f.write_str(": ")?;
+        }
+        text::write_one_line(f, self.1)
+    }
+}
+
+/// What [`parse_all`] read from one event: the alerts, and the records that could not be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    /// One alert per good record, in input order.
+    pub alerts: Vec<Alert>,
+    /// One error per bad record, its `at` naming the record (`Records[2].Sns.Message`).
+    pub rejected: Vec<ParseError>,
+}
+
+/// Detects the shape and parses. Envelope-level problems are `Err`; per-record problems (one bad SNS
+/// record among good ones, one bad entry of an Alertmanager webhook) go to `rejected`, with `at`
+/// naming the record (e.g. `Records[2].Sns.Message`).
+pub fn parse_all(input: &[u8]) -> Result<Parsed, ParseError> {
+    if input.len() > MAX_EVENT_BYTES {
+        return Err(ParseError::new(
+            "",
+            format!(
+                "event is {} bytes, over the {MAX_EVENT_BYTES}-byte limit",
+                input.len()
+            ),
+        ));
+    }
+    // Editors on Windows save JSON with a byte-order mark; it carries no meaning.
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let event = read_object(serde_json::from_slice(input))?;
+    let mut out = Parsed::default();
+    dispatch(event, input, Layer::Outer, &mut out)?;
+    Ok(out)
+}
+
+/// Strict: any rejected record is an `Err`. Used by `tocsin parse`.
+pub fn parse(input: &[u8]) -> Result<Vec<Alert>, ParseError> {
+    let mut parsed = parse_all(input)?;
+    if parsed.rejected.is_empty() {
+        Ok(parsed.alerts)
+    } else {
+        Err(parsed.rejected.swap_remove(0))
+    }
+}
+
+/// Whether an event is the outer one or the `Message` of an SNS notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Outer,
+    InSns,
+}
+
+impl Layer {
+    /// The transport of what is found at this layer: inside SNS it is SNS, whatever the inner shape.
+    fn transport(self, own: Transport) -> Transport {
+        match self {
+            Layer::Outer => own,
+            Layer::InSns => Transport::Sns,
+        }
+    }
+}
+
+/// Every shape's top-level fields at once, so that one pass over the input reads any of them.
+/// Fields the parsers do not use (SNS signatures, alarm actions, which AWS writes as a string or an
+/// array) are skipped unread.
+#[derive(Debug, Default, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub(crate) struct Event<'a> {
+    // An SNS Lambda event.
+    #[serde(rename = "Records")]
+    records: Option<List<Obj<SnsRecord<'a>>>>,
+    // A bare SNS notification.
+    #[serde(rename = "Type")]
+    sns_type: Option<Val<'a>>,
+    #[serde(rename = "Message")]
+    message: Option<Val<'a>>,
+
+    // A CloudWatch alarm message, as SNS carries it.
+    #[serde(rename = "AlarmName")]
+    pub(crate) alarm_name: Option<Val<'a>>,
+    #[serde(rename = "AlarmDescription")]
+    pub(crate) alarm_description: Option<Val<'a>>,
+    #[serde(rename = "AWSAccountId")]
+    pub(crate) aws_account_id: Option<Val<'a>>,
+    #[serde(rename = "NewStateValue")]
+    pub(crate) new_state_value: Option<Val<'a>>,
+    #[serde(rename = "NewStateReason")]
+    pub(crate) new_state_reason: Option<Val<'a>>,
+    #[serde(rename = "StateChangeTime")]
+    pub(crate) state_change_time: Option<Val<'a>>,
+    #[serde(rename = "Region")]
+    pub(crate) region_name: Option<Val<'a>>,
+    #[serde(rename = "AlarmArn")]
+    pub(crate) alarm_arn: Option<Val<'a>>,
+    #[serde(rename = "OldStateValue")]
+    pub(crate) old_state_value: Option<Val<'a>>,
+    #[serde(rename = "Trigger")]
+    pub(crate) trigger: Option<Obj<cloudwatch::Trigger<'a>>>,
+    #[serde(rename = "AlarmRule")]
+    pub(crate) alarm_rule: Option<Val<'a>>,
+    #[serde(rename = "TriggeringChildren")]
+    pub(crate) triggering_children: Option<List<Obj<cloudwatch::Child<'a>>>>,
+    #[serde(rename = "ActionsSuppressor")]
+    pub(crate) actions_suppressor: Option<Val<'a>>,
+    #[serde(rename = "ActionsSuppressorWaitPeriod")]
+    pub(crate) actions_suppressor_wait_period: Option<Val<'a>>,
+    #[serde(rename = "ActionsSuppressorExtensionPeriod")]
+    pub(crate) actions_suppressor_extension_period: Option<Val<'a>>,
+
+    // An EventBridge event; `region` and `time` are shared with the Lambda alarm action.
+    pub(crate) source: Option<Val<'a>>,
+    #[serde(rename = "detail-type")]
+    pub(crate) detail_type: Option<Val<'a>>,
+    pub(crate) detail: Option<Obj<cloudwatch::AlarmData<'a>>>,
+    pub(crate) resources: Option<List<Val<'a>>>,
+    pub(crate) account: Option<Val<'a>>,
+    pub(crate) region: Option<Val<'a>>,
+
+    // A Lambda alarm action.
+    #[serde(rename = "alarmArn")]
+    pub(crate) lambda_alarm_arn: Option<Val<'a>>,
+    #[serde(rename = "accountId")]
+    pub(crate) lambda_account_id: Option<Val<'a>>,
+    #[serde(rename = "alarmData")]
+    pub(crate) alarm_data: Option<Obj<cloudwatch::AlarmData<'a>>>,
+
+    // An Alertmanager webhook; `version`, `status` and `alerts` are shared with the generic batch.
+    pub(crate) version: Option<Val<'a>>,
+    receiver: Option<Val<'a>>,
+    #[serde(rename = "groupKey")]
+    group_key: Option<Val<'a>>,
+    pub(crate) alerts: Option<List<Obj<Entry<'a>>>>,
+
+    // A single generic alert.
+    pub(crate) name: Option<Val<'a>>,
+    pub(crate) status: Option<Val<'a>>,
+    pub(crate) time: Option<Val<'a>>,
+    pub(crate) severity: Option<Val<'a>>,
+    pub(crate) description: Option<Val<'a>>,
+    pub(crate) reason: Option<Val<'a>>,
+    pub(crate) key: Option<Val<'a>>,
+    pub(crate) account_id: Option<Val<'a>>,
+    pub(crate) labels: Option<Obj<Map<'a>>>,
+}
+
+/// One entry of an `alerts` array: the fields of an Alertmanager alert and of a generic alert.
+#[derive(Debug, Default, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub(crate) struct Entry<'a> {
+    pub(crate) status: Option<Val<'a>>,
+    pub(crate) labels: Option<Obj<Map<'a>>>,
+    pub(crate) annotations: Option<Obj<Map<'a>>>,
+    #[serde(rename = "startsAt")]
+    pub(crate) starts_at: Option<Val<'a>>,
+    #[serde(rename = "endsAt")]
+    pub(crate) ends_at: Option<Val<'a>>,
+    pub(crate) version: Option<Val<'a>>,
+    pub(crate) name: Option<Val<'a>>,
+    pub(crate) time: Option<Val<'a>>,
+    pub(crate) severity: Option<Val<'a>>,
+    pub(crate) description: Option<Val<'a>>,
+    pub(crate) reason: Option<Val<'a>>,
+    pub(crate) key: Option<Val<'a>>,
+    pub(crate) account_id: Option<Val<'a>>,
+    pub(crate) region: Option<Val<'a>>,
+}
+
+/// One record of an SNS Lambda event.
+///
+/// Not `aws_lambda_events::event::sns::SnsEvent`, although real payloads fit it (a test checks that
+/// every SNS fixture does): it fails the whole event when one record lacks any of its required fields
+/// (signatures, subscription ARN, which tocsin never reads), so one bad record could not be rejected
+/// alone; and it copies every field into a `String`, where this borrows, on the hottest path.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+struct SnsRecord<'a> {
+    #[serde(rename = "EventSource")]
+    event_source: Option<Val<'a>>,
+    #[serde(rename = "Sns")]
+    sns: Option<Obj<SnsNotification<'a>>>,
+}
+
+/// The part of an SNS notification tocsin reads.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+struct SnsNotification<'a> {
+    #[serde(rename = "Type")]
+    sns_type: Option<Val<'a>>,
+    #[serde(rename = "Message")]
+    message: Option<Val<'a>>,
+}
+
+/// Turns a serde result into an event, or a one-line error: JSON syntax problems keep serde's line
+/// and column.
+fn read_object<'a>(
+    result: Result<Obj<Event<'a>>, serde_json::Error>,
+) -> Result<Event<'a>, ParseError> {
+    match result {
+        Ok(Obj::Ok(event)) => Ok(event),
+        Ok(Obj::Wrong(kind)) => Err(ParseError::new(
+            "",
+            format!("expected a JSON object, found {kind}"),
+        )),
+        Err(e) if e.is_data() => Err(ParseError::new("", e.to_string())),
+        Err(e) => Err(ParseError::new("", format!("not JSON: {e}"))),
+    }
+}
+
+fn dispatch(event: Event<'_>, raw: &[u8], layer: Layer, out: &mut Parsed) -> Result<(), ParseError> {
+    if layer == Layer::Outer {
+        if let Some(records) = &event.records {
+            return sns_records(records, out);
+        }
+        if event.message.is_some() || event.sns_type.is_some() {
+            let parsed = sns_notification(event.sns_type.as_ref(), event.message.as_ref())?;
+            merge(parsed, None, out);
+            return Ok(());
+        }
+    }
+    if event.alarm_name.is_some() {
+        let alert = cloudwatch::from_alarm_message(&event, layer.transport(Transport::Http))?;
+        out.alerts.push(alert);
+        return Ok(());
+    }
+    if event.detail_type.is_some() || event.detail.is_some() {
+        let alert = cloudwatch::from_eventbridge(&event, layer.transport(Transport::Eventbridge))?;
+        out.alerts.push(alert);
+        return Ok(());
+    }
+    if event.alarm_data.is_some() {
+        let alert = cloudwatch::from_lambda_action(&event, layer.transport(Transport::LambdaAction))?;
+        out.alerts.push(alert);
+        return Ok(());
+    }
+    let version = event.version.as_ref().and_then(Val::as_str);
+    if event.alerts.is_some()
+        && (event.receiver.is_some() || event.group_key.is_some() || version == Some("4"))
+    {
+        return alertmanager::parse(&event, layer.transport(Transport::Http), out);
+    }
+    if version.is_some_and(|v| v.starts_with("tocsin/")) {
+        return generic::parse(event, layer.transport(Transport::Http), out);
+    }
+    Err(unknown_shape(raw))
+}
+
+/// Says which keys were found, so that whoever sent the event can tell what it was taken for.
+fn unknown_shape(raw: &[u8]) -> ParseError {
+    const SHOWN: usize = 12;
+    let keys = serde_json::from_slice::<Keys>(raw).map(|k| k.0).unwrap_or_default();
+    let found = if keys.is_empty() {
+        "no keys".to_owned()
+    } else {
+        let mut shown: Vec<String> = keys.iter().take(SHOWN).map(|k| quote(k)).collect();
+        if keys.len() > SHOWN {
+            shown.push(format!("and {} more", keys.len() - SHOWN));
+        }
+        format!("keys {}", shown.join(", "))
+    };
+    ParseError::new(
+        "",
+        format!(
+            "unrecognised event shape: found {found}; expected an SNS event or notification, a \
+             CloudWatch alarm (SNS message, EventBridge event or Lambda alarm action), an \
+             Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
+        ),
+    )
+}
+
+/// Moves what one record yielded into `out`, naming the record in its rejections.
+fn merge(inner: Parsed, at: Option<&str>, out: &mut Parsed) {
+    let Parsed {
+        mut alerts,
+        rejected,
+    } = inner;
+    out.alerts.append(&mut alerts);
+    match at {
+        Some(at) => out.rejected.extend(rejected.into_iter().map(|e| e.within(at))),
+        None => out.rejected.extend(rejected),
+    }
+}
+
+fn sns_records(records: &List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<(), ParseError> {
+    let records = records.get("Records")?;
+    if records.is_empty() {
+        return Err(ParseError::new(
+            "Records",
+            "empty: an SNS event carries at least one record",
+        ));
+    }
+    let is_sns = |r: &Obj<SnsRecord<'_>>| matches!(r, Obj::Ok(r) if r.sns.is_some());
+    if !records.iter().any(is_sns) {
+        let source = match records.first() {
+            Some(Obj::Ok(r)) => r.event_source.as_ref().map(Val::describe),
+            _ => None,
+        };
+        let source = source.map_or(String::new(), |s| format!(" (EventSource {s})"));
+        return Err(ParseError::new(
+            "Records",
+            format!("no SNS records{source}: tocsin reads SNS events"),
+        ));
+    }
+    for (i, record) in records.iter().enumerate() {
+        match sns_record(record) {
+            Ok(parsed) if parsed.rejected.is_empty() => merge(parsed, None, out),
+            Ok(parsed) => merge(parsed, Some(&format!("Records[{i}]")), out),
+            Err(e) => out.rejected.push(e.within(&format!("Records[{i}]"))),
+        }
+    }
+    Ok(())
+}
+
+fn sns_record(record: &Obj<SnsRecord<'_>>) -> Result<Parsed, ParseError> {
+    let record = record.get("")?;
+    if let Some(source) = opt_str(record.event_source.as_ref(), "EventSource")? {
+        if source != "aws:sns" {
+            return Err(ParseError::new(
+                "EventSource",
+                format!("expected \"aws:sns\", found {}", quote(source)),
+            ));
+        }
+    }
+    let sns = record
+        .sns
+        .as_ref()
+        .ok_or_else(|| ParseError::new("Sns", "required field is missing"))?
+        .get("Sns")?;
+    let mut parsed =
+        sns_notification(sns.sns_type.as_ref(), sns.message.as_ref()).map_err(|e| e.within("Sns"))?;
+    parsed.rejected.iter_mut().for_each(|e| e.prefix("Sns"));
+    Ok(parsed)
+}
+
+/// Reads the `Message` of one SNS notification, whose `Type` must be `Notification` when present.
+fn sns_notification(sns_type: Option<&Val<'_>>, message: Option<&Val<'_>>) -> Result<Parsed, ParseError> {
+    match opt_str(sns_type, "Type")? {
+        None | Some("Notification") => {}
+        Some(other @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) => {
+            return Err(ParseError::new(
+                "Type",
+                format!(
+                    "an SNS {other} is not an alert (confirm the subscription with its SubscribeURL)"
+                ),
+            ));
+        }
+        Some(other) => {
+            return Err(ParseError::new(
+                "Type",
+                format!("expected \"Notification\", found {}", quote(other)),
+            ));
+        }
+    }
+    let text = req_str(message, "Message")?;
+    let inner = || -> Result<Parsed, ParseError> {
+        let event = read_object(serde_json::from_str(text))?;
+        let mut parsed = Parsed::default();
+        dispatch(event, text.as_bytes(), Layer::InSns, &mut parsed)?;
+        Ok(parsed)
+    };
+    let mut parsed = inner().map_err(|e| e.within("Message"))?;
+    parsed.rejected.iter_mut().for_each(|e| e.prefix("Message"));
+    Ok(parsed)
+}

@@ -1,0 +1,28 @@
+# tocsin: the two commands a newcomer needs are `make demo` and `make test`.
+CARGO ?= cargo
+SCENARIO ?= events/scenario/incident
+
+.PHONY: demo test lint fmt clippy bench build help
+
+help:
+	@echo "make demo   replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
+	@echo "make test   lint + every test, AWS-backed ones against moto (installed into .venv)"
+	@echo "make bench  criterion benchmarks (figures go in BENCHMARKS.md)"
+
+demo:
+	$(CARGO) run -q -p tocsin -- replay --config infra/tocsin.yaml $(SCENARIO)
+
+test: lint
+	bash scripts/with-moto.sh $(CARGO) test --workspace
+	$(MAKE) --no-print-directory demo > /dev/null
+
+lint: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench -p tocsin-core --bench core

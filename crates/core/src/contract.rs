@@ -1,0 +1,230 @@
+//! Contract suites: the behaviour every adapter of a port must show, written once and run against each
+//! adapter (the memory store in `tocsin-local`, the DynamoDB store against moto), so they cannot drift.
+//! Each check uses ids under a caller-given prefix, so one store (one table) can run them all.
+
+// Test code: a failed check is a panic that names the broken behaviour.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::ChannelKind;
+use crate::model::{AlarmState, Alert, Severity, Source, Transport};
+use crate::ports::{AlertStore, Claim, StoreError};
+use crate::record::{Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status, Target};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T02:10:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// A dedup claim for `event_id` made at `at`.
+pub fn claim(event_id: &str, at: DateTime<Utc>) -> DedupRecord {
+    DedupRecord {
+        event_id: event_id.to_string(),
+        status: ClaimStatus::InProgress,
+        expires_at: at + Duration::hours(1),
+        in_progress_until: at + Duration::minutes(5),
+        transport: "sns".into(),
+        claimed_at: at,
+        alert_id: None,
+        outcome: None,
+    }
+}
+
+/// A small alert record for the checks.
+pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecord {
+    let alert = Alert {
+        event_id: format!("{id}-event"),
+        fingerprint: fingerprint.to_string(),
+        source: Source::Cloudwatch,
+        transport: Transport::Sns,
+        alarm_name: "contract-alarm".into(),
+        alarm_arn: None,
+        account_id: Some("123456789012".into()),
+        region: Some("eu-west-1".into()),
+        state: AlarmState::Alarm,
+        previous_state: Some(AlarmState::Ok),
+        state_changed_at: t0(),
+        reason: "Threshold crossed".into(),
+        kind: "metric".into(),
+        namespace: Some("AWS/EC2".into()),
+        metric_name: Some("CPUUtilization".into()),
+        dimensions: BTreeMap::from([("InstanceId".to_string(), "i-0abc".to_string())]),
+        threshold: Some(80.0),
+        severity: Severity::High,
+        description: "cpu <b>high</b> & \"quoted\"".into(),
+        labels: BTreeMap::from([("service".to_string(), "checkout".to_string())]),
+    };
+    AlertRecord {
+        id: id.to_string(),
+        fingerprint: fingerprint.to_string(),
+        status: Status::Open,
+        alert,
+        severity: Severity::High,
+        opened_at: t0(),
+        updated_at: t0(),
+        acknowledged: None,
+        resolved_at: None,
+        occurrences: 1,
+        routes: vec!["root".into()],
+        notified: vec![Target {
+            channel: "ops-slack".into(),
+            channel_kind: ChannelKind::Slack,
+            target: "#ops".into(),
+            address: Some("#ops".into()),
+        }],
+        escalation: Some("critical".into()),
+        escalation_step: 0,
+        previous: previous.map(str::to_string),
+        version: 1,
+    }
+}
+
+fn audit(alert: &str, at: DateTime<Utc>, action: Action, reason: &str) -> AuditEntry {
+    AuditEntry {
+        at,
+        alert: alert.to_string(),
+        alarm_name: "contract-alarm".into(),
+        action,
+        reason: reason.to_string(),
+        event_id: None,
+        channel: None,
+        target: None,
+        level: None,
+        severity: Severity::High,
+    }
+}
+
+/// Runs every `AlertStore` check. Panics (as a test failure) naming the first broken behaviour.
+pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
+    first_claim_wins_and_the_loser_gets_the_winners_record(store, prefix).await;
+    expired_and_stale_claims_can_be_taken_over(store, prefix).await;
+    released_claim_can_be_claimed_again(store, prefix).await;
+    only_one_live_alert_per_fingerprint(store, prefix).await;
+    updates_are_conditional_on_the_version(store, prefix).await;
+    audit_reads_back_in_time_order(store, prefix).await;
+    missing_items_read_as_none(store, prefix).await;
+}
+
+async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-ev-1");
+    let first = claim(&id, t0());
+    assert_eq!(s.claim_event(&first).await.unwrap(), Claim::Claimed);
+    let mut second = claim(&id, t0() + Duration::seconds(1));
+    second.transport = "eventbridge".into();
+    match s.claim_event(&second).await.unwrap() {
+        Claim::Duplicate(r) => {
+            assert_eq!(r.status, ClaimStatus::InProgress);
+            assert_eq!(r.transport, "sns", "the loser sees the winner's record");
+        }
+        Claim::Claimed => panic!("a second claim of a held event must lose"),
+    }
+    let mut done = first.clone();
+    done.status = ClaimStatus::Completed;
+    done.alert_id = Some("a-1".into());
+    done.outcome = Some("open (2 notifications)".into());
+    s.complete_event(&done).await.unwrap();
+    match s.claim_event(&second).await.unwrap() {
+        Claim::Duplicate(r) => {
+            assert_eq!(r.status, ClaimStatus::Completed);
+            assert_eq!(r.outcome.as_deref(), Some("open (2 notifications)"));
+            assert_eq!(r.alert_id.as_deref(), Some("a-1"));
+            assert_eq!(r.claimed_at, t0());
+        }
+        Claim::Claimed => panic!("a completed, unexpired event must deduplicate"),
+    }
+}
+
+async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-ev-2");
+    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
+    // The holder's in-progress deadline (5 min) has passed: it crashed, take over.
+    let later = claim(&id, t0() + Duration::minutes(6));
+    assert_eq!(s.claim_event(&later).await.unwrap(), Claim::Claimed);
+    let mut done = later.clone();
+    done.status = ClaimStatus::Completed;
+    s.complete_event(&done).await.unwrap();
+    let within = claim(&id, t0() + Duration::minutes(30));
+    assert!(matches!(s.claim_event(&within).await.unwrap(), Claim::Duplicate(_)));
+    // Past the dedup expiry (1 h after the second claim), the id is free again.
+    let expired = claim(&id, t0() + Duration::minutes(67));
+    assert_eq!(s.claim_event(&expired).await.unwrap(), Claim::Claimed);
+}
+
+async fn released_claim_can_be_claimed_again<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-ev-3");
+    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
+    s.release_event(&id).await.unwrap();
+    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
+    s.release_event(&format!("{p}-never-claimed")).await.unwrap();
+}
+
+async fn only_one_live_alert_per_fingerprint<S: AlertStore>(s: &S, p: &str) {
+    let fp = format!("{p}-fp-1");
+    let a1 = record(&format!("{p}-a1"), &fp, None);
+    s.create_alert(&a1).await.unwrap();
+    assert_eq!(s.latest_alert(&fp).await.unwrap().as_ref(), Some(&a1));
+    let a2 = record(&format!("{p}-a2"), &fp, Some(&a1.id));
+    assert!(
+        matches!(s.create_alert(&a2).await, Err(StoreError::Conflict(_))),
+        "a second occurrence while one is live must conflict"
+    );
+    let mut resolved = a1.clone();
+    resolved.status = Status::Resolved;
+    resolved.version = 2;
+    s.update_alert(&resolved).await.unwrap();
+    let stale = record(&format!("{p}-a3"), &fp, None);
+    assert!(
+        matches!(s.create_alert(&stale).await, Err(StoreError::Conflict(_))),
+        "creating with a stale view of the latest occurrence must conflict"
+    );
+    s.create_alert(&a2).await.unwrap();
+    let latest = s.latest_alert(&fp).await.unwrap().unwrap();
+    assert_eq!(latest.id, a2.id);
+    assert_eq!(latest.previous.as_deref(), Some(a1.id.as_str()));
+    assert_eq!(s.get_alert(&a1.id).await.unwrap().unwrap().status, Status::Resolved);
+}
+
+async fn updates_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
+    let a = record(&format!("{p}-b1"), &format!("{p}-fp-2"), None);
+    s.create_alert(&a).await.unwrap();
+    let mut v2 = a.clone();
+    v2.occurrences = 2;
+    v2.version = 2;
+    s.update_alert(&v2).await.unwrap();
+    let mut also_v2 = a.clone();
+    also_v2.status = Status::Acknowledged;
+    also_v2.version = 2;
+    assert!(
+        matches!(s.update_alert(&also_v2).await, Err(StoreError::Conflict(_))),
+        "a write based on a stale version must lose"
+    );
+    assert_eq!(s.get_alert(&a.id).await.unwrap().unwrap(), v2);
+    let ghost = record(&format!("{p}-ghost"), &format!("{p}-fp-3"), None);
+    let mut ghost2 = ghost.clone();
+    ghost2.version = 2;
+    assert!(s.update_alert(&ghost2).await.is_err(), "updating a missing alert fails");
+}
+
+async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-c1");
+    let later = audit(&id, t0() + Duration::minutes(5), Action::Resolve, "second");
+    let first = audit(&id, t0(), Action::Open, "first");
+    let same_time = audit(&id, t0(), Action::Notify, "first's notification");
+    s.append_audit(std::slice::from_ref(&later)).await.unwrap();
+    s.append_audit(&[first.clone(), same_time.clone()]).await.unwrap();
+    s.append_audit(&[audit(&format!("{p}-other"), t0(), Action::Open, "x")])
+        .await
+        .unwrap();
+    let got = s.audit(&id).await.unwrap();
+    assert_eq!(got, vec![first, same_time, later]);
+}
+
+async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {
+    assert!(s.get_alert(&format!("{p}-nope")).await.unwrap().is_none());
+    assert!(s.latest_alert(&format!("{p}-nofp")).await.unwrap().is_none());
+    assert!(s.audit(&format!("{p}-nope")).await.unwrap().is_empty());
+}

@@ -1,0 +1,186 @@
+//! The ports: the traits the domain needs from the outside world, each as narrow as the domain uses it.
+//! Handlers are generic over them; `main.rs` of each function picks the AWS adapters, the CLI and the
+//! tests pick the embedded ones (`tocsin-local`). One contract suite per port runs against every adapter.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::model::Alert;
+use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick};
+
+/// Why a store call failed. A failed condition stays distinguishable from a broken backend: the first
+/// is a decision the caller makes sense of, the second makes the function fail so the platform retries.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item changed (or exists) since it was read.
+    #[error("conditional write failed: {0}")]
+    Conflict(String),
+    /// The item does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The backend failed (throttling, 5xx, network); retryable by the platform.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+/// The outcome of claiming an event id for processing (the dedup write).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This invocation owns the event: process it, then complete or release the claim.
+    Claimed,
+    /// Someone else claimed it first; the record they wrote, returned by the failed write itself.
+    Duplicate(DedupRecord),
+}
+
+/// Durable state: dedup records, alerts and their audit trail.
+pub trait AlertStore: Send + Sync {
+    /// Claims `record.event_id` with one conditional write that succeeds when no record exists, the
+    /// existing one has expired, or it is an in-progress claim whose holder has given up
+    /// (`in_progress_until` passed). On loss, returns the existing record.
+    fn claim_event(
+        &self,
+        record: &DedupRecord,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Marks a claimed event completed with its outcome, kept until `record.expires_at`.
+    fn complete_event(
+        &self,
+        record: &DedupRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes an in-progress claim after a failure, so the platform's retry can process the event.
+    fn release_event(&self, event_id: &str)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The most recent alert (occurrence) of a fingerprint, open or not.
+    fn latest_alert(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
+
+    /// One alert by id.
+    fn get_alert(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
+
+    /// Creates a new occurrence and makes it the fingerprint's latest, atomically. Fails with
+    /// [`StoreError::Conflict`] when the fingerprint's latest alert is still unresolved, or when the latest
+    /// is not `record.previous` (someone else opened one since it was read).
+    fn create_alert(
+        &self,
+        record: &AlertRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces an alert whose stored version is `record.version - 1`; otherwise [`StoreError::Conflict`].
+    fn update_alert(
+        &self,
+        record: &AlertRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends entries to the audit trail.
+    fn append_audit(
+        &self,
+        entries: &[AuditEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An alert's audit trail in time order (ties in append order).
+    fn audit(
+        &self,
+        alert_id: &str,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+}
+
+/// Why a publish failed.
+#[derive(Debug, Error)]
+#[error("bus error: {0}")]
+pub struct BusError(pub String);
+
+/// The hand-offs between functions: ingest → router (alerts) and router → deliver (jobs).
+pub trait Bus: Send + Sync {
+    /// Publishes a canonical alert for the router.
+    fn publish_alert(&self, alert: &Alert) -> impl Future<Output = Result<(), BusError>> + Send;
+    /// Publishes a delivery job for the channel's deliver function.
+    fn publish_delivery(
+        &self,
+        job: &DeliveryJob,
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+/// Why a scheduler call failed.
+#[derive(Debug, Error)]
+#[error("scheduler error: {0}")]
+pub struct SchedulerError(pub String);
+
+/// One-time timers by idempotent name (EventBridge Scheduler `at()` on AWS, the virtual clock locally).
+pub trait Scheduler: Send + Sync {
+    /// Schedules `tick` at `at` under `name`. A name already scheduled is success (idempotent).
+    fn schedule(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        tick: &EscalationTick,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+    /// Cancels `name`. A name not scheduled is success.
+    fn cancel(&self, name: &str) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+}
+
+/// The time, injected so tests and replays run on a virtual clock.
+pub trait Clock: Send + Sync {
+    /// Now, UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl<T: AlertStore> AlertStore for &T {
+    fn claim_event(&self, r: &DedupRecord) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        (**self).claim_event(r)
+    }
+    fn complete_event(&self, r: &DedupRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete_event(r)
+    }
+    fn release_event(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release_event(id)
+    }
+    fn latest_alert(
+        &self,
+        fp: &str,
+    ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send {
+        (**self).latest_alert(fp)
+    }
+    fn get_alert(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send {
+        (**self).get_alert(id)
+    }
+    fn create_alert(&self, r: &AlertRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create_alert(r)
+    }
+    fn update_alert(&self, r: &AlertRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).update_alert(r)
+    }
+    fn append_audit(
+        &self,
+        e: &[AuditEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).append_audit(e)
+    }
+    fn audit(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
+        (**self).audit(id)
+    }
+}

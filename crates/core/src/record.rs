@@ -1,0 +1,250 @@
+//! What the router keeps and hands on: dedup records, alert records (one per occurrence), audit entries,
+//! delivery jobs and escalation ticks. All serialize as JSON with snake_case fields; stores and buses
+//! carry them as they are.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ChannelKind;
+use crate::model::{Alert, Severity, rfc3339};
+
+/// The lifecycle of an alert, apart from its alarm's `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Firing, nobody has acknowledged it.
+    Open,
+    /// Somebody is on it.
+    Acknowledged,
+    /// The alarm recovered or somebody resolved it.
+    Resolved,
+    /// Past retention; kept only as history.
+    Closed,
+}
+
+impl Status {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Whether the alert still counts as the fingerprint's live alert (new transitions attach to it).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Open | Status::Acknowledged)
+    }
+}
+
+/// Where a dedup claim stands (Powertools' idempotency states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// Being processed by the invocation that claimed it.
+    InProgress,
+    /// Processed; `outcome` says how.
+    Completed,
+}
+
+/// The dedup record of one event id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupRecord {
+    /// The event id claimed.
+    pub event_id: String,
+    /// In progress or completed.
+    pub status: ClaimStatus,
+    /// When the record stops deduplicating (and may be deleted by TTL).
+    #[serde(with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    /// While in progress, when the claim is considered abandoned (the holder's deadline).
+    #[serde(with = "rfc3339")]
+    pub in_progress_until: DateTime<Utc>,
+    /// How the event reached the winner (`sns`, `eventbridge`, ...).
+    pub transport: String,
+    /// When it was claimed.
+    #[serde(with = "rfc3339")]
+    pub claimed_at: DateTime<Utc>,
+    /// The alert the event went to, once known.
+    pub alert_id: Option<String>,
+    /// One line: what processing decided.
+    pub outcome: Option<String>,
+}
+
+/// One target notified about an alert, kept so the resolution reaches the same people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The channel name.
+    pub channel: String,
+    /// The channel's kind.
+    pub channel_kind: ChannelKind,
+    /// Who, for people (`alice`) or the address itself (`#ops-alerts`, the channel name for PagerDuty).
+    pub target: String,
+    /// Where: the email address, phone number, Slack channel; None where the channel has one destination.
+    pub address: Option<String>,
+}
+
+/// One occurrence of an alert: from the transition that opened it to its resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The alert id (stable: fingerprint + opening event).
+    pub id: String,
+    /// The alarm's fingerprint.
+    pub fingerprint: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// The latest transition seen, classified.
+    pub alert: Alert,
+    /// Severity at opening (kept even if a later transition reads differently).
+    pub severity: Severity,
+    /// When it opened.
+    #[serde(with = "rfc3339")]
+    pub opened_at: DateTime<Utc>,
+    /// When it last changed.
+    #[serde(with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+    /// When acknowledged, and by whom.
+    pub acknowledged: Option<(String, String)>,
+    /// When resolved (RFC 3339), if it is.
+    pub resolved_at: Option<String>,
+    /// How many firing transitions it has seen (1 at opening; repeats add).
+    pub occurrences: u32,
+    /// Names of the routes that took it.
+    pub routes: Vec<String>,
+    /// Everyone notified so far.
+    pub notified: Vec<Target>,
+    /// The escalation policy, if a route named one.
+    pub escalation: Option<String>,
+    /// The highest escalation step paged so far (0: none yet); counts across repeats of the policy.
+    pub escalation_step: u32,
+    /// The previous occurrence of the same fingerprint, if any.
+    pub previous: Option<String>,
+    /// Optimistic-concurrency version: 1 at creation, +1 on every update.
+    pub version: u64,
+}
+
+/// What a timeline line or audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An alert opened.
+    Open,
+    /// A page was sent (queued for delivery) to one target.
+    Notify,
+    /// A repeated event id: processed already.
+    Dedup,
+    /// A new firing transition of an alert already open: counted, not paged again.
+    Repeat,
+    /// The alert resolved.
+    Resolve,
+    /// Nothing paged, on purpose (ignored state, muted window, nothing open to resolve).
+    Suppress,
+    /// An escalation level paged.
+    Escalate,
+    /// Escalation stopped (acknowledged, resolved) or ran out of levels.
+    EscalationEnd,
+    /// Somebody acknowledged.
+    Ack,
+}
+
+impl Action {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Open => "open",
+            Action::Notify => "notify",
+            Action::Dedup => "dedup",
+            Action::Repeat => "repeat",
+            Action::Resolve => "resolve",
+            Action::Suppress => "suppress",
+            Action::Escalate => "escalate",
+            Action::EscalationEnd => "escalation_end",
+            Action::Ack => "ack",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of the audit trail, and of the replay timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When (virtual time in a replay).
+    #[serde(with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    /// The alert id (the fingerprint's would-be alert for decisions taken before one exists).
+    pub alert: String,
+    /// The alarm's name, for people reading the timeline.
+    pub alarm_name: String,
+    /// What happened.
+    pub action: Action,
+    /// Why, one line.
+    pub reason: String,
+    /// The event that caused it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// For a notification: the channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// For a notification: who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// For an escalation: the level (1-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// The alert's severity.
+    pub severity: Severity,
+}
+
+/// Why a delivery is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryKind {
+    /// The alert fired.
+    Trigger,
+    /// An escalation level paged.
+    Escalation,
+    /// The alert resolved.
+    Resolve,
+    /// Somebody acknowledged.
+    Acknowledge,
+}
+
+/// One message to one target on one channel: what the router publishes for the deliver functions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    /// Idempotency key: retries of this job carry the same id and send nothing twice.
+    pub delivery_id: String,
+    /// The alert.
+    pub alert_id: String,
+    /// Why it is sent.
+    pub kind: DeliveryKind,
+    /// Who and where.
+    pub target: Target,
+    /// The escalation level, for escalations.
+    pub level: Option<u32>,
+    /// The alert as classified.
+    pub alert: Alert,
+    /// The alert's lifecycle status when the job was made.
+    pub status: Status,
+    /// When the job was made.
+    #[serde(with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// The payload of an escalation timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationTick {
+    /// The alert to escalate.
+    pub alert_id: String,
+    /// The step to page: 1-based over levels, continuing across repeats (step = round × levels + level).
+    pub step: u32,
+}

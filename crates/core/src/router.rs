@@ -1,0 +1,656 @@
+//! The router: deduplication, the alert lifecycle, routing and escalation steps, generic over the ports.
+//!
+//! Every hand-off upstream is at-least-once, so one transition may arrive several times (SNS and
+//! EventBridge both, platform retries). The dedup is one conditional write on the event id, in the
+//! manner of Powertools' idempotency:
+//!
+//! ```text
+//!  invocation A                       store (event_id)                 invocation B (same event)
+//!  claim(INPROGRESS, until=T+5m) ---> absent: written, A wins
+//!                                                                 <--- claim(...)
+//!                                     exists, INPROGRESS, not stale:
+//!                                     condition fails, ALL_OLD ------> B: "in progress" error, the
+//!  process: open alert, publish jobs                                      platform retries B later
+//!  complete(COMPLETED, outcome) ----> COMPLETED until T+ttl
+//!                                                                 <--- claim(...) (retry)
+//!                                     exists, COMPLETED: fails, ------> B: dedup, with A's outcome,
+//!                                     ALL_OLD                          no second read
+//!  (A crashes before complete: its claim goes stale at T+5m and the next retry takes it over;
+//!   A failing cleanly releases the claim at once.)
+//! ```
+//!
+//! After the claim, one open alert per fingerprint: a firing transition with nothing live opens an
+//! occurrence and pages the routes' targets; one with a live alert is a repeat (counted, not paged); a
+//! recovery resolves the live alert and tells the same targets. Escalation runs on one-time timers named
+//! per alert and step, and the step advances by a conditional update, so late or doubled timers page once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::classify::classify;
+use crate::config::{
+    Config, EscalationPolicy, EscalationTarget, InsufficientData, LevelMode, Notify,
+};
+use crate::model::{AlarmState, Alert, format_time, stable_id};
+use crate::ports::{AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError};
+use crate::record::{
+    Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind,
+    EscalationTick, Status, Target,
+};
+use crate::routing::{expand, match_routes, person_target};
+
+/// Why the router could not finish; the function fails and the platform retries.
+#[derive(Debug, Error)]
+pub enum RouterError {
+    /// Another invocation holds the claim on this event right now.
+    #[error("event {0} is being processed by another invocation")]
+    InProgress(String),
+    /// The store failed or a conditional write lost a race.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A publish failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A timer could not be set or cancelled.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+}
+
+/// Tunables of the router.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterSettings {
+    /// How long a processed event id keeps deduplicating.
+    pub dedup_ttl: Duration,
+    /// How long an in-progress claim holds before another invocation may take it over (≥ the function's
+    /// timeout).
+    pub in_progress_timeout: Duration,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            dedup_ttl: Duration::from_secs(7 * 24 * 3600),
+            in_progress_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The router, generic over its ports.
+pub struct Router<S, B, K, C> {
+    /// The routing config.
+    pub config: Arc<Config>,
+    /// Durable state.
+    pub store: S,
+    /// Where delivery jobs go.
+    pub bus: B,
+    /// Escalation timers.
+    pub scheduler: K,
+    /// The time.
+    pub clock: C,
+    /// Tunables.
+    pub settings: RouterSettings,
+}
+
+/// The timer name of an alert's escalation step: stable, so scheduling twice is a no-op.
+pub fn timer_name(alert_id: &str, step: u32) -> String {
+    format!("tocsin-esc-{alert_id}-{step}")
+}
+
+/// The alert id an event would open: stable across retries of the same event.
+pub fn alert_id_for(alert: &Alert) -> String {
+    stable_id(&["alert", &alert.fingerprint, &alert.event_id])
+}
+
+fn entry(at: DateTime<Utc>, id: &str, alert: &Alert, action: Action, reason: String) -> AuditEntry {
+    AuditEntry {
+        at,
+        alert: id.to_string(),
+        alarm_name: alert.alarm_name.clone(),
+        action,
+        reason,
+        event_id: Some(alert.event_id.clone()),
+        channel: None,
+        target: None,
+        level: None,
+        severity: alert.severity,
+    }
+}
+
+fn human(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
+    /// Handles one canonical alert (one transition). Returns the decisions taken, also appended to the
+    /// audit trail.
+    pub async fn handle(&self, mut alert: Alert) -> Result<Vec<AuditEntry>, RouterError> {
+        let now = self.clock.now();
+        classify(&self.config, &mut alert);
+        let mut claim = DedupRecord {
+            event_id: alert.event_id.clone(),
+            status: ClaimStatus::InProgress,
+            expires_at: now + to_chrono(self.settings.dedup_ttl),
+            in_progress_until: now + to_chrono(self.settings.in_progress_timeout),
+            transport: alert.transport.as_str().to_string(),
+            claimed_at: now,
+            alert_id: None,
+            outcome: None,
+        };
+        if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
+            if existing.status == ClaimStatus::InProgress {
+                return Err(RouterError::InProgress(alert.event_id));
+            }
+            let id = existing.alert_id.clone().unwrap_or_else(|| alert_id_for(&alert));
+            let e = entry(
+                now,
+                &id,
+                &alert,
+                Action::Dedup,
+                format!(
+                    "event {} already processed (first via {} at {}): {}",
+                    alert.event_id,
+                    existing.transport,
+                    format_time(&existing.claimed_at),
+                    existing.outcome.as_deref().unwrap_or("no outcome recorded")
+                ),
+            );
+            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            return Ok(vec![e]);
+        }
+        match self.process(&alert, now).await {
+            Ok((id, entries)) => {
+                self.store.append_audit(&entries).await?;
+                claim.status = ClaimStatus::Completed;
+                claim.alert_id = Some(id);
+                claim.outcome = Some(outcome_summary(&entries));
+                self.store.complete_event(&claim).await?;
+                Ok(entries)
+            }
+            Err(e) => {
+                // Best effort: if the release fails too, the claim goes stale and a retry takes it over.
+                let _ = self.store.release_event(&alert.event_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        let firing = match alert.state {
+            AlarmState::Alarm => true,
+            AlarmState::Ok => false,
+            AlarmState::InsufficientData => match self.config.defaults.insufficient_data {
+                InsufficientData::Notify => true,
+                InsufficientData::Resolve => false,
+                InsufficientData::Ignore => {
+                    let latest = self.store.latest_alert(&alert.fingerprint).await?;
+                    let id = latest
+                        .filter(|r| r.status.is_live())
+                        .map(|r| r.id)
+                        .unwrap_or_else(|| alert_id_for(alert));
+                    let e = entry(
+                        now,
+                        &id,
+                        alert,
+                        Action::Suppress,
+                        "INSUFFICIENT_DATA ignored (defaults.insufficient_data: ignore)".into(),
+                    );
+                    return Ok((id, vec![e]));
+                }
+            },
+        };
+        let latest = self.store.latest_alert(&alert.fingerprint).await?;
+        if firing {
+            match latest {
+                Some(rec) if rec.status.is_live() => self.repeat(rec, alert, now).await,
+                previous => self.open(alert, previous, now).await,
+            }
+        } else {
+            match latest {
+                Some(rec) if rec.status.is_live() => self.resolve(rec, alert, now).await,
+                _ => {
+                    let id = alert_id_for(alert);
+                    let e = entry(
+                        now,
+                        &id,
+                        alert,
+                        Action::Suppress,
+                        format!(
+                            "{} for {} but no alert is open (already resolved, or never paged)",
+                            alert.state, alert.alarm_name
+                        ),
+                    );
+                    Ok((id, vec![e]))
+                }
+            }
+        }
+    }
+
+    async fn open(
+        &self,
+        alert: &Alert,
+        previous: Option<AlertRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        let id = alert_id_for(alert);
+        let mut entries = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
+        let mut route_names = Vec::new();
+        let mut escalation = None;
+        let mut seen = BTreeSet::new();
+        for m in match_routes(&self.config, alert, now) {
+            route_names.push(m.route.name.clone());
+            if let Some(why) = &m.muted {
+                entries.push(entry(now, &id, alert, Action::Suppress, why.clone()));
+                continue;
+            }
+            if escalation.is_none() {
+                escalation = m.escalation.map(str::to_string);
+            }
+            for n in m.notify {
+                let (ts, problems) = expand(&self.config, n, now);
+                for p in problems {
+                    entries.push(entry(
+                        now,
+                        &id,
+                        alert,
+                        Action::Suppress,
+                        format!("route {:?}, channel {:?}: {p}", m.route.name, n.channel),
+                    ));
+                }
+                for t in ts {
+                    if seen.insert((t.channel.clone(), t.target.clone())) {
+                        targets.push(t);
+                    }
+                }
+            }
+        }
+        let record = AlertRecord {
+            id: id.clone(),
+            fingerprint: alert.fingerprint.clone(),
+            status: Status::Open,
+            alert: alert.clone(),
+            severity: alert.severity,
+            opened_at: now,
+            updated_at: now,
+            acknowledged: None,
+            resolved_at: None,
+            occurrences: 1,
+            routes: route_names.clone(),
+            notified: targets.clone(),
+            escalation: escalation.clone(),
+            escalation_step: 0,
+            previous: previous.as_ref().map(|p| p.id.clone()),
+            version: 1,
+        };
+        match self.store.create_alert(&record).await {
+            Ok(()) => {}
+            // A retry of this very event after a crash between create and complete: the alert is
+            // ours, re-send its jobs (their ids make the deliveries idempotent).
+            Err(StoreError::Conflict(_)) if self.store.get_alert(&id).await?.is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut reason = format!(
+            "{}: {}; severity {}, {}",
+            alert.state,
+            alert.reason,
+            alert.severity,
+            alert.labels.get("priority").map(String::as_str).unwrap_or("P?")
+        );
+        if let Some(s) = alert.labels.get("service") {
+            reason.push_str(&format!(", service {s}"));
+        }
+        reason.push_str(&format!("; routes {}", route_names.join(", ")));
+        if let Some(p) = &previous {
+            reason.push_str(&format!("; follows occurrence {}", p.id));
+        }
+        entries.insert(0, entry(now, &id, alert, Action::Open, reason));
+        for t in &targets {
+            let job = self.job(&record, DeliveryKind::Trigger, t, None, now);
+            self.bus.publish_delivery(&job).await?;
+            let mut e = entry(now, &id, alert, Action::Notify, "alert opened".into());
+            e.channel = Some(t.channel.clone());
+            e.target = Some(t.target.clone());
+            entries.push(e);
+        }
+        if targets.is_empty() {
+            entries.push(entry(
+                now,
+                &id,
+                alert,
+                Action::Suppress,
+                "no route notifies anyone for this alert now".into(),
+            ));
+        }
+        if let Some(policy) = escalation.as_deref().and_then(|p| self.config.escalation_policies.get(p)) {
+            if let Some(first) = policy.levels.first() {
+                let at = now + to_chrono(first.delay);
+                let tick = EscalationTick {
+                    alert_id: id.clone(),
+                    step: 1,
+                };
+                self.scheduler.schedule(&timer_name(&id, 1), at, &tick).await?;
+            }
+        }
+        Ok((id, entries))
+    }
+
+    async fn repeat(
+        &self,
+        mut rec: AlertRecord,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        rec.occurrences += 1;
+        rec.alert = alert.clone();
+        rec.updated_at = now;
+        rec.version += 1;
+        self.store.update_alert(&rec).await?;
+        let e = entry(
+            now,
+            &rec.id,
+            alert,
+            Action::Repeat,
+            format!(
+                "already {} since {} ({} firing transitions); not paged again",
+                rec.status.as_str(),
+                format_time(&rec.opened_at),
+                rec.occurrences
+            ),
+        );
+        Ok((rec.id, vec![e]))
+    }
+
+    async fn resolve(
+        &self,
+        mut rec: AlertRecord,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        rec.status = Status::Resolved;
+        rec.alert = alert.clone();
+        rec.updated_at = now;
+        rec.resolved_at = Some(format_time(&now));
+        rec.version += 1;
+        self.store.update_alert(&rec).await?;
+        if rec.escalation.is_some() {
+            self.scheduler
+                .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
+                .await?;
+        }
+        let mut entries = vec![entry(
+            now,
+            &rec.id,
+            alert,
+            Action::Resolve,
+            format!(
+                "{}: {}; open for {}",
+                alert.state,
+                alert.reason,
+                human(now - rec.opened_at)
+            ),
+        )];
+        for t in &rec.notified {
+            let job = self.job(&rec, DeliveryKind::Resolve, t, None, now);
+            self.bus.publish_delivery(&job).await?;
+            let mut e = entry(now, &rec.id, alert, Action::Notify, "resolution".into());
+            e.channel = Some(t.channel.clone());
+            e.target = Some(t.target.clone());
+            entries.push(e);
+        }
+        Ok((rec.id, entries))
+    }
+
+    /// Acknowledges a live alert: escalation stops and the audit records who.
+    pub async fn acknowledge(&self, alert_id: &str, actor: &str) -> Result<Vec<AuditEntry>, RouterError> {
+        let now = self.clock.now();
+        let mut rec = self
+            .store
+            .get_alert(alert_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
+        if rec.status != Status::Open {
+            return Err(StoreError::Conflict(format!(
+                "alert {alert_id} is {}, only an open alert can be acknowledged",
+                rec.status.as_str()
+            ))
+            .into());
+        }
+        rec.status = Status::Acknowledged;
+        rec.acknowledged = Some((format_time(&now), actor.to_string()));
+        rec.updated_at = now;
+        rec.version += 1;
+        self.store.update_alert(&rec).await?;
+        if rec.escalation.is_some() {
+            self.scheduler
+                .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
+                .await?;
+        }
+        let e = entry(now, &rec.id, &rec.alert, Action::Ack, format!("acknowledged by {actor}"));
+        self.store.append_audit(std::slice::from_ref(&e)).await?;
+        Ok(vec![e])
+    }
+
+    /// Handles an escalation timer: pages the step's level unless the alert is no longer open, and
+    /// schedules the next step. A step already paged pages nothing.
+    pub async fn escalate(&self, tick: &EscalationTick) -> Result<Vec<AuditEntry>, RouterError> {
+        let now = self.clock.now();
+        let Some(mut rec) = self.store.get_alert(&tick.alert_id).await? else {
+            return Ok(Vec::new());
+        };
+        let alert = rec.alert.clone();
+        let end = |reason: String| entry(now, &tick.alert_id, &alert, Action::EscalationEnd, reason);
+        let policy = rec
+            .escalation
+            .as_deref()
+            .and_then(|p| self.config.escalation_policies.get(p));
+        let entries = match (rec.status, policy) {
+            (_, None) => vec![end(format!(
+                "escalation policy {:?} is not in the config",
+                rec.escalation.as_deref().unwrap_or("")
+            ))],
+            (Status::Acknowledged, _) => vec![end(format!(
+                "acknowledged by {}",
+                rec.acknowledged.as_ref().map(|a| a.1.as_str()).unwrap_or("someone")
+            ))],
+            (Status::Resolved | Status::Closed, _) => vec![end("alert resolved".into())],
+            (Status::Open, Some(_)) if rec.escalation_step >= tick.step => {
+                let mut e = entry(
+                    now,
+                    &rec.id,
+                    &alert,
+                    Action::Dedup,
+                    format!("escalation step {} already paged", tick.step),
+                );
+                e.event_id = None;
+                vec![e]
+            }
+            (Status::Open, Some(policy)) => {
+                let levels = policy.levels.len() as u32;
+                let total = levels * (policy.repeat + 1);
+                if levels == 0 || tick.step > total {
+                    vec![end("no more escalation levels".into())]
+                } else {
+                    let level_idx = ((tick.step - 1) % levels) as usize;
+                    let round = (tick.step - 1) / levels;
+                    let targets = self.level_targets(policy, level_idx, round, now);
+                    rec.escalation_step = tick.step;
+                    rec.updated_at = now;
+                    rec.version += 1;
+                    for t in &targets.0 {
+                        if !rec.notified.iter().any(|n| n.channel == t.channel && n.target == t.target) {
+                            rec.notified.push(t.clone());
+                        }
+                    }
+                    self.store.update_alert(&rec).await?;
+                    let mut entries = Vec::new();
+                    let waited = human(now - rec.opened_at);
+                    for t in &targets.0 {
+                        let job = self.job(&rec, DeliveryKind::Escalation, t, Some(level_idx as u32 + 1), now);
+                        self.bus.publish_delivery(&job).await?;
+                        let mut e = entry(
+                            now,
+                            &rec.id,
+                            &alert,
+                            Action::Escalate,
+                            format!(
+                                "policy {:?} level {}{}: not acknowledged after {waited}",
+                                policy.name,
+                                level_idx + 1,
+                                if round > 0 { format!(" (repeat {round})") } else { String::new() }
+                            ),
+                        );
+                        e.event_id = None;
+                        e.channel = Some(t.channel.clone());
+                        e.target = Some(t.target.clone());
+                        e.level = Some(level_idx as u32 + 1);
+                        entries.push(e);
+                    }
+                    for p in targets.1 {
+                        let mut e = entry(
+                            now,
+                            &rec.id,
+                            &alert,
+                            Action::Suppress,
+                            format!("policy {:?} level {}: {p}", policy.name, level_idx + 1),
+                        );
+                        e.event_id = None;
+                        entries.push(e);
+                    }
+                    if tick.step < total {
+                        let next = tick.step + 1;
+                        let next_idx = ((next - 1) % levels) as usize;
+                        let delay = if next_idx == 0 {
+                            // Before a repeat of the policy, wait as long as its longest gap.
+                            policy.levels.iter().map(|l| l.delay).max().unwrap_or_default()
+                        } else {
+                            policy.levels[next_idx].delay
+                        };
+                        let at = now + to_chrono(delay);
+                        let next_tick = EscalationTick {
+                            alert_id: rec.id.clone(),
+                            step: next,
+                        };
+                        self.scheduler
+                            .schedule(&timer_name(&rec.id, next), at, &next_tick)
+                            .await?;
+                    }
+                    entries
+                }
+            }
+        };
+        self.store.append_audit(&entries).await?;
+        Ok(entries)
+    }
+
+    fn level_targets(
+        &self,
+        policy: &EscalationPolicy,
+        level_idx: usize,
+        round: u32,
+        now: DateTime<Utc>,
+    ) -> (Vec<Target>, Vec<String>) {
+        let level = &policy.levels[level_idx];
+        let chosen: Vec<&EscalationTarget> = match level.mode {
+            LevelMode::All => level.targets.iter().collect(),
+            LevelMode::RoundRobin => level
+                .targets
+                .get(round as usize % level.targets.len().max(1))
+                .into_iter()
+                .collect(),
+        };
+        let mut targets = Vec::new();
+        let mut problems = Vec::new();
+        for t in chosen {
+            let person = match t {
+                EscalationTarget::Person(p) => Some(p.clone()),
+                EscalationTarget::Schedule(s) => {
+                    match self
+                        .config
+                        .schedules
+                        .get(s)
+                        .and_then(|sch| crate::oncall::on_call(&self.config, sch, now))
+                    {
+                        Some(p) => Some(p.to_string()),
+                        None => {
+                            problems.push(format!("nobody is on call in schedule {s:?}"));
+                            None
+                        }
+                    }
+                }
+                EscalationTarget::Channel { channel, to } => {
+                    let n = Notify {
+                        channel: channel.clone(),
+                        to: to.clone(),
+                    };
+                    let (ts, ps) = expand(&self.config, &n, now);
+                    targets.extend(ts);
+                    problems.extend(ps);
+                    None
+                }
+            };
+            if let Some(p) = person {
+                for ch in &level.channels {
+                    if let Some(c) = self.config.channels.get(ch) {
+                        person_target(&self.config, ch, c.kind, &p, &mut targets, &mut problems);
+                    }
+                }
+                if level.channels.is_empty() {
+                    problems.push(format!("{p}: the level names no channels to reach people on"));
+                }
+            }
+        }
+        (targets, problems)
+    }
+
+    fn job(
+        &self,
+        rec: &AlertRecord,
+        kind: DeliveryKind,
+        t: &Target,
+        level: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> DeliveryJob {
+        let kind_s = match kind {
+            DeliveryKind::Trigger => "trigger".to_string(),
+            DeliveryKind::Escalation => format!("escalation-{}", rec.escalation_step),
+            DeliveryKind::Resolve => "resolve".to_string(),
+            DeliveryKind::Acknowledge => "ack".to_string(),
+        };
+        DeliveryJob {
+            delivery_id: stable_id(&["delivery", &rec.id, &kind_s, &t.channel, &t.target]),
+            alert_id: rec.id.clone(),
+            kind,
+            target: t.clone(),
+            level,
+            alert: rec.alert.clone(),
+            status: rec.status,
+            created_at: now,
+        }
+    }
+}
+
+fn outcome_summary(entries: &[AuditEntry]) -> String {
+    let notified = entries.iter().filter(|e| e.action == Action::Notify).count();
+    match entries.first() {
+        Some(e) if notified > 0 => format!("{} ({notified} notifications)", e.action),
+        Some(e) => e.action.to_string(),
+        None => "nothing to do".into(),
+    }
+}

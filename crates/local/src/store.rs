@@ -1,0 +1,136 @@
+//! The memory store: the `AlertStore` port on a mutex-guarded map, with the DynamoDB adapter's
+//! conditional-write semantics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord};
+
+#[derive(Default)]
+struct Inner {
+    dedup: HashMap<String, DedupRecord>,
+    alerts: HashMap<String, AlertRecord>,
+    latest: HashMap<String, String>,
+    audit: HashMap<String, Vec<AuditEntry>>,
+}
+
+/// An in-memory `AlertStore`. Clones share the same state.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves maps that are still consistent item by item.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every alert, most recently opened first.
+    pub fn alerts(&self) -> Vec<AlertRecord> {
+        let mut v: Vec<_> = self.lock().alerts.values().cloned().collect();
+        v.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
+        v
+    }
+}
+
+impl AlertStore for MemoryStore {
+    async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
+        let mut g = self.lock();
+        let now = record.claimed_at;
+        if let Some(existing) = g.dedup.get(&record.event_id) {
+            let expired = existing.expires_at <= now;
+            let stale = existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
+            if !expired && !stale {
+                return Ok(Claim::Duplicate(existing.clone()));
+            }
+        }
+        g.dedup.insert(record.event_id.clone(), record.clone());
+        Ok(Claim::Claimed)
+    }
+
+    async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {
+        self.lock().dedup.insert(record.event_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn release_event(&self, event_id: &str) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.dedup.get(event_id).is_some_and(|r| r.status == ClaimStatus::InProgress) {
+            g.dedup.remove(event_id);
+        }
+        Ok(())
+    }
+
+    async fn latest_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let g = self.lock();
+        Ok(g.latest.get(fingerprint).and_then(|id| g.alerts.get(id)).cloned())
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        Ok(self.lock().alerts.get(id).cloned())
+    }
+
+    async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let current = g.latest.get(&record.fingerprint).and_then(|id| g.alerts.get(id));
+        if let Some(cur) = current {
+            if cur.status.is_live() {
+                return Err(StoreError::Conflict(format!(
+                    "fingerprint {} already has live alert {}",
+                    record.fingerprint, cur.id
+                )));
+            }
+        }
+        if current.map(|c| &c.id) != record.previous.as_ref() {
+            return Err(StoreError::Conflict(format!(
+                "fingerprint {}: latest alert changed since it was read",
+                record.fingerprint
+            )));
+        }
+        if g.alerts.contains_key(&record.id) {
+            return Err(StoreError::Conflict(format!("alert {} exists", record.id)));
+        }
+        g.latest.insert(record.fingerprint.clone(), record.id.clone());
+        g.alerts.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn update_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        match g.alerts.get(&record.id) {
+            None => Err(StoreError::NotFound(format!("alert {}", record.id))),
+            Some(cur) if cur.version + 1 != record.version => Err(StoreError::Conflict(format!(
+                "alert {} is at version {}, not {}",
+                record.id,
+                cur.version,
+                record.version - 1
+            ))),
+            Some(_) => {
+                g.alerts.insert(record.id.clone(), record.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        for e in entries {
+            g.audit.entry(e.alert.clone()).or_default().push(e.clone());
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, alert_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut v = self.lock().audit.get(alert_id).cloned().unwrap_or_default();
+        // Stable: entries with the same time keep their append order.
+        v.sort_by_key(|e| e.at);
+        Ok(v)
+    }
+}

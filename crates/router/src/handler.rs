@@ -1,0 +1,122 @@
+//! The router handler, generic over the router's ports: an SNS event from the alerts topic (each
+//! message one canonical alert, as ingest published it) in; the router's decisions out.
+
+use aws_lambda_events::event::sns::SnsEvent;
+use thiserror::Error;
+use tocsin_core::Alert;
+use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler};
+use tocsin_core::record::AuditEntry;
+use tocsin_core::router::{Router, RouterError};
+use tocsin_core::text::one_line;
+
+/// Why a router invocation failed; every case makes the platform retry, then dead-letter.
+#[derive(Debug, Error)]
+pub enum RouterFnError {
+    /// A message is not a canonical alert (a bug upstream, or a stray publish to the topic).
+    #[error("Records[{index}].Sns.Message is not a canonical alert: {reason}")]
+    NotAnAlert {
+        /// The record's index.
+        index: usize,
+        /// serde's reason.
+        reason: String,
+    },
+    /// The router failed.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+}
+
+/// Routes every alert of the event, in order.
+pub async fn handle<S, B, K, C>(
+    router: &Router<S, B, K, C>,
+    event: SnsEvent,
+) -> Result<Vec<AuditEntry>, RouterFnError>
+where
+    S: AlertStore,
+    B: Bus,
+    K: Scheduler,
+    C: Clock,
+{
+    let mut out = Vec::new();
+    for (index, record) in event.records.into_iter().enumerate() {
+        let alert: Alert = serde_json::from_str(&record.sns.message).map_err(|e| {
+            RouterFnError::NotAnAlert {
+                index,
+                reason: one_line(&e.to_string()).into_owned(),
+            }
+        })?;
+        let entries = router.handle(alert).await?;
+        for e in &entries {
+            tracing::info!(
+                alert = %e.alert,
+                action = e.action.as_str(),
+                channel = e.channel.as_deref().unwrap_or(""),
+                target = %one_line(e.target.as_deref().unwrap_or("")),
+                reason = %one_line(&e.reason),
+                "decision"
+            );
+        }
+        out.extend(entries);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tocsin_core::record::Action;
+    use tocsin_local::Embedded;
+
+    fn config() -> Arc<tocsin_core::config::Config> {
+        let p = format!("{}/../../infra/tocsin.yaml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(p).unwrap();
+        Arc::new(tocsin_core::config::load(&text).unwrap())
+    }
+
+    fn alert_from(path: &str) -> Alert {
+        let p = format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"));
+        tocsin_core::source::parse(&std::fs::read(p).unwrap())
+            .unwrap()
+            .remove(0)
+    }
+
+    fn sns_of(messages: &[String]) -> SnsEvent {
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "EventSource": "aws:sns", "EventVersion": "1.0",
+                    "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:tocsin-alerts:1",
+                    "Sns": {
+                        "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:tocsin-alerts",
+                        "Subject": null, "Message": m, "Timestamp": "2026-11-20T02:10:01.000Z",
+                        "SignatureVersion": "1", "Signature": "x", "SigningCertUrl": "https://x", "UnsubscribeUrl": "https://x",
+                        "MessageAttributes": {}
+                    }
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    #[tokio::test]
+    async fn alerts_from_the_topic_are_routed_and_a_redelivery_is_deduplicated() {
+        let alert = alert_from("sns/metric-alarm.json");
+        let p = Embedded::new(config(), alert.state_changed_at);
+        let msg = serde_json::to_string(&alert).unwrap();
+        let first = handle(&p.router, sns_of(&[msg.clone()])).await.unwrap();
+        assert_eq!(first[0].action, Action::Open);
+        assert!(first.iter().any(|e| e.action == Action::Notify));
+        let again = handle(&p.router, sns_of(&[msg])).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].action, Action::Dedup);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_not_an_alert_fails_naming_the_record() {
+        let alert = alert_from("sns/metric-alarm.json");
+        let p = Embedded::new(config(), alert.state_changed_at);
+        let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()])).await.unwrap_err();
+        assert!(err.to_string().starts_with("Records[0].Sns.Message is not a canonical alert"));
+    }
+}

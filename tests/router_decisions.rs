@@ -1,0 +1,364 @@
+//! The router's decisions on the embedded default: dedup, one open alert per fingerprint, resolution to
+//! the same targets, INSUFFICIENT_DATA as configured, muting windows, escalation on the virtual clock.
+//! Every decision carries its reason.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tocsin_core::config::Config;
+use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use tocsin_core::record::{Action, AuditEntry, DeliveryKind, EscalationTick, Status};
+use tocsin_core::router::alert_id_for;
+use tocsin_local::Embedded;
+use tocsin_tests::{alert, config_from, example_config};
+
+const CONFIG: &str = r#"
+defaults:
+  insufficient_data: ignore
+services:
+  - name: checkout
+    team: payments
+    tier: 1
+    match: ['alarm_name =~ "checkout-.*"']
+severity_rules:
+  - severity: critical
+    match: ['alarm_name =~ ".*-5xx.*"']
+channels:
+  ops-slack: {type: slack, webhook_url: {env: SLACK_WEBHOOK_URL}, default_to: ["#ops"]}
+  oncall-sms: {type: sms}
+  oncall-email: {type: email, from: "tocsin@example.com"}
+people:
+  alice: {email: alice@example.com, phone: "+447700900001"}
+  bob: {email: bob@example.com, phone: "+447700900002"}
+time_windows:
+  never: {weekdays: [sat], times: ["00:00-00:01"]}
+  always: {times: ["00:00-23:59"]}
+escalation_policies:
+  critical:
+    levels:
+      - delay: 0m
+        targets: [{person: alice}]
+        channels: [oncall-sms]
+      - delay: 15m
+        targets: [{person: bob}]
+        channels: [oncall-sms, oncall-email]
+route:
+  notify: [{channel: ops-slack}]
+  routes:
+    - name: critical
+      match: ['severity = critical']
+      notify: [{channel: oncall-email, to: [{person: alice}]}]
+      escalation: critical
+      continue: true
+    - name: muted-search
+      match: ['alarm_name =~ "search-.*"']
+      muted_during: [always]
+"#;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// A CloudWatch alarm transition built by hand, keyed the way the parsers key them.
+fn alarm(name: &str, state: AlarmState, at: &str) -> Alert {
+    let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
+    let at = t(at);
+    Alert {
+        event_id: stable_id(&["cloudwatch", &arn, state.as_str(), &format_time(&at)]),
+        fingerprint: stable_id(&["cloudwatch", &arn]),
+        source: Source::Cloudwatch,
+        transport: Transport::Sns,
+        alarm_name: name.into(),
+        alarm_arn: Some(arn),
+        account_id: Some("123456789012".into()),
+        region: Some("eu-west-1".into()),
+        state,
+        previous_state: None,
+        state_changed_at: at,
+        reason: format!("{name} went {state}"),
+        kind: "metric".into(),
+        namespace: Some("AWS/ApplicationELB".into()),
+        metric_name: Some("HTTPCode_Target_5XX_Count".into()),
+        dimensions: BTreeMap::new(),
+        threshold: Some(10.0),
+        severity: Severity::Medium,
+        description: String::new(),
+        labels: BTreeMap::new(),
+    }
+}
+
+fn pipeline(config: Arc<Config>) -> Embedded {
+    Embedded::new(config, t("2026-11-20T02:00:00Z"))
+}
+
+fn actions(entries: &[AuditEntry]) -> Vec<Action> {
+    entries.iter().map(|e| e.action).collect()
+}
+
+fn targets(entries: &[AuditEntry], action: Action) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|e| e.action == action)
+        .map(|e| (e.channel.clone().unwrap(), e.target.clone().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_transition_via_sns_and_eventbridge_pages_once() {
+    let p = pipeline(example_config());
+    let via_sns = alert("scenario/incident/01-checkout-5xx-alarm.sns.json");
+    let via_eb = alert("scenario/incident/02-checkout-5xx-alarm.eventbridge.json");
+    assert_eq!(via_sns.event_id, via_eb.event_id);
+    let first = p.ingest(via_sns).await.unwrap();
+    assert_eq!(first[0].action, Action::Open);
+    assert!(first.iter().any(|e| e.action == Action::Notify));
+    let second = p.ingest(via_eb).await.unwrap();
+    let dedup: Vec<_> = second.iter().filter(|e| e.action != Action::Escalate).collect();
+    assert_eq!(dedup.len(), 1, "{second:?}");
+    assert_eq!(dedup[0].action, Action::Dedup);
+    assert!(
+        dedup[0].reason.contains("already processed (first via sns"),
+        "{}",
+        dedup[0].reason
+    );
+    assert_eq!(dedup[0].alert, first[0].alert, "the dedup names the alert it went to");
+}
+
+#[tokio::test]
+async fn a_repeated_alarm_counts_and_does_not_page_again() {
+    let p = pipeline(config_from(CONFIG));
+    let open = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    let jobs_after_open = p.bus.take_deliveries().len();
+    assert!(jobs_after_open > 0);
+    let repeat = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:14:00Z"))
+        .await
+        .unwrap();
+    let repeat: Vec<_> = repeat.into_iter().filter(|e| e.action != Action::Escalate).collect();
+    assert_eq!(actions(&repeat), vec![Action::Repeat]);
+    assert!(repeat[0].reason.contains("2 firing transitions"), "{}", repeat[0].reason);
+    assert_eq!(repeat[0].alert, open[0].alert);
+    assert!(p
+        .bus
+        .take_deliveries()
+        .iter()
+        .all(|j| j.kind == DeliveryKind::Escalation));
+    let rec = p.store.alerts().remove(0);
+    assert_eq!(rec.occurrences, 2);
+}
+
+#[tokio::test]
+async fn ok_resolves_the_alert_and_tells_the_same_targets() {
+    let p = pipeline(config_from(CONFIG));
+    let open = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    let mut paged = targets(&open, Action::Notify);
+    // Both levels page before the recovery (02:10 and 02:25).
+    let escalated = p.run_timers(Some(t("2026-11-20T02:31:00Z"))).await.unwrap();
+    paged.extend(targets(&escalated, Action::Escalate));
+    assert_eq!(paged.len(), 5, "{paged:?}");
+    p.bus.take_deliveries();
+    let ok = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Ok, "2026-11-20T02:31:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(ok[0].action, Action::Resolve);
+    assert!(ok[0].reason.contains("open for 21m00s"), "{}", ok[0].reason);
+    let mut told = targets(&ok, Action::Notify);
+    told.sort();
+    paged.sort();
+    assert_eq!(told, paged, "the resolution reaches everyone who was paged");
+    let jobs = p.bus.take_deliveries();
+    assert!(jobs.iter().all(|j| j.kind == DeliveryKind::Resolve));
+    assert_eq!(jobs.len(), told.len());
+    assert_eq!(p.store.alerts()[0].status, Status::Resolved);
+}
+
+#[tokio::test]
+async fn ok_with_nothing_open_is_recorded_not_sent() {
+    let p = pipeline(config_from(CONFIG));
+    let out = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Ok, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(actions(&out), vec![Action::Suppress]);
+    assert!(out[0].reason.contains("no alert is open"), "{}", out[0].reason);
+    assert!(p.bus.take_deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn insufficient_data_follows_the_config() {
+    let ignore = pipeline(config_from(CONFIG));
+    let out = ignore
+        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(actions(&out), vec![Action::Suppress]);
+    assert!(out[0].reason.contains("insufficient_data: ignore"));
+
+    let notify = pipeline(config_from(&CONFIG.replace(
+        "insufficient_data: ignore",
+        "insufficient_data: notify",
+    )));
+    let out = notify
+        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].action, Action::Open);
+
+    let resolve = pipeline(config_from(&CONFIG.replace(
+        "insufficient_data: ignore",
+        "insufficient_data: resolve",
+    )));
+    resolve
+        .ingest(alarm("checkout-db", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    let out = resolve
+        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:12:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].action, Action::Resolve);
+}
+
+#[tokio::test]
+async fn an_alarm_after_resolve_opens_a_new_occurrence_linked_to_the_previous() {
+    let p = pipeline(config_from(CONFIG));
+    let a1 = alarm("checkout-db", AlarmState::Alarm, "2026-11-20T02:10:00Z");
+    let first_id = alert_id_for(&a1);
+    p.ingest(a1).await.unwrap();
+    p.ingest(alarm("checkout-db", AlarmState::Ok, "2026-11-20T02:20:00Z"))
+        .await
+        .unwrap();
+    let again = p
+        .ingest(alarm("checkout-db", AlarmState::Alarm, "2026-11-20T02:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(again[0].action, Action::Open);
+    assert_ne!(again[0].alert, first_id);
+    assert!(again[0].reason.contains(&format!("follows occurrence {first_id}")));
+    let latest = p.store.alerts().remove(0);
+    assert_eq!(latest.previous.as_deref(), Some(first_id.as_str()));
+}
+
+#[tokio::test]
+async fn critical_alerts_take_the_critical_route_and_continue_to_the_catch_all() {
+    let p = pipeline(config_from(CONFIG));
+    let out = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].severity, Severity::Critical);
+    assert!(out[0].reason.contains("service checkout"), "{}", out[0].reason);
+    assert!(out[0].reason.contains("P1"), "{}", out[0].reason);
+    let mut got = targets(&out, Action::Notify);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("oncall-email".to_string(), "alice".to_string()),
+            ("ops-slack".to_string(), "#ops".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_route_muted_by_a_time_window_pages_nobody_and_says_why() {
+    let p = pipeline(config_from(CONFIG));
+    let out = p
+        .ingest(alarm("search-latency-p99", AlarmState::Alarm, "2026-11-20T02:16:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].action, Action::Open);
+    assert!(out.iter().all(|e| e.action != Action::Notify));
+    let muted: Vec<_> = out.iter().filter(|e| e.action == Action::Suppress).collect();
+    assert!(muted.iter().any(|e| e.reason.contains("muted by time window \"always\"")), "{out:?}");
+    assert!(p.bus.take_deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn unacknowledged_critical_alerts_escalate_at_their_virtual_times() {
+    let p = pipeline(config_from(CONFIG));
+    p.ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    let esc = p.run_timers(None).await.unwrap();
+    let lines: Vec<_> = esc
+        .iter()
+        .map(|e| (e.at, e.level, e.channel.clone(), e.target.clone()))
+        .collect();
+    let at = t("2026-11-20T02:10:00Z");
+    assert_eq!(
+        lines,
+        vec![
+            (at, Some(1), Some("oncall-sms".into()), Some("alice".into())),
+            (at + Duration::minutes(15), Some(2), Some("oncall-sms".into()), Some("bob".into())),
+            (at + Duration::minutes(15), Some(2), Some("oncall-email".into()), Some("bob".into())),
+        ]
+    );
+    assert!(esc.iter().all(|e| e.action == Action::Escalate && !e.reason.is_empty()));
+}
+
+#[tokio::test]
+async fn acknowledging_stops_escalation() {
+    let p = pipeline(config_from(CONFIG));
+    let open = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
+    p.clock.set(t("2026-11-20T02:12:00Z"));
+    let ack = p.router.acknowledge(&open[0].alert, "alice").await.unwrap();
+    assert_eq!(actions(&ack), vec![Action::Ack]);
+    let rest = p.run_timers(None).await.unwrap();
+    assert!(rest.iter().all(|e| e.action != Action::Escalate), "{rest:?}");
+    assert_eq!(p.scheduler.pending(), 0, "the level-2 timer was cancelled");
+}
+
+#[tokio::test]
+async fn a_late_or_doubled_escalation_timer_pages_once() {
+    let p = pipeline(config_from(CONFIG));
+    let open = p
+        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
+    p.bus.take_deliveries();
+    let tick = EscalationTick {
+        alert_id: open[0].alert.clone(),
+        step: 1,
+    };
+    let again = p.router.escalate(&tick).await.unwrap();
+    assert_eq!(actions(&again), vec![Action::Dedup]);
+    assert!(p.bus.take_deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn every_decision_in_the_demo_incident_carries_a_reason() {
+    let p = pipeline(example_config());
+    let dir = tocsin_tests::root().join("events/scenario/incident");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for f in files {
+        let a = tocsin_core::source::parse(&std::fs::read(&f).unwrap()).unwrap();
+        for a in a {
+            all.extend(p.ingest(a).await.unwrap());
+        }
+    }
+    all.extend(p.run_timers(None).await.unwrap());
+    assert!(all.iter().all(|e| !e.reason.trim().is_empty()));
+    let kinds: std::collections::BTreeSet<_> = all.iter().map(|e| e.action).collect();
+    for a in [Action::Open, Action::Notify, Action::Dedup, Action::Repeat, Action::Resolve] {
+        assert!(kinds.contains(&a), "the incident shows {a}: {kinds:?}");
+    }
+}

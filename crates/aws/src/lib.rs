@@ -1,1 +1,8 @@
-//! tocsin's AWS adapters.
+//! tocsin's AWS adapters: the implementations of the core ports that the Lambda functions wire in
+//! `main.rs`. Each adapter keeps the semantics of its embedded twin in `tocsin-local`, and the same
+//! contract suite from `tocsin_core::contract` runs against both (here against moto, see
+//! `scripts/with-moto.sh`).
+
+pub mod dynamo;
+
+pub use dynamo::{DynamoStore, TableError};

@@ -78,7 +78,7 @@ pub fn human_line(e: &AuditEntry) -> String {
     };
     let level = e.level.map(|l| format!(" L{l}")).unwrap_or_default();
     format!(
-        "{}  {:<8}  {:<14}  {} [{}]{}{}  — {}",
+        "{}  {:<8}  {:<14}  {} [{}]{}  — {}",
         short_time(&e.at),
         e.alert.get(..8).unwrap_or(&e.alert),
         format!("{}{}", e.action, level),

@@ -13,8 +13,13 @@ use super::recipients::{is_e164, is_email_with_name};
 use super::{Channel, ChannelKind, Setting};
 
 /// Settings whose values are credentials or carry them (a webhook URL is a bearer token in disguise).
-pub(super) const SECRET_SETTINGS: &[&str] =
-    &["webhook_url", "url", "routing_key", "signing_key", "bot_token"];
+pub(super) const SECRET_SETTINGS: &[&str] = &[
+    "webhook_url",
+    "url",
+    "routing_key",
+    "signing_key",
+    "bot_token",
+];
 
 /// Every setting any kind takes, for messages when the kind itself is unknown.
 const ALL_SETTINGS: &[&str] = &[
@@ -49,7 +54,11 @@ pub(super) fn settings_for(kind: ChannelKind) -> &'static [&'static str] {
 
 /// `a` or `an`, for "an email channel".
 pub(super) fn article(kind: ChannelKind) -> &'static str {
-    if kind == ChannelKind::Email { "an" } else { "a" }
+    if kind == ChannelKind::Email {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 impl<'a> Decoder<'a> {
@@ -95,7 +104,10 @@ impl<'a> Decoder<'a> {
                                 one_of(&expected)
                             )
                         }
-                        None => format!("unknown setting `{key}` (expected {})", one_of(ALL_SETTINGS)),
+                        None => format!(
+                            "unknown setting `{key}` (expected {})",
+                            one_of(ALL_SETTINGS)
+                        ),
                     };
                     self.p.at(key_pos(key_node), message);
                     continue;
@@ -136,7 +148,11 @@ impl<'a> Decoder<'a> {
             if let Some(missing) = missing {
                 self.p.at(
                     at,
-                    format!("{} {} channel needs {missing}", article(kind), kind.as_str()),
+                    format!(
+                        "{} {} channel needs {missing}",
+                        article(kind),
+                        kind.as_str()
+                    ),
                 );
             }
             let default_to = match map.get_node("default_to") {
@@ -192,7 +208,8 @@ impl<'a> Decoder<'a> {
             _ => true,
         };
         if !valid {
-            self.p.at(pos(value), format!("invalid `{key}` address `{text}`"));
+            self.p
+                .at(pos(value), format!("invalid `{key}` address `{text}`"));
             return None;
         }
         Some(Setting::Literal(text.to_string()))
@@ -207,7 +224,10 @@ impl<'a> Decoder<'a> {
                 let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    self.p.at(pos(n), format!("invalid environment variable name `{name}`"));
+                    self.p.at(
+                        pos(n),
+                        format!("invalid environment variable name `{name}`"),
+                    );
                     return None;
                 }
                 Some(Setting::Env(name.to_string()))
@@ -225,10 +245,11 @@ impl<'a> Decoder<'a> {
                 None
             }
             (None, None) => {
-                if !f.has("env") && !f.has("secret") {
-                    self.p.at(f.pos, "expected {env: NAME} or {secret: NAME}");
-                } else {
+                if f.has("env") || f.has("secret") {
                     self.p.at(f.pos, "the secret reference names nothing");
+                } else if f.is_empty() {
+                    // Otherwise its unknown keys were reported, with the keys expected.
+                    self.p.at(f.pos, "expected {env: NAME} or {secret: NAME}");
                 }
                 None
             }

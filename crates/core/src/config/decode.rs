@@ -133,7 +133,10 @@ pub(super) fn decode(root: &Node) -> Result<Config, Vec<ConfigError>> {
     if let Some(node) = top.get("escalation_policies") {
         d.decode_policies(node);
     }
-    let services = top.get("services").map(|n| d.decode_services(n)).unwrap_or_default();
+    let services = top
+        .get("services")
+        .map(|n| d.decode_services(n))
+        .unwrap_or_default();
     let severity_rules = top
         .get("severity_rules")
         .map(|n| d.decode_severity_rules(n))
@@ -173,7 +176,10 @@ impl<'a> Decoder<'a> {
         } else {
             self.p.at(
                 pos(node),
-                format!("unknown {noun} `{name}` (not defined under `{}`)", section.key()),
+                format!(
+                    "unknown {noun} `{name}` (not defined under `{}`)",
+                    section.key()
+                ),
             );
             None
         }
@@ -197,10 +203,16 @@ impl<'a> Decoder<'a> {
         ) else {
             return;
         };
-        if let Some(v) = f.get("severity").and_then(|n| parsed(&mut self.p, n, parse_severity)) {
+        if let Some(v) = f
+            .get("severity")
+            .and_then(|n| parsed(&mut self.p, n, parse_severity))
+        {
             self.defaults.severity = v;
         }
-        if let Some(v) = f.get("timezone").and_then(|n| parsed(&mut self.p, n, parse_tz)) {
+        if let Some(v) = f
+            .get("timezone")
+            .and_then(|n| parsed(&mut self.p, n, parse_tz))
+        {
             self.defaults.timezone = v;
         }
         if let Some(v) = f.get("insufficient_data").and_then(|n| {
@@ -215,7 +227,10 @@ impl<'a> Decoder<'a> {
         }) {
             self.defaults.insufficient_data = v;
         }
-        if let Some(v) = f.get("severity_tags").and_then(|n| parsed(&mut self.p, n, parse_bool)) {
+        if let Some(v) = f
+            .get("severity_tags")
+            .and_then(|n| parsed(&mut self.p, n, parse_bool))
+        {
             self.defaults.severity_tags = v;
         }
     }
@@ -228,10 +243,18 @@ impl<'a> Decoder<'a> {
             };
             let person = Person {
                 name: name.to_string(),
-                email: f.get("email").and_then(|n| parsed(&mut self.p, n, check_email)),
-                phone: f.get("phone").and_then(|n| parsed(&mut self.p, n, check_phone)),
-                slack: f.get("slack").and_then(|n| parsed(&mut self.p, n, check_slack_member)),
-                timezone: f.get("timezone").and_then(|n| parsed(&mut self.p, n, parse_tz)),
+                email: f
+                    .get("email")
+                    .and_then(|n| parsed(&mut self.p, n, check_email)),
+                phone: f
+                    .get("phone")
+                    .and_then(|n| parsed(&mut self.p, n, check_phone)),
+                slack: f
+                    .get("slack")
+                    .and_then(|n| parsed(&mut self.p, n, check_slack_member)),
+                timezone: f
+                    .get("timezone")
+                    .and_then(|n| parsed(&mut self.p, n, parse_tz)),
             };
             self.people.insert(name.to_string(), person);
         }
@@ -242,9 +265,9 @@ impl<'a> Decoder<'a> {
             let Some(f) = Fields::new(&mut self.p, body, &["timezone", "weekdays", "times"]) else {
                 continue;
             };
-            let timezone = f
-                .get("timezone")
-                .map_or(Some(self.defaults.timezone), |n| parsed(&mut self.p, n, parse_tz));
+            let timezone = f.get("timezone").map_or(Some(self.defaults.timezone), |n| {
+                parsed(&mut self.p, n, parse_tz)
+            });
             let mut weekdays = Vec::new();
             for item in items(&mut self.p, f.get("weekdays")) {
                 for day in parsed(&mut self.p, item, parse_weekdays).unwrap_or_default() {
@@ -273,17 +296,23 @@ impl<'a> Decoder<'a> {
 
     fn decode_schedules(&mut self, node: &'a Node) {
         for (name, _, body) in entries(&mut self.p, node) {
-            let Some(f) = Fields::new(&mut self.p, body, &["timezone", "layers", "overrides"]) else {
+            let Some(f) = Fields::new(&mut self.p, body, &["timezone", "layers", "overrides"])
+            else {
                 continue;
             };
-            let timezone = f
-                .get("timezone")
-                .map_or(Some(self.defaults.timezone), |n| parsed(&mut self.p, n, parse_tz));
+            let timezone = f.get("timezone").map_or(Some(self.defaults.timezone), |n| {
+                parsed(&mut self.p, n, parse_tz)
+            });
             let mut layers = Vec::new();
-            if let Some(list) = f.required(&mut self.p, "layers").and_then(|n| as_list(&mut self.p, n))
+            if let Some(list) = f
+                .required(&mut self.p, "layers")
+                .and_then(|n| as_list(&mut self.p, n))
             {
                 if list.is_empty() {
-                    self.p.at(pos(f.get("layers").unwrap_or(body)), "a schedule needs at least one layer");
+                    self.p.at(
+                        pos(f.get("layers").unwrap_or(body)),
+                        "a schedule needs at least one layer",
+                    );
                 }
                 layers = list.iter().filter_map(|l| self.decode_layer(l)).collect();
             }
@@ -306,7 +335,11 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_layer(&mut self, node: &'a Node) -> Option<Layer> {
-        let f = Fields::new(&mut self.p, node, &["rotation", "start", "people", "restrictions"])?;
+        let f = Fields::new(
+            &mut self.p,
+            node,
+            &["rotation", "start", "people", "restrictions"],
+        )?;
         let rotation = f.required(&mut self.p, "rotation").and_then(|n| {
             parsed(&mut self.p, n, |s| match s {
                 "daily" => Ok(Rotation::Daily),
@@ -354,7 +387,8 @@ impl<'a> Decoder<'a> {
         let end = end_node.and_then(|n| parsed(&mut self.p, n, parse_instant));
         if let (Some(s), Some(e), Some(n)) = (start, end, end_node) {
             if e <= s {
-                self.p.at(pos(n), "an override's `end` must be after its `start`");
+                self.p
+                    .at(pos(n), "an override's `end` must be after its `start`");
                 return None;
             }
         }
@@ -367,18 +401,21 @@ impl<'a> Decoder<'a> {
 
     fn decode_policies(&mut self, node: &'a Node) {
         for (name, _, body) in entries(&mut self.p, node) {
-            let Some(f) = Fields::new(&mut self.p, body, &["levels", "repeat", "ack_timeout"]) else {
+            let Some(f) = Fields::new(&mut self.p, body, &["levels", "repeat", "ack_timeout"])
+            else {
                 continue;
             };
-            let repeat = f
-                .get("repeat")
-                .map_or(Some(0), |n| parsed(&mut self.p, n, |s| parse_count(s, "repeat")));
+            let repeat = f.get("repeat").map_or(Some(0), |n| {
+                parsed(&mut self.p, n, |s| parse_count(s, "repeat"))
+            });
             let ack_timeout = match f.get("ack_timeout") {
                 None => Some(None),
                 Some(n) => parsed(&mut self.p, n, duration_of).map(Some),
             };
             let mut levels = Vec::new();
-            if let Some(list) = f.required(&mut self.p, "levels").and_then(|n| as_list(&mut self.p, n))
+            if let Some(list) = f
+                .required(&mut self.p, "levels")
+                .and_then(|n| as_list(&mut self.p, n))
             {
                 if list.is_empty() {
                     self.p.at(
@@ -404,14 +441,16 @@ impl<'a> Decoder<'a> {
 
     fn decode_level(&mut self, node: &'a Node) -> Option<EscalationLevel> {
         let f = Fields::new(&mut self.p, node, &["delay", "targets", "channels", "mode"])?;
-        let delay = f
-            .get("delay")
-            .map_or(Some(std::time::Duration::ZERO), |n| parsed(&mut self.p, n, duration_of));
+        let delay = f.get("delay").map_or(Some(std::time::Duration::ZERO), |n| {
+            parsed(&mut self.p, n, duration_of)
+        });
         let mode = f.get("mode").map_or(Some(LevelMode::All), |n| {
             parsed(&mut self.p, n, |s| match s {
                 "all" => Ok(LevelMode::All),
                 "round_robin" => Ok(LevelMode::RoundRobin),
-                other => Err(format!("unknown mode `{other}` (expected all or round_robin)")),
+                other => Err(format!(
+                    "unknown mode `{other}` (expected all or round_robin)"
+                )),
             })
         });
         let channels = f
@@ -419,10 +458,15 @@ impl<'a> Decoder<'a> {
             .map(|n| self.level_channels(n))
             .unwrap_or_default();
         let mut targets = Vec::new();
-        if let Some(list) = f.required(&mut self.p, "targets").and_then(|n| as_list(&mut self.p, n))
+        if let Some(list) = f
+            .required(&mut self.p, "targets")
+            .and_then(|n| as_list(&mut self.p, n))
         {
             if list.is_empty() {
-                self.p.at(pos(f.get("targets").unwrap_or(node)), "a level needs at least one target");
+                self.p.at(
+                    pos(f.get("targets").unwrap_or(node)),
+                    "a level needs at least one target",
+                );
             }
             for item in list.iter() {
                 if let Some(t) = self.decode_target(item, &channels) {
@@ -459,7 +503,10 @@ impl<'a> Decoder<'a> {
             return None;
         }
         if f.has("to") && given[0] != "channel" {
-            self.p.at(f.key_pos("to"), "`to` goes with a {channel: NAME} target only");
+            self.p.at(
+                f.key_pos("to"),
+                "`to` goes with a {channel: NAME} target only",
+            );
         }
         match given[0] {
             "person" => {
@@ -497,12 +544,19 @@ impl<'a> Decoder<'a> {
                 if let Some(first) = seen.insert(name, pos(n)) {
                     self.p.at(
                         pos(n),
-                        format!("duplicate service `{name}` (first at {}:{})", first.line, first.col),
+                        format!(
+                            "duplicate service `{name}` (first at {}:{})",
+                            first.line, first.col
+                        ),
                     );
                 }
             }
-            let team = f.get("team").and_then(|n| as_name(&mut self.p, n, "a team name"));
-            let tier = f.get("tier").map_or(Some(3), |n| parsed(&mut self.p, n, parse_tier));
+            let team = f
+                .get("team")
+                .and_then(|n| as_name(&mut self.p, n, "a team name"));
+            let tier = f
+                .get("tier")
+                .map_or(Some(3), |n| parsed(&mut self.p, n, parse_tier));
             let matchers = self.matchers(f.get("match"));
             if let (Some(name), Some(tier), Some(matchers)) = (name, tier, matchers) {
                 services.push(Service {
@@ -528,7 +582,9 @@ impl<'a> Decoder<'a> {
             let severity = f
                 .required(&mut self.p, "severity")
                 .and_then(|n| parsed(&mut self.p, n, parse_severity));
-            let matchers = f.required(&mut self.p, "match").and_then(|n| self.matchers(Some(n)));
+            let matchers = f
+                .required(&mut self.p, "match")
+                .and_then(|n| self.matchers(Some(n)));
             if let (Some(severity), Some(matchers)) = (severity, matchers) {
                 rules.push(SeverityRule { severity, matchers });
             }
@@ -569,14 +625,19 @@ impl<'a> Decoder<'a> {
             return Route::default();
         };
         let name = match f.get("name") {
-            Some(n) => as_name(&mut self.p, n, "a route name").unwrap_or(path).to_string(),
+            Some(n) => as_name(&mut self.p, n, "a route name")
+                .unwrap_or(path)
+                .to_string(),
             None => path.to_string(),
         };
         let name_pos = f.get("name").map_or(at, pos);
         if let Some(first) = self.route_names.insert(name.clone(), name_pos) {
             self.p.at(
                 name_pos,
-                format!("duplicate route name `{name}` (first at {}:{})", first.line, first.col),
+                format!(
+                    "duplicate route name `{name}` (first at {}:{})",
+                    first.line, first.col
+                ),
             );
         }
         if depth == 0 && f.has("match") {
@@ -654,11 +715,14 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
     Severity::ALL
         .into_iter()
         .find(|v| v.as_str() == s)
-        .ok_or_else(|| format!("unknown severity `{s}` (expected critical, high, medium, low or info)"))
+        .ok_or_else(|| {
+            format!("unknown severity `{s}` (expected critical, high, medium, low or info)")
+        })
 }
 
 pub(super) fn parse_tz(s: &str) -> Result<Tz, String> {
-    Tz::from_str(s).map_err(|_| format!("unknown time zone `{s}` (expected an IANA name like Europe/London)"))
+    Tz::from_str(s)
+        .map_err(|_| format!("unknown time zone `{s}` (expected an IANA name like Europe/London)"))
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {
@@ -682,14 +746,17 @@ fn parse_count(s: &str, key: &str) -> Result<u32, String> {
 }
 
 fn duration_of(s: &str) -> Result<std::time::Duration, String> {
-    parse_duration(s).ok_or_else(|| format!("invalid duration `{s}` (expected like 30s, 15m, 1h30m or 2d)"))
+    parse_duration(s)
+        .ok_or_else(|| format!("invalid duration `{s}` (expected like 30s, 15m, 1h30m or 2d)"))
 }
 
 fn parse_local_datetime(s: &str) -> Result<NaiveDateTime, String> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| {
-            format!("invalid local date-time `{s}` (expected like 2026-11-02T09:00, without a zone)")
+            format!(
+                "invalid local date-time `{s}` (expected like 2026-11-02T09:00, without a zone)"
+            )
         })
 }
 
@@ -711,7 +778,9 @@ fn check_phone(s: &str) -> Result<String, String> {
     if super::recipients::is_e164(s) {
         Ok(s.to_string())
     } else {
-        Err(format!("invalid phone number `{s}` (expected E.164: + and 8 to 15 digits)"))
+        Err(format!(
+            "invalid phone number `{s}` (expected E.164: + and 8 to 15 digits)"
+        ))
     }
 }
 
@@ -719,6 +788,8 @@ fn check_slack_member(s: &str) -> Result<String, String> {
     if super::recipients::is_slack_member(s) {
         Ok(s.to_string())
     } else {
-        Err(format!("invalid slack contact `{s}` (expected a member id like U024BE7LH or an @handle)"))
+        Err(format!(
+            "invalid slack contact `{s}` (expected a member id like U024BE7LH or an @handle)"
+        ))
     }
 }

@@ -4,7 +4,8 @@ use super::{Field, MatchOp, Matcher};
 use crate::model::Severity;
 
 /// What a matcher string should look like, for errors.
-const SHAPE: &str = "expected FIELD OP VALUE with OP one of =, !=, =~, !~ (like `alarm_name =~ \"checkout-.*\"`)";
+const SHAPE: &str =
+    "expected FIELD OP VALUE with OP one of =, !=, =~, !~ (like `alarm_name =~ \"checkout-.*\"`)";
 
 /// Parses `alarm_name =~ "checkout-.*"`: a field name, an operator, and a value that is either the rest of
 /// the string (trimmed) or a double-quoted string with `\"` and `\\` escapes.
@@ -27,7 +28,9 @@ pub(super) fn parse_matcher(s: &str) -> Result<Matcher, String> {
     } else if let Some(r) = rest.strip_prefix('=') {
         (MatchOp::Eq, r)
     } else {
-        return Err(format!("invalid matcher `{s}`: no operator after `{name}`; {SHAPE}"));
+        return Err(format!(
+            "invalid matcher `{s}`: no operator after `{name}`; {SHAPE}"
+        ));
     };
     let rest = rest.trim();
     let value = if rest.starts_with('"') {
@@ -40,7 +43,8 @@ pub(super) fn parse_matcher(s: &str) -> Result<Matcher, String> {
         rest.to_string()
     };
     let field = Field::parse(name);
-    check_known_values(&field, op, &value).map_err(|why| format!("invalid matcher `{s}`: {why}"))?;
+    check_known_values(&field, op, &value)
+        .map_err(|why| format!("invalid matcher `{s}`: {why}"))?;
     if matches!(op, MatchOp::Re | MatchOp::NotRe) {
         // Checked on its own first: `Matcher::new` wraps the pattern in `^(?:...)$`, so an unbalanced
         // `a)|(b` would otherwise compile into a different regex than the one written.
@@ -62,7 +66,10 @@ fn unquote(s: &str) -> Result<String, String> {
                 return if trailing.trim().is_empty() {
                     Ok(out)
                 } else {
-                    Err(format!("unexpected `{}` after the quoted value", trailing.trim()))
+                    Err(format!(
+                        "unexpected `{}` after the quoted value",
+                        trailing.trim()
+                    ))
                 };
             }
             '\\' => match chars.next() {
@@ -95,7 +102,10 @@ fn check_known_values(field: &Field, op: MatchOp, value: &str) -> Result<(), Str
         Ok(())
     } else {
         let named: Vec<&str> = allowed.iter().copied().filter(|v| !v.is_empty()).collect();
-        Err(format!("`{value}` is never a value of this field (expected {})", named.join(", ")))
+        Err(format!(
+            "`{value}` is never a value of this field (expected {})",
+            named.join(", ")
+        ))
     }
 }
 
@@ -155,8 +165,16 @@ mod tests {
 
     #[test]
     fn malformed_matchers_say_what_was_expected() {
-        for bad in ["", "alarm_name", "alarm_name ~ x", "= x", "alarm_name =", r#"a = "x"#, r#"a = "x" y"#, r#"a = "\n""#]
-        {
+        for bad in [
+            "",
+            "alarm_name",
+            "alarm_name ~ x",
+            "= x",
+            "alarm_name =",
+            r#"a = "x"#,
+            r#"a = "x" y"#,
+            r#"a = "\n""#,
+        ] {
             let e = parse_matcher(bad).expect_err(bad);
             assert!(!e.contains('\n'), "{e}");
             assert!(e.starts_with("invalid matcher"), "{e}");

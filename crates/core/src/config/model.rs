@@ -452,7 +452,8 @@ pub struct Notify {
 /// no child takes applies its own `notify`.
 #[derive(Debug, Clone, Default)]
 pub struct Route {
-    /// A name for the timeline and audit; defaults to `route[i].routes[j]...` by position.
+    /// A name for the timeline and audit; defaults to `root` for the root and `root/0`, `root/1/2`, ... by
+    /// position.
     pub name: String,
     /// Where the node is in the file.
     pub pos: Pos,

@@ -90,7 +90,10 @@ pub(super) fn as_map<'a>(p: &mut Problems, node: &'a Node) -> Option<&'a MarkedM
     match node {
         Node::Mapping(m) => Some(m),
         _ => {
-            p.at(pos(node), format!("expected a mapping, found {}", found(node)));
+            p.at(
+                pos(node),
+                format!("expected a mapping, found {}", found(node)),
+            );
             None
         }
     }
@@ -112,7 +115,10 @@ pub(super) fn as_str<'a>(p: &mut Problems, node: &'a Node) -> Option<&'a str> {
     match node {
         Node::Scalar(s) if !is_null(s) => Some(s.as_str()),
         _ => {
-            p.at(pos(node), format!("expected a string, found {}", found(node)));
+            p.at(
+                pos(node),
+                format!("expected a string, found {}", found(node)),
+            );
             None
         }
     }
@@ -177,7 +183,11 @@ impl<'a> Fields<'a> {
             if !known.contains(&key.as_str()) {
                 p.at(
                     key_pos(key),
-                    format!("unknown key `{}` (expected {})", key.as_str(), one_of(known)),
+                    format!(
+                        "unknown key `{}` (expected {})",
+                        key.as_str(),
+                        one_of(known)
+                    ),
                 );
             }
         }
@@ -193,6 +203,11 @@ impl<'a> Fields<'a> {
             Node::Scalar(s) if is_null(s) => None,
             node => Some(node),
         }
+    }
+
+    /// Whether the mapping has no keys at all.
+    pub(super) fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     /// Whether `key` is written, even with no value.
@@ -223,10 +238,7 @@ impl<'a> Fields<'a> {
 }
 
 /// The entries of a name → definition mapping (`channels`, `people`, ...), names checked non-empty.
-pub(super) fn entries<'a>(
-    p: &mut Problems,
-    node: &'a Node,
-) -> Vec<(&'a str, Pos, &'a Node)> {
+pub(super) fn entries<'a>(p: &mut Problems, node: &'a Node) -> Vec<(&'a str, Pos, &'a Node)> {
     let Some(map) = as_map(p, node) else {
         return Vec::new();
     };
@@ -234,6 +246,10 @@ pub(super) fn entries<'a>(
         .filter_map(|(k, v)| {
             if k.as_str().trim().is_empty() {
                 p.at(key_pos(k), "a name cannot be empty");
+                None
+            } else if matches!(v, Node::Scalar(s) if is_null(s)) {
+                // An empty value's own marker points at whatever follows it, so point at the name.
+                p.at(key_pos(k), format!("`{}` has no definition", k.as_str()));
                 None
             } else {
                 Some((k.as_str(), key_pos(k), v))

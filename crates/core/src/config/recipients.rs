@@ -12,7 +12,10 @@ use super::{ChannelKind, Person, Recipient};
 /// Whether a channel of `kind` is addressed per message (email, SMS, Slack) rather than always sending
 /// to its own endpoint (Teams, PagerDuty, webhook).
 pub(super) fn takes_recipients(kind: ChannelKind) -> bool {
-    matches!(kind, ChannelKind::Email | ChannelKind::Sms | ChannelKind::Slack)
+    matches!(
+        kind,
+        ChannelKind::Email | ChannelKind::Sms | ChannelKind::Slack
+    )
 }
 
 /// A person's contact for a channel kind, if the kind reaches people and they have one.
@@ -41,7 +44,9 @@ pub(super) fn is_email(s: &str) -> bool {
         (Some(local), Some(domain), None) => {
             !local.is_empty()
                 && !domain.is_empty()
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         }
         _ => false,
     }
@@ -65,7 +70,8 @@ pub(super) fn is_e164(s: &str) -> bool {
 fn is_slack_id(s: &str, first: &[char]) -> bool {
     s.starts_with(first)
         && s.len() >= 7
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 fn is_handle(s: &str, sigil: char) -> bool {
@@ -213,8 +219,12 @@ impl<'a> Decoder<'a> {
             Some(c) => {
                 let addressed = match c.kind {
                     ChannelKind::Email | ChannelKind::Sms => true,
-                    // An incoming webhook posts to its own channel; a bot must be told where.
-                    ChannelKind::Slack => !c.settings.contains_key("webhook_url"),
+                    // An incoming webhook posts to its own channel; a bot must be told where. (With
+                    // neither, the channel's own problem is reported already.)
+                    ChannelKind::Slack => {
+                        c.settings.contains_key("bot_token")
+                            && !c.settings.contains_key("webhook_url")
+                    }
                     _ => false,
                 };
                 (Some(c.kind), addressed && c.default_to.is_empty())
@@ -269,11 +279,21 @@ impl<'a> Decoder<'a> {
         out
     }
 
-    fn check_schedule_contacts(&mut self, at: &Node, schedule: &str, channel: &str, kind: ChannelKind) {
+    fn check_schedule_contacts(
+        &mut self,
+        at: &Node,
+        schedule: &str,
+        channel: &str,
+        kind: ChannelKind,
+    ) {
         let lacking: Vec<String> = self
             .schedule_people(schedule)
             .into_iter()
-            .filter(|name| self.people.get(name).is_some_and(|p| contact(p, kind).is_none()))
+            .filter(|name| {
+                self.people
+                    .get(name)
+                    .is_some_and(|p| contact(p, kind).is_none())
+            })
             .collect();
         if !lacking.is_empty() {
             self.p.at(
@@ -345,7 +365,12 @@ impl<'a> Decoder<'a> {
     }
 
     /// Everyone who can be on call in a schedule target must be reachable on one of the level's channels.
-    pub(super) fn check_schedule_reachable(&mut self, at: &Node, schedule: &str, channels: &[String]) {
+    pub(super) fn check_schedule_reachable(
+        &mut self,
+        at: &Node,
+        schedule: &str,
+        channels: &[String],
+    ) {
         let kinds = self.level_kinds(channels);
         if kinds.is_empty() {
             return;

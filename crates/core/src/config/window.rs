@@ -61,7 +61,9 @@ fn parse_hhmm(s: &str, allow_24: bool) -> Option<NaiveTime> {
 /// over the weekend). Case-insensitive.
 pub(super) fn parse_weekdays(s: &str) -> Result<Vec<Weekday>, String> {
     let bad = || {
-        format!("invalid weekday `{s}`: expected a day (mon..sun or monday..sunday) or a range like mon-fri")
+        format!(
+            "invalid weekday `{s}`: expected a day (mon..sun or monday..sunday) or a range like mon-fri"
+        )
     };
     match s.split_once('-') {
         None => parse_weekday(s.trim()).map(|d| vec![d]).ok_or_else(bad),
@@ -103,15 +105,26 @@ mod tests {
             name: "w".into(),
             timezone: tz,
             weekdays: weekdays.to_vec(),
-            times: times.iter().map(|t| parse_time_range(t).expect("valid range")).collect(),
+            times: times
+                .iter()
+                .map(|t| parse_time_range(t).expect("valid range"))
+                .collect(),
         }
     }
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("valid instant").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid instant")
+            .with_timezone(&Utc)
     }
 
-    const WEEKDAYS: [Weekday; 5] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+    const WEEKDAYS: [Weekday; 5] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
 
     #[test]
     fn london_business_hours_follow_british_summer_time() {
@@ -217,7 +230,14 @@ mod tests {
     #[test]
     fn time_ranges_must_be_hh_mm() {
         assert!(parse_time_range("9:00-17:30").is_ok());
-        for bad in ["09:00", "09-17", "25:00-26:00", "09:60-10:00", "24:00-01:00", "a:bc-de:fg"] {
+        for bad in [
+            "09:00",
+            "09-17",
+            "25:00-26:00",
+            "09:60-10:00",
+            "24:00-01:00",
+            "a:bc-de:fg",
+        ] {
             assert!(parse_time_range(bad).is_err(), "{bad}");
         }
     }

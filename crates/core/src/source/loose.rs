@@ -6,14 +6,17 @@
 //! with a line and column. Strings borrow from the input when they hold no escapes.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use chrono::{DateTime, Utc};
+
 use super::ParseError;
-use super::text::quote;
+use super::text::{check_name, clean_text, parse_time, quote};
 
 /// Any JSON value; arrays and objects are only recorded as such (use [`List`], [`Obj`] or [`Map`] for
 /// their contents).
@@ -315,6 +318,27 @@ pub(crate) fn req_str<'v>(v: Option<&'v Val<'_>>, at: &str) -> Result<&'v str, P
     }
 }
 
+/// A required name (alarm name, alertname, key): a string free of control and bidi characters.
+pub(crate) fn req_name<'v>(v: Option<&'v Val<'_>>, at: &str) -> Result<&'v str, ParseError> {
+    let name = req_str(v, at)?;
+    check_name(name).map_err(|reason| ParseError::new(at, reason))?;
+    Ok(name)
+}
+
+/// A required timestamp, in any of the forms [`parse_time`] reads.
+pub(crate) fn req_time(v: Option<&Val<'_>>, at: &str) -> Result<DateTime<Utc>, ParseError> {
+    let s = req_str(v, at)?;
+    parse_time(s).ok_or_else(|| {
+        ParseError::new(
+            at,
+            format!(
+                "invalid timestamp {} (expected RFC 3339, such as 2024-03-01T10:15:00.123+0000)",
+                quote(s)
+            ),
+        )
+    })
+}
+
 /// An optional string: absent or null is `None`.
 pub(crate) fn opt_str<'v>(v: Option<&'v Val<'_>>, at: &str) -> Result<Option<&'v str>, ParseError> {
     match v {
@@ -359,6 +383,31 @@ pub(crate) fn label_value<'v>(v: &'v Val<'_>, at: &str) -> Result<Cow<'v, str>, 
         Val::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
         other => Err(wrong(at, "a string", other)),
     }
+}
+
+/// Copies a label or annotation map into `out` under `prefix`, cleaning keys and values as free
+/// text.
+pub(crate) fn copy_labels(
+    from: &Map<'_>,
+    at: &str,
+    prefix: &str,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), ParseError> {
+    for (k, v) in &from.0 {
+        let value =
+            label_value(v, "").map_err(|e| ParseError::new(format!("{at}.{k}"), e.reason))?;
+        out.insert(format!("{prefix}{}", clean_text(k)), clean_text(&value));
+    }
+    Ok(())
+}
+
+/// Reads an optional label map (`labels` of a generic alert).
+#[allow(dead_code)]
+pub(crate) fn opt_labels<'m, 'a>(
+    v: Option<&'m Obj<Map<'a>>>,
+    at: &str,
+) -> Result<Option<&'m Map<'a>>, ParseError> {
+    v.map(|m| m.get(at)).transpose()
 }
 
 /// A number as a label: integral values without a fraction (`300`, not `300.0`).

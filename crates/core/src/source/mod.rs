@@ -177,7 +177,7 @@ pub(crate) struct Event<'a> {
     #[serde(rename = "AlarmRule")]
     pub(crate) alarm_rule: Option<Val<'a>>,
     #[serde(rename = "TriggeringChildren")]
-    pub(crate) triggering_children: Option<List<Obj<cloudwatch::Child<'a>>>>,
+    pub(crate) triggering_children: Option<List<cloudwatch::Child<'a>>>,
     #[serde(rename = "ActionsSuppressor")]
     pub(crate) actions_suppressor: Option<Val<'a>>,
     #[serde(rename = "ActionsSuppressorWaitPeriod")]

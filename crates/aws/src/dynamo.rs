@@ -1,0 +1,837 @@
+//! The DynamoDB adapter of the [`AlertStore`] port. One table holds the dedup records, the alerts, one
+//! pointer per fingerprint to its latest alert, and the audit trail (layout and reasons in
+//! `docs/storage.md`). Every decision the memory store takes under its lock is taken here by one
+//! conditional write or one transaction, so that concurrent Lambda invocations get the same answers
+//! the memory store gives one thread.
+//!
+//! The dedup claim is one conditional `PutItem`, in the manner of Powertools' idempotency layer; the
+//! loser learns who won from the failed write itself (`ReturnValuesOnConditionCheckFailure = ALL_OLD`):
+//!
+//! ```text
+//!  invocation A                         item EVENT#<event_id>                invocation B (same event)
+//!  PutItem(IN_PROGRESS, until=T+5m) ---> absent: written, A wins
+//!                                                                       <--- PutItem(IN_PROGRESS, ...)
+//!                                       present, IN_PROGRESS, T+5m not
+//!                                       reached: ConditionalCheckFailed
+//!                                       carrying A's item ----------------> Claim::Duplicate(in progress):
+//!  process: open alert, publish jobs                                          the router fails, the
+//!  PutItem(COMPLETED, outcome) -------> COMPLETED until expires_at             platform retries B later
+//!                                                                       <--- PutItem(...) (the retry)
+//!                                       present, COMPLETED, not expired:
+//!                                       ConditionalCheckFailed with A's
+//!                                       item -----------------------------> Claim::Duplicate(A's outcome),
+//!                                                                            no second read
+//!  A crashes before completing: past T+5m the condition's second branch lets the next claim take over.
+//!  A fails cleanly: DeleteItem (only while IN_PROGRESS) frees the id at once.
+//!  Past expires_at the item is dead even before TTL deletes it (TTL runs up to days late), hence the
+//!  expiry test in the condition rather than trusting TTL.
+//! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem, WriteRequest,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
+use tracing::{debug, info};
+
+/// The TTL attribute (epoch seconds) on dedup records, closed alerts and audit entries.
+pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
+/// The index of alerts by status, most severe first, then by service and opening time.
+pub const STATUS_INDEX: &str = "by-status";
+/// The index of a fingerprint's occurrences in opening order.
+pub const FINGERPRINT_INDEX: &str = "by-fingerprint";
+/// How long closed alerts and audit entries are kept unless [`DynamoStore::with_retention`] says
+/// otherwise: a little over a year, so that a yearly review still finds last year's incidents.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
+
+const BODY: &str = "body";
+const DEDUP_SK: &str = "EVENT";
+const ALERT_SK: &str = "ALERT";
+const POINTER_SK: &str = "LATEST";
+const AUDIT_PREFIX: &str = "AUDIT#";
+/// BatchWriteItem's limit.
+const BATCH: usize = 25;
+/// Rounds of re-sending the items BatchWriteItem left unprocessed (throttling) before giving up.
+const BATCH_ROUNDS: u32 = 8;
+/// On real AWS a new table with two GSIs is usually ACTIVE within a minute.
+const TABLE_WAIT: Duration = Duration::from_secs(300);
+
+/// Why [`DynamoStore::create_table_if_missing`] failed.
+#[derive(Debug, Error)]
+pub enum TableError {
+    /// A DynamoDB call failed.
+    #[error("dynamodb table {table}: {detail}")]
+    Backend {
+        /// The table.
+        table: String,
+        /// One line: the operation and the service's error code and message.
+        detail: String,
+    },
+    /// The table (or one of its indexes) did not become ACTIVE in time.
+    #[error("dynamodb table {table} is not ACTIVE after {waited_s} s")]
+    NotActive {
+        /// The table.
+        table: String,
+        /// How long we waited.
+        waited_s: u64,
+    },
+    /// The table exists but is not laid out the way this adapter needs.
+    #[error("dynamodb table {table} does not have tocsin's layout: {detail}")]
+    Layout {
+        /// The table.
+        table: String,
+        /// What is missing or different.
+        detail: String,
+    },
+}
+
+/// The `AlertStore` on one DynamoDB table. Cheap to clone (the SDK client is shared).
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: Duration,
+    audit_seq: Arc<AuditSeq>,
+}
+
+impl DynamoStore {
+    /// A store on `table`, through `client` (built once per process, in `main.rs`).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            retention: DEFAULT_RETENTION,
+            audit_seq: Arc::new(AuditSeq::new()),
+        }
+    }
+
+    /// Keeps closed alerts for `retention` after they close, and audit entries for `retention` after
+    /// they were written; DynamoDB's TTL deletes them afterwards.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on-demand, keys, both indexes) unless it exists, waits until it and its
+    /// indexes are ACTIVE, and enables TTL on [`TTL_ATTRIBUTE`]. Safe to run concurrently and again.
+    pub async fn create_table_if_missing(&self) -> Result<(), TableError> {
+        let described = self.client.describe_table().table_name(&self.table).send().await;
+        match described {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                self.create_table().await?;
+            }
+            Err(err) => return Err(self.table_error("DescribeTable", err)),
+        }
+        self.wait_until_active().await?;
+        self.enable_ttl().await
+    }
+
+    async fn create_table(&self) -> Result<(), TableError> {
+        let string_attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+        };
+        let index = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, BuildError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash)?)
+                .key_schema(key(sk, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+        };
+        let build = |e: BuildError| self.layout_error(format!("building CreateTable: {e}"));
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("sk", KeyType::Range).map_err(build)?)
+            .global_secondary_indexes(
+                index(STATUS_INDEX, "status_pk", "status_sk").map_err(build)?,
+            )
+            .global_secondary_indexes(index(FINGERPRINT_INDEX, "fp_pk", "fp_sk").map_err(build)?);
+        for name in ["pk", "sk", "status_pk", "status_sk", "fp_pk", "fp_sk"] {
+            request = request.attribute_definitions(string_attr(name).map_err(build)?);
+        }
+        match request.send().await {
+            Ok(_) => {
+                info!(table = %self.table, "created dynamodb table");
+                Ok(())
+            }
+            // Someone else is creating it right now: fine, we wait for ACTIVE like they do.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+                Ok(())
+            }
+            Err(err) => Err(self.table_error("CreateTable", err)),
+        }
+    }
+
+    async fn wait_until_active(&self) -> Result<(), TableError> {
+        let started = Instant::now();
+        loop {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.table_error("DescribeTable", e))?;
+            let Some(desc) = out.table() else {
+                return Err(self.layout_error("DescribeTable returned no description".into()));
+            };
+            let indexes = desc.global_secondary_indexes();
+            for wanted in [STATUS_INDEX, FINGERPRINT_INDEX] {
+                if !indexes.iter().any(|i| i.index_name() == Some(wanted)) {
+                    return Err(self.layout_error(format!("index {wanted} is missing")));
+                }
+            }
+            let table_active = desc.table_status() == Some(&TableStatus::Active);
+            let indexes_active =
+                indexes.iter().all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active));
+            if table_active && indexes_active {
+                return Ok(());
+            }
+            if started.elapsed() >= TABLE_WAIT {
+                return Err(TableError::NotActive {
+                    table: self.table.clone(),
+                    waited_s: TABLE_WAIT.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn enable_ttl(&self) -> Result<(), TableError> {
+        let out = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.table_error("DescribeTimeToLive", e))?;
+        let desc = out.time_to_live_description();
+        let status = desc.and_then(|d| d.time_to_live_status());
+        let attribute = desc.and_then(|d| d.attribute_name());
+        match status {
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                if attribute == Some(TTL_ATTRIBUTE) =>
+            {
+                Ok(())
+            }
+            None | Some(TimeToLiveStatus::Disabled) => {
+                let spec = TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| self.layout_error(format!("building UpdateTimeToLive: {e}")))?;
+                self.client
+                    .update_time_to_live()
+                    .table_name(&self.table)
+                    .time_to_live_specification(spec)
+                    .send()
+                    .await
+                    .map_err(|e| self.table_error("UpdateTimeToLive", e))?;
+                Ok(())
+            }
+            Some(other) => Err(self.layout_error(format!(
+                "time to live is {} on {:?}, tocsin needs it enabled on {TTL_ATTRIBUTE}",
+                other.as_str(),
+                attribute.unwrap_or("no attribute"),
+            ))),
+        }
+    }
+
+    fn table_error<E, R>(&self, op: &str, err: SdkError<E, R>) -> TableError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        TableError::Backend { table: self.table.clone(), detail: describe(op, &err) }
+    }
+
+    fn layout_error(&self, detail: String) -> TableError {
+        TableError::Layout { table: self.table.clone(), detail }
+    }
+
+    async fn get_item(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            // The router reads, decides, then writes conditionally: a stale read only costs a
+            // conflict and a retry, but strong reads make that rare.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        Ok(out.item)
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Put, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if condition.contains("#status") {
+            put = put.expression_attribute_names("#status", "status");
+        }
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        put.build().map_err(built)
+    }
+}
+
+impl AlertStore for DynamoStore {
+    async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(dedup_item(record)?))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at_ms <= :now \
+                 OR (#status = :in_progress AND in_progress_until_ms <= :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(record.claimed_at.timestamp_millis()))
+            .expression_attribute_values(":in_progress", s(claim_status(ClaimStatus::InProgress)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(err) => err,
+        };
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
+            // A condition can only fail on an existing item, and DynamoDB returns it (ALL_OLD).
+            let Some(item) = failed.item() else {
+                return Err(StoreError::Backend(format!(
+                    "dynamodb PutItem: claim of {} failed its condition but returned no item",
+                    record.event_id
+                )));
+            };
+            let existing: DedupRecord = from_body(item)?;
+            debug!(event_id = %record.event_id, status = ?existing.status, "dedup: duplicate");
+            return Ok(Claim::Duplicate(existing));
+        }
+        Err(backend("PutItem", &err))
+    }
+
+    async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(dedup_item(record)?))
+            .send()
+            .await
+            .map_err(|e| backend("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn release_event(&self, event_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(dedup_pk(event_id)))
+            .key("sk", s(DEDUP_SK))
+            // A completed record must survive a late release; a missing one is already released.
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(claim_status(ClaimStatus::InProgress)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(backend("DeleteItem", &err)),
+        }
+    }
+
+    async fn latest_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>, StoreError> {
+        // Twice at most: a pointer that moves on while we drop it as dangling points at a new alert.
+        for _ in 0..2 {
+            let Some(pointer) = self.get_item(pointer_pk(fingerprint), POINTER_SK).await? else {
+                return Ok(None);
+            };
+            let id = string_attr(&pointer, "latest")?;
+            if let Some(alert) = self.get_alert(&id).await? {
+                return Ok(Some(alert));
+            }
+            // The pointer outlived its alert (TTL deleted the closed alert). Drop it, conditionally
+            // so as not to drop a pointer that moved on meanwhile, so that the next create
+            // (previous: None) succeeds the way it does on a fingerprint never seen.
+            let dropped = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pointer_pk(fingerprint)))
+                .key("sk", s(POINTER_SK))
+                .condition_expression("latest = :id")
+                .expression_attribute_values(":id", s(id.as_str()))
+                .send()
+                .await;
+            match dropped {
+                Ok(_) => {
+                    debug!(fingerprint, alert = %id, "dropped the pointer to an expired alert");
+                    return Ok(None);
+                }
+                Err(err)
+                    if matches!(
+                        err.as_service_error(),
+                        Some(DeleteItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(err) => return Err(backend("DeleteItem", &err)),
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "fingerprint {fingerprint}: its latest alert keeps changing while being read"
+        )))
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        match self.get_item(alert_pk(id), ALERT_SK).await? {
+            Some(item) => Ok(Some(from_body(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let fp = &record.fingerprint;
+        if record.previous.as_deref() == Some(record.id.as_str()) {
+            return Err(StoreError::Conflict(format!("alert {} cannot follow itself", record.id)));
+        }
+        let alert = self.put(
+            self.alert_item(record)?,
+            "attribute_not_exists(pk)",
+            &[],
+        )?;
+        let pointer_item = HashMap::from([
+            ("pk".to_string(), s(pointer_pk(fp))),
+            ("sk".to_string(), s(POINTER_SK)),
+            ("latest".to_string(), s(record.id.as_str())),
+        ]);
+        let mut items = vec![TransactWriteItem::builder().put(alert).build()];
+        match &record.previous {
+            None => {
+                let pointer = self.put(pointer_item, "attribute_not_exists(pk)", &[])?;
+                items.push(TransactWriteItem::builder().put(pointer).build());
+            }
+            Some(previous) => {
+                let pointer =
+                    self.put(pointer_item, "latest = :previous", &[(":previous", s(previous.as_str()))])?;
+                items.push(TransactWriteItem::builder().put(pointer).build());
+                // Liveness is read from the previous alert itself at commit time rather than from
+                // a copy on the pointer, so no update has to keep a copy in step. An absent item is a
+                // closed alert that TTL already deleted.
+                let not_live = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(alert_pk(previous)))
+                    .key("sk", s(ALERT_SK))
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR NOT (#status IN (:open, :acknowledged))",
+                    )
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":open", s(Status::Open.as_str()))
+                    .expression_attribute_values(":acknowledged", s(Status::Acknowledged.as_str()))
+                    .build()
+                    .map_err(built)?;
+                items.push(TransactWriteItem::builder().condition_check(not_live).build());
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(());
+        };
+        let Some(failed) = failed_conditions(&err) else {
+            return Err(backend("TransactWriteItems", &err));
+        };
+        let reason = match failed.iter().position(|f| *f) {
+            Some(0) => format!("alert {} exists", record.id),
+            Some(2) => format!(
+                "fingerprint {fp} already has live alert {}",
+                record.previous.as_deref().unwrap_or_default()
+            ),
+            _ => format!("fingerprint {fp}: latest alert changed since it was read"),
+        };
+        debug!(alert = %record.id, %reason, "create_alert conflict");
+        Err(StoreError::Conflict(reason))
+    }
+
+    async fn update_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        // i128: version 0 expects a stored version of -1, which never matches, as in the memory store.
+        let expected = i128::from(record.version) - 1;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.alert_item(record)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
+            // ALL_OLD tells "changed since read" from "never existed" without a second read.
+            return Err(match failed.item() {
+                None => StoreError::NotFound(format!("alert {}", record.id)),
+                Some(old) => StoreError::Conflict(format!(
+                    "alert {} is at version {}, not {expected}",
+                    record.id,
+                    old.get("version").and_then(|v| v.as_n().ok()).map_or("?", |v| v.as_str()),
+                )),
+            });
+        }
+        Err(backend("PutItem", &err))
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let expires = ttl_epoch(Utc::now(), self.retention);
+        for chunk in entries.chunks(BATCH) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                let item = HashMap::from([
+                    ("pk".to_string(), s(alert_pk(&entry.alert))),
+                    ("sk".to_string(), s(audit_sk(entry.at, &self.audit_seq.next()))),
+                    (BODY.to_string(), s(to_body(entry)?)),
+                    (TTL_ATTRIBUTE.to_string(), n(expires)),
+                ]);
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(built)?;
+                pending.push(WriteRequest::builder().put_request(put).build());
+            }
+            self.batch_write(pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, alert_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                .expression_attribute_values(":pk", s(alert_pk(alert_id)))
+                .expression_attribute_values(":audit", s(AUDIT_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                entries.push(from_body(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(entries),
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The alert's item: the record as JSON plus the attributes that conditions and indexes read.
+    fn alert_item(&self, record: &AlertRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let service = record.alert.labels.get("service").map_or("-", String::as_str);
+        let opened = record.opened_at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(alert_pk(&record.id))),
+            ("sk".to_string(), s(ALERT_SK)),
+            (BODY.to_string(), s(to_body(record)?)),
+            ("status".to_string(), s(record.status.as_str())),
+            ("version".to_string(), AttributeValue::N(record.version.to_string())),
+            ("status_pk".to_string(), s(record.status.as_str())),
+            (
+                "status_sk".to_string(),
+                // The rank first so that a query reads the most severe first.
+                s(format!(
+                    "{}#{}#{service}#{opened}#{}",
+                    record.severity as u8,
+                    record.severity.as_str(),
+                    record.id
+                )),
+            ),
+            ("fp_pk".to_string(), s(record.fingerprint.as_str())),
+            ("fp_sk".to_string(), s(format!("{opened}#{}", record.id))),
+        ]);
+        if record.status == Status::Closed {
+            item.insert(TTL_ATTRIBUTE.to_string(), n(ttl_epoch(Utc::now(), self.retention)));
+        }
+        Ok(item)
+    }
+
+    /// BatchWriteItem, re-sending what it leaves unprocessed (it does under throttling) with backoff.
+    async fn batch_write(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut backoff = Duration::from_millis(50);
+        for _ in 0..BATCH_ROUNDS {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| backend("BatchWriteItem", &e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+        Err(StoreError::Backend(format!(
+            "dynamodb BatchWriteItem: {} audit entries still unprocessed after {BATCH_ROUNDS} rounds",
+            pending.len()
+        )))
+    }
+}
+
+/// A per-process audit sequence: strictly increasing, starting from the wall clock in microseconds
+/// so that appends from processes running one after the other also sort in append order, and tagged
+/// with a random writer id so that two processes appending at the same microsecond never write the
+/// same key (BatchWriteItem cannot be conditional, a collision would overwrite).
+#[derive(Debug)]
+struct AuditSeq {
+    last: AtomicU64,
+    writer: u64,
+}
+
+impl AuditSeq {
+    fn new() -> Self {
+        AuditSeq { last: AtomicU64::new(0), writer: RandomState::new().hash_one(std::process::id()) }
+    }
+
+    fn next(&self) -> String {
+        let now = u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default();
+        let prev = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .unwrap_or_else(|last| last);
+        format!("{:020}#{:016x}", now.max(prev + 1), self.writer)
+    }
+}
+
+fn dedup_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+
+fn alert_pk(id: &str) -> String {
+    format!("ALERT#{id}")
+}
+
+fn pointer_pk(fingerprint: &str) -> String {
+    format!("FP#{fingerprint}")
+}
+
+/// Time first (nanoseconds, fixed width, so the string order is the time order), then the append
+/// sequence for entries with the same time.
+fn audit_sk(at: DateTime<Utc>, seq: &str) -> String {
+    format!("{AUDIT_PREFIX}{}#{seq}", at.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+}
+
+fn claim_status(status: ClaimStatus) -> &'static str {
+    match status {
+        ClaimStatus::InProgress => "in_progress",
+        ClaimStatus::Completed => "completed",
+    }
+}
+
+/// The dedup item. The condition compares milliseconds (the records' own precision), so it decides
+/// exactly as the memory store; the TTL attribute is in seconds because that is what TTL reads.
+fn dedup_item(record: &DedupRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    Ok(HashMap::from([
+        ("pk".to_string(), s(dedup_pk(&record.event_id))),
+        ("sk".to_string(), s(DEDUP_SK)),
+        (BODY.to_string(), s(to_body(record)?)),
+        ("status".to_string(), s(claim_status(record.status))),
+        ("expires_at_ms".to_string(), n(record.expires_at.timestamp_millis())),
+        ("in_progress_until_ms".to_string(), n(record.in_progress_until.timestamp_millis())),
+        (TTL_ATTRIBUTE.to_string(), n(record.expires_at.timestamp())),
+    ]))
+}
+
+/// Retention is real time, not the record's (possibly virtual) time: TTL deletes by the wall clock.
+fn ttl_epoch(now: DateTime<Utc>, retention: Duration) -> i64 {
+    now.timestamp().saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().ok_or_else(|| {
+        StoreError::Backend(format!("dynamodb item has no string attribute {name:?}"))
+    })
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot serialize record: {e}")))
+}
+
+fn from_body<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+    let body = string_attr(item, BODY)?;
+    serde_json::from_str(&body).map_err(|e| {
+        let pk = item.get("pk").and_then(|v| v.as_s().ok()).map_or("?", String::as_str);
+        StoreError::Backend(format!("dynamodb item {pk} has an unreadable body: {e}"))
+    })
+}
+
+fn built(e: BuildError) -> StoreError {
+    StoreError::Backend(format!("dynamodb request: {e}"))
+}
+
+/// For a cancelled transaction, which of its items failed their condition (in request order). None
+/// for any other error: throttling, a conflicting concurrent transaction (`TransactionConflict`),
+/// validation, the network. Those are backend errors the platform retries.
+fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return None;
+    };
+    let reasons = cancelled.cancellation_reasons();
+    let failed: Vec<bool> =
+        reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect();
+    // Only a cancellation caused by conditions alone is a conflict; a mix with throttling or a
+    // concurrent transaction is worth a retry.
+    let only_conditions = reasons
+        .iter()
+        .all(|r| matches!(r.code(), None | Some("None") | Some("ConditionalCheckFailed")));
+    (failed.iter().any(|f| *f) && only_conditions).then_some(failed)
+}
+
+/// One line naming the operation and the service's error code and message (never the request,
+/// which carries the records, nor credentials).
+fn describe<E, R>(op: &str, err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = match err.as_service_error() {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("unknown error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => DisplayErrorContext(err).to_string(),
+    };
+    let line = format!("{op}: {}", detail.replace(['\n', '\r'], " "));
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
+}
+
+fn backend<E, R>(op: &str, err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(format!("dynamodb {}", describe(op, err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_keys_sort_by_time_then_append_order() {
+        let seq = AuditSeq::new();
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
+        let (Ok(early), Ok(late)) = (t("2026-11-20T02:10:00Z"), t("2026-11-20T02:10:00.000000001Z"))
+        else {
+            panic!("test timestamps parse");
+        };
+        let late_first = audit_sk(late, &seq.next());
+        let early_a = audit_sk(early, &seq.next());
+        let early_b = audit_sk(early, &seq.next());
+        let mut keys = vec![late_first.clone(), early_b.clone(), early_a.clone()];
+        keys.sort();
+        assert_eq!(keys, vec![early_a, early_b, late_first]);
+    }
+
+    #[test]
+    fn backend_errors_are_one_line_and_bounded() {
+        let long = format!("{}\n{}", "x".repeat(400), "y");
+        let err: SdkError<PutItemError, ()> = SdkError::construction_failure(long);
+        let StoreError::Backend(line) = backend("PutItem", &err) else {
+            panic!("a construction failure is a backend error");
+        };
+        assert!(!line.contains('\n'));
+        assert!(line.chars().count() <= 320, "{line}");
+        assert!(line.starts_with("dynamodb PutItem: "));
+    }
+}

@@ -1,0 +1,119 @@
+//! Prometheus Alertmanager webhooks (payload version 4): one alert per entry of `alerts`, firing as
+//! `ALARM` and resolved as `OK`. An alert is identified by its label set, as Alertmanager itself
+//! identifies it.
+
+use std::collections::BTreeMap;
+
+use super::loose::{copy_labels, opt_str, req_name, req_str, req_time};
+use super::text::{clean_text, quote};
+use super::{Entry, Event, ParseError, Parsed};
+use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+
+/// Reads every entry; a bad entry is rejected alone, naming it (`alerts[1].labels.alertname`).
+pub(crate) fn parse(ev: &Event<'_>, transport: Transport, out: &mut Parsed) -> Result<(), ParseError> {
+    if let Some(version) = opt_str(ev.version.as_ref(), "version")? {
+        if version != "4" {
+            return Err(ParseError::new(
+                "version",
+                format!(
+                    "unsupported Alertmanager webhook version {} (expected \"4\")",
+                    quote(version)
+                ),
+            ));
+        }
+    }
+    let Some(alerts) = &ev.alerts else {
+        return Err(ParseError::new("alerts", "required field is missing"));
+    };
+    let alerts = alerts.get("alerts")?;
+    if alerts.is_empty() {
+        return Err(ParseError::new("alerts", "empty: the webhook carries no alerts"));
+    }
+    for (i, entry) in alerts.iter().enumerate() {
+        match entry.get("").and_then(|e| alert(e, transport)) {
+            Ok(alert) => out.alerts.push(alert),
+            Err(e) => out.rejected.push(e.within(&format!("alerts[{i}]"))),
+        }
+    }
+    Ok(())
+}
+
+fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
+    let status = req_str(e.status.as_ref(), "status")?;
+    let (state, time_at, time) = match status {
+        "firing" => (AlarmState::Alarm, "startsAt", e.starts_at.as_ref()),
+        "resolved" => (AlarmState::Ok, "endsAt", e.ends_at.as_ref()),
+        other => {
+            return Err(ParseError::new(
+                "status",
+                format!("unknown status {} (expected firing or resolved)", quote(other)),
+            ));
+        }
+    };
+    let changed_at = req_time(time, time_at)?;
+    let source_labels = e
+        .labels
+        .as_ref()
+        .ok_or_else(|| ParseError::new("labels", "required field is missing"))?
+        .get("labels")?;
+    let name = req_name(source_labels.get("alertname"), "labels.alertname")?;
+
+    let mut labels = BTreeMap::new();
+    copy_labels(source_labels, "labels", "", &mut labels)?;
+    let annotations = match &e.annotations {
+        None => None,
+        Some(a) => Some(a.get("annotations")?),
+    };
+    if let Some(a) = annotations {
+        copy_labels(a, "annotations", "annotation.", &mut labels)?;
+    }
+    let annotation = |key: &str| {
+        annotations
+            .and_then(|a| a.get(key))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.trim().is_empty())
+    };
+    let summary = annotation("summary");
+    let description = annotation("description").or(summary);
+    let severity = labels
+        .get("severity")
+        .and_then(|s| Severity::parse(s))
+        .unwrap_or(Severity::Medium);
+
+    // Alertmanager identifies an alert by its label set; `labels` is sorted, so this is stable.
+    let mut parts: Vec<&str> = Vec::with_capacity(1 + 2 * labels.len());
+    parts.push("alertmanager");
+    for (k, v) in labels.iter().filter(|(k, _)| !k.starts_with("annotation.")) {
+        parts.push(k);
+        parts.push(v);
+    }
+    let fingerprint = stable_id(&parts);
+    let event_id = stable_id(&[
+        "alertmanager",
+        &fingerprint,
+        state.as_str(),
+        &format_time(&changed_at),
+    ]);
+    Ok(Alert {
+        event_id,
+        fingerprint,
+        source: Source::Alertmanager,
+        transport,
+        alarm_name: name.to_owned(),
+        alarm_arn: None,
+        account_id: labels.get("account_id").cloned(),
+        region: labels.get("region").cloned(),
+        state,
+        previous_state: None,
+        state_changed_at: changed_at,
+        reason: summary.map(clean_text).unwrap_or_default(),
+        kind: "prometheus".to_owned(),
+        namespace: None,
+        metric_name: None,
+        dimensions: BTreeMap::new(),
+        threshold: None,
+        severity,
+        description: description.map(clean_text).unwrap_or_default(),
+        labels,
+    })
+}

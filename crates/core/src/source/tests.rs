@@ -1,0 +1,1 @@
+//! Tests over the sample events in `events/`.

@@ -70,9 +70,20 @@ stop_moto() {
     moto_pid=""
     rm -f "$log"
 }
+cmd_pid=""
+on_signal() {
+    # Stop the command, then clean up. TERM even on Ctrl-C: a background command of a non-interactive
+    # shell ignores SIGINT.
+    if [ -n "$cmd_pid" ]; then
+        kill -TERM "$cmd_pid" 2>/dev/null || true
+        wait "$cmd_pid" 2>/dev/null || true
+    fi
+    stop_moto
+    exit "$1"
+}
 trap stop_moto EXIT
-trap 'stop_moto; exit 130' INT
-trap 'stop_moto; exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
@@ -110,6 +121,10 @@ export TOCSIN_REQUIRE_AWS=1
 # A stray session token or profile from the caller's shell must not leak into requests to moto.
 unset AWS_SESSION_TOKEN AWS_PROFILE
 
+# In the background so that a signal to this script is handled at once; stdin stays the caller's.
+"$@" <&0 &
+cmd_pid=$!
 status=0
-"$@" || status=$?
+wait "$cmd_pid" || status=$?
+cmd_pid=""
 exit "$status"

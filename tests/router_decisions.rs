@@ -116,7 +116,8 @@ async fn the_same_transition_via_sns_and_eventbridge_pages_once() {
     assert_eq!(first[0].action, Action::Open);
     assert!(first.iter().any(|e| e.action == Action::Notify));
     let second = p.ingest(via_eb).await.unwrap();
-    let dedup: Vec<_> = second.iter().filter(|e| e.action != Action::Escalate).collect();
+    // Timer lines (escalation level 1, due at the same instant) carry no event id.
+    let dedup: Vec<_> = second.iter().filter(|e| e.event_id.is_some()).collect();
     assert_eq!(dedup.len(), 1, "{second:?}");
     assert_eq!(dedup[0].action, Action::Dedup);
     assert!(
@@ -124,31 +125,50 @@ async fn the_same_transition_via_sns_and_eventbridge_pages_once() {
         "{}",
         dedup[0].reason
     );
-    assert_eq!(dedup[0].alert, first[0].alert, "the dedup names the alert it went to");
+    assert_eq!(
+        dedup[0].alert, first[0].alert,
+        "the dedup names the alert it went to"
+    );
 }
 
 #[tokio::test]
 async fn a_repeated_alarm_counts_and_does_not_page_again() {
     let p = pipeline(config_from(CONFIG));
     let open = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     let jobs_after_open = p.bus.take_deliveries().len();
     assert!(jobs_after_open > 0);
     let repeat = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:14:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:14:00Z",
+        ))
         .await
         .unwrap();
-    let repeat: Vec<_> = repeat.into_iter().filter(|e| e.action != Action::Escalate).collect();
+    let repeat: Vec<_> = repeat
+        .into_iter()
+        .filter(|e| e.action != Action::Escalate)
+        .collect();
     assert_eq!(actions(&repeat), vec![Action::Repeat]);
-    assert!(repeat[0].reason.contains("2 firing transitions"), "{}", repeat[0].reason);
+    assert!(
+        repeat[0].reason.contains("2 firing transitions"),
+        "{}",
+        repeat[0].reason
+    );
     assert_eq!(repeat[0].alert, open[0].alert);
-    assert!(p
-        .bus
-        .take_deliveries()
-        .iter()
-        .all(|j| j.kind == DeliveryKind::Escalation));
+    assert!(
+        p.bus
+            .take_deliveries()
+            .iter()
+            .all(|j| j.kind == DeliveryKind::Escalation)
+    );
     let rec = p.store.alerts().remove(0);
     assert_eq!(rec.occurrences, 2);
 }
@@ -157,7 +177,11 @@ async fn a_repeated_alarm_counts_and_does_not_page_again() {
 async fn ok_resolves_the_alert_and_tells_the_same_targets() {
     let p = pipeline(config_from(CONFIG));
     let open = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     let mut paged = targets(&open, Action::Notify);
@@ -167,7 +191,11 @@ async fn ok_resolves_the_alert_and_tells_the_same_targets() {
     assert_eq!(paged.len(), 4, "{paged:?}");
     p.bus.take_deliveries();
     let ok = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Ok, "2026-11-20T02:31:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Ok,
+            "2026-11-20T02:31:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(ok[0].action, Action::Resolve);
@@ -186,11 +214,19 @@ async fn ok_resolves_the_alert_and_tells_the_same_targets() {
 async fn ok_with_nothing_open_is_recorded_not_sent() {
     let p = pipeline(config_from(CONFIG));
     let out = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Ok, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Ok,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(actions(&out), vec![Action::Suppress]);
-    assert!(out[0].reason.contains("no alert is open"), "{}", out[0].reason);
+    assert!(
+        out[0].reason.contains("no alert is open"),
+        "{}",
+        out[0].reason
+    );
     assert!(p.bus.take_deliveries().is_empty());
 }
 
@@ -198,32 +234,46 @@ async fn ok_with_nothing_open_is_recorded_not_sent() {
 async fn insufficient_data_follows_the_config() {
     let ignore = pipeline(config_from(CONFIG));
     let out = ignore
-        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-db",
+            AlarmState::InsufficientData,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(actions(&out), vec![Action::Suppress]);
     assert!(out[0].reason.contains("insufficient_data: ignore"));
 
-    let notify = pipeline(config_from(&CONFIG.replace(
-        "insufficient_data: ignore",
-        "insufficient_data: notify",
-    )));
+    let notify = pipeline(config_from(
+        &CONFIG.replace("insufficient_data: ignore", "insufficient_data: notify"),
+    ));
     let out = notify
-        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-db",
+            AlarmState::InsufficientData,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(out[0].action, Action::Open);
 
-    let resolve = pipeline(config_from(&CONFIG.replace(
-        "insufficient_data: ignore",
-        "insufficient_data: resolve",
-    )));
+    let resolve = pipeline(config_from(
+        &CONFIG.replace("insufficient_data: ignore", "insufficient_data: resolve"),
+    ));
     resolve
-        .ingest(alarm("checkout-db", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-db",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     let out = resolve
-        .ingest(alarm("checkout-db", AlarmState::InsufficientData, "2026-11-20T02:12:00Z"))
+        .ingest(alarm(
+            "checkout-db",
+            AlarmState::InsufficientData,
+            "2026-11-20T02:12:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(out[0].action, Action::Resolve);
@@ -239,12 +289,20 @@ async fn an_alarm_after_resolve_opens_a_new_occurrence_linked_to_the_previous() 
         .await
         .unwrap();
     let again = p
-        .ingest(alarm("checkout-db", AlarmState::Alarm, "2026-11-20T02:30:00Z"))
+        .ingest(alarm(
+            "checkout-db",
+            AlarmState::Alarm,
+            "2026-11-20T02:30:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(again[0].action, Action::Open);
     assert_ne!(again[0].alert, first_id);
-    assert!(again[0].reason.contains(&format!("follows occurrence {first_id}")));
+    assert!(
+        again[0]
+            .reason
+            .contains(&format!("follows occurrence {first_id}"))
+    );
     let latest = p.store.alerts().remove(0);
     assert_eq!(latest.previous.as_deref(), Some(first_id.as_str()));
 }
@@ -253,11 +311,19 @@ async fn an_alarm_after_resolve_opens_a_new_occurrence_linked_to_the_previous() 
 async fn critical_alerts_take_the_critical_route_and_not_the_parents_own_notify() {
     let p = pipeline(config_from(CONFIG));
     let out = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(out[0].severity, Severity::Critical);
-    assert!(out[0].reason.contains("service checkout"), "{}", out[0].reason);
+    assert!(
+        out[0].reason.contains("service checkout"),
+        "{}",
+        out[0].reason
+    );
     assert!(out[0].reason.contains("P1"), "{}", out[0].reason);
     let mut got = targets(&out, Action::Notify);
     got.sort();
@@ -265,7 +331,11 @@ async fn critical_alerts_take_the_critical_route_and_not_the_parents_own_notify(
     // later siblings take the alert too (here none matches).
     assert_eq!(got, vec![("oncall-email".to_string(), "alice".to_string())]);
     let other = p
-        .ingest(alarm("billing-queue-depth", AlarmState::Alarm, "2026-11-20T02:11:00Z"))
+        .ingest(alarm(
+            "billing-queue-depth",
+            AlarmState::Alarm,
+            "2026-11-20T02:11:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -279,22 +349,38 @@ async fn critical_alerts_take_the_critical_route_and_not_the_parents_own_notify(
 async fn a_route_muted_by_a_time_window_pages_nobody_and_says_why() {
     let p = pipeline(config_from(CONFIG));
     let out = p
-        .ingest(alarm("search-latency-p99", AlarmState::Alarm, "2026-11-20T02:16:00Z"))
+        .ingest(alarm(
+            "search-latency-p99",
+            AlarmState::Alarm,
+            "2026-11-20T02:16:00Z",
+        ))
         .await
         .unwrap();
     assert_eq!(out[0].action, Action::Open);
     assert!(out.iter().all(|e| e.action != Action::Notify));
-    let muted: Vec<_> = out.iter().filter(|e| e.action == Action::Suppress).collect();
-    assert!(muted.iter().any(|e| e.reason.contains("muted by time window \"always\"")), "{out:?}");
+    let muted: Vec<_> = out
+        .iter()
+        .filter(|e| e.action == Action::Suppress)
+        .collect();
+    assert!(
+        muted
+            .iter()
+            .any(|e| e.reason.contains("muted by time window \"always\"")),
+        "{out:?}"
+    );
     assert!(p.bus.take_deliveries().is_empty());
 }
 
 #[tokio::test]
 async fn unacknowledged_critical_alerts_escalate_at_their_virtual_times() {
     let p = pipeline(config_from(CONFIG));
-    p.ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
-        .await
-        .unwrap();
+    p.ingest(alarm(
+        "checkout-api-5xx",
+        AlarmState::Alarm,
+        "2026-11-20T02:10:00Z",
+    ))
+    .await
+    .unwrap();
     let esc = p.run_timers(None).await.unwrap();
     let lines: Vec<_> = esc
         .iter()
@@ -305,18 +391,35 @@ async fn unacknowledged_critical_alerts_escalate_at_their_virtual_times() {
         lines,
         vec![
             (at, Some(1), Some("oncall-sms".into()), Some("alice".into())),
-            (at + Duration::minutes(15), Some(2), Some("oncall-sms".into()), Some("bob".into())),
-            (at + Duration::minutes(15), Some(2), Some("oncall-email".into()), Some("bob".into())),
+            (
+                at + Duration::minutes(15),
+                Some(2),
+                Some("oncall-sms".into()),
+                Some("bob".into())
+            ),
+            (
+                at + Duration::minutes(15),
+                Some(2),
+                Some("oncall-email".into()),
+                Some("bob".into())
+            ),
         ]
     );
-    assert!(esc.iter().all(|e| e.action == Action::Escalate && !e.reason.is_empty()));
+    assert!(
+        esc.iter()
+            .all(|e| e.action == Action::Escalate && !e.reason.is_empty())
+    );
 }
 
 #[tokio::test]
 async fn acknowledging_stops_escalation() {
     let p = pipeline(config_from(CONFIG));
     let open = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
@@ -324,7 +427,10 @@ async fn acknowledging_stops_escalation() {
     let ack = p.router.acknowledge(&open[0].alert, "alice").await.unwrap();
     assert_eq!(actions(&ack), vec![Action::Ack]);
     let rest = p.run_timers(None).await.unwrap();
-    assert!(rest.iter().all(|e| e.action != Action::Escalate), "{rest:?}");
+    assert!(
+        rest.iter().all(|e| e.action != Action::Escalate),
+        "{rest:?}"
+    );
     assert_eq!(p.scheduler.pending(), 0, "the level-2 timer was cancelled");
 }
 
@@ -332,7 +438,11 @@ async fn acknowledging_stops_escalation() {
 async fn a_late_or_doubled_escalation_timer_pages_once() {
     let p = pipeline(config_from(CONFIG));
     let open = p
-        .ingest(alarm("checkout-api-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
         .await
         .unwrap();
     p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
@@ -365,7 +475,13 @@ async fn every_decision_in_the_demo_incident_carries_a_reason() {
     all.extend(p.run_timers(None).await.unwrap());
     assert!(all.iter().all(|e| !e.reason.trim().is_empty()));
     let kinds: std::collections::BTreeSet<_> = all.iter().map(|e| e.action).collect();
-    for a in [Action::Open, Action::Notify, Action::Dedup, Action::Repeat, Action::Resolve] {
+    for a in [
+        Action::Open,
+        Action::Notify,
+        Action::Dedup,
+        Action::Repeat,
+        Action::Resolve,
+    ] {
         assert!(kinds.contains(&a), "the incident shows {a}: {kinds:?}");
     }
 }

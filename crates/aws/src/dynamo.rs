@@ -139,7 +139,12 @@ impl DynamoStore {
     /// Creates the table (on-demand, keys, both indexes) unless it exists, waits until it and its
     /// indexes are ACTIVE, and enables TTL on [`TTL_ATTRIBUTE`]. Safe to run concurrently and again.
     pub async fn create_table_if_missing(&self) -> Result<(), TableError> {
-        let described = self.client.describe_table().table_name(&self.table).send().await;
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
         match described {
             Ok(_) => {}
             Err(err)
@@ -163,14 +168,21 @@ impl DynamoStore {
                 .build()
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
         };
         let index = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, BuildError> {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash)?)
                 .key_schema(key(sk, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
         };
         let build = |e: BuildError| self.layout_error(format!("building CreateTable: {e}"));
@@ -181,9 +193,7 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash).map_err(build)?)
             .key_schema(key("sk", KeyType::Range).map_err(build)?)
-            .global_secondary_indexes(
-                index(STATUS_INDEX, "status_pk", "status_sk").map_err(build)?,
-            )
+            .global_secondary_indexes(index(STATUS_INDEX, "status_pk", "status_sk").map_err(build)?)
             .global_secondary_indexes(index(FINGERPRINT_INDEX, "fp_pk", "fp_sk").map_err(build)?);
         for name in ["pk", "sk", "status_pk", "status_sk", "fp_pk", "fp_sk"] {
             request = request.attribute_definitions(string_attr(name).map_err(build)?);
@@ -194,7 +204,11 @@ impl DynamoStore {
                 Ok(())
             }
             // Someone else is creating it right now: fine, we wait for ACTIVE like they do.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
                 Ok(())
             }
             Err(err) => Err(self.table_error("CreateTable", err)),
@@ -221,8 +235,9 @@ impl DynamoStore {
                 }
             }
             let table_active = desc.table_status() == Some(&TableStatus::Active);
-            let indexes_active =
-                indexes.iter().all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active));
+            let indexes_active = indexes
+                .iter()
+                .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active));
             if table_active && indexes_active {
                 return Ok(());
             }
@@ -281,11 +296,17 @@ impl DynamoStore {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        TableError::Backend { table: self.table.clone(), detail: describe(op, &err) }
+        TableError::Backend {
+            table: self.table.clone(),
+            detail: describe(op, &err),
+        }
     }
 
     fn layout_error(&self, detail: String) -> TableError {
-        TableError::Layout { table: self.table.clone(), detail }
+        TableError::Layout {
+            table: self.table.clone(),
+            detail,
+        }
     }
 
     async fn get_item(
@@ -349,7 +370,8 @@ impl AlertStore for DynamoStore {
             Ok(_) => return Ok(Claim::Claimed),
             Err(err) => err,
         };
-        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        {
             // A condition can only fail on an existing item, and DynamoDB returns it (ALL_OLD).
             let Some(item) = failed.item() else {
                 return Err(StoreError::Backend(format!(
@@ -453,13 +475,12 @@ impl AlertStore for DynamoStore {
     async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
         let fp = &record.fingerprint;
         if record.previous.as_deref() == Some(record.id.as_str()) {
-            return Err(StoreError::Conflict(format!("alert {} cannot follow itself", record.id)));
+            return Err(StoreError::Conflict(format!(
+                "alert {} cannot follow itself",
+                record.id
+            )));
         }
-        let alert = self.put(
-            self.alert_item(record)?,
-            "attribute_not_exists(pk)",
-            &[],
-        )?;
+        let alert = self.put(self.alert_item(record)?, "attribute_not_exists(pk)", &[])?;
         let pointer_item = HashMap::from([
             ("pk".to_string(), s(pointer_pk(fp))),
             ("sk".to_string(), s(POINTER_SK)),
@@ -472,8 +493,11 @@ impl AlertStore for DynamoStore {
                 items.push(TransactWriteItem::builder().put(pointer).build());
             }
             Some(previous) => {
-                let pointer =
-                    self.put(pointer_item, "latest = :previous", &[(":previous", s(previous.as_str()))])?;
+                let pointer = self.put(
+                    pointer_item,
+                    "latest = :previous",
+                    &[(":previous", s(previous.as_str()))],
+                )?;
                 items.push(TransactWriteItem::builder().put(pointer).build());
                 // Liveness is read from the previous alert itself at commit time rather than from
                 // a copy on the pointer, so no update has to keep a copy in step. An absent item is a
@@ -490,7 +514,11 @@ impl AlertStore for DynamoStore {
                     .expression_attribute_values(":acknowledged", s(Status::Acknowledged.as_str()))
                     .build()
                     .map_err(built)?;
-                items.push(TransactWriteItem::builder().condition_check(not_live).build());
+                items.push(
+                    TransactWriteItem::builder()
+                        .condition_check(not_live)
+                        .build(),
+                );
             }
         }
         let result = self
@@ -534,14 +562,17 @@ impl AlertStore for DynamoStore {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
-        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        {
             // ALL_OLD tells "changed since read" from "never existed" without a second read.
             return Err(match failed.item() {
                 None => StoreError::NotFound(format!("alert {}", record.id)),
                 Some(old) => StoreError::Conflict(format!(
                     "alert {} is at version {}, not {expected}",
                     record.id,
-                    old.get("version").and_then(|v| v.as_n().ok()).map_or("?", |v| v.as_str()),
+                    old.get("version")
+                        .and_then(|v| v.as_n().ok())
+                        .map_or("?", |v| v.as_str()),
                 )),
             });
         }
@@ -555,11 +586,17 @@ impl AlertStore for DynamoStore {
             for entry in chunk {
                 let item = HashMap::from([
                     ("pk".to_string(), s(alert_pk(&entry.alert))),
-                    ("sk".to_string(), s(audit_sk(entry.at, &self.audit_seq.next()))),
+                    (
+                        "sk".to_string(),
+                        s(audit_sk(entry.at, &self.audit_seq.next())),
+                    ),
                     (BODY.to_string(), s(to_body(entry)?)),
                     (TTL_ATTRIBUTE.to_string(), n(expires)),
                 ]);
-                let put = PutRequest::builder().set_item(Some(item)).build().map_err(built)?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(built)?;
                 pending.push(WriteRequest::builder().put_request(put).build());
             }
             self.batch_write(pending).await?;
@@ -596,15 +633,25 @@ impl AlertStore for DynamoStore {
 
 impl DynamoStore {
     /// The alert's item: the record as JSON plus the attributes that conditions and indexes read.
-    fn alert_item(&self, record: &AlertRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let service = record.alert.labels.get("service").map_or("-", String::as_str);
+    fn alert_item(
+        &self,
+        record: &AlertRecord,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let service = record
+            .alert
+            .labels
+            .get("service")
+            .map_or("-", String::as_str);
         let opened = record.opened_at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut item = HashMap::from([
             ("pk".to_string(), s(alert_pk(&record.id))),
             ("sk".to_string(), s(ALERT_SK)),
             (BODY.to_string(), s(to_body(record)?)),
             ("status".to_string(), s(record.status.as_str())),
-            ("version".to_string(), AttributeValue::N(record.version.to_string())),
+            (
+                "version".to_string(),
+                AttributeValue::N(record.version.to_string()),
+            ),
             ("status_pk".to_string(), s(record.status.as_str())),
             (
                 "status_sk".to_string(),
@@ -620,7 +667,10 @@ impl DynamoStore {
             ("fp_sk".to_string(), s(format!("{opened}#{}", record.id))),
         ]);
         if record.status == Status::Closed {
-            item.insert(TTL_ATTRIBUTE.to_string(), n(ttl_epoch(Utc::now(), self.retention)));
+            item.insert(
+                TTL_ATTRIBUTE.to_string(),
+                n(ttl_epoch(Utc::now(), self.retention)),
+            );
         }
         Ok(item)
     }
@@ -665,14 +715,19 @@ struct AuditSeq {
 
 impl AuditSeq {
     fn new() -> Self {
-        AuditSeq { last: AtomicU64::new(0), writer: RandomState::new().hash_one(std::process::id()) }
+        AuditSeq {
+            last: AtomicU64::new(0),
+            writer: RandomState::new().hash_one(std::process::id()),
+        }
     }
 
     fn next(&self) -> String {
         let now = u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default();
         let prev = self
             .last
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
             .unwrap_or_else(|last| last);
         format!("{:020}#{:016x}", now.max(prev + 1), self.writer)
     }
@@ -693,7 +748,10 @@ fn pointer_pk(fingerprint: &str) -> String {
 /// Time first (nanoseconds, fixed width, so the string order is the time order), then the append
 /// sequence for entries with the same time.
 fn audit_sk(at: DateTime<Utc>, seq: &str) -> String {
-    format!("{AUDIT_PREFIX}{}#{seq}", at.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+    format!(
+        "{AUDIT_PREFIX}{}#{seq}",
+        at.format("%Y-%m-%dT%H:%M:%S%.9fZ")
+    )
 }
 
 fn claim_status(status: ClaimStatus) -> &'static str {
@@ -711,15 +769,22 @@ fn dedup_item(record: &DedupRecord) -> Result<HashMap<String, AttributeValue>, S
         ("sk".to_string(), s(DEDUP_SK)),
         (BODY.to_string(), s(to_body(record)?)),
         ("status".to_string(), s(claim_status(record.status))),
-        ("expires_at_ms".to_string(), n(record.expires_at.timestamp_millis())),
-        ("in_progress_until_ms".to_string(), n(record.in_progress_until.timestamp_millis())),
+        (
+            "expires_at_ms".to_string(),
+            n(record.expires_at.timestamp_millis()),
+        ),
+        (
+            "in_progress_until_ms".to_string(),
+            n(record.in_progress_until.timestamp_millis()),
+        ),
         (TTL_ATTRIBUTE.to_string(), n(record.expires_at.timestamp())),
     ]))
 }
 
 /// Retention is real time, not the record's (possibly virtual) time: TTL deletes by the wall clock.
 fn ttl_epoch(now: DateTime<Utc>, retention: Duration) -> i64 {
-    now.timestamp().saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX))
+    now.timestamp()
+        .saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -731,9 +796,12 @@ fn n(v: i64) -> AttributeValue {
 }
 
 fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned().ok_or_else(|| {
-        StoreError::Backend(format!("dynamodb item has no string attribute {name:?}"))
-    })
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| {
+            StoreError::Backend(format!("dynamodb item has no string attribute {name:?}"))
+        })
 }
 
 fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -744,7 +812,10 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
 fn from_body<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
     let body = string_attr(item, BODY)?;
     serde_json::from_str(&body).map_err(|e| {
-        let pk = item.get("pk").and_then(|v| v.as_s().ok()).map_or("?", String::as_str);
+        let pk = item
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .map_or("?", String::as_str);
         StoreError::Backend(format!("dynamodb item {pk} has an unreadable body: {e}"))
     })
 }
@@ -763,13 +834,18 @@ fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Ve
         return None;
     };
     let reasons = cancelled.cancellation_reasons();
-    let failed: Vec<bool> =
-        reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect();
+    let failed: Vec<bool> = reasons
+        .iter()
+        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+        .collect();
     // Only a cancellation caused by conditions alone is a conflict; a mix with throttling or a
     // concurrent transaction is worth a retry.
-    let only_conditions = reasons
-        .iter()
-        .all(|r| matches!(r.code(), None | Some("None") | Some("ConditionalCheckFailed")));
+    let only_conditions = reasons.iter().all(|r| {
+        matches!(
+            r.code(),
+            None | Some("None") | Some("ConditionalCheckFailed")
+        )
+    });
     (failed.iter().any(|f| *f) && only_conditions).then_some(failed)
 }
 
@@ -811,8 +887,10 @@ mod tests {
     fn audit_keys_sort_by_time_then_append_order() {
         let seq = AuditSeq::new();
         let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
-        let (Ok(early), Ok(late)) = (t("2026-11-20T02:10:00Z"), t("2026-11-20T02:10:00.000000001Z"))
-        else {
+        let (Ok(early), Ok(late)) = (
+            t("2026-11-20T02:10:00Z"),
+            t("2026-11-20T02:10:00.000000001Z"),
+        ) else {
             panic!("test timestamps parse");
         };
         let late_first = audit_sk(late, &seq.next());

@@ -24,7 +24,11 @@ const EX_CONFIG: u8 = 78;
 const EXAMPLE_CONFIG: &str = include_str!("../../../infra/tocsin.yaml");
 
 #[derive(Parser)]
-#[command(name = "tocsin", version, about = "Alert routing, deduplication and escalation for AWS")]
+#[command(
+    name = "tocsin",
+    version,
+    about = "Alert routing, deduplication and escalation for AWS"
+)]
 struct Cli {
     /// Routing config (default: $TOCSIN_CONFIG, else ./infra/tocsin.yaml, else the built-in example).
     #[arg(long, global = true)]
@@ -104,8 +108,8 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
 
 fn parse(config_path: Option<&Path>, file: &str) -> Result<(), Failure> {
     let input = read_input(file)?;
-    let mut alerts = tocsin_core::source::parse(&input)
-        .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
+    let mut alerts =
+        tocsin_core::source::parse(&input).map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
     let config = load_config(config_path)?;
     for a in &mut alerts {
         tocsin_core::classify::classify(&config, a);
@@ -121,7 +125,14 @@ fn config_problems(name: &str, errors: &[config::ConfigError]) -> Failure {
         code: EX_CONFIG,
         lines: errors
             .iter()
-            .map(|e| format!("{name}:{}:{}: {}", e.pos.line, e.pos.col, one_line(&e.message)))
+            .map(|e| {
+                format!(
+                    "{name}:{}:{}: {}",
+                    e.pos.line,
+                    e.pos.col,
+                    one_line(&e.message)
+                )
+            })
             .collect(),
     }
 }
@@ -149,7 +160,10 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
                 .map_err(|e| Failure::new(EX_NOINPUT, format!("{name}: {e}")))?;
             (name, text)
         }
-        None => ("<built-in example config>".to_string(), EXAMPLE_CONFIG.to_string()),
+        None => (
+            "<built-in example config>".to_string(),
+            EXAMPLE_CONFIG.to_string(),
+        ),
     };
     config::load(&text).map_err(|errs| config_problems(&name, &errs))
 }

@@ -92,7 +92,8 @@ pub fn human_line(e: &AuditEntry) -> String {
 fn print(json: bool, entries: &[AuditEntry]) -> Result<(), Failure> {
     for e in entries {
         if json {
-            let line = serde_json::to_string(e).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
+            let line =
+                serde_json::to_string(e).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
             println!("{line}");
         } else {
             println!("{}", human_line(e));
@@ -111,23 +112,35 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
     let mut rejects: Vec<(String, String)> = Vec::new();
     for f in &files {
         let name = f.display().to_string();
-        let bytes = std::fs::read(f).map_err(|e| Failure::new(EX_NOINPUT, format!("{name}: {e}")))?;
+        let bytes =
+            std::fs::read(f).map_err(|e| Failure::new(EX_NOINPUT, format!("{name}: {e}")))?;
         match tocsin_core::source::parse_all(&bytes) {
             Ok(parsed) => {
                 alerts.extend(parsed.alerts);
-                rejects.extend(parsed.rejected.into_iter().map(|r| (name.clone(), r.to_string())));
+                rejects.extend(
+                    parsed
+                        .rejected
+                        .into_iter()
+                        .map(|r| (name.clone(), r.to_string())),
+                );
             }
             Err(e) => rejects.push((name, e.to_string())),
         }
     }
     // Stable: transitions at the same instant keep file order (the duplicate after the original).
     alerts.sort_by_key(|a| a.state_changed_at);
-    let start = alerts.first().map(|a| a.state_changed_at).unwrap_or_else(Utc::now);
+    let start = alerts
+        .first()
+        .map(|a| a.state_changed_at)
+        .unwrap_or_else(Utc::now);
     let last = alerts.last().map(|a| a.state_changed_at).unwrap_or(start);
     let until = match args.until.as_deref() {
         None => None,
         Some(s) => Some(parse_until(s, last).ok_or_else(|| {
-            Failure::new(EX_DATAERR, format!("--until {s:?}: expected RFC 3339 or +DURATION (e.g. +2h)"))
+            Failure::new(
+                EX_DATAERR,
+                format!("--until {s:?}: expected RFC 3339 or +DURATION (e.g. +2h)"),
+            )
         })?),
     };
 
@@ -156,12 +169,26 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
             .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
         print(args.json, &entries)
     })?;
-    if rejects.is_empty() { Ok(()) } else { Err(Failure { code: EX_DATAERR, lines: vec![format!("error: {} input(s) rejected (see the reject lines)", rejects.len())] }) }
+    if rejects.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: EX_DATAERR,
+            lines: vec![format!(
+                "error: {} input(s) rejected (see the reject lines)",
+                rejects.len()
+            )],
+        })
+    }
 }
 
 fn parse_until(s: &str, last: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if let Some(d) = s.strip_prefix('+') {
-        return parse_duration(d).and_then(|d| chrono::TimeDelta::from_std(d).ok()).map(|d| last + d);
+        return parse_duration(d)
+            .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+            .map(|d| last + d);
     }
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

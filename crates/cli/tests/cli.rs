@@ -52,9 +52,26 @@ fn parse_prints_the_canonical_alerts_as_a_json_array() {
     assert_eq!(arr.len(), 3);
     for a in arr {
         for field in [
-            "event_id", "fingerprint", "source", "transport", "alarm_name", "alarm_arn", "account_id",
-            "region", "state", "previous_state", "state_changed_at", "reason", "kind", "namespace",
-            "metric_name", "dimensions", "threshold", "severity", "description", "labels",
+            "event_id",
+            "fingerprint",
+            "source",
+            "transport",
+            "alarm_name",
+            "alarm_arn",
+            "account_id",
+            "region",
+            "state",
+            "previous_state",
+            "state_changed_at",
+            "reason",
+            "kind",
+            "namespace",
+            "metric_name",
+            "dimensions",
+            "threshold",
+            "severity",
+            "description",
+            "labels",
         ] {
             assert!(a.get(field).is_some(), "field {field} missing in {a}");
         }
@@ -64,7 +81,9 @@ fn parse_prints_the_canonical_alerts_as_a_json_array() {
 
 #[test]
 fn parse_reads_standard_input_and_classifies_with_the_example_config() {
-    let bytes = std::fs::read(root().join("events/scenario/incident/01-checkout-5xx-alarm.sns.json")).unwrap();
+    let bytes =
+        std::fs::read(root().join("events/scenario/incident/01-checkout-5xx-alarm.sns.json"))
+            .unwrap();
     let o = tocsin_stdin(&["parse", "-"], &bytes);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -94,7 +113,13 @@ fn oversized_and_garbage_input_never_panics() {
     let mut big = b"{\"Records\":[".to_vec();
     big.extend(std::iter::repeat_n(b' ', 300_000));
     big.extend(b"]}");
-    for input in [big, vec![0xff, 0xfe, 0x00], b"{\"Records\":[{\"Sns\":".to_vec(), b"[]".to_vec(), Vec::new()] {
+    for input in [
+        big,
+        vec![0xff, 0xfe, 0x00],
+        b"{\"Records\":[{\"Sns\":".to_vec(),
+        b"[]".to_vec(),
+        Vec::new(),
+    ] {
         let o = tocsin_stdin(&["parse"], &input);
         assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1);
@@ -137,7 +162,11 @@ fn check_config_reports_every_problem_as_file_line_col() {
     }
     assert!(n >= 4);
     let many = tocsin(&["check-config", "tests/configs/many-problems.yaml"]);
-    assert!(stderr(&many).lines().count() >= 3, "all problems at once: {}", stderr(&many));
+    assert!(
+        stderr(&many).lines().count() >= 3,
+        "all problems at once: {}",
+        stderr(&many)
+    );
 }
 
 #[test]
@@ -164,7 +193,10 @@ fn replay_json_lines_carry_the_contract_fields() {
             assert!(l["level"].is_u64(), "{l}");
         }
     }
-    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
     for a in ["open", "notify", "dedup", "repeat", "resolve"] {
         assert!(actions.contains(&a), "the incident shows {a}: {actions:?}");
     }
@@ -176,30 +208,57 @@ fn replay_prints_a_readable_timeline_and_until_stops_the_clock() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("checkout-api-5xx"), "{out}");
-    assert!(out.contains(" → "), "notifications name channel and target: {out}");
+    assert!(
+        out.contains(" → "),
+        "notifications name channel and target: {out}"
+    );
     let full = out.lines().count();
-    let short = tocsin(&["replay", "--until", "2026-11-20T02:12:00Z", "events/scenario/incident"]);
+    let short = tocsin(&[
+        "replay",
+        "--until",
+        "2026-11-20T02:12:00Z",
+        "events/scenario/incident",
+    ]);
     assert!(short.status.success());
     let short_out = stdout(&short);
     assert!(short_out.lines().count() < full);
-    assert!(!short_out.contains("search-latency-p99"), "nothing after --until: {short_out}");
+    assert!(
+        !short_out.contains("search-latency-p99"),
+        "nothing after --until: {short_out}"
+    );
 }
 
 #[test]
 fn replay_keeps_bad_inputs_as_reject_lines_and_fails() {
-    let o = tocsin(&["replay", "--json", "events/bad/unknown-state.json", "events/sns/metric-alarm.json"]);
+    let o = tocsin(&[
+        "replay",
+        "--json",
+        "events/bad/unknown-state.json",
+        "events/sns/metric-alarm.json",
+    ]);
     assert_eq!(o.status.code(), Some(65));
     let out = stdout(&o);
     let reject: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(reject["action"], "reject");
-    assert!(reject["reason"].as_str().unwrap().contains("unknown state"), "{reject}");
+    assert!(
+        reject["reason"].as_str().unwrap().contains("unknown state"),
+        "{reject}"
+    );
     assert_eq!(reject["file"], "events/bad/unknown-state.json");
-    assert!(out.contains("\"action\":\"open\""), "the good event still runs: {out}");
+    assert!(
+        out.contains("\"action\":\"open\""),
+        "the good event still runs: {out}"
+    );
 }
 
 #[test]
 fn a_broken_config_stops_replay_with_exit_78() {
-    let o = tocsin(&["replay", "--config", "tests/configs/unknown-key.yaml", "events/sns/metric-alarm.json"]);
+    let o = tocsin(&[
+        "replay",
+        "--config",
+        "tests/configs/unknown-key.yaml",
+        "events/sns/metric-alarm.json",
+    ]);
     assert_eq!(o.status.code(), Some(78));
     assert!(stderr(&o).starts_with("tests/configs/unknown-key.yaml:"));
 }

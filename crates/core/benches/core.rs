@@ -18,7 +18,11 @@ fn fixture(path: &str) -> Vec<u8> {
 
 fn parse_events(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
-    for name in ["sns/metric-alarm.json", "eventbridge/metric-alarm.json", "sns/multi-record.json"] {
+    for name in [
+        "sns/metric-alarm.json",
+        "eventbridge/metric-alarm.json",
+        "sns/multi-record.json",
+    ] {
         let bytes = fixture(name);
         let n = parse(&bytes).map(|v| v.len()).unwrap_or(1) as u64;
         g.throughput(Throughput::Elements(n));
@@ -58,7 +62,7 @@ fn route(c: &mut Criterion) {
         alert.namespace = Some("AWS/ApplicationELB".into());
         classify(&config, &mut alert);
         let at: DateTime<Utc> = alert.state_changed_at;
-        assert_eq!(match_routes(&config, &alert, at)[0].route.pos.line, n + 4);
+        assert_eq!(match_routes(&config, &alert, at)[0].route.pos.line, n + 5);
         g.throughput(Throughput::Elements(1));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| match_routes(black_box(&config), black_box(&alert), at).len())

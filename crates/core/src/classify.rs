@@ -86,7 +86,12 @@ pub fn classify(config: &Config, alert: &mut Alert) {
             None
         }
     };
-    let by_source = || alert.labels.get("severity").and_then(|s| Severity::parse(s));
+    let by_source = || {
+        alert
+            .labels
+            .get("severity")
+            .and_then(|s| Severity::parse(s))
+    };
     alert.severity = by_rule
         .or_else(by_tag)
         .or_else(by_source)

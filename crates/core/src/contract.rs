@@ -140,7 +140,10 @@ async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s
 
 async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &str) {
     let id = format!("{p}-ev-2");
-    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        s.claim_event(&claim(&id, t0())).await.unwrap(),
+        Claim::Claimed
+    );
     // The holder's in-progress deadline (5 min) has passed: it crashed, take over.
     let later = claim(&id, t0() + Duration::minutes(6));
     assert_eq!(s.claim_event(&later).await.unwrap(), Claim::Claimed);
@@ -148,7 +151,10 @@ async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &st
     done.status = ClaimStatus::Completed;
     s.complete_event(&done).await.unwrap();
     let within = claim(&id, t0() + Duration::minutes(30));
-    assert!(matches!(s.claim_event(&within).await.unwrap(), Claim::Duplicate(_)));
+    assert!(matches!(
+        s.claim_event(&within).await.unwrap(),
+        Claim::Duplicate(_)
+    ));
     // Past the dedup expiry (1 h after the second claim), the id is free again.
     let expired = claim(&id, t0() + Duration::minutes(67));
     assert_eq!(s.claim_event(&expired).await.unwrap(), Claim::Claimed);
@@ -156,10 +162,18 @@ async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &st
 
 async fn released_claim_can_be_claimed_again<S: AlertStore>(s: &S, p: &str) {
     let id = format!("{p}-ev-3");
-    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        s.claim_event(&claim(&id, t0())).await.unwrap(),
+        Claim::Claimed
+    );
     s.release_event(&id).await.unwrap();
-    assert_eq!(s.claim_event(&claim(&id, t0())).await.unwrap(), Claim::Claimed);
-    s.release_event(&format!("{p}-never-claimed")).await.unwrap();
+    assert_eq!(
+        s.claim_event(&claim(&id, t0())).await.unwrap(),
+        Claim::Claimed
+    );
+    s.release_event(&format!("{p}-never-claimed"))
+        .await
+        .unwrap();
 }
 
 async fn only_one_live_alert_per_fingerprint<S: AlertStore>(s: &S, p: &str) {
@@ -185,7 +199,10 @@ async fn only_one_live_alert_per_fingerprint<S: AlertStore>(s: &S, p: &str) {
     let latest = s.latest_alert(&fp).await.unwrap().unwrap();
     assert_eq!(latest.id, a2.id);
     assert_eq!(latest.previous.as_deref(), Some(a1.id.as_str()));
-    assert_eq!(s.get_alert(&a1.id).await.unwrap().unwrap().status, Status::Resolved);
+    assert_eq!(
+        s.get_alert(&a1.id).await.unwrap().unwrap().status,
+        Status::Resolved
+    );
 }
 
 async fn updates_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
@@ -206,7 +223,10 @@ async fn updates_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
     let ghost = record(&format!("{p}-ghost"), &format!("{p}-fp-3"), None);
     let mut ghost2 = ghost.clone();
     ghost2.version = 2;
-    assert!(s.update_alert(&ghost2).await.is_err(), "updating a missing alert fails");
+    assert!(
+        s.update_alert(&ghost2).await.is_err(),
+        "updating a missing alert fails"
+    );
 }
 
 async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
@@ -215,7 +235,9 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
     let first = audit(&id, t0(), Action::Open, "first");
     let same_time = audit(&id, t0(), Action::Notify, "first's notification");
     s.append_audit(std::slice::from_ref(&later)).await.unwrap();
-    s.append_audit(&[first.clone(), same_time.clone()]).await.unwrap();
+    s.append_audit(&[first.clone(), same_time.clone()])
+        .await
+        .unwrap();
     s.append_audit(&[audit(&format!("{p}-other"), t0(), Action::Open, "x")])
         .await
         .unwrap();
@@ -225,6 +247,11 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
 
 async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {
     assert!(s.get_alert(&format!("{p}-nope")).await.unwrap().is_none());
-    assert!(s.latest_alert(&format!("{p}-nofp")).await.unwrap().is_none());
+    assert!(
+        s.latest_alert(&format!("{p}-nofp"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(s.audit(&format!("{p}-nope")).await.unwrap().is_empty());
 }

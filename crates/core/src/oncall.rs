@@ -35,7 +35,11 @@ fn applies(config: &Config, layer: &Layer, at: DateTime<Utc>) -> bool {
 }
 
 /// The person of one layer at `at` (ignoring restrictions); None before the layer's first handoff.
-pub fn layer_person<'a>(schedule: &Schedule, layer: &'a Layer, at: DateTime<Utc>) -> Option<&'a str> {
+pub fn layer_person<'a>(
+    schedule: &Schedule,
+    layer: &'a Layer,
+    at: DateTime<Utc>,
+) -> Option<&'a str> {
     if layer.people.is_empty() {
         return None;
     }

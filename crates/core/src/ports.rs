@@ -51,8 +51,7 @@ pub trait AlertStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes an in-progress claim after a failure, so the platform's retry can process the event.
-    fn release_event(&self, event_id: &str)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_event(&self, event_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The most recent alert (occurrence) of a fingerprint, open or not.
     fn latest_alert(
@@ -144,10 +143,16 @@ impl Clock for SystemClock {
 }
 
 impl<T: AlertStore> AlertStore for &T {
-    fn claim_event(&self, r: &DedupRecord) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+    fn claim_event(
+        &self,
+        r: &DedupRecord,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         (**self).claim_event(r)
     }
-    fn complete_event(&self, r: &DedupRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn complete_event(
+        &self,
+        r: &DedupRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).complete_event(r)
     }
     fn release_event(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
@@ -177,10 +182,7 @@ impl<T: AlertStore> AlertStore for &T {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).append_audit(e)
     }
-    fn audit(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
+    fn audit(&self, id: &str) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
         (**self).audit(id)
     }
 }

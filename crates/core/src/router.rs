@@ -36,7 +36,9 @@ use crate::config::{
     Config, EscalationPolicy, EscalationTarget, InsufficientData, LevelMode, Notify,
 };
 use crate::model::{AlarmState, Alert, format_time, stable_id};
-use crate::ports::{AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError};
+use crate::ports::{
+    AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError,
+};
 use crate::record::{
     Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind,
     EscalationTick, Status, Target,
@@ -153,7 +155,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             if existing.status == ClaimStatus::InProgress {
                 return Err(RouterError::InProgress(alert.event_id));
             }
-            let id = existing.alert_id.clone().unwrap_or_else(|| alert_id_for(&alert));
+            let id = existing
+                .alert_id
+                .clone()
+                .unwrap_or_else(|| alert_id_for(&alert));
             let e = entry(
                 now,
                 &id,
@@ -311,7 +316,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             alert.state,
             alert.reason,
             alert.severity,
-            alert.labels.get("priority").map(String::as_str).unwrap_or("P?")
+            alert
+                .labels
+                .get("priority")
+                .map(String::as_str)
+                .unwrap_or("P?")
         );
         if let Some(s) = alert.labels.get("service") {
             reason.push_str(&format!(", service {s}"));
@@ -338,14 +347,19 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 "no route notifies anyone for this alert now".into(),
             ));
         }
-        if let Some(policy) = escalation.as_deref().and_then(|p| self.config.escalation_policies.get(p)) {
+        if let Some(policy) = escalation
+            .as_deref()
+            .and_then(|p| self.config.escalation_policies.get(p))
+        {
             if let Some(first) = policy.levels.first() {
                 let at = now + to_chrono(first.delay);
                 let tick = EscalationTick {
                     alert_id: id.clone(),
                     step: 1,
                 };
-                self.scheduler.schedule(&timer_name(&id, 1), at, &tick).await?;
+                self.scheduler
+                    .schedule(&timer_name(&id, 1), at, &tick)
+                    .await?;
             }
         }
         Ok((id, entries))
@@ -418,7 +432,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     }
 
     /// Acknowledges a live alert: escalation stops and the audit records who.
-    pub async fn acknowledge(&self, alert_id: &str, actor: &str) -> Result<Vec<AuditEntry>, RouterError> {
+    pub async fn acknowledge(
+        &self,
+        alert_id: &str,
+        actor: &str,
+    ) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
         let mut rec = self
             .store
@@ -442,7 +460,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
                 .await?;
         }
-        let e = entry(now, &rec.id, &rec.alert, Action::Ack, format!("acknowledged by {actor}"));
+        let e = entry(
+            now,
+            &rec.id,
+            &rec.alert,
+            Action::Ack,
+            format!("acknowledged by {actor}"),
+        );
         self.store.append_audit(std::slice::from_ref(&e)).await?;
         Ok(vec![e])
     }
@@ -455,7 +479,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok(Vec::new());
         };
         let alert = rec.alert.clone();
-        let end = |reason: String| entry(now, &tick.alert_id, &alert, Action::EscalationEnd, reason);
+        let end =
+            |reason: String| entry(now, &tick.alert_id, &alert, Action::EscalationEnd, reason);
         let policy = rec
             .escalation
             .as_deref()
@@ -467,7 +492,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             ))],
             (Status::Acknowledged, _) => vec![end(format!(
                 "acknowledged by {}",
-                rec.acknowledged.as_ref().map(|a| a.1.as_str()).unwrap_or("someone")
+                rec.acknowledged
+                    .as_ref()
+                    .map(|a| a.1.as_str())
+                    .unwrap_or("someone")
             ))],
             (Status::Resolved | Status::Closed, _) => vec![end("alert resolved".into())],
             (Status::Open, Some(_)) if rec.escalation_step >= tick.step => {
@@ -489,12 +517,30 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 } else {
                     let level_idx = ((tick.step - 1) % levels) as usize;
                     let round = (tick.step - 1) / levels;
-                    let targets = self.level_targets(policy, level_idx, round, now);
+                    let mut targets = self.level_targets(policy, level_idx, round, now);
+                    // The first round never pages twice whoever was already paged for this alert (the
+                    // route's own notify often names the same on-call person as level 1); a repeat of
+                    // the policy pages them again, on purpose.
+                    let already: Vec<Target> = if round == 0 {
+                        let (dup, fresh) = targets.0.into_iter().partition(|t: &Target| {
+                            rec.notified
+                                .iter()
+                                .any(|n| n.channel == t.channel && n.target == t.target)
+                        });
+                        targets.0 = fresh;
+                        dup
+                    } else {
+                        Vec::new()
+                    };
                     rec.escalation_step = tick.step;
                     rec.updated_at = now;
                     rec.version += 1;
                     for t in &targets.0 {
-                        if !rec.notified.iter().any(|n| n.channel == t.channel && n.target == t.target) {
+                        if !rec
+                            .notified
+                            .iter()
+                            .any(|n| n.channel == t.channel && n.target == t.target)
+                        {
                             rec.notified.push(t.clone());
                         }
                     }
@@ -502,7 +548,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     let mut entries = Vec::new();
                     let waited = human(now - rec.opened_at);
                     for t in &targets.0 {
-                        let job = self.job(&rec, DeliveryKind::Escalation, t, Some(level_idx as u32 + 1), now);
+                        let job = self.job(
+                            &rec,
+                            DeliveryKind::Escalation,
+                            t,
+                            Some(level_idx as u32 + 1),
+                            now,
+                        );
                         self.bus.publish_delivery(&job).await?;
                         let mut e = entry(
                             now,
@@ -513,12 +565,37 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                                 "policy {:?} level {}{}: not acknowledged after {waited}",
                                 policy.name,
                                 level_idx + 1,
-                                if round > 0 { format!(" (repeat {round})") } else { String::new() }
+                                if round > 0 {
+                                    format!(" (repeat {round})")
+                                } else {
+                                    String::new()
+                                }
                             ),
                         );
                         e.event_id = None;
                         e.channel = Some(t.channel.clone());
                         e.target = Some(t.target.clone());
+                        e.level = Some(level_idx as u32 + 1);
+                        entries.push(e);
+                    }
+                    if !already.is_empty() {
+                        let names: Vec<String> = already
+                            .iter()
+                            .map(|t| format!("{} → {}", t.channel, t.target))
+                            .collect();
+                        let mut e = entry(
+                            now,
+                            &rec.id,
+                            &alert,
+                            Action::Dedup,
+                            format!(
+                                "policy {:?} level {}: already paged, not paged twice: {}",
+                                policy.name,
+                                level_idx + 1,
+                                names.join(", ")
+                            ),
+                        );
+                        e.event_id = None;
                         e.level = Some(level_idx as u32 + 1);
                         entries.push(e);
                     }
@@ -538,7 +615,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         let next_idx = ((next - 1) % levels) as usize;
                         let delay = if next_idx == 0 {
                             // Before a repeat of the policy, wait as long as its longest gap.
-                            policy.levels.iter().map(|l| l.delay).max().unwrap_or_default()
+                            policy
+                                .levels
+                                .iter()
+                                .map(|l| l.delay)
+                                .max()
+                                .unwrap_or_default()
                         } else {
                             policy.levels[next_idx].delay
                         };
@@ -612,7 +694,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     }
                 }
                 if level.channels.is_empty() {
-                    problems.push(format!("{p}: the level names no channels to reach people on"));
+                    problems.push(format!(
+                        "{p}: the level names no channels to reach people on"
+                    ));
                 }
             }
         }
@@ -647,7 +731,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 }
 
 fn outcome_summary(entries: &[AuditEntry]) -> String {
-    let notified = entries.iter().filter(|e| e.action == Action::Notify).count();
+    let notified = entries
+        .iter()
+        .filter(|e| e.action == Action::Notify)
+        .count();
     match entries.first() {
         Some(e) if notified > 0 => format!("{} ({notified} notifications)", e.action),
         Some(e) => e.action.to_string(),

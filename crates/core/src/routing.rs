@@ -29,7 +29,11 @@ pub struct RouteMatch<'a> {
 }
 
 /// The routes that take `alert` at time `at`, in tree order.
-pub fn match_routes<'a>(config: &'a Config, alert: &Alert, at: DateTime<Utc>) -> Vec<RouteMatch<'a>> {
+pub fn match_routes<'a>(
+    config: &'a Config,
+    alert: &Alert,
+    at: DateTime<Utc>,
+) -> Vec<RouteMatch<'a>> {
     let mut out = Vec::new();
     visit(
         config,
@@ -83,15 +87,24 @@ fn visit<'a>(
 
 fn muted_reason(config: &Config, node: &Route, at: DateTime<Utc>) -> Option<String> {
     for name in &node.muted_during {
-        if config.time_windows.get(name).is_some_and(|w| w.contains(at)) {
-            return Some(format!("route {:?} muted by time window {name:?}", node.name));
+        if config
+            .time_windows
+            .get(name)
+            .is_some_and(|w| w.contains(at))
+        {
+            return Some(format!(
+                "route {:?} muted by time window {name:?}",
+                node.name
+            ));
         }
     }
     if !node.active_during.is_empty()
-        && !node
-            .active_during
-            .iter()
-            .any(|name| config.time_windows.get(name).is_some_and(|w| w.contains(at)))
+        && !node.active_during.iter().any(|name| {
+            config
+                .time_windows
+                .get(name)
+                .is_some_and(|w| w.contains(at))
+        })
     {
         return Some(format!(
             "route {:?} is active only during {}",
@@ -134,11 +147,27 @@ pub fn expand(config: &Config, notify: &Notify, at: DateTime<Utc>) -> (Vec<Targe
                 target: a.clone(),
                 address: Some(a.clone()),
             }),
-            Recipient::Person(p) => {
-                person_target(config, &channel.name, channel.kind, p, &mut targets, &mut problems)
-            }
-            Recipient::Schedule(s) => match config.schedules.get(s).and_then(|sch| oncall::on_call(config, sch, at)) {
-                Some(p) => person_target(config, &channel.name, channel.kind, p, &mut targets, &mut problems),
+            Recipient::Person(p) => person_target(
+                config,
+                &channel.name,
+                channel.kind,
+                p,
+                &mut targets,
+                &mut problems,
+            ),
+            Recipient::Schedule(s) => match config
+                .schedules
+                .get(s)
+                .and_then(|sch| oncall::on_call(config, sch, at))
+            {
+                Some(p) => person_target(
+                    config,
+                    &channel.name,
+                    channel.kind,
+                    p,
+                    &mut targets,
+                    &mut problems,
+                ),
                 None => problems.push(format!("nobody is on call in schedule {s:?}")),
             },
         }
@@ -165,7 +194,10 @@ pub fn person_target(
         ChannelKind::Slack => p.slack.clone(),
         ChannelKind::Teams | ChannelKind::Pagerduty | ChannelKind::Webhook => None,
     };
-    let needs_address = matches!(kind, ChannelKind::Email | ChannelKind::Sms | ChannelKind::Slack);
+    let needs_address = matches!(
+        kind,
+        ChannelKind::Email | ChannelKind::Sms | ChannelKind::Slack
+    );
     if needs_address && address.is_none() {
         problems.push(format!("{person} has no {} contact", kind.as_str()));
         return;

@@ -8,6 +8,6 @@ mod embedded;
 mod store;
 
 pub use bus::LocalBus;
-pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
 pub use clock::{VirtualClock, VirtualScheduler};
+pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
 pub use store::MemoryStore;

@@ -46,7 +46,8 @@ impl AlertStore for MemoryStore {
         let now = record.claimed_at;
         if let Some(existing) = g.dedup.get(&record.event_id) {
             let expired = existing.expires_at <= now;
-            let stale = existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
+            let stale =
+                existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
             if !expired && !stale {
                 return Ok(Claim::Duplicate(existing.clone()));
             }
@@ -56,13 +57,18 @@ impl AlertStore for MemoryStore {
     }
 
     async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {
-        self.lock().dedup.insert(record.event_id.clone(), record.clone());
+        self.lock()
+            .dedup
+            .insert(record.event_id.clone(), record.clone());
         Ok(())
     }
 
     async fn release_event(&self, event_id: &str) -> Result<(), StoreError> {
         let mut g = self.lock();
-        if g.dedup.get(event_id).is_some_and(|r| r.status == ClaimStatus::InProgress) {
+        if g.dedup
+            .get(event_id)
+            .is_some_and(|r| r.status == ClaimStatus::InProgress)
+        {
             g.dedup.remove(event_id);
         }
         Ok(())
@@ -70,7 +76,10 @@ impl AlertStore for MemoryStore {
 
     async fn latest_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>, StoreError> {
         let g = self.lock();
-        Ok(g.latest.get(fingerprint).and_then(|id| g.alerts.get(id)).cloned())
+        Ok(g.latest
+            .get(fingerprint)
+            .and_then(|id| g.alerts.get(id))
+            .cloned())
     }
 
     async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
@@ -79,7 +88,10 @@ impl AlertStore for MemoryStore {
 
     async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let current = g.latest.get(&record.fingerprint).and_then(|id| g.alerts.get(id));
+        let current = g
+            .latest
+            .get(&record.fingerprint)
+            .and_then(|id| g.alerts.get(id));
         if let Some(cur) = current {
             if cur.status.is_live() {
                 return Err(StoreError::Conflict(format!(
@@ -97,7 +109,8 @@ impl AlertStore for MemoryStore {
         if g.alerts.contains_key(&record.id) {
             return Err(StoreError::Conflict(format!("alert {} exists", record.id)));
         }
-        g.latest.insert(record.fingerprint.clone(), record.id.clone());
+        g.latest
+            .insert(record.fingerprint.clone(), record.id.clone());
         g.alerts.insert(record.id.clone(), record.clone());
         Ok(())
     }

@@ -63,7 +63,7 @@ pub(super) fn article(kind: ChannelKind) -> &'static str {
 
 impl<'a> Decoder<'a> {
     pub(super) fn decode_channels(&mut self, node: &'a Node) {
-        for (name, _, body) in entries(&mut self.p, node) {
+        for (name, body) in entries(&mut self.p, node) {
             let Some(map) = as_map(&mut self.p, body) else {
                 continue;
             };
@@ -224,9 +224,10 @@ impl<'a> Decoder<'a> {
                 let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
+                    // Not quoted: a secret pasted here by mistake must not reach the logs either.
                     self.p.at(
                         pos(n),
-                        format!("invalid environment variable name `{name}`"),
+                        "invalid environment variable name (letters, digits and _, not starting with a digit)",
                     );
                     return None;
                 }
@@ -235,7 +236,10 @@ impl<'a> Decoder<'a> {
             (None, Some(n)) => {
                 let name = as_str(&mut self.p, n)?;
                 if name.is_empty() || name.chars().any(char::is_whitespace) {
-                    self.p.at(pos(n), format!("invalid secret name `{name}`"));
+                    self.p.at(
+                        pos(n),
+                        "invalid secret name (it cannot be empty or contain spaces)",
+                    );
                     return None;
                 }
                 Some(Setting::Secret(name.to_string()))

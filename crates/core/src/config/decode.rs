@@ -18,9 +18,9 @@ use super::matcher::parse_matcher;
 use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, pos};
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
-    Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
-    InsufficientData, Layer, LevelMode, Matcher, Override, Person, Pos, Rotation, Route, Schedule,
-    Service, SeverityRule, TimeWindow,
+    Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
+    InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation, Route,
+    Schedule, Service, SeverityRule, TimeWindow,
 };
 use crate::model::Severity;
 
@@ -80,7 +80,7 @@ pub(super) struct Decoder<'a> {
     pub(super) people: BTreeMap<String, Person>,
     pub(super) time_windows: BTreeMap<String, TimeWindow>,
     pub(super) schedules: BTreeMap<String, Schedule>,
-    pub(super) channels: BTreeMap<String, super::Channel>,
+    pub(super) channels: BTreeMap<String, Channel>,
     pub(super) escalation_policies: BTreeMap<String, EscalationPolicy>,
     route_names: BTreeMap<String, Pos>,
 }
@@ -166,7 +166,8 @@ impl<'a> Decoder<'a> {
     /// A reference to a name in `section`: the name if it is declared there, else a problem at the node.
     pub(super) fn reference(&mut self, node: &'a Node, section: Section) -> Option<&'a str> {
         let noun = section.noun();
-        let name = as_name(&mut self.p, node, &format!("a {noun} name"))?;
+        let article = if noun.starts_with('e') { "an" } else { "a" };
+        let name = as_name(&mut self.p, node, &format!("{article} {noun} name"))?;
         let declared = self
             .declared
             .get(section.key())
@@ -236,7 +237,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_people(&mut self, node: &'a Node) {
-        for (name, _, body) in entries(&mut self.p, node) {
+        for (name, body) in entries(&mut self.p, node) {
             let Some(f) = Fields::new(&mut self.p, body, &["email", "phone", "slack", "timezone"])
             else {
                 continue;
@@ -261,7 +262,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_time_windows(&mut self, node: &'a Node) {
-        for (name, _, body) in entries(&mut self.p, node) {
+        for (name, body) in entries(&mut self.p, node) {
             let Some(f) = Fields::new(&mut self.p, body, &["timezone", "weekdays", "times"]) else {
                 continue;
             };
@@ -295,7 +296,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_schedules(&mut self, node: &'a Node) {
-        for (name, _, body) in entries(&mut self.p, node) {
+        for (name, body) in entries(&mut self.p, node) {
             let Some(f) = Fields::new(&mut self.p, body, &["timezone", "layers", "overrides"])
             else {
                 continue;
@@ -400,7 +401,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_policies(&mut self, node: &'a Node) {
-        for (name, _, body) in entries(&mut self.p, node) {
+        for (name, body) in entries(&mut self.p, node) {
             let Some(f) = Fields::new(&mut self.p, body, &["levels", "repeat", "ack_timeout"])
             else {
                 continue;
@@ -693,10 +694,10 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn decode_notify(&mut self, node: &'a Node) -> Option<super::Notify> {
+    fn decode_notify(&mut self, node: &'a Node) -> Option<Notify> {
         let f = Fields::new(&mut self.p, node, &["channel", "to"])?;
         let (channel, to) = self.channel_with_recipients(&f)?;
-        Some(super::Notify { channel, to })
+        Some(Notify { channel, to })
     }
 }
 

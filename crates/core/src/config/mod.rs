@@ -84,5 +84,8 @@ fn yaml_error(e: &LoadError) -> ConfigError {
             )
         }
     };
-    ConfigError { pos, message }
+    ConfigError {
+        pos,
+        message: node::single_line(message),
+    }
 }

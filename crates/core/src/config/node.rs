@@ -20,7 +20,7 @@ impl Problems {
     pub(super) fn at(&mut self, pos: Pos, message: impl Into<String>) {
         self.list.push(ConfigError {
             pos,
-            message: message.into(),
+            message: single_line(message.into()),
         });
     }
 
@@ -37,6 +37,24 @@ impl Problems {
         self.list.dedup();
         self.list
     }
+}
+
+/// Messages quote keys and values from the file, and a YAML key or value can hold a line break;
+/// `check-config` promises one line per problem, so control characters are shown escaped.
+pub(super) fn single_line(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A marker as a [`Pos`].
@@ -238,7 +256,7 @@ impl<'a> Fields<'a> {
 }
 
 /// The entries of a name → definition mapping (`channels`, `people`, ...), names checked non-empty.
-pub(super) fn entries<'a>(p: &mut Problems, node: &'a Node) -> Vec<(&'a str, Pos, &'a Node)> {
+pub(super) fn entries<'a>(p: &mut Problems, node: &'a Node) -> Vec<(&'a str, &'a Node)> {
     let Some(map) = as_map(p, node) else {
         return Vec::new();
     };
@@ -252,7 +270,7 @@ pub(super) fn entries<'a>(p: &mut Problems, node: &'a Node) -> Vec<(&'a str, Pos
                 p.at(key_pos(k), format!("`{}` has no definition", k.as_str()));
                 None
             } else {
-                Some((k.as_str(), key_pos(k), v))
+                Some((k.as_str(), v))
             }
         })
         .collect()

@@ -160,6 +160,16 @@ fn a_wrong_node_type_says_what_was_expected_and_what_was_found() {
 }
 
 #[test]
+fn a_key_with_a_line_break_is_quoted_on_one_line() {
+    assert_problem("route: {}\n\"a\\nb\": 1\n", "2:1", "unknown key `a\\nb`");
+    assert_problem(
+        "\"a\\nb\": 1\n\"a\\nb\": 2\n",
+        "2:1",
+        "duplicate key `a\\nb`",
+    );
+}
+
+#[test]
 fn a_missing_required_key_is_reported_at_the_parent_mapping() {
     assert_problem("defaults: {}\n", "1:1", "missing key `route`");
     assert_problem(
@@ -299,6 +309,17 @@ fn a_secret_reference_must_be_env_or_secret() {
         "2:33",
         "give one of `env` or `secret`, not both",
     );
+}
+
+#[test]
+fn a_secret_pasted_where_its_reference_goes_is_not_echoed_either() {
+    let yaml = "channels:\n  t: {type: teams, webhook_url: {env: \"https://x.example/SECRET\"}}\nroute: {}\n";
+    let p = problem(yaml);
+    assert!(
+        p.starts_with("2:39: invalid environment variable name"),
+        "{p}"
+    );
+    assert!(!p.contains("SECRET"), "{p}");
 }
 
 #[test]

@@ -10,7 +10,11 @@ use super::{Entry, Event, ParseError, Parsed};
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
 
 /// Reads every entry; a bad entry is rejected alone, naming it (`alerts[1].labels.alertname`).
-pub(crate) fn parse(ev: &Event<'_>, transport: Transport, out: &mut Parsed) -> Result<(), ParseError> {
+pub(crate) fn parse(
+    ev: &Event<'_>,
+    transport: Transport,
+    out: &mut Parsed,
+) -> Result<(), ParseError> {
     if let Some(version) = opt_str(ev.version.as_ref(), "version")? {
         if version != "4" {
             return Err(ParseError::new(
@@ -27,7 +31,10 @@ pub(crate) fn parse(ev: &Event<'_>, transport: Transport, out: &mut Parsed) -> R
     };
     let alerts = alerts.get("alerts")?;
     if alerts.is_empty() {
-        return Err(ParseError::new("alerts", "empty: the webhook carries no alerts"));
+        return Err(ParseError::new(
+            "alerts",
+            "empty: the webhook carries no alerts",
+        ));
     }
     for (i, entry) in alerts.iter().enumerate() {
         match entry.get("").and_then(|e| alert(e, transport)) {
@@ -46,7 +53,10 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
         other => {
             return Err(ParseError::new(
                 "status",
-                format!("unknown status {} (expected firing or resolved)", quote(other)),
+                format!(
+                    "unknown status {} (expected firing or resolved)",
+                    quote(other)
+                ),
             ));
         }
     };

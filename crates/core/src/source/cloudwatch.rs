@@ -109,11 +109,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for Child<'a> {
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(Child::Named(Val::Str(v.to_owned().into())))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 ChildObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(|c| Child::Object(Obj::Ok(c)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(Child::Object(Obj::Wrong("an array")))
             }
@@ -253,15 +259,18 @@ impl Shape {
 }
 
 /// A CloudWatch alarm message, as SNS carries it (or as posted on its own).
-pub(crate) fn from_alarm_message(ev: &Event<'_>, transport: Transport) -> Result<Alert, ParseError> {
+pub(crate) fn from_alarm_message(
+    ev: &Event<'_>,
+    transport: Transport,
+) -> Result<Alert, ParseError> {
     let name = req_name(ev.alarm_name.as_ref(), "AlarmName")?;
     let state = req_state(ev.new_state_value.as_ref(), "NewStateValue")?;
     let previous = opt_state(ev.old_state_value.as_ref(), "OldStateValue")?;
     let changed_at = req_time(ev.state_change_time.as_ref(), "StateChangeTime")?;
     let arn = opt_nonempty(ev.alarm_arn.as_ref(), "AlarmArn")?;
     let from_arn = arn.and_then(arn_parts);
-    let account = opt_nonempty(ev.aws_account_id.as_ref(), "AWSAccountId")?
-        .or(from_arn.map(|p| p.account));
+    let account =
+        opt_nonempty(ev.aws_account_id.as_ref(), "AWSAccountId")?.or(from_arn.map(|p| p.account));
     // `Region` is a display name ("EU (Ireland)"); the ARN names the code outright.
     let region_name = opt_nonempty(ev.region_name.as_ref(), "Region")?;
     let region = from_arn
@@ -273,10 +282,17 @@ pub(crate) fn from_alarm_message(ev: &Event<'_>, transport: Transport) -> Result
         if let Some(children) = &ev.triggering_children {
             shape.children(children, "TriggeringChildren")?;
         }
-        shape.label_opt_str(ev.actions_suppressor.as_ref(), "ActionsSuppressor", "actions_suppressor")?;
+        shape.label_opt_str(
+            ev.actions_suppressor.as_ref(),
+            "ActionsSuppressor",
+            "actions_suppressor",
+        )?;
         shape.num_label(
             "actions_suppressor_wait_period",
-            opt_num(ev.actions_suppressor_wait_period.as_ref(), "ActionsSuppressorWaitPeriod")?,
+            opt_num(
+                ev.actions_suppressor_wait_period.as_ref(),
+                "ActionsSuppressorWaitPeriod",
+            )?,
         );
         shape.num_label(
             "actions_suppressor_extension_period",
@@ -323,9 +339,19 @@ pub(crate) fn from_alarm_message(ev: &Event<'_>, transport: Transport) -> Result
 
 fn sns_trigger(t: &Trigger<'_>) -> Result<Shape, ParseError> {
     let mut shape = Shape::default();
-    shape.label_opt_str(t.comparison_operator.as_ref(), "ComparisonOperator", "comparison_operator")?;
-    shape.num_label("evaluation_periods", opt_num(t.evaluation_periods.as_ref(), "EvaluationPeriods")?);
-    shape.num_label("datapoints_to_alarm", opt_num(t.datapoints_to_alarm.as_ref(), "DatapointsToAlarm")?);
+    shape.label_opt_str(
+        t.comparison_operator.as_ref(),
+        "ComparisonOperator",
+        "comparison_operator",
+    )?;
+    shape.num_label(
+        "evaluation_periods",
+        opt_num(t.evaluation_periods.as_ref(), "EvaluationPeriods")?,
+    );
+    shape.num_label(
+        "datapoints_to_alarm",
+        opt_num(t.datapoints_to_alarm.as_ref(), "DatapointsToAlarm")?,
+    );
     if let Some(treat) = opt_nonempty(t.treat_missing_data.as_ref(), "TreatMissingData")? {
         shape.label("treat_missing_data", treat_missing_data(treat));
     }
@@ -414,7 +440,10 @@ fn sns_dimensions(
     for (i, d) in list.get(at)?.iter().enumerate() {
         let one = || -> Result<(&str, &str), ParseError> {
             let d = d.get("")?;
-            Ok((req_str(d.name.as_ref(), "name")?, req_str(d.value.as_ref(), "value")?))
+            Ok((
+                req_str(d.name.as_ref(), "name")?,
+                req_str(d.value.as_ref(), "value")?,
+            ))
         };
         let (name, value) = one().map_err(|e| e.within(&format!("{at}[{i}]")))?;
         out.insert(clean_text(name), clean_text(value));
@@ -455,7 +484,10 @@ pub(crate) fn from_eventbridge(ev: &Event<'_>, transport: Transport) -> Result<A
 }
 
 /// The payload a CloudWatch alarm sends when its action invokes a Lambda function directly.
-pub(crate) fn from_lambda_action(ev: &Event<'_>, transport: Transport) -> Result<Alert, ParseError> {
+pub(crate) fn from_lambda_action(
+    ev: &Event<'_>,
+    transport: Transport,
+) -> Result<Alert, ParseError> {
     let data = ev
         .alarm_data
         .as_ref()
@@ -491,7 +523,10 @@ fn alarm_data(
     .map_err(|e| e.within("state"))?;
     let previous = match &d.previous_state {
         None => None,
-        Some(p) => opt_state(p.get("previousState")?.value.as_ref(), "previousState.value")?,
+        Some(p) => opt_state(
+            p.get("previousState")?.value.as_ref(),
+            "previousState.value",
+        )?,
     };
     // reasonData is informative JSON in a string; a payload whose reasonData cannot be read is
     // still a good alarm, so it only loses the facts taken from there.
@@ -508,9 +543,14 @@ fn alarm_data(
             kind: METRIC,
             ..Shape::default()
         },
-        Some(c) => eventbridge_shape(c, reason_data.as_ref()).map_err(|e| e.within("configuration"))?,
+        Some(c) => {
+            eventbridge_shape(c, reason_data.as_ref()).map_err(|e| e.within("configuration"))?
+        }
     };
-    if let Some(by) = opt_nonempty(state.actions_suppressed_by.as_ref(), "state.actionsSuppressedBy")? {
+    if let Some(by) = opt_nonempty(
+        state.actions_suppressed_by.as_ref(),
+        "state.actionsSuppressedBy",
+    )? {
         shape.label("actions_suppressed_by", by);
     }
     let from_arn = arn.and_then(arn_parts);
@@ -534,17 +574,27 @@ fn alarm_data(
     ))
 }
 
-fn eventbridge_shape(c: &Configuration<'_>, reason_data: Option<&ReasonData<'_>>) -> Result<Shape, ParseError> {
+fn eventbridge_shape(
+    c: &Configuration<'_>,
+    reason_data: Option<&ReasonData<'_>>,
+) -> Result<Shape, ParseError> {
     if let Some(rule) = opt_nonempty(c.alarm_rule.as_ref(), "alarmRule")? {
         let mut shape = composite(rule);
         if let Some(children) = reason_data.and_then(|r| r.triggering_alarms.as_ref()) {
             // Lenient: this list comes from reasonData, which is informative only.
             let _ = shape.children(children, "triggeringAlarms");
         }
-        shape.label_opt_str(c.actions_suppressor.as_ref(), "actionsSuppressor", "actions_suppressor")?;
+        shape.label_opt_str(
+            c.actions_suppressor.as_ref(),
+            "actionsSuppressor",
+            "actions_suppressor",
+        )?;
         shape.num_label(
             "actions_suppressor_wait_period",
-            opt_num(c.actions_suppressor_wait_period.as_ref(), "actionsSuppressorWaitPeriod")?,
+            opt_num(
+                c.actions_suppressor_wait_period.as_ref(),
+                "actionsSuppressorWaitPeriod",
+            )?,
         );
         shape.num_label(
             "actions_suppressor_extension_period",
@@ -707,7 +757,12 @@ impl Shape {
         Ok(())
     }
 
-    fn label_opt_str(&mut self, v: Option<&Val<'_>>, at: &str, key: &str) -> Result<(), ParseError> {
+    fn label_opt_str(
+        &mut self,
+        v: Option<&Val<'_>>,
+        at: &str,
+        key: &str,
+    ) -> Result<(), ParseError> {
         if let Some(s) = opt_nonempty(v, at)? {
             self.label(key, s);
         }
@@ -754,7 +809,9 @@ fn req_state(v: Option<&Val<'_>>, at: &str) -> Result<AlarmState, ParseError> {
 fn opt_state(v: Option<&Val<'_>>, at: &str) -> Result<Option<AlarmState>, ParseError> {
     match opt_nonempty(v, at)? {
         None => Ok(None),
-        Some(s) => AlarmState::parse(s).map(Some).ok_or_else(|| unknown_state(at, s)),
+        Some(s) => AlarmState::parse(s)
+            .map(Some)
+            .ok_or_else(|| unknown_state(at, s)),
     }
 }
 
@@ -825,7 +882,10 @@ mod tests {
 
     #[test]
     fn old_treat_missing_data_spelling_is_unwrapped() {
-        assert_eq!(treat_missing_data("- TreatMissingData:      notBreaching"), "notBreaching");
+        assert_eq!(
+            treat_missing_data("- TreatMissingData:      notBreaching"),
+            "notBreaching"
+        );
         assert_eq!(treat_missing_data("missing"), "missing");
     }
 

@@ -14,12 +14,19 @@ use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, 
 const VERSION: &str = "tocsin/v1";
 
 /// Reads one alert or a batch; in a batch, a bad alert is rejected alone (`alerts[1].time`).
-pub(crate) fn parse(ev: Event<'_>, transport: Transport, out: &mut Parsed) -> Result<(), ParseError> {
+pub(crate) fn parse(
+    ev: Event<'_>,
+    transport: Transport,
+    out: &mut Parsed,
+) -> Result<(), ParseError> {
     check_version(req_str(ev.version.as_ref(), "version")?)?;
     if let Some(alerts) = &ev.alerts {
         let alerts = alerts.get("alerts")?;
         if alerts.is_empty() {
-            return Err(ParseError::new("alerts", "empty: the batch carries no alerts"));
+            return Err(ParseError::new(
+                "alerts",
+                "empty: the batch carries no alerts",
+            ));
         }
         for (i, entry) in alerts.iter().enumerate() {
             let one = || -> Result<Alert, ParseError> {
@@ -59,7 +66,10 @@ fn check_version(version: &str) -> Result<(), ParseError> {
     } else {
         Err(ParseError::new(
             "version",
-            format!("unsupported version {} (expected \"{VERSION}\")", quote(version)),
+            format!(
+                "unsupported version {} (expected \"{VERSION}\")",
+                quote(version)
+            ),
         ))
     }
 }

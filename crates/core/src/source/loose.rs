@@ -401,15 +401,6 @@ pub(crate) fn copy_labels(
     Ok(())
 }
 
-/// Reads an optional label map (`labels` of a generic alert).
-#[allow(dead_code)]
-pub(crate) fn opt_labels<'m, 'a>(
-    v: Option<&'m Obj<Map<'a>>>,
-    at: &str,
-) -> Result<Option<&'m Map<'a>>, ParseError> {
-    v.map(|m| m.get(at)).transpose()
-}
-
 /// A number as a label: integral values without a fraction (`300`, not `300.0`).
 pub(crate) fn format_num(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -463,7 +454,9 @@ mod tests {
         assert_eq!(opt_num(Some(&v), "t").unwrap(), Some(80.5));
         let v = Val::Str("eighty".into());
         assert_eq!(
-            opt_num(Some(&v), "Trigger.Threshold").unwrap_err().to_string(),
+            opt_num(Some(&v), "Trigger.Threshold")
+                .unwrap_err()
+                .to_string(),
             r#"Trigger.Threshold: expected a number, found string "eighty""#
         );
         let v = Val::Str("NaN".into());

@@ -284,7 +284,12 @@ fn read_object<'a>(
     }
 }
 
-fn dispatch(event: Event<'_>, raw: &[u8], layer: Layer, out: &mut Parsed) -> Result<(), ParseError> {
+fn dispatch(
+    event: Event<'_>,
+    raw: &[u8],
+    layer: Layer,
+    out: &mut Parsed,
+) -> Result<(), ParseError> {
     if layer == Layer::Outer {
         if let Some(records) = &event.records {
             return sns_records(records, out);
@@ -306,7 +311,8 @@ fn dispatch(event: Event<'_>, raw: &[u8], layer: Layer, out: &mut Parsed) -> Res
         return Ok(());
     }
     if event.alarm_data.is_some() {
-        let alert = cloudwatch::from_lambda_action(&event, layer.transport(Transport::LambdaAction))?;
+        let alert =
+            cloudwatch::from_lambda_action(&event, layer.transport(Transport::LambdaAction))?;
         out.alerts.push(alert);
         return Ok(());
     }
@@ -325,7 +331,9 @@ fn dispatch(event: Event<'_>, raw: &[u8], layer: Layer, out: &mut Parsed) -> Res
 /// Says which keys were found, so that whoever sent the event can tell what it was taken for.
 fn unknown_shape(raw: &[u8]) -> ParseError {
     const SHOWN: usize = 12;
-    let keys = serde_json::from_slice::<Keys>(raw).map(|k| k.0).unwrap_or_default();
+    let keys = serde_json::from_slice::<Keys>(raw)
+        .map(|k| k.0)
+        .unwrap_or_default();
     let found = if keys.is_empty() {
         "no keys".to_owned()
     } else {
@@ -353,7 +361,9 @@ fn merge(inner: Parsed, at: Option<&str>, out: &mut Parsed) {
     } = inner;
     out.alerts.append(&mut alerts);
     match at {
-        Some(at) => out.rejected.extend(rejected.into_iter().map(|e| e.within(at))),
+        Some(at) => out
+            .rejected
+            .extend(rejected.into_iter().map(|e| e.within(at))),
         None => out.rejected.extend(rejected),
     }
 }
@@ -403,14 +413,17 @@ fn sns_record(record: &Obj<SnsRecord<'_>>) -> Result<Parsed, ParseError> {
         .as_ref()
         .ok_or_else(|| ParseError::new("Sns", "required field is missing"))?
         .get("Sns")?;
-    let mut parsed =
-        sns_notification(sns.sns_type.as_ref(), sns.message.as_ref()).map_err(|e| e.within("Sns"))?;
+    let mut parsed = sns_notification(sns.sns_type.as_ref(), sns.message.as_ref())
+        .map_err(|e| e.within("Sns"))?;
     parsed.rejected.iter_mut().for_each(|e| e.prefix("Sns"));
     Ok(parsed)
 }
 
 /// Reads the `Message` of one SNS notification, whose `Type` must be `Notification` when present.
-fn sns_notification(sns_type: Option<&Val<'_>>, message: Option<&Val<'_>>) -> Result<Parsed, ParseError> {
+fn sns_notification(
+    sns_type: Option<&Val<'_>>,
+    message: Option<&Val<'_>>,
+) -> Result<Parsed, ParseError> {
     match opt_str(sns_type, "Type")? {
         None | Some("Notification") => {}
         Some(other @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) => {

@@ -99,7 +99,9 @@ fn looks_like_code(s: &str) -> bool {
     let rest: Vec<&str> = parts.collect();
     first_ok
         && rest.len() >= 2
-        && rest.last().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && rest
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         && rest[..rest.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
@@ -122,7 +124,10 @@ mod tests {
         assert_eq!(region_code("EU (Ireland)"), Some("eu-west-1"));
         assert_eq!(region_code("Europe (Ireland)"), Some("eu-west-1"));
         assert_eq!(region_code("US East (N. Virginia)"), Some("us-east-1"));
-        assert_eq!(region_code("Asia Pacific (New Zealand)"), Some("ap-southeast-6"));
+        assert_eq!(
+            region_code("Asia Pacific (New Zealand)"),
+            Some("ap-southeast-6")
+        );
         assert_eq!(region_code("South America (São Paulo)"), Some("sa-east-1"));
         assert_eq!(region_code("eu-west-1"), Some("eu-west-1"));
         assert_eq!(region_code("us-gov-west-1"), Some("us-gov-west-1"));

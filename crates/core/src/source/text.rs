@@ -170,7 +170,8 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 fn two(a: u8, b: u8) -> Option<u32> {
-    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
 }
 
 #[cfg(test)]
@@ -235,7 +236,10 @@ mod tests {
     #[test]
     fn free_text_keeps_newlines_and_tabs_and_replaces_other_controls() {
         assert_eq!(clean_text("a\nb\tc"), "a\nb\tc");
-        assert_eq!(clean_text("a\u{0}b\rc\u{202E}d"), "a\u{FFFD}b\u{FFFD}c\u{FFFD}d");
+        assert_eq!(
+            clean_text("a\u{0}b\rc\u{202E}d"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}d"
+        );
         assert_eq!(clean_text("€ ünïcödé"), "€ ünïcödé");
     }
 

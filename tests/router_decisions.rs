@@ -424,8 +424,30 @@ async fn acknowledging_stops_escalation() {
         .unwrap();
     p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
     p.clock.set(t("2026-11-20T02:12:00Z"));
-    let ack = p.router.acknowledge(&open[0].alert, "alice").await.unwrap();
-    assert_eq!(actions(&ack), vec![Action::Ack]);
+    let ack = p.router.acknowledge(&open[0].alert, "bob").await.unwrap();
+    assert_eq!(ack[0].action, Action::Ack);
+    assert_eq!(ack[0].reason, "acknowledged by bob");
+    // Everyone paged hears who acknowledged (the one who acked is not messaged about it).
+    let mut told = targets(&ack, Action::Notify);
+    told.sort();
+    assert_eq!(
+        told,
+        vec![
+            ("oncall-email".to_string(), "alice".to_string()),
+            ("oncall-sms".to_string(), "alice".to_string())
+        ]
+    );
+    let jobs = p.bus.take_deliveries();
+    assert_eq!(
+        jobs.iter().filter(|j| j.kind == DeliveryKind::Acknowledge).count(),
+        2
+    );
+    let self_ack = p.router.acknowledge(&open[0].alert, "bob").await;
+    assert!(p.bus.take_deliveries().is_empty());
+    assert_eq!(
+        self_ack.unwrap_err().to_string(),
+        format!("cannot ack alert {}: it is acknowledged (by bob)", open[0].alert)
+    );
     let rest = p.run_timers(None).await.unwrap();
     assert!(
         rest.iter().all(|e| e.action != Action::Escalate),

@@ -67,6 +67,7 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
         opened_at: t0(),
         updated_at: t0(),
         acknowledged: None,
+        assignee: None,
         resolved_at: None,
         occurrences: 1,
         routes: vec!["root".into()],

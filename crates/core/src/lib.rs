@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod config;
 pub mod contract;
+pub mod lifecycle;
 pub mod model;
 pub mod oncall;
 pub mod ports;

@@ -109,6 +109,9 @@ pub struct AlertRecord {
     pub updated_at: DateTime<Utc>,
     /// When acknowledged, and by whom.
     pub acknowledged: Option<(String, String)>,
+    /// Who the alert is assigned to, if anyone.
+    #[serde(default)]
+    pub assignee: Option<String>,
     /// When resolved (RFC 3339), if it is.
     pub resolved_at: Option<String>,
     /// How many firing transitions it has seen (1 at opening; repeats add).
@@ -149,6 +152,10 @@ pub enum Action {
     EscalationEnd,
     /// Somebody acknowledged.
     Ack,
+    /// Somebody assigned the alert.
+    Assign,
+    /// Somebody added a note.
+    Note,
 }
 
 impl Action {
@@ -164,6 +171,8 @@ impl Action {
             Action::Escalate => "escalate",
             Action::EscalationEnd => "escalation_end",
             Action::Ack => "ack",
+            Action::Assign => "assign",
+            Action::Note => "note",
         }
     }
 }

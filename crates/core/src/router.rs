@@ -35,6 +35,7 @@ use crate::classify::classify;
 use crate::config::{
     Config, EscalationPolicy, EscalationTarget, InsufficientData, LevelMode, Notify,
 };
+use crate::lifecycle::{self, Command, IllegalTransition};
 use crate::model::{AlarmState, Alert, format_time, stable_id};
 use crate::ports::{
     AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError,
@@ -60,6 +61,9 @@ pub enum RouterError {
     /// A timer could not be set or cancelled.
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    /// A person's command the alert's status does not allow.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
 }
 
 /// Tunables of the router.
@@ -295,6 +299,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             opened_at: now,
             updated_at: now,
             acknowledged: None,
+            assignee: None,
             resolved_at: None,
             occurrences: 1,
             routes: route_names.clone(),
@@ -431,10 +436,22 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Ok((rec.id, entries))
     }
 
-    /// Acknowledges a live alert: escalation stops and the audit records who.
+    /// Acknowledges a live alert: escalation stops, the others paged are told who, the audit records it.
     pub async fn acknowledge(
         &self,
         alert_id: &str,
+        actor: &str,
+    ) -> Result<Vec<AuditEntry>, RouterError> {
+        self.act(alert_id, &Command::Ack, actor).await
+    }
+
+    /// Applies a person's command (ack, resolve, assign, note) to an alert, by a conditional update.
+    /// Ack and resolve stop escalation and tell everyone paged; an illegal transition is
+    /// [`RouterError::Illegal`] and changes nothing.
+    pub async fn act(
+        &self,
+        alert_id: &str,
+        cmd: &Command,
         actor: &str,
     ) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
@@ -443,32 +460,41 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .get_alert(alert_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
-        if rec.status != Status::Open {
-            return Err(StoreError::Conflict(format!(
-                "alert {alert_id} is {}, only an open alert can be acknowledged",
-                rec.status.as_str()
-            ))
-            .into());
-        }
-        rec.status = Status::Acknowledged;
-        rec.acknowledged = Some((format_time(&now), actor.to_string()));
-        rec.updated_at = now;
-        rec.version += 1;
+        let (action, reason) = lifecycle::apply(&mut rec, cmd, actor, now)?;
         self.store.update_alert(&rec).await?;
-        if rec.escalation.is_some() {
-            self.scheduler
-                .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
-                .await?;
+        let mut e = entry(now, &rec.id, &rec.alert, action, reason);
+        e.event_id = None;
+        let mut entries = vec![e];
+        let tell = match cmd {
+            Command::Ack => Some(DeliveryKind::Acknowledge),
+            Command::Resolve => Some(DeliveryKind::Resolve),
+            Command::Assign(_) | Command::Note(_) => None,
+        };
+        if let Some(kind) = tell {
+            if rec.escalation.is_some() {
+                self.scheduler
+                    .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
+                    .await?;
+            }
+            // The person who acted knows; everyone else paged is told.
+            for t in rec.notified.iter().filter(|t| t.target != actor) {
+                let job = self.job(&rec, kind, t, None, now);
+                self.bus.publish_delivery(&job).await?;
+                let mut n = entry(
+                    now,
+                    &rec.id,
+                    &rec.alert,
+                    Action::Notify,
+                    format!("{} by {actor}", if kind == DeliveryKind::Resolve { "resolved" } else { "acknowledged" }),
+                );
+                n.event_id = None;
+                n.channel = Some(t.channel.clone());
+                n.target = Some(t.target.clone());
+                entries.push(n);
+            }
         }
-        let e = entry(
-            now,
-            &rec.id,
-            &rec.alert,
-            Action::Ack,
-            format!("acknowledged by {actor}"),
-        );
-        self.store.append_audit(std::slice::from_ref(&e)).await?;
-        Ok(vec![e])
+        self.store.append_audit(&entries).await?;
+        Ok(entries)
     }
 
     /// Handles an escalation timer: pages the step's level unless the alert is no longer open, and

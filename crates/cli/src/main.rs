@@ -2,7 +2,8 @@
 //! validates a routing config, `replay` runs the whole pipeline on the embedded default over event files
 //! on a virtual clock and prints the timeline.
 //!
-//! Exit codes follow sysexits: 65 bad input, 66 input missing, 70 internal failure, 78 bad config.
+//! Exit codes follow sysexits: 65 bad input, 66 input missing, 69 a service (DynamoDB) unavailable,
+//! 70 internal failure, 78 bad config.
 
 mod replay;
 
@@ -17,6 +18,7 @@ use tocsin_core::text::one_line;
 
 const EX_DATAERR: u8 = 65;
 const EX_NOINPUT: u8 = 66;
+const EX_UNAVAILABLE: u8 = 69;
 const EX_SOFTWARE: u8 = 70;
 const EX_CONFIG: u8 = 78;
 

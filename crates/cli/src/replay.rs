@@ -9,9 +9,11 @@ use tocsin_core::config::{Config, parse_duration};
 use tocsin_core::model::{Alert, format_time};
 use tocsin_core::record::AuditEntry;
 use tocsin_core::text::one_line;
+use tocsin_aws::DynamoStore;
+use tocsin_core::ports::AlertStore;
 use tocsin_local::Embedded;
 
-use crate::{EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, Failure};
+use crate::{EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_UNAVAILABLE, Failure};
 
 /// `tocsin replay` arguments.
 #[derive(clap::Args)]
@@ -22,6 +24,13 @@ pub struct Args {
     /// Stop the virtual clock at this time (RFC 3339) or this long after the last event (`+2h`).
     #[arg(long)]
     until: Option<String>,
+    /// Where the alerts live: `memory` (default) or `dynamodb` (the table named by `--table`, created if
+    /// missing, at `AWS_ENDPOINT_URL` or the real AWS).
+    #[arg(long, default_value = "memory", value_parser = ["memory", "dynamodb"])]
+    store: String,
+    /// The DynamoDB table, with `--store dynamodb`.
+    #[arg(long, required_if_eq("store", "dynamodb"))]
+    table: Option<String>,
     /// Event files or folders (folders are read recursively, files in name order).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -151,23 +160,19 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-    let pipeline = Embedded::new(config, start);
     rt.block_on(async {
-        for a in alerts {
-            if until.is_some_and(|u| a.state_changed_at > u) {
-                break;
+        match args.table.as_deref().filter(|_| args.store == "dynamodb") {
+            None => drive(Embedded::new(config, start), alerts, until, args.json).await,
+            Some(table) => {
+                let sdk = aws_config::load_from_env().await;
+                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+                store
+                    .create_table_if_missing()
+                    .await
+                    .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("table {table}: {e}")))?;
+                drive(Embedded::with_store(config, start, store), alerts, until, args.json).await
             }
-            let entries = pipeline
-                .ingest(a)
-                .await
-                .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-            print(args.json, &entries)?;
         }
-        let entries = pipeline
-            .run_timers(until)
-            .await
-            .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-        print(args.json, &entries)
     })?;
     if rejects.is_empty() {
         Ok(())
@@ -180,6 +185,30 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
             )],
         })
     }
+}
+
+/// Feeds the alerts through the pipeline in order, then runs the clock on; prints as it goes.
+async fn drive<S: AlertStore + Clone>(
+    pipeline: Embedded<S>,
+    alerts: Vec<Alert>,
+    until: Option<DateTime<Utc>>,
+    json: bool,
+) -> Result<(), Failure> {
+    for a in alerts {
+        if until.is_some_and(|u| a.state_changed_at > u) {
+            break;
+        }
+        let entries = pipeline
+            .ingest(a)
+            .await
+            .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
+        print(json, &entries)?;
+    }
+    let entries = pipeline
+        .run_timers(until)
+        .await
+        .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
+    print(json, &entries)
 }
 
 fn parse_until(s: &str, last: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -262,3 +262,31 @@ fn a_broken_config_stops_replay_with_exit_78() {
     assert_eq!(o.status.code(), Some(78));
     assert!(stderr(&o).starts_with("tests/configs/unknown-key.yaml:"));
 }
+
+#[test]
+fn replay_on_dynamodb_keeps_state_across_runs() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        assert!(
+            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
+            "TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set"
+        );
+        let _ = writeln!(std::io::stderr(), "skipped: AWS_ENDPOINT_URL is not set");
+        return;
+    };
+    assert!(endpoint.starts_with("http://127.0.0.1"), "tests only talk to a local emulator");
+    let table = format!("tocsin-cli-replay-{}", std::process::id());
+    let args = ["replay", "--json", "--store", "dynamodb", "--table", &table, "events/scenario/incident"];
+    let first = tocsin(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first_out = stdout(&first);
+    assert!(first_out.contains("\"action\":\"open\""), "{first_out}");
+    // The second run finds every transition already processed in the table: nothing pages again.
+    let second = tocsin(&args);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let lines: Vec<serde_json::Value> = stdout(&second)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "one line per event: {lines:?}");
+    assert!(lines.iter().all(|l| l["action"] == "dedup"), "{lines:?}");
+}

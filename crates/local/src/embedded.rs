@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tocsin_core::Alert;
 use tocsin_core::config::Config;
+use tocsin_core::ports::AlertStore;
 use tocsin_core::record::AuditEntry;
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 
@@ -14,15 +15,15 @@ use crate::{LocalBus, MemoryStore, VirtualClock, VirtualScheduler};
 /// Timers fired in one run at the most: a guard against a config that would escalate forever.
 pub const MAX_TIMER_FIRINGS: usize = 100_000;
 
-/// The router on the embedded adapters.
-pub type EmbeddedRouter = Router<MemoryStore, LocalBus, VirtualScheduler, VirtualClock>;
+/// The router on the embedded adapters (the store may be another, e.g. DynamoDB for `--store dynamodb`).
+pub type EmbeddedRouter<S = MemoryStore> = Router<S, LocalBus, VirtualScheduler, VirtualClock>;
 
 /// The whole pipeline in one process.
-pub struct Embedded {
+pub struct Embedded<S = MemoryStore> {
     /// The router (its adapters are clones of the fields below, sharing state).
-    pub router: EmbeddedRouter,
+    pub router: EmbeddedRouter<S>,
     /// The store.
-    pub store: MemoryStore,
+    pub store: S,
     /// The bus (delivery jobs collect here).
     pub bus: LocalBus,
     /// The timers.
@@ -32,9 +33,15 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// A fresh pipeline whose clock starts at `start`.
+    /// A fresh pipeline on a new memory store whose clock starts at `start`.
     pub fn new(config: Arc<Config>, start: DateTime<Utc>) -> Self {
-        let store = MemoryStore::new();
+        Embedded::with_store(config, start, MemoryStore::new())
+    }
+}
+
+impl<S: AlertStore + Clone> Embedded<S> {
+    /// A fresh pipeline on `store` whose clock starts at `start`.
+    pub fn with_store(config: Arc<Config>, start: DateTime<Utc>, store: S) -> Self {
         let bus = LocalBus::new();
         let scheduler = VirtualScheduler::new();
         let clock = VirtualClock::new(start);

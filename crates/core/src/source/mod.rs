@@ -452,3 +452,16 @@ fn sns_notification(
     parsed.rejected.iter_mut().for_each(|e| e.prefix("Message"));
     Ok(parsed)
 }
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub fn zz_bench_read(input: &[u8]) -> bool {
+    let e: Event = read_object(serde_json::from_slice(input)).unwrap();
+    e.alarm_name.is_some()
+}
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub fn zz_bench_alarm(input: &[u8]) -> bool {
+    let e: Event = read_object(serde_json::from_slice(input)).unwrap();
+    cloudwatch::from_alarm_message(&e, Transport::Sns).is_ok()
+}

@@ -1,0 +1,194 @@
+//! The router's dedup under a real race, against DynamoDB at `AWS_ENDPOINT_URL` (moto, under
+//! `scripts/with-moto.sh`): one transition delivered 64 times at once, half through SNS and half
+//! through EventBridge, to one router on a `DynamoStore`, pages once. Without an endpoint the test says
+//! it was skipped, unless `TOCSIN_REQUIRE_AWS=1`, where it fails.
+
+// Test code: a failed step is a panic that names it.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use tocsin_aws::DynamoStore;
+use tocsin_core::ports::AlertStore;
+use tocsin_core::record::{Action, AuditEntry};
+use tocsin_core::router::{Router, RouterError, RouterSettings};
+use tocsin_core::{Alert, Transport};
+use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
+
+/// Calls made at once.
+const RACERS: usize = 64;
+/// A loser that finds the winner still at work fails with `InProgress`; the platform (SNS,
+/// EventBridge, Lambda's async retries) redelivers later. Modelled as this many tries, this far apart.
+const PLATFORM_TRIES: u32 = 200;
+const PLATFORM_RETRY_AFTER: Duration = Duration::from_millis(50);
+
+/// A store on a fresh, uniquely named table, or None (after saying so) when no endpoint is set.
+async fn store(test: &str) -> Option<DynamoStore> {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        assert!(
+            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
+            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
+             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
+        );
+        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
+        );
+        return None;
+    };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint);
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader = loader.credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "tocsin-tests",
+        ));
+    }
+    let client = aws_sdk_dynamodb::Client::new(&loader.load().await);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
+    let store = DynamoStore::new(client, table);
+    store.create_table_if_missing().await.unwrap();
+    Some(store)
+}
+
+fn fixture(name: &str) -> Alert {
+    let path = format!(
+        "{}/../../events/scenario/incident/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let mut alerts = tocsin_core::source::parse(&bytes).unwrap();
+    assert_eq!(alerts.len(), 1, "{name} holds one transition");
+    alerts.remove(0)
+}
+
+fn config() -> Arc<tocsin_core::config::Config> {
+    let path = format!("{}/../../infra/tocsin.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    Arc::new(tocsin_core::config::load(&text).unwrap())
+}
+
+type DynRouter = Router<DynamoStore, LocalBus, VirtualScheduler, VirtualClock>;
+
+/// One delivery of the event, retried the way the platform retries a function that failed with
+/// `InProgress`. Returns the decisions and how many tries it took.
+async fn deliver(router: Arc<DynRouter>, alert: Alert) -> (Vec<AuditEntry>, u32) {
+    for attempt in 1..=PLATFORM_TRIES {
+        match router.handle(alert.clone()).await {
+            Ok(entries) => return (entries, attempt),
+            Err(RouterError::InProgress(_)) => tokio::time::sleep(PLATFORM_RETRY_AFTER).await,
+            Err(e) => panic!("via {}: attempt {attempt}: {e}", alert.transport.as_str()),
+        }
+    }
+    panic!("still in progress after {PLATFORM_TRIES} tries: the winner never completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbridge_page_once() {
+    let Some(store) = store("router-race").await else {
+        return;
+    };
+    let via_sns = fixture("01-checkout-5xx-alarm.sns.json");
+    let via_eventbridge = fixture("02-checkout-5xx-alarm.eventbridge.json");
+    assert_eq!(via_sns.transport, Transport::Sns);
+    assert_eq!(via_eventbridge.transport, Transport::Eventbridge);
+    assert_eq!(via_sns.event_id, via_eventbridge.event_id, "one transition");
+    assert_eq!(via_sns.fingerprint, via_eventbridge.fingerprint);
+    let event_id = via_sns.event_id.clone();
+    let fingerprint = via_sns.fingerprint.clone();
+
+    let bus = LocalBus::new();
+    let scheduler = VirtualScheduler::new();
+    let router = Arc::new(Router {
+        config: config(),
+        store: store.clone(),
+        bus: bus.clone(),
+        scheduler: scheduler.clone(),
+        clock: VirtualClock::new(via_sns.state_changed_at),
+        settings: RouterSettings::default(),
+    });
+
+    // Every task waits at the barrier so that the 64 claims leave together.
+    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..RACERS {
+        let alert = if i % 2 == 0 {
+            via_sns.clone()
+        } else {
+            via_eventbridge.clone()
+        };
+        let (router, start) = (router.clone(), start.clone());
+        tasks.spawn(async move {
+            start.wait().await;
+            deliver(router, alert).await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.unwrap());
+    }
+
+    let (opened, deduped): (Vec<_>, Vec<_>) = results
+        .iter()
+        .partition(|(entries, _)| entries.iter().any(|e| e.action == Action::Open));
+    assert_eq!(opened.len(), 1, "exactly one delivery opens the alert");
+    assert_eq!(deduped.len(), RACERS - 1);
+    for (entries, _) in &deduped {
+        assert_eq!(entries.len(), 1, "a duplicate decides one thing: {entries:?}");
+        assert_eq!(entries[0].action, Action::Dedup);
+    }
+    let retried = results.iter().filter(|(_, tries)| *tries > 1).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{retried} of {RACERS} deliveries found the winner in progress and were retried"
+    );
+
+    let open_entries = &opened[0].0;
+    let alert_id = open_entries[0].alert.clone();
+    let notified = open_entries
+        .iter()
+        .filter(|e| e.action == Action::Notify)
+        .count();
+    assert!(notified > 0, "the example config pages someone: {open_entries:?}");
+
+    // One set of delivery jobs: as many as the open notified, none twice.
+    let jobs = bus.take_deliveries();
+    let ids: HashSet<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
+    assert_eq!(ids.len(), jobs.len(), "no delivery id twice");
+    assert_eq!(jobs.len(), notified, "one job per notify entry of the open");
+    assert!(jobs.iter().all(|j| j.alert_id == alert_id));
+    assert_eq!(scheduler.pending(), 1, "one first-escalation timer");
+
+    // The trail: the winner's decisions once, and one dedup line per loser, each naming the event.
+    let trail = store.audit(&alert_id).await.unwrap();
+    let count = |a: Action| trail.iter().filter(|e| e.action == a).count();
+    assert_eq!(count(Action::Open), 1);
+    assert_eq!(count(Action::Notify), notified);
+    let dedups: Vec<&AuditEntry> = trail.iter().filter(|e| e.action == Action::Dedup).collect();
+    assert_eq!(dedups.len(), RACERS - 1, "one dedup entry per loser");
+    assert!(
+        dedups
+            .iter()
+            .all(|e| e.event_id.as_deref() == Some(event_id.as_str())),
+        "every dedup entry names the event"
+    );
+
+    let latest = store.latest_alert(&fingerprint).await.unwrap().unwrap();
+    assert_eq!(latest.id, alert_id);
+    assert_eq!(latest.occurrences, 1, "duplicates are not repeats");
+    assert_eq!(latest.version, 1, "nothing updated the alert after it opened");
+}

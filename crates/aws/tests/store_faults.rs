@@ -1,0 +1,394 @@
+//! DynamoDB failing under the store and the router: throttling and internal errors injected between
+//! the SDK and moto (`support/fault_proxy.rs`), with the SDK's own retries off so that the fault
+//! reaches our code. A failure must stay a backend error (never a conflict, which the router would
+//! read as a decision), say itself in one line, and leave nothing half-written, so that the platform's
+//! retry of the event does the work once. Runs against `AWS_ENDPOINT_URL` (moto, under
+//! `scripts/with-moto.sh`); without it the tests say they were skipped, unless `TOCSIN_REQUIRE_AWS=1`,
+//! where they fail.
+
+// Test code: a failed step is a panic that names it.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use fault_proxy::{Fault, FaultProxy, Seen};
+use tocsin_aws::DynamoStore;
+use tocsin_core::Alert;
+use tocsin_core::contract;
+use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::record::Action;
+use tocsin_core::router::{Router, RouterError, RouterSettings};
+use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
+
+/// A store on a fresh table, reached through a fault proxy in front of moto.
+struct Harness {
+    proxy: FaultProxy,
+    store: DynamoStore,
+    /// The same client as the store's, for reading items the store does not expose.
+    client: aws_sdk_dynamodb::Client,
+}
+
+/// How the SDK client retries.
+#[derive(Clone, Copy)]
+enum SdkRetries {
+    /// `RetryConfig::disabled()`: one attempt, the fault reaches the store.
+    Off,
+    /// The default configuration: standard mode, 3 attempts.
+    Standard,
+}
+
+/// The harness, or None (after saying so) when no endpoint is set.
+async fn harness(test: &str, retries: SdkRetries) -> Option<Harness> {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        assert!(
+            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
+            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
+             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
+        );
+        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
+        );
+        return None;
+    };
+    let proxy = FaultProxy::start(&endpoint).await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(proxy.endpoint());
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader = loader.credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "tocsin-tests",
+        ));
+    }
+    let shared = loader.load().await;
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&shared);
+    if let SdkRetries::Off = retries {
+        config = config.retry_config(RetryConfig::disabled());
+    }
+    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
+    let store = DynamoStore::new(client.clone(), table);
+    store.create_table_if_missing().await.unwrap();
+    proxy.take_seen();
+    Some(Harness {
+        proxy,
+        store,
+        client,
+    })
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-20T02:10:00Z".parse().unwrap()
+}
+
+fn operations(seen: &[Seen]) -> Vec<&str> {
+    seen.iter().map(|s| s.operation.as_str()).collect()
+}
+
+/// The store failed as a backend, in one line naming the operation and DynamoDB's error code.
+fn assert_backend_line<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    operation: &str,
+    code: &str,
+) {
+    let message = match result {
+        Err(StoreError::Backend(message)) => message,
+        other => panic!("{operation}: expected a backend error, got {other:?}"),
+    };
+    assert!(!message.contains(['\n', '\r']), "one line: {message:?}");
+    assert!(
+        message.contains(operation) && message.contains(code),
+        "names {operation} and {code}: {message}"
+    );
+}
+
+fn fixture(name: &str) -> Alert {
+    let path = format!(
+        "{}/../../events/scenario/incident/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut alerts = tocsin_core::source::parse(&std::fs::read(path).unwrap()).unwrap();
+    alerts.remove(0)
+}
+
+type FaultyRouter = Router<DynamoStore, LocalBus, VirtualScheduler, VirtualClock>;
+
+fn router(store: &DynamoStore, at: DateTime<Utc>) -> (FaultyRouter, LocalBus, VirtualScheduler) {
+    let path = format!("{}/../../infra/tocsin.yaml", env!("CARGO_MANIFEST_DIR"));
+    let config = tocsin_core::config::load(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (bus, scheduler) = (LocalBus::new(), VirtualScheduler::new());
+    let router = Router {
+        config: Arc::new(config),
+        store: store.clone(),
+        bus: bus.clone(),
+        scheduler: scheduler.clone(),
+        clock: VirtualClock::new(at),
+        settings: RouterSettings::default(),
+    };
+    (router, bus, scheduler)
+}
+
+/// The raw dedup item of an event (`EVENT#<id>`, see docs/storage.md), which the port does not read.
+async fn dedup_item(h: &Harness, event_id: &str) -> Option<String> {
+    let out = h
+        .client
+        .get_item()
+        .table_name(h.store.table())
+        .key("pk", AttributeValue::S(format!("EVENT#{event_id}")))
+        .key("sk", AttributeValue::S("EVENT".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item
+        .and_then(|item| item.get("status").and_then(|s| s.as_s().ok()).cloned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_claim_is_a_one_line_backend_error_and_claims_nothing() {
+    let Some(h) = harness("fault-claim", SdkRetries::Off).await else {
+        return;
+    };
+    let claim = contract::claim("throttled-claim", t0());
+    h.proxy
+        .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
+    assert_backend_line(
+        h.store.claim_event(&claim).await,
+        "PutItem",
+        "ProvisionedThroughputExceededException",
+    );
+    assert_eq!(dedup_item(&h, "throttled-claim").await, None);
+    // The platform's retry claims it.
+    assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
+    let seen = h.proxy.take_seen();
+    assert_eq!(operations(&seen), ["PutItem", "GetItem", "PutItem"]);
+    assert!(seen[0].faulted && !seen[2].faulted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing() {
+    let Some(h) = harness("fault-create", SdkRetries::Off).await else {
+        return;
+    };
+    let first = contract::record("fault-create-1", "fp-fault-create", None);
+
+    h.proxy
+        .fail_next(1, Some("TransactWriteItems"), Fault::Throttling);
+    assert_backend_line(
+        h.store.create_alert(&first).await,
+        "TransactWriteItems",
+        "ThrottlingException",
+    );
+    h.proxy
+        .fail_next(1, Some("TransactWriteItems"), Fault::ThroughputExceeded);
+    assert_backend_line(
+        h.store.create_alert(&first).await,
+        "TransactWriteItems",
+        "ProvisionedThroughputExceededException",
+    );
+    // How DynamoDB reports a transaction throttled on one item: a cancellation, but not a lost
+    // condition, so still worth a retry.
+    let cancelled = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons \
+                    [None, ThrottlingError]",
+        "CancellationReasons": [
+            { "Code": "None" },
+            { "Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of \
+              your table or index." },
+        ],
+    });
+    h.proxy.fail_next(
+        1,
+        Some("TransactWriteItems"),
+        Fault::Custom {
+            status: 400,
+            body: cancelled.to_string(),
+        },
+    );
+    assert_backend_line(
+        h.store.create_alert(&first).await,
+        "TransactWriteItems",
+        "TransactionCanceledException",
+    );
+    assert_eq!(h.store.get_alert(&first.id).await.unwrap(), None);
+    assert_eq!(h.store.latest_alert(&first.fingerprint).await.unwrap(), None);
+
+    // Faults over, the same create goes through as if nothing had happened.
+    h.store.create_alert(&first).await.unwrap();
+    assert_eq!(
+        h.store.latest_alert(&first.fingerprint).await.unwrap(),
+        Some(first)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_update_is_a_backend_error_not_a_conflict_and_changes_nothing() {
+    let Some(h) = harness("fault-update", SdkRetries::Off).await else {
+        return;
+    };
+    let rec = contract::record("fault-update-1", "fp-fault-update", None);
+    h.store.create_alert(&rec).await.unwrap();
+    let mut next = rec.clone();
+    next.occurrences += 1;
+    next.version += 1;
+
+    h.proxy
+        .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
+    assert_backend_line(
+        h.store.update_alert(&next).await,
+        "PutItem",
+        "ProvisionedThroughputExceededException",
+    );
+    h.proxy
+        .fail_next(1, Some("PutItem"), Fault::InternalServerError);
+    assert_backend_line(
+        h.store.update_alert(&next).await,
+        "PutItem",
+        "InternalServerError",
+    );
+    assert_eq!(h.store.get_alert(&rec.id).await.unwrap(), Some(rec));
+
+    h.store.update_alert(&next).await.unwrap();
+    assert_eq!(h.store.get_alert(&next.id).await.unwrap(), Some(next));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the_retry_opens_once()
+{
+    let Some(h) = harness("fault-open", SdkRetries::Off).await else {
+        return;
+    };
+    let alert = fixture("01-checkout-5xx-alarm.sns.json");
+    let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
+
+    h.proxy
+        .fail_next(1, Some("TransactWriteItems"), Fault::ThroughputExceeded);
+    let failed = router.handle(alert.clone()).await;
+    let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
+        panic!("a throttled open fails the event with a store backend error: {failed:?}");
+    };
+    assert!(!message.contains('\n'), "{message}");
+    let seen = h.proxy.take_seen();
+    assert_eq!(
+        operations(&seen),
+        ["PutItem", "GetItem", "TransactWriteItems", "DeleteItem"],
+        "claim, read the latest, the failed create, then the release; nothing else"
+    );
+    assert!(seen[2].faulted);
+
+    // Nothing half-written: no alert, no pointer, no job, no timer, no trail, and the claim is gone.
+    assert_eq!(h.store.latest_alert(&alert.fingerprint).await.unwrap(), None);
+    assert!(bus.take_deliveries().is_empty());
+    assert_eq!(scheduler.pending(), 0);
+    let would_be = tocsin_core::router::alert_id_for(&alert);
+    assert_eq!(h.store.get_alert(&would_be).await.unwrap(), None);
+    assert!(h.store.audit(&would_be).await.unwrap().is_empty());
+    assert_eq!(dedup_item(&h, &alert.event_id).await, None, "claim released");
+
+    // The platform's retry processes the event as if the first try had never happened.
+    let entries = router.handle(alert.clone()).await.unwrap();
+    assert_eq!(entries[0].action, Action::Open);
+    let notified = entries.iter().filter(|e| e.action == Action::Notify).count();
+    assert!(notified > 0);
+    let jobs = bus.take_deliveries();
+    let ids: HashSet<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
+    assert_eq!((jobs.len(), ids.len()), (notified, notified), "one set of jobs");
+    let latest = h
+        .store
+        .latest_alert(&alert.fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.id.as_str(), latest.occurrences), (entries[0].alert.as_str(), 1));
+    assert_eq!(scheduler.pending(), 1);
+    let trail = h.store.audit(&latest.id).await.unwrap();
+    assert_eq!(trail.iter().filter(|e| e.action == Action::Open).count(), 1);
+    assert_eq!(
+        dedup_item(&h, &alert.event_id).await.as_deref(),
+        Some("completed")
+    );
+
+    // And a later redelivery is a duplicate of that one open.
+    let again = router.handle(alert).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].action, Action::Dedup);
+    assert!(bus.take_deliveries().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_error_on_the_dedup_write_fails_the_event_before_anything_else_happens() {
+    let Some(h) = harness("fault-dedup", SdkRetries::Off).await else {
+        return;
+    };
+    let alert = fixture("01-checkout-5xx-alarm.sns.json");
+    let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
+
+    h.proxy
+        .fail_next(1, Some("PutItem"), Fault::InternalServerError);
+    let failed = router.handle(alert.clone()).await;
+    let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
+        panic!("a 500 on the claim fails the event with a store backend error: {failed:?}");
+    };
+    assert!(message.contains("InternalServerError"), "{message}");
+    let seen = h.proxy.take_seen();
+    assert_eq!(operations(&seen), ["PutItem"], "the claim and nothing after it");
+    assert!(seen[0].faulted);
+    assert!(bus.take_deliveries().is_empty());
+    assert_eq!(scheduler.pending(), 0);
+    assert_eq!(dedup_item(&h, &alert.event_id).await, None);
+    assert_eq!(h.store.latest_alert(&alert.fingerprint).await.unwrap(), None);
+
+    let entries = router.handle(alert).await.unwrap();
+    assert_eq!(entries[0].action, Action::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_standard_retry_absorbs_a_single_throttle() {
+    let Some(h) = harness("fault-sdk-retry", SdkRetries::Standard).await else {
+        return;
+    };
+    let claim = contract::claim("absorbed", t0());
+    h.proxy
+        .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
+    assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
+    let seen = h.proxy.take_seen();
+    assert_eq!(
+        seen,
+        [
+            Seen {
+                operation: "PutItem".into(),
+                faulted: true
+            },
+            Seen {
+                operation: "PutItem".into(),
+                faulted: false
+            },
+        ],
+        "the SDK sent the claim again after the throttle"
+    );
+    assert_eq!(
+        dedup_item(&h, "absorbed").await.as_deref(),
+        Some("in_progress")
+    );
+}

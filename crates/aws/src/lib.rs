@@ -4,5 +4,9 @@
 //! `scripts/with-moto.sh`).
 
 pub mod dynamo;
+pub mod scheduler;
+pub mod sns;
 
 pub use dynamo::{DynamoStore, TableError};
+pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
+pub use sns::{SnsBus, SnsBusError};

@@ -293,7 +293,7 @@ mod tests {
             "severity": "high",
         }))
         .unwrap();
-        alert.description = Some(description);
+        alert.description = description;
         alert
     }
 

@@ -392,3 +392,54 @@ async fn the_sdk_standard_retry_absorbs_a_single_throttle() {
         Some("in_progress")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_fault_after_open() {
+    for (op, skip) in [("BatchWriteItem", 0usize), ("PutItem", 1)] {
+        let Some(h) = harness("fault-scratch", SdkRetries::Off).await else {
+            return;
+        };
+        let alert = fixture("01-checkout-5xx-alarm.sns.json");
+        let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
+        h.proxy.fail_after(skip, 1, Some(op), Fault::ThroughputExceeded);
+        let r = router.handle(alert.clone()).await;
+        eprintln!("== {op}: first: {r:?}");
+        eprintln!("seen {:?}", h.proxy.take_seen());
+        eprintln!("jobs {} timers {}", bus.take_deliveries().len(), scheduler.pending());
+        eprintln!("dedup {:?}", dedup_item(&h, &alert.event_id).await);
+        let r = router.handle(alert.clone()).await;
+        eprintln!("immediate retry: {r:?}");
+        router.clock.set(alert.state_changed_at + chrono::TimeDelta::seconds(301));
+        let r = router.handle(alert.clone()).await;
+        eprintln!("retry after 5m: {r:?}");
+        eprintln!("jobs {} timers {}", bus.take_deliveries().len(), scheduler.pending());
+        let latest = h.store.latest_alert(&alert.fingerprint).await.unwrap().unwrap();
+        eprintln!("latest occ {} version {}", latest.occurrences, latest.version);
+        let trail = h.store.audit(&latest.id).await.unwrap();
+        eprintln!("trail {:?}", trail.iter().map(|e| e.action).collect::<Vec<_>>());
+    }
+}
+
+struct FlakyBus { inner: LocalBus, fail: std::sync::atomic::AtomicBool }
+impl tocsin_core::ports::Bus for FlakyBus {
+    async fn publish_alert(&self, a: &Alert) -> Result<(), tocsin_core::ports::BusError> { self.inner.publish_alert(a).await }
+    async fn publish_delivery(&self, j: &tocsin_core::record::DeliveryJob) -> Result<(), tocsin_core::ports::BusError> {
+        if self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) { return Err(tocsin_core::ports::BusError("sns throttled".into())); }
+        self.inner.publish_delivery(j).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_bus_fault() {
+    let Some(h) = harness("fault-scratch-bus", SdkRetries::Off).await else { return; };
+    let alert = fixture("01-checkout-5xx-alarm.sns.json");
+    let (r, _, _) = router(&h.store, alert.state_changed_at);
+    let bus = LocalBus::new();
+    let router = Router { config: r.config, store: h.store.clone(), bus: FlakyBus { inner: bus.clone(), fail: true.into() }, scheduler: r.scheduler, clock: r.clock, settings: r.settings };
+    eprintln!("first {:?}", router.handle(alert.clone()).await);
+    eprintln!("jobs {}", bus.take_deliveries().len());
+    eprintln!("retry {:?}", router.handle(alert.clone()).await);
+    eprintln!("jobs {}", bus.take_deliveries().len());
+    let latest = h.store.latest_alert(&alert.fingerprint).await.unwrap().unwrap();
+    eprintln!("latest occ {} notified {}", latest.occurrences, latest.notified.len());
+}

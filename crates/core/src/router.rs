@@ -260,6 +260,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let id = alert_id_for(alert);
         let mut entries = Vec::new();
         let mut targets: Vec<Target> = Vec::new();
+        let mut target_routes: Vec<String> = Vec::new();
         let mut route_names = Vec::new();
         let mut escalation = None;
         let mut seen = BTreeSet::new();
@@ -286,6 +287,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 for t in ts {
                     if seen.insert((t.channel.clone(), t.target.clone())) {
                         targets.push(t);
+                        target_routes.push(m.route.name.clone());
                     }
                 }
             }
@@ -335,10 +337,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             reason.push_str(&format!("; follows occurrence {}", p.id));
         }
         entries.insert(0, entry(now, &id, alert, Action::Open, reason));
-        for t in &targets {
+        for (t, route) in targets.iter().zip(&target_routes) {
             let job = self.job(&record, DeliveryKind::Trigger, t, None, now);
             self.bus.publish_delivery(&job).await?;
-            let mut e = entry(now, &id, alert, Action::Notify, "alert opened".into());
+            let mut e = entry(now, &id, alert, Action::Notify, format!("alert opened; route {route}"));
             e.channel = Some(t.channel.clone());
             e.target = Some(t.target.clone());
             entries.push(e);

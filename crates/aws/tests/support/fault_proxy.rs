@@ -84,6 +84,8 @@ pub struct Seen {
 
 struct Planned {
     operation: Option<String>,
+    /// Matching requests to let through before failing.
+    skip: usize,
     fault: Fault,
     remaining: usize,
 }
@@ -141,8 +143,15 @@ impl FaultProxy {
     /// Answers the next `n` requests of `operation` (`"TransactWriteItems"`; any request when None)
     /// with `fault`. Plans queue up: a request takes the first plan that matches it.
     pub fn fail_next(&self, n: usize, operation: Option<&str>, fault: Fault) {
+        self.fail_after(0, n, operation, fault);
+    }
+
+    /// Lets `skip` requests of `operation` through, then answers the `n` after them with `fault`
+    /// (the second `PutItem` of an event is its completion, the first its claim).
+    pub fn fail_after(&self, skip: usize, n: usize, operation: Option<&str>, fault: Fault) {
         lock(&self.state).planned.push_back(Planned {
             operation: operation.map(str::to_string),
+            skip,
             fault,
             remaining: n,
         });
@@ -177,6 +186,10 @@ fn take_fault(state: &Mutex<State>, operation: &str) -> Option<Fault> {
         .iter()
         .position(|p| p.operation.as_deref().is_none_or(|o| o == operation))?;
     let plan = &mut state.planned[i];
+    if plan.skip > 0 {
+        plan.skip -= 1;
+        return None;
+    }
     let fault = plan.fault.clone();
     plan.remaining = plan.remaining.saturating_sub(1);
     if plan.remaining == 0 {

@@ -439,14 +439,19 @@ async fn acknowledging_stops_escalation() {
     );
     let jobs = p.bus.take_deliveries();
     assert_eq!(
-        jobs.iter().filter(|j| j.kind == DeliveryKind::Acknowledge).count(),
+        jobs.iter()
+            .filter(|j| j.kind == DeliveryKind::Acknowledge)
+            .count(),
         2
     );
     let self_ack = p.router.acknowledge(&open[0].alert, "bob").await;
     assert!(p.bus.take_deliveries().is_empty());
     assert_eq!(
         self_ack.unwrap_err().to_string(),
-        format!("cannot ack alert {}: it is acknowledged (by bob)", open[0].alert)
+        format!(
+            "cannot ack alert {}: it is acknowledged (by bob)",
+            open[0].alert
+        )
     );
     let rest = p.run_timers(None).await.unwrap();
     assert!(

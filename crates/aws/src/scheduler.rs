@@ -71,7 +71,7 @@ pub enum SchedulerConfigError {
     /// A setting is present but unusable.
     #[error("{setting} = {value:?}: {reason}")]
     Invalid {
-        /// The environment variable that carries the setting.
+        /// The setting: the environment variable that carries it, or the service's parameter name.
         setting: &'static str,
         /// What it holds.
         value: String,
@@ -425,8 +425,14 @@ mod tests {
     #[test]
     fn a_time_already_past_fires_at_the_next_whole_minute_from_now() {
         let now = t("2026-11-20T02:10:20Z");
-        assert_eq!(fire_time(t("2026-11-20T01:00:00Z"), now), t("2026-11-20T02:11:00Z"));
-        assert_eq!(fire_time(t("2026-11-20T02:30:00Z"), now), t("2026-11-20T02:30:00Z"));
+        assert_eq!(
+            fire_time(t("2026-11-20T01:00:00Z"), now),
+            t("2026-11-20T02:11:00Z")
+        );
+        assert_eq!(
+            fire_time(t("2026-11-20T02:30:00Z"), now),
+            t("2026-11-20T02:30:00Z")
+        );
         // Exactly on a whole minute "now" is already too late to create for.
         let on_minute = t("2026-11-20T02:10:00Z");
         assert_eq!(fire_time(on_minute, on_minute), t("2026-11-20T02:11:00Z"));
@@ -457,7 +463,10 @@ mod tests {
     fn settings_come_from_the_environment_and_fail_by_variable_name() {
         let env: HashMap<&str, &str> = [
             (ENV_GROUP, "tocsin-escalations"),
-            (ENV_TARGET_ARN, "arn:aws:lambda:eu-west-1:1:function:escalate"),
+            (
+                ENV_TARGET_ARN,
+                "arn:aws:lambda:eu-west-1:1:function:escalate",
+            ),
             (ENV_ROLE_ARN, "arn:aws:iam::1:role/scheduler"),
             (ENV_DEAD_LETTER_ARN, " "),
         ]
@@ -470,7 +479,10 @@ mod tests {
 
         let without_role = |n: &str| (n != ENV_ROLE_ARN).then(|| get(n)).flatten();
         let err = EventBridgeScheduler::from_env(offline_client(), without_role).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable SCHEDULER_ROLE_ARN is not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable SCHEDULER_ROLE_ARN is not set"
+        );
 
         let err = EventBridgeScheduler::new(
             offline_client(),
@@ -482,10 +494,17 @@ mod tests {
         .unwrap_err();
         assert!(matches!(
             err,
-            SchedulerConfigError::Invalid { setting: "ESCALATE_FUNCTION_ARN", .. }
+            SchedulerConfigError::Invalid {
+                setting: "ESCALATE_FUNCTION_ARN",
+                ..
+            }
         ));
         let err = s.with_retry_policy(186, 3600).unwrap_err();
-        assert!(err.to_string().starts_with("MaximumRetryAttempts = \"186\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("MaximumRetryAttempts = \"186\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -495,6 +514,9 @@ mod tests {
         let SchedulerError(line) = failure("CreateSchedule", "tocsin-esc-a-1", &err);
         assert!(!line.contains('\n'));
         assert!(line.chars().count() <= 303, "{line}");
-        assert!(line.starts_with("CreateSchedule tocsin-esc-a-1: "), "{line}");
+        assert!(
+            line.starts_with("CreateSchedule tocsin-esc-a-1: "),
+            "{line}"
+        );
     }
 }

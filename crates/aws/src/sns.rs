@@ -42,7 +42,9 @@ pub enum SnsBusError {
         topic: &'static str,
     },
     /// The message is over SNS's limit; retrying cannot help.
-    #[error("sns: {record} {id} is {bytes} bytes with its attributes, over the SNS limit of {limit}")]
+    #[error(
+        "sns: {record} {id} is {bytes} bytes with its attributes, over the SNS limit of {limit}"
+    )]
     TooLarge {
         /// `alert` or `delivery job`.
         record: &'static str,
@@ -268,6 +270,7 @@ mod tests {
     use aws_sdk_sns::operation::publish::PublishError;
     use chrono::{DateTime, Utc};
     use tocsin_core::config::ChannelKind;
+    use tocsin_core::contract;
     use tocsin_core::record::{DeliveryKind, Status, Target};
 
     /// A client that never gets to send: every case here fails before the request.
@@ -281,18 +284,8 @@ mod tests {
     }
 
     fn alert(description: String) -> Alert {
-        let mut alert: Alert = serde_json::from_value(serde_json::json!({
-            "event_id": "ev-1",
-            "fingerprint": "fp-1",
-            "source": "generic",
-            "transport": "http",
-            "alarm_name": "api-5xx",
-            "state": "ALARM",
-            "state_changed_at": "2026-11-20T02:10:00Z",
-            "reason": "too many errors",
-            "severity": "high",
-        }))
-        .unwrap();
+        let mut alert = contract::record("ev-1", "fp-1", None).alert;
+        alert.event_id = "ev-1".into();
         alert.description = description;
         alert
     }
@@ -320,9 +313,17 @@ mod tests {
     async fn publishing_to_a_topic_the_bus_was_not_given_names_the_topic() {
         let ingest = SnsBus::alerts(offline_client(), "arn:aws:sns:us-east-1:1:alerts");
         let err = ingest.send_delivery(&job(String::new())).await.unwrap_err();
-        assert!(matches!(err, SnsBusError::NoTopic { topic: "deliveries" }));
+        assert!(matches!(
+            err,
+            SnsBusError::NoTopic {
+                topic: "deliveries"
+            }
+        ));
         let router = SnsBus::deliveries(offline_client(), "arn:aws:sns:us-east-1:1:deliveries");
-        let err = router.publish_alert(&alert(String::new())).await.unwrap_err();
+        let err = router
+            .publish_alert(&alert(String::new()))
+            .await
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "bus error: sns: this bus has no alerts topic configured"
@@ -351,11 +352,21 @@ mod tests {
     #[test]
     fn the_size_limit_counts_the_attributes_and_refuses_one_byte_over() {
         let empty = delivery_message(&job(String::new())).unwrap();
-        let attrs = "channel_kind".len() + "slack".len() + "channel".len() + "ops-slack".len() + 12;
+        // Each attribute counts its name, its data type ("String") and its value.
+        let attrs = "channel_kind".len()
+            + "slack".len()
+            + "channel".len()
+            + "ops-slack".len()
+            + 2 * STRING_TYPE.len();
         let room = MAX_MESSAGE_BYTES - empty.body.len() - attrs;
         assert!(delivery_message(&job("x".repeat(room))).is_ok());
         match delivery_message(&job("x".repeat(room + 1))).unwrap_err() {
-            SnsBusError::TooLarge { record, id, bytes, limit } => {
+            SnsBusError::TooLarge {
+                record,
+                id,
+                bytes,
+                limit,
+            } => {
                 assert_eq!((record, id.as_str()), ("delivery job", "dl-1"));
                 assert_eq!((bytes, limit), (MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES));
             }
@@ -367,8 +378,15 @@ mod tests {
     async fn an_oversized_alert_is_one_line_that_never_echoes_the_body() {
         let bus = SnsBus::alerts(offline_client(), "arn:aws:sns:us-east-1:1:alerts");
         let body = "secret-payload ".repeat(20_000);
-        let err = bus.publish_alert(&alert(body)).await.unwrap_err().to_string();
-        assert!(!err.contains('\n') && !err.contains("secret-payload"), "{err}");
+        let err = bus
+            .publish_alert(&alert(body))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains('\n') && !err.contains("secret-payload"),
+            "{err}"
+        );
         assert!(err.starts_with("bus error: sns: alert ev-1 is "), "{err}");
         assert!(err.ends_with("over the SNS limit of 262144"), "{err}");
     }

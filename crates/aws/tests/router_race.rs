@@ -145,10 +145,18 @@ async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbri
     let (opened, deduped): (Vec<_>, Vec<_>) = results
         .iter()
         .partition(|(entries, _)| entries.iter().any(|e| e.action == Action::Open));
-    assert_eq!(opened.len(), 1, "exactly one delivery opens the alert");
+    assert_eq!(
+        opened.len(),
+        1,
+        "exactly one delivery opens the alert; the openers (tries, decisions): {opened:?}"
+    );
     assert_eq!(deduped.len(), RACERS - 1);
     for (entries, _) in &deduped {
-        assert_eq!(entries.len(), 1, "a duplicate decides one thing: {entries:?}");
+        assert_eq!(
+            entries.len(),
+            1,
+            "a duplicate decides one thing: {entries:?}"
+        );
         assert_eq!(entries[0].action, Action::Dedup);
     }
     let retried = results.iter().filter(|(_, tries)| *tries > 1).count();
@@ -163,7 +171,10 @@ async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbri
         .iter()
         .filter(|e| e.action == Action::Notify)
         .count();
-    assert!(notified > 0, "the example config pages someone: {open_entries:?}");
+    assert!(
+        notified > 0,
+        "the example config pages someone: {open_entries:?}"
+    );
 
     // One set of delivery jobs: as many as the open notified, none twice.
     let jobs = bus.take_deliveries();
@@ -190,5 +201,8 @@ async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbri
     let latest = store.latest_alert(&fingerprint).await.unwrap().unwrap();
     assert_eq!(latest.id, alert_id);
     assert_eq!(latest.occurrences, 1, "duplicates are not repeats");
-    assert_eq!(latest.version, 1, "nothing updated the alert after it opened");
+    assert_eq!(
+        latest.version, 1,
+        "nothing updated the alert after it opened"
+    );
 }

@@ -15,6 +15,7 @@ mod fault_proxy;
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region};
@@ -26,8 +27,8 @@ use fault_proxy::{Fault, FaultProxy, Seen};
 use tocsin_aws::DynamoStore;
 use tocsin_core::Alert;
 use tocsin_core::contract;
-use tocsin_core::ports::{AlertStore, Claim, StoreError};
-use tocsin_core::record::Action;
+use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, StoreError};
+use tocsin_core::record::{Action, DeliveryJob};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
 
@@ -232,7 +233,10 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing
         "TransactionCanceledException",
     );
     assert_eq!(h.store.get_alert(&first.id).await.unwrap(), None);
-    assert_eq!(h.store.latest_alert(&first.fingerprint).await.unwrap(), None);
+    assert_eq!(
+        h.store.latest_alert(&first.fingerprint).await.unwrap(),
+        None
+    );
 
     // Faults over, the same create goes through as if nothing had happened.
     h.store.create_alert(&first).await.unwrap();
@@ -282,9 +286,11 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
     let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
 
+    // Throttled for a while: the first try meets one throttle, then the throttling stops.
     h.proxy
-        .fail_next(1, Some("TransactWriteItems"), Fault::ThroughputExceeded);
+        .fail_next(5, Some("TransactWriteItems"), Fault::ThroughputExceeded);
     let failed = router.handle(alert.clone()).await;
+    h.proxy.clear();
     let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
         panic!("a throttled open fails the event with a store backend error: {failed:?}");
     };
@@ -298,29 +304,46 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
     assert!(seen[2].faulted);
 
     // Nothing half-written: no alert, no pointer, no job, no timer, no trail, and the claim is gone.
-    assert_eq!(h.store.latest_alert(&alert.fingerprint).await.unwrap(), None);
+    assert_eq!(
+        h.store.latest_alert(&alert.fingerprint).await.unwrap(),
+        None
+    );
     assert!(bus.take_deliveries().is_empty());
     assert_eq!(scheduler.pending(), 0);
     let would_be = tocsin_core::router::alert_id_for(&alert);
     assert_eq!(h.store.get_alert(&would_be).await.unwrap(), None);
     assert!(h.store.audit(&would_be).await.unwrap().is_empty());
-    assert_eq!(dedup_item(&h, &alert.event_id).await, None, "claim released");
+    assert_eq!(
+        dedup_item(&h, &alert.event_id).await,
+        None,
+        "claim released"
+    );
 
     // The platform's retry processes the event as if the first try had never happened.
     let entries = router.handle(alert.clone()).await.unwrap();
     assert_eq!(entries[0].action, Action::Open);
-    let notified = entries.iter().filter(|e| e.action == Action::Notify).count();
+    let notified = entries
+        .iter()
+        .filter(|e| e.action == Action::Notify)
+        .count();
     assert!(notified > 0);
     let jobs = bus.take_deliveries();
     let ids: HashSet<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
-    assert_eq!((jobs.len(), ids.len()), (notified, notified), "one set of jobs");
+    assert_eq!(
+        (jobs.len(), ids.len()),
+        (notified, notified),
+        "one set of jobs"
+    );
     let latest = h
         .store
         .latest_alert(&alert.fingerprint)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((latest.id.as_str(), latest.occurrences), (entries[0].alert.as_str(), 1));
+    assert_eq!(
+        (latest.id.as_str(), latest.occurrences),
+        (entries[0].alert.as_str(), 1)
+    );
     assert_eq!(scheduler.pending(), 1);
     let trail = h.store.audit(&latest.id).await.unwrap();
     assert_eq!(trail.iter().filter(|e| e.action == Action::Open).count(), 1);
@@ -352,12 +375,19 @@ async fn an_internal_error_on_the_dedup_write_fails_the_event_before_anything_el
     };
     assert!(message.contains("InternalServerError"), "{message}");
     let seen = h.proxy.take_seen();
-    assert_eq!(operations(&seen), ["PutItem"], "the claim and nothing after it");
+    assert_eq!(
+        operations(&seen),
+        ["PutItem"],
+        "the claim and nothing after it"
+    );
     assert!(seen[0].faulted);
     assert!(bus.take_deliveries().is_empty());
     assert_eq!(scheduler.pending(), 0);
     assert_eq!(dedup_item(&h, &alert.event_id).await, None);
-    assert_eq!(h.store.latest_alert(&alert.fingerprint).await.unwrap(), None);
+    assert_eq!(
+        h.store.latest_alert(&alert.fingerprint).await.unwrap(),
+        None
+    );
 
     let entries = router.handle(alert).await.unwrap();
     assert_eq!(entries[0].action, Action::Open);
@@ -393,53 +423,123 @@ async fn the_sdk_standard_retry_absorbs_a_single_throttle() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scratch_fault_after_open() {
-    for (op, skip) in [("BatchWriteItem", 0usize), ("PutItem", 1)] {
-        let Some(h) = harness("fault-scratch", SdkRetries::Off).await else {
-            return;
-        };
-        let alert = fixture("01-checkout-5xx-alarm.sns.json");
-        let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
-        h.proxy.fail_after(skip, 1, Some(op), Fault::ThroughputExceeded);
-        let r = router.handle(alert.clone()).await;
-        eprintln!("== {op}: first: {r:?}");
-        eprintln!("seen {:?}", h.proxy.take_seen());
-        eprintln!("jobs {} timers {}", bus.take_deliveries().len(), scheduler.pending());
-        eprintln!("dedup {:?}", dedup_item(&h, &alert.event_id).await);
-        let r = router.handle(alert.clone()).await;
-        eprintln!("immediate retry: {r:?}");
-        router.clock.set(alert.state_changed_at + chrono::TimeDelta::seconds(301));
-        let r = router.handle(alert.clone()).await;
-        eprintln!("retry after 5m: {r:?}");
-        eprintln!("jobs {} timers {}", bus.take_deliveries().len(), scheduler.pending());
-        let latest = h.store.latest_alert(&alert.fingerprint).await.unwrap().unwrap();
-        eprintln!("latest occ {} version {}", latest.occurrences, latest.version);
-        let trail = h.store.audit(&latest.id).await.unwrap();
-        eprintln!("trail {:?}", trail.iter().map(|e| e.action).collect::<Vec<_>>());
+/// A `LocalBus` whose next publish fails, as SNS does when it throttles.
+struct FlakyBus {
+    inner: LocalBus,
+    fail_next: AtomicBool,
+}
+
+impl Bus for FlakyBus {
+    async fn publish_alert(&self, alert: &Alert) -> Result<(), BusError> {
+        self.inner.publish_alert(alert).await
+    }
+
+    async fn publish_delivery(&self, job: &DeliveryJob) -> Result<(), BusError> {
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Err(BusError("sns Publish: Throttling: Rate exceeded".into()));
+        }
+        self.inner.publish_delivery(job).await
     }
 }
 
-struct FlakyBus { inner: LocalBus, fail: std::sync::atomic::AtomicBool }
-impl tocsin_core::ports::Bus for FlakyBus {
-    async fn publish_alert(&self, a: &Alert) -> Result<(), tocsin_core::ports::BusError> { self.inner.publish_alert(a).await }
-    async fn publish_delivery(&self, j: &tocsin_core::record::DeliveryJob) -> Result<(), tocsin_core::ports::BusError> {
-        if self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) { return Err(tocsin_core::ports::BusError("sns throttled".into())); }
-        self.inner.publish_delivery(j).await
-    }
-}
-
+// Core bug, reported in issue 3: once `create_alert` has succeeded, a failure later in the same
+// invocation (here the first publish) releases the claim (router.rs, `handle`'s Err arm), and the
+// retry finds the alert this very event opened live and takes it for a repeat (`process`: latest live
+// => `repeat`), so it publishes nothing: the page is lost and the alert counts 2 occurrences. The
+// branch in `open` meant for this retry ("A retry of this very event ...") is never reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scratch_bus_fault() {
-    let Some(h) = harness("fault-scratch-bus", SdkRetries::Off).await else { return; };
+#[ignore = "router bug (issue 3): the retry of a half-done open is taken for a repeat and never pages"]
+async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() {
+    let Some(h) = harness("fault-publish", SdkRetries::Off).await else {
+        return;
+    };
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
-    let (r, _, _) = router(&h.store, alert.state_changed_at);
+    let (plain, _, _) = router(&h.store, alert.state_changed_at);
     let bus = LocalBus::new();
-    let router = Router { config: r.config, store: h.store.clone(), bus: FlakyBus { inner: bus.clone(), fail: true.into() }, scheduler: r.scheduler, clock: r.clock, settings: r.settings };
-    eprintln!("first {:?}", router.handle(alert.clone()).await);
-    eprintln!("jobs {}", bus.take_deliveries().len());
-    eprintln!("retry {:?}", router.handle(alert.clone()).await);
-    eprintln!("jobs {}", bus.take_deliveries().len());
-    let latest = h.store.latest_alert(&alert.fingerprint).await.unwrap().unwrap();
-    eprintln!("latest occ {} notified {}", latest.occurrences, latest.notified.len());
+    let router = Router {
+        config: plain.config,
+        store: h.store.clone(),
+        bus: FlakyBus {
+            inner: bus.clone(),
+            fail_next: AtomicBool::new(true),
+        },
+        scheduler: plain.scheduler,
+        clock: plain.clock,
+        settings: plain.settings,
+    };
+    let failed = router.handle(alert.clone()).await;
+    assert!(matches!(failed, Err(RouterError::Bus(_))), "{failed:?}");
+    assert!(bus.take_deliveries().is_empty());
+
+    let entries = router.handle(alert.clone()).await.unwrap();
+    let latest = h
+        .store
+        .latest_alert(&alert.fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latest.occurrences, 1,
+        "one event, one occurrence: {entries:?}"
+    );
+    assert_eq!(
+        bus.take_deliveries().len(),
+        latest.notified.len(),
+        "the retry pages everyone the open recorded as notified"
+    );
+}
+
+// Core bug, reported in issue 3: an audit append (or the completion) that fails after the open is
+// written returns before the claim is released (router.rs, `handle`'s Ok arm uses `?`), so the event
+// waits out `in_progress_timeout`; the retry that then takes the claim over counts a repeat of its own
+// open, and the open and its notifications are never on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "router bug (issue 3): the retry of a half-done open is taken for a repeat, the open is not on record"]
+async fn a_throttled_audit_write_after_the_open_keeps_the_open_on_record_after_the_retry() {
+    let Some(h) = harness("fault-audit", SdkRetries::Off).await else {
+        return;
+    };
+    let alert = fixture("01-checkout-5xx-alarm.sns.json");
+    let (router, bus, _) = router(&h.store, alert.state_changed_at);
+    h.proxy
+        .fail_next(1, Some("BatchWriteItem"), Fault::ThroughputExceeded);
+    let failed = router.handle(alert.clone()).await;
+    assert!(
+        matches!(failed, Err(RouterError::Store(StoreError::Backend(_)))),
+        "{failed:?}"
+    );
+    let first: HashSet<String> = bus
+        .take_deliveries()
+        .into_iter()
+        .map(|j| j.delivery_id)
+        .collect();
+
+    // The platform retries after the claim has gone stale at the latest.
+    let stale = RouterSettings::default().in_progress_timeout;
+    router
+        .clock
+        .set(alert.state_changed_at + chrono::TimeDelta::from_std(stale).unwrap());
+    router.handle(alert.clone()).await.unwrap();
+    let latest = h
+        .store
+        .latest_alert(&alert.fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.occurrences, 1, "one event, one occurrence");
+    let trail = h.store.audit(&latest.id).await.unwrap();
+    assert_eq!(
+        trail.iter().filter(|e| e.action == Action::Open).count(),
+        1,
+        "the open is on record: {trail:?}"
+    );
+    let again: HashSet<String> = bus
+        .take_deliveries()
+        .into_iter()
+        .map(|j| j.delivery_id)
+        .collect();
+    assert!(
+        again.is_subset(&first),
+        "re-sent jobs keep their delivery ids"
+    );
 }

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tocsin_aws::DynamoStore;
 use tocsin_core::config::{Config, parse_duration};
 use tocsin_core::model::{Alert, format_time};
+use tocsin_core::ports::AlertStore;
 use tocsin_core::record::AuditEntry;
 use tocsin_core::text::one_line;
-use tocsin_aws::DynamoStore;
-use tocsin_core::ports::AlertStore;
 use tocsin_local::Embedded;
 
 use crate::{EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_UNAVAILABLE, Failure};
@@ -170,7 +170,13 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                     .create_table_if_missing()
                     .await
                     .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("table {table}: {e}")))?;
-                drive(Embedded::with_store(config, start, store), alerts, until, args.json).await
+                drive(
+                    Embedded::with_store(config, start, store),
+                    alerts,
+                    until,
+                    args.json,
+                )
+                .await
             }
         }
     })?;

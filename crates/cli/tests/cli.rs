@@ -273,9 +273,20 @@ fn replay_on_dynamodb_keeps_state_across_runs() {
         let _ = writeln!(std::io::stderr(), "skipped: AWS_ENDPOINT_URL is not set");
         return;
     };
-    assert!(endpoint.starts_with("http://127.0.0.1"), "tests only talk to a local emulator");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1"),
+        "tests only talk to a local emulator"
+    );
     let table = format!("tocsin-cli-replay-{}", std::process::id());
-    let args = ["replay", "--json", "--store", "dynamodb", "--table", &table, "events/scenario/incident"];
+    let args = [
+        "replay",
+        "--json",
+        "--store",
+        "dynamodb",
+        "--table",
+        &table,
+        "events/scenario/incident",
+    ];
     let first = tocsin(&args);
     assert!(first.status.success(), "{}", stderr(&first));
     let first_out = stdout(&first);

@@ -75,7 +75,11 @@ pub fn apply(
             (Action::Ack, format!("acknowledged by {actor}"))
         }
         (Command::Ack, Status::Acknowledged) => {
-            let by = rec.acknowledged.as_ref().map(|a| a.1.as_str()).unwrap_or("someone");
+            let by = rec
+                .acknowledged
+                .as_ref()
+                .map(|a| a.1.as_str())
+                .unwrap_or("someone");
             return Err(illegal(format!(" (by {by})")));
         }
         (Command::Resolve, Status::Open | Status::Acknowledged) => {
@@ -112,7 +116,10 @@ mod tests {
     fn ack_then_resolve_walks_the_lifecycle_and_bumps_the_version() {
         let mut r = record("a", "fp", None);
         let (a, why) = apply(&mut r, &Command::Ack, "alice", now()).unwrap();
-        assert_eq!((a, r.status, r.version), (Action::Ack, Status::Acknowledged, 2));
+        assert_eq!(
+            (a, r.status, r.version),
+            (Action::Ack, Status::Acknowledged, 2)
+        );
         assert_eq!(why, "acknowledged by alice");
         apply(&mut r, &Command::Resolve, "alice", now()).unwrap();
         assert_eq!((r.status, r.version), (Status::Resolved, 3));
@@ -134,7 +141,10 @@ mod tests {
         let mut r = record("a", "fp", None);
         apply(&mut r, &Command::Ack, "alice", now()).unwrap();
         let err = apply(&mut r, &Command::Ack, "bob", now()).unwrap_err();
-        assert_eq!(err.to_string(), "cannot ack alert a: it is acknowledged (by alice)");
+        assert_eq!(
+            err.to_string(),
+            "cannot ack alert a: it is acknowledged (by alice)"
+        );
     }
 
     #[test]
@@ -143,7 +153,15 @@ mod tests {
         apply(&mut r, &Command::Assign("bob".into()), "alice", now()).unwrap();
         assert_eq!(r.assignee.as_deref(), Some("bob"));
         r.status = Status::Resolved;
-        assert!(apply(&mut r, &Command::Note("root cause: disk".into()), "bob", now()).is_ok());
+        assert!(
+            apply(
+                &mut r,
+                &Command::Note("root cause: disk".into()),
+                "bob",
+                now()
+            )
+            .is_ok()
+        );
         assert!(apply(&mut r, &Command::Assign("carol".into()), "bob", now()).is_err());
         r.status = Status::Closed;
         assert!(apply(&mut r, &Command::Note("late".into()), "bob", now()).is_err());

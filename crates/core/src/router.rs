@@ -340,7 +340,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for (t, route) in targets.iter().zip(&target_routes) {
             let job = self.job(&record, DeliveryKind::Trigger, t, None, now);
             self.bus.publish_delivery(&job).await?;
-            let mut e = entry(now, &id, alert, Action::Notify, format!("alert opened; route {route}"));
+            let mut e = entry(
+                now,
+                &id,
+                alert,
+                Action::Notify,
+                format!("alert opened; route {route}"),
+            );
             e.channel = Some(t.channel.clone());
             e.target = Some(t.target.clone());
             entries.push(e);
@@ -487,7 +493,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     &rec.id,
                     &rec.alert,
                     Action::Notify,
-                    format!("{} by {actor}", if kind == DeliveryKind::Resolve { "resolved" } else { "acknowledged" }),
+                    format!(
+                        "{} by {actor}",
+                        if kind == DeliveryKind::Resolve {
+                            "resolved"
+                        } else {
+                            "acknowledged"
+                        }
+                    ),
                 );
                 n.event_id = None;
                 n.channel = Some(t.channel.clone());

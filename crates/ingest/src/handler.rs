@@ -86,7 +86,10 @@ mod tests {
             ("eventbridge/metric-alarm.json", Transport::Eventbridge),
             ("lambda-action/metric-alarm.json", Transport::LambdaAction),
         ] {
-            assert_eq!(handle(&bus, &fixture(f)).await.unwrap(), Ingested { published: 1 });
+            assert_eq!(
+                handle(&bus, &fixture(f)).await.unwrap(),
+                Ingested { published: 1 }
+            );
             let got = bus.take_alerts();
             assert_eq!(got.len(), 1, "{f}");
             assert_eq!(got[0].transport, t, "{f}");
@@ -96,7 +99,9 @@ mod tests {
     #[tokio::test]
     async fn an_sns_event_with_several_records_publishes_each() {
         let bus = LocalBus::new();
-        let out = handle(&bus, &fixture("sns/multi-record.json")).await.unwrap();
+        let out = handle(&bus, &fixture("sns/multi-record.json"))
+            .await
+            .unwrap();
         assert_eq!(out.published, 3);
         assert_eq!(bus.take_alerts().len(), 3);
     }
@@ -104,7 +109,9 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_event_fails_with_its_reason_and_publishes_nothing() {
         let bus = LocalBus::new();
-        let err = handle(&bus, &fixture("bad/message-not-json.json")).await.unwrap_err();
+        let err = handle(&bus, &fixture("bad/message-not-json.json"))
+            .await
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("Message"), "{msg}");
         assert!(!msg.contains('\n'));
@@ -119,9 +126,15 @@ mod tests {
         let records = event["Records"].as_array_mut().unwrap();
         records[1]["Sns"]["Message"] = serde_json::Value::String("{not json".into());
         let bus = LocalBus::new();
-        let err = handle(&bus, event.to_string().as_bytes()).await.unwrap_err();
+        let err = handle(&bus, event.to_string().as_bytes())
+            .await
+            .unwrap_err();
         match &err {
-            IngestError::PartlyRejected { rejected, total, first } => {
+            IngestError::PartlyRejected {
+                rejected,
+                total,
+                first,
+            } => {
                 assert_eq!((*rejected, *total), (1, 3));
                 assert!(first.to_string().contains("Records[1]"), "{first}");
             }

@@ -1,7 +1,56 @@
 //! Shared Lambda glue: configuration from the environment (read once at start-up, failing fast with the
-//! variable's name), and JSON logs through `tracing`.
+//! variable's name), the routing config, and JSON logs through `tracing`.
 
 use thiserror::Error;
+use tocsin_core::config::{self, Config};
+
+/// The routing config deployed with the functions: compiled in from `infra/tocsin.yaml`, so a config
+/// change is a `sam build && sam deploy` and a broken config fails the build's tests, not a page.
+pub const DEPLOYED_CONFIG: &str = include_str!("../../../infra/tocsin.yaml");
+
+/// The config could not be loaded at start-up.
+#[derive(Debug, Error)]
+pub enum ConfigLoadError {
+    /// `TOCSIN_CONFIG` names a file that cannot be read.
+    #[error("TOCSIN_CONFIG={path}: {reason}")]
+    Unreadable {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The config has problems (every one, `LINE:COL: message`, joined by `; `).
+    #[error("{source_name}: {problems}")]
+    Invalid {
+        /// Where the config came from.
+        source_name: String,
+        /// The problems.
+        problems: String,
+    },
+}
+
+/// Loads the routing config: the file named by `TOCSIN_CONFIG` (e.g. from a layer) if set, else the
+/// deployed one.
+pub fn load_config(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigLoadError> {
+    let (name, text) = match get("TOCSIN_CONFIG").filter(|p| !p.trim().is_empty()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigLoadError::Unreadable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            (path, text)
+        }
+        None => ("deployed config".to_string(), DEPLOYED_CONFIG.to_string()),
+    };
+    config::load(&text).map_err(|errs| ConfigLoadError::Invalid {
+        source_name: name,
+        problems: errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
 
 /// A required environment variable is missing or empty.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -37,6 +86,24 @@ pub fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deployed_config_loads_and_a_broken_one_names_every_problem() {
+        assert!(load_config(|_| None).is_ok());
+        let dir = std::env::temp_dir().join(format!("tocsin-lambda-cfg-{}", std::process::id()));
+        std::fs::write(&dir, "route:\n  bogus: 1\nextra: 2\n").unwrap();
+        let path = dir.to_string_lossy().into_owned();
+        let err = load_config(|n| (n == "TOCSIN_CONFIG").then(|| path.clone())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("2:3") && msg.contains("3:1"), "{msg}");
+        let _ = std::fs::remove_file(&dir);
+        let missing = load_config(|_| Some("/nonexistent/tocsin.yaml".into())).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("TOCSIN_CONFIG=/nonexistent/tocsin.yaml: ")
+        );
+    }
 
     #[test]
     fn missing_or_blank_variables_fail_with_their_name() {

@@ -38,12 +38,11 @@ where
 {
     let mut out = Vec::new();
     for (index, record) in event.records.into_iter().enumerate() {
-        let alert: Alert = serde_json::from_str(&record.sns.message).map_err(|e| {
-            RouterFnError::NotAnAlert {
+        let alert: Alert =
+            serde_json::from_str(&record.sns.message).map_err(|e| RouterFnError::NotAnAlert {
                 index,
                 reason: one_line(&e.to_string()).into_owned(),
-            }
-        })?;
+            })?;
         let entries = router.handle(alert).await?;
         for e in &entries {
             tracing::info!(
@@ -116,7 +115,12 @@ mod tests {
     async fn a_message_that_is_not_an_alert_fails_naming_the_record() {
         let alert = alert_from("sns/metric-alarm.json");
         let p = Embedded::new(config(), alert.state_changed_at);
-        let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()])).await.unwrap_err();
-        assert!(err.to_string().starts_with("Records[0].Sns.Message is not a canonical alert"));
+        let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Records[0].Sns.Message is not a canonical alert")
+        );
     }
 }

@@ -228,7 +228,8 @@ fn closing(head: &str) -> String {
 }
 
 async fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let end = loop {

@@ -282,38 +282,29 @@ pub(crate) fn from_alarm_message(
         if let Some(children) = &ev.triggering_children {
             shape.children(children, "TriggeringChildren")?;
         }
-        shape.label_opt_str(
-            ev.actions_suppressor.as_ref(),
-            "ActionsSuppressor",
-            "actions_suppressor",
-        )?;
-        shape.num_label(
-            "actions_suppressor_wait_period",
-            opt_num(
+        shape.suppressor(
+            (ev.actions_suppressor.as_ref(), "ActionsSuppressor"),
+            (
                 ev.actions_suppressor_wait_period.as_ref(),
                 "ActionsSuppressorWaitPeriod",
-            )?,
-        );
-        shape.num_label(
-            "actions_suppressor_extension_period",
-            opt_num(
+            ),
+            (
                 ev.actions_suppressor_extension_period.as_ref(),
                 "ActionsSuppressorExtensionPeriod",
-            )?,
-        );
+            ),
+        )?;
         shape
     } else {
-        let trigger = ev
-            .trigger
-            .as_ref()
-            .ok_or_else(|| {
-                ParseError::new(
-                    "Trigger",
-                    "required field is missing (a metric alarm has Trigger, a composite AlarmRule)",
-                )
-            })?
-            .get("Trigger")?;
-        sns_trigger(trigger).map_err(|e| e.within("Trigger"))?
+        match &ev.trigger {
+            Some(trigger) => {
+                sns_trigger(trigger.get("Trigger")?).map_err(|e| e.within("Trigger"))?
+            }
+            // Alarm types newer than this reader may come without a Trigger; they still page.
+            None => Shape {
+                kind: METRIC,
+                ..Shape::default()
+            },
+        }
     };
     if region.is_none() {
         if let Some(display) = region_name {
@@ -584,25 +575,17 @@ fn eventbridge_shape(
             // Lenient: this list comes from reasonData, which is informative only.
             let _ = shape.children(children, "triggeringAlarms");
         }
-        shape.label_opt_str(
-            c.actions_suppressor.as_ref(),
-            "actionsSuppressor",
-            "actions_suppressor",
-        )?;
-        shape.num_label(
-            "actions_suppressor_wait_period",
-            opt_num(
+        shape.suppressor(
+            (c.actions_suppressor.as_ref(), "actionsSuppressor"),
+            (
                 c.actions_suppressor_wait_period.as_ref(),
                 "actionsSuppressorWaitPeriod",
-            )?,
-        );
-        shape.num_label(
-            "actions_suppressor_extension_period",
-            opt_num(
+            ),
+            (
                 c.actions_suppressor_extension_period.as_ref(),
                 "actionsSuppressorExtensionPeriod",
-            )?,
-        );
+            ),
+        )?;
         return Ok(shape);
     }
     let mut queries = Vec::new();
@@ -754,6 +737,23 @@ impl Shape {
         if !joined.is_empty() {
             self.label("triggering_children", &joined);
         }
+        Ok(())
+    }
+
+    /// The composite's actions suppressor and its wait and extension periods, each given with the
+    /// field name its transport uses.
+    fn suppressor(
+        &mut self,
+        alarm: (Option<&Val<'_>>, &str),
+        wait: (Option<&Val<'_>>, &str),
+        extension: (Option<&Val<'_>>, &str),
+    ) -> Result<(), ParseError> {
+        self.label_opt_str(alarm.0, alarm.1, "actions_suppressor")?;
+        self.num_label("actions_suppressor_wait_period", opt_num(wait.0, wait.1)?);
+        self.num_label(
+            "actions_suppressor_extension_period",
+            opt_num(extension.0, extension.1)?,
+        );
         Ok(())
     }
 

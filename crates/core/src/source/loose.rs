@@ -404,7 +404,24 @@ pub(crate) fn copy_labels(
 /// A number as a label: integral values without a fraction (`300`, not `300.0`).
 pub(crate) fn format_num(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+        // Periods and counts on every alarm: digits by hand, without the formatting machinery.
+        let mut digits = [0u8; 20];
+        let mut rest = n.abs() as u64;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut out = String::with_capacity(digits.len() - i + 1);
+        if n < 0.0 {
+            out.push('-');
+        }
+        out.extend(digits[i..].iter().map(|&d| char::from(d)));
+        out
     } else {
         format!("{n}")
     }
@@ -468,5 +485,8 @@ mod tests {
     fn integral_numbers_print_without_a_fraction() {
         assert_eq!(format_num(300.0), "300");
         assert_eq!(format_num(0.5), "0.5");
+        assert_eq!(format_num(0.0), "0");
+        assert_eq!(format_num(-120.0), "-120");
+        assert_eq!(format_num(86_400.0), "86400");
     }
 }

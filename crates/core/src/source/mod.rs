@@ -105,7 +105,15 @@ pub fn parse_all(input: &[u8]) -> Result<Parsed, ParseError> {
     }
     // Editors on Windows save JSON with a byte-order mark; it carries no meaning.
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let event = read_object(serde_json::from_slice(input))?;
+    // One validation of the whole input is cheaper than serde_json's check of every string piece,
+    // and says where the bad byte is.
+    let input = std::str::from_utf8(input).map_err(|e| {
+        ParseError::new(
+            "",
+            format!("not UTF-8: invalid byte at offset {}", e.valid_up_to()),
+        )
+    })?;
+    let event = read_object(serde_json::from_str(input))?;
     let mut out = Parsed::default();
     dispatch(event, input, Layer::Outer, &mut out)?;
     Ok(out)
@@ -140,7 +148,8 @@ impl Layer {
 
 /// Every shape's top-level fields at once, so that one pass over the input reads any of them.
 /// Fields the parsers do not use (SNS signatures, alarm actions, which AWS writes as a string or an
-/// array) are skipped unread.
+/// array) are skipped unread. The large nested parts are boxed to keep this small: it is moved a few
+/// times per event, and most of it stays empty.
 #[derive(Debug, Default, Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct Event<'a> {
@@ -173,7 +182,7 @@ pub(crate) struct Event<'a> {
     #[serde(rename = "OldStateValue")]
     pub(crate) old_state_value: Option<Val<'a>>,
     #[serde(rename = "Trigger")]
-    pub(crate) trigger: Option<Obj<cloudwatch::Trigger<'a>>>,
+    pub(crate) trigger: Option<Box<Obj<cloudwatch::Trigger<'a>>>>,
     #[serde(rename = "AlarmRule")]
     pub(crate) alarm_rule: Option<Val<'a>>,
     #[serde(rename = "TriggeringChildren")]
@@ -189,7 +198,7 @@ pub(crate) struct Event<'a> {
     pub(crate) source: Option<Val<'a>>,
     #[serde(rename = "detail-type")]
     pub(crate) detail_type: Option<Val<'a>>,
-    pub(crate) detail: Option<Obj<cloudwatch::AlarmData<'a>>>,
+    pub(crate) detail: Option<Box<Obj<cloudwatch::AlarmData<'a>>>>,
     pub(crate) resources: Option<List<Val<'a>>>,
     pub(crate) account: Option<Val<'a>>,
     pub(crate) region: Option<Val<'a>>,
@@ -200,7 +209,7 @@ pub(crate) struct Event<'a> {
     #[serde(rename = "accountId")]
     pub(crate) lambda_account_id: Option<Val<'a>>,
     #[serde(rename = "alarmData")]
-    pub(crate) alarm_data: Option<Obj<cloudwatch::AlarmData<'a>>>,
+    pub(crate) alarm_data: Option<Box<Obj<cloudwatch::AlarmData<'a>>>>,
 
     // An Alertmanager webhook; `version`, `status` and `alerts` are shared with the generic batch.
     pub(crate) version: Option<Val<'a>>,
@@ -284,20 +293,13 @@ fn read_object<'a>(
     }
 }
 
-fn dispatch(
-    event: Event<'_>,
-    raw: &[u8],
-    layer: Layer,
-    out: &mut Parsed,
-) -> Result<(), ParseError> {
+fn dispatch(event: Event<'_>, raw: &str, layer: Layer, out: &mut Parsed) -> Result<(), ParseError> {
     if layer == Layer::Outer {
         if let Some(records) = &event.records {
             return sns_records(records, out);
         }
         if event.message.is_some() || event.sns_type.is_some() {
-            let parsed = sns_notification(event.sns_type.as_ref(), event.message.as_ref())?;
-            merge(parsed, None, out);
-            return Ok(());
+            return sns_notification(event.sns_type.as_ref(), event.message.as_ref(), out);
         }
     }
     if event.alarm_name.is_some() {
@@ -329,9 +331,9 @@ fn dispatch(
 }
 
 /// Says which keys were found, so that whoever sent the event can tell what it was taken for.
-fn unknown_shape(raw: &[u8]) -> ParseError {
+fn unknown_shape(raw: &str) -> ParseError {
     const SHOWN: usize = 12;
-    let keys = serde_json::from_slice::<Keys>(raw)
+    let keys = serde_json::from_str::<Keys>(raw)
         .map(|k| k.0)
         .unwrap_or_default();
     let found = if keys.is_empty() {
@@ -351,21 +353,6 @@ fn unknown_shape(raw: &[u8]) -> ParseError {
              Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
         ),
     )
-}
-
-/// Moves what one record yielded into `out`, naming the record in its rejections.
-fn merge(inner: Parsed, at: Option<&str>, out: &mut Parsed) {
-    let Parsed {
-        mut alerts,
-        rejected,
-    } = inner;
-    out.alerts.append(&mut alerts);
-    match at {
-        Some(at) => out
-            .rejected
-            .extend(rejected.into_iter().map(|e| e.within(at))),
-        None => out.rejected.extend(rejected),
-    }
 }
 
 fn sns_records(records: &List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<(), ParseError> {
@@ -389,16 +376,20 @@ fn sns_records(records: &List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<(
         ));
     }
     for (i, record) in records.iter().enumerate() {
-        match sns_record(record) {
-            Ok(parsed) if parsed.rejected.is_empty() => merge(parsed, None, out),
-            Ok(parsed) => merge(parsed, Some(&format!("Records[{i}]")), out),
-            Err(e) => out.rejected.push(e.within(&format!("Records[{i}]"))),
+        let first = out.rejected.len();
+        if let Err(e) = sns_record(record, out) {
+            out.rejected.push(e);
+        }
+        if out.rejected.len() > first {
+            let at = format!("Records[{i}]");
+            out.rejected[first..].iter_mut().for_each(|e| e.prefix(&at));
         }
     }
     Ok(())
 }
 
-fn sns_record(record: &Obj<SnsRecord<'_>>) -> Result<Parsed, ParseError> {
+/// Reads one record into `out`; the errors it returns or adds are relative to the record.
+fn sns_record(record: &Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), ParseError> {
     let record = record.get("")?;
     if let Some(source) = opt_str(record.event_source.as_ref(), "EventSource")? {
         if source != "aws:sns" {
@@ -413,17 +404,21 @@ fn sns_record(record: &Obj<SnsRecord<'_>>) -> Result<Parsed, ParseError> {
         .as_ref()
         .ok_or_else(|| ParseError::new("Sns", "required field is missing"))?
         .get("Sns")?;
-    let mut parsed = sns_notification(sns.sns_type.as_ref(), sns.message.as_ref())
+    let first = out.rejected.len();
+    sns_notification(sns.sns_type.as_ref(), sns.message.as_ref(), out)
         .map_err(|e| e.within("Sns"))?;
-    parsed.rejected.iter_mut().for_each(|e| e.prefix("Sns"));
-    Ok(parsed)
+    out.rejected[first..]
+        .iter_mut()
+        .for_each(|e| e.prefix("Sns"));
+    Ok(())
 }
 
 /// Reads the `Message` of one SNS notification, whose `Type` must be `Notification` when present.
 fn sns_notification(
     sns_type: Option<&Val<'_>>,
     message: Option<&Val<'_>>,
-) -> Result<Parsed, ParseError> {
+    out: &mut Parsed,
+) -> Result<(), ParseError> {
     match opt_str(sns_type, "Type")? {
         None | Some("Notification") => {}
         Some(other @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) => {
@@ -442,26 +437,11 @@ fn sns_notification(
         }
     }
     let text = req_str(message, "Message")?;
-    let inner = || -> Result<Parsed, ParseError> {
-        let event = read_object(serde_json::from_str(text))?;
-        let mut parsed = Parsed::default();
-        dispatch(event, text.as_bytes(), Layer::InSns, &mut parsed)?;
-        Ok(parsed)
-    };
-    let mut parsed = inner().map_err(|e| e.within("Message"))?;
-    parsed.rejected.iter_mut().for_each(|e| e.prefix("Message"));
-    Ok(parsed)
-}
-
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub fn zz_bench_read(input: &[u8]) -> bool {
-    let e: Event = read_object(serde_json::from_slice(input)).unwrap();
-    e.alarm_name.is_some()
-}
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub fn zz_bench_alarm(input: &[u8]) -> bool {
-    let e: Event = read_object(serde_json::from_slice(input)).unwrap();
-    cloudwatch::from_alarm_message(&e, Transport::Sns).is_ok()
+    let first = out.rejected.len();
+    let event = read_object(serde_json::from_str(text)).map_err(|e| e.within("Message"))?;
+    dispatch(event, text, Layer::InSns, out).map_err(|e| e.within("Message"))?;
+    out.rejected[first..]
+        .iter_mut()
+        .for_each(|e| e.prefix("Message"));
+    Ok(())
 }

@@ -875,6 +875,23 @@ fn wrong_field_types_are_reported_with_their_path() {
 }
 
 #[test]
+fn alarm_message_without_trigger_or_rule_still_becomes_an_alert() {
+    let mut m = sns_message("sns/metric-alarm.json");
+    m.as_object_mut().unwrap().remove("Trigger");
+    let a = &parse(&sns_event(&[m.to_string()])).unwrap()[0];
+    assert_eq!((a.kind.as_str(), a.threshold), ("metric", None));
+    assert_eq!(a.event_id, one("sns/metric-alarm.json").event_id);
+}
+
+#[test]
+fn invalid_utf8_is_rejected_with_its_offset() {
+    assert_eq!(
+        err_of(b"{\"a\":\"\xff\"}"),
+        "not UTF-8: invalid byte at offset 6"
+    );
+}
+
+#[test]
 fn inputs_that_are_not_objects_say_what_they_are() {
     assert_eq!(err_of(b"[1,2]"), "expected a JSON object, found an array");
     assert_eq!(

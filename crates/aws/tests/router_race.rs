@@ -2,9 +2,19 @@
 //! `scripts/with-moto.sh`): one transition delivered 64 times at once, half through SNS and half
 //! through EventBridge, to one router on a `DynamoStore`, pages once. Without an endpoint the test says
 //! it was skipped, unless `TOCSIN_REQUIRE_AWS=1`, where it fails.
+//!
+//! The requests reach moto through `support/fault_proxy.rs` one at a time: moto does not apply a
+//! conditional write atomically (two concurrent claims of one key can both succeed, about once in 30
+//! runs here, and then the race opens the alert twice), where DynamoDB does. The 64 invocations still
+//! interleave freely between their requests, which is the race the router has to get right.
 
 // Test code: a failed step is a panic that names it.
 #![allow(clippy::unwrap_used)]
+
+// Only the one-request-at-a-time half of the proxy is used here.
+#[allow(dead_code)]
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -13,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
+use fault_proxy::FaultProxy;
 use tocsin_aws::DynamoStore;
 use tocsin_core::ports::AlertStore;
 use tocsin_core::record::{Action, AuditEntry};
@@ -27,8 +38,9 @@ const RACERS: usize = 64;
 const PLATFORM_TRIES: u32 = 200;
 const PLATFORM_RETRY_AFTER: Duration = Duration::from_millis(50);
 
-/// A store on a fresh, uniquely named table, or None (after saying so) when no endpoint is set.
-async fn store(test: &str) -> Option<DynamoStore> {
+/// A store on a fresh, uniquely named table behind a proxy that forwards one request at a time (kept
+/// alive by the caller), or None (after saying so) when no endpoint is set.
+async fn store(test: &str) -> Option<(DynamoStore, FaultProxy)> {
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
         assert!(
             std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
@@ -42,9 +54,11 @@ async fn store(test: &str) -> Option<DynamoStore> {
         );
         return None;
     };
+    let proxy = FaultProxy::start(&endpoint).await;
+    proxy.one_at_a_time(true);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint);
+        .endpoint_url(proxy.endpoint());
     if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
         loader = loader.credentials_provider(Credentials::new(
             "testing",
@@ -62,7 +76,7 @@ async fn store(test: &str) -> Option<DynamoStore> {
     let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
     let store = DynamoStore::new(client, table);
     store.create_table_if_missing().await.unwrap();
-    Some(store)
+    Some((store, proxy))
 }
 
 fn fixture(name: &str) -> Alert {
@@ -99,7 +113,7 @@ async fn deliver(router: Arc<DynRouter>, alert: Alert) -> (Vec<AuditEntry>, u32)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbridge_page_once() {
-    let Some(store) = store("router-race").await else {
+    let Some((store, _proxy)) = store("router-race").await else {
         return;
     };
     let via_sns = fixture("01-checkout-5xx-alarm.sns.json");

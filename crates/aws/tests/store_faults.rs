@@ -65,6 +65,8 @@ async fn harness(test: &str, retries: SdkRetries) -> Option<Harness> {
         return None;
     };
     let proxy = FaultProxy::start(&endpoint).await;
+    // Atomic writes, as DynamoDB's (moto's are not under concurrent requests; see the proxy).
+    proxy.one_at_a_time(true);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(proxy.endpoint());

@@ -36,6 +36,12 @@ fn parse_events(c: &mut Criterion) {
 /// A config with `n` sibling routes, each keyed on its own service and alarm-name pattern; the alert
 /// under test matches only the last, so every rule is tried (the worst case for a flat tree).
 fn config_with_rules(n: usize) -> String {
+    config_with_pattern(n, "svc{i}-.*")
+}
+
+/// The same tree with a pattern that has no literal fast path (case-insensitive), so no index applies
+/// and every rule runs the regex engine: the worst case.
+fn config_with_pattern(n: usize, pattern: &str) -> String {
     let mut y = String::from(
         "channels:\n  ops-slack: {type: slack, webhook_url: {env: SLACK_WEBHOOK_URL}, default_to: [\"#ops\"]}\n",
     );
@@ -43,17 +49,28 @@ fn config_with_rules(n: usize) -> String {
     for i in 0..n {
         let _ = writeln!(
             y,
-            "    - match: ['namespace = \"AWS/ApplicationELB\"', 'alarm_name =~ \"svc{i}-.*\"', 'severity != info']"
+            "    - match: ['namespace = \"AWS/ApplicationELB\"', 'alarm_name =~ \"{}\"', 'severity != info']",
+            pattern.replace("{i}", &i.to_string())
         );
     }
     y
 }
 
 fn route(c: &mut Criterion) {
+    route_group(c, "route", config_with_rules, &[10, 100, 1_000, 10_000]);
+    route_group(
+        c,
+        "route_unindexed",
+        |n| config_with_pattern(n, "(?i)svc{i}-.*"),
+        &[10, 100, 1_000],
+    );
+}
+
+fn route_group(c: &mut Criterion, group: &str, make: fn(usize) -> String, sizes: &[usize]) {
     let bytes = fixture("sns/metric-alarm.json");
-    let mut g = c.benchmark_group("route");
-    for n in [10usize, 100, 1_000, 10_000] {
-        let config = match load(&config_with_rules(n)) {
+    let mut g = c.benchmark_group(group);
+    for &n in sizes {
+        let config = match load(&make(n)) {
             Ok(c) => c,
             Err(e) => panic!("bench config: {e:?}"),
         };

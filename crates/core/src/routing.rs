@@ -9,8 +9,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::classify::matches_all;
-use crate::config::{ChannelKind, Config, Notify, Recipient, Route};
+use std::collections::HashMap;
+
+use crate::classify::{field_value, matches_all};
+use crate::config::{
+    ChannelKind, Config, Field, Literal, MatchOp, Matcher, Notify, Recipient, Route,
+};
 use crate::model::Alert;
 use crate::oncall;
 use crate::record::Target;
@@ -66,11 +70,26 @@ fn visit<'a>(
     };
     let escalation = node.escalation.as_deref().or(inherited_escalation);
     let mut taken = false;
-    for child in &node.routes {
+    let mut try_child = |child: &'a Route, out: &mut Vec<RouteMatch<'a>>| -> bool {
         if visit(config, child, alert, at, notify, escalation, out) {
             taken = true;
-            if !child.continue_matching {
-                break;
+            return !child.continue_matching;
+        }
+        false
+    };
+    match &node.index {
+        Some(index) => {
+            for i in index.candidates(alert) {
+                if try_child(&node.routes[i as usize], out) {
+                    break;
+                }
+            }
+        }
+        None => {
+            for child in &node.routes {
+                if try_child(child, out) {
+                    break;
+                }
             }
         }
     }
@@ -83,6 +102,114 @@ fn visit<'a>(
         });
     }
     true
+}
+
+/// Nodes with at least this many children get an index.
+pub const INDEX_MIN_CHILDREN: usize = 16;
+
+/// An index over a node's children: for the one field most children constrain with an exact value, a
+/// list of values or a prefix, which children can match a given value. Children that do not constrain
+/// it are always candidates. Only children that certainly cannot match are skipped, and candidates are
+/// tried in tree order, so the walk decides exactly as without the index.
+#[derive(Debug, Default)]
+pub struct ChildIndex {
+    field: Option<Field>,
+    exact: HashMap<String, Vec<u32>>,
+    prefix: HashMap<String, Vec<u32>>,
+    prefix_lens: Vec<usize>,
+    always: Vec<u32>,
+}
+
+/// What one matcher lets an index assume about its field: the field must be one of these values, or
+/// start with this prefix.
+fn constraint(m: &Matcher) -> Option<(Vec<&str>, bool)> {
+    match (m.op, &m.literal) {
+        (MatchOp::Eq, _) => Some((vec![m.value.as_str()], false)),
+        (MatchOp::Re, Some(Literal::Exact(s))) => Some((vec![s.as_str()], false)),
+        (MatchOp::Re, Some(Literal::OneOf(v))) => {
+            Some((v.iter().map(String::as_str).collect(), false))
+        }
+        (MatchOp::Re, Some(Literal::Prefix(p))) if !p.is_empty() => Some((vec![p.as_str()], true)),
+        _ => None,
+    }
+}
+
+impl ChildIndex {
+    fn build(children: &[Route]) -> Option<ChildIndex> {
+        let mut counts: Vec<(Field, usize)> = Vec::new();
+        for c in children {
+            for m in c.matchers.iter().filter(|m| constraint(m).is_some()) {
+                match counts.iter_mut().find(|(f, _)| *f == m.field) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((m.field.clone(), 1)),
+                }
+            }
+        }
+        let (field, n) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+        if n < INDEX_MIN_CHILDREN / 2 {
+            return None;
+        }
+        let mut idx = ChildIndex {
+            field: Some(field.clone()),
+            ..ChildIndex::default()
+        };
+        for (i, c) in children.iter().enumerate() {
+            let i = i as u32;
+            match c
+                .matchers
+                .iter()
+                .filter(|m| m.field == field)
+                .find_map(constraint)
+            {
+                Some((values, true)) => {
+                    for v in values {
+                        idx.prefix.entry(v.to_string()).or_default().push(i);
+                        idx.prefix_lens.push(v.len());
+                    }
+                }
+                Some((values, false)) => {
+                    for v in values {
+                        idx.exact.entry(v.to_string()).or_default().push(i);
+                    }
+                }
+                None => idx.always.push(i),
+            }
+        }
+        idx.prefix_lens.sort_unstable();
+        idx.prefix_lens.dedup();
+        Some(idx)
+    }
+
+    /// The children that may match `alert`, in tree order.
+    pub fn candidates(&self, alert: &Alert) -> Vec<u32> {
+        let mut out = self.always.clone();
+        if let Some(field) = &self.field {
+            let v = field_value(alert, field).unwrap_or("");
+            if let Some(hits) = self.exact.get(v) {
+                out.extend_from_slice(hits);
+            }
+            for &len in &self.prefix_lens {
+                if let Some(hits) = v.get(..len).and_then(|p| self.prefix.get(p)) {
+                    out.extend_from_slice(hits);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Builds the indexes of every node with many children, recursively. Called once at config load.
+pub fn index_tree(node: &mut Route) {
+    for child in &mut node.routes {
+        index_tree(child);
+    }
+    node.index = if node.routes.len() >= INDEX_MIN_CHILDREN {
+        ChildIndex::build(&node.routes).map(std::sync::Arc::new)
+    } else {
+        None
+    };
 }
 
 fn muted_reason(config: &Config, node: &Route, at: DateTime<Utc>) -> Option<String> {
@@ -208,4 +335,67 @@ pub fn person_target(
         target: person.to_string(),
         address,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::record;
+    use proptest::prelude::*;
+
+    /// 40 sibling routes mixing every kind of constraint on alarm_name, some with `continue`.
+    fn config() -> Config {
+        let mut y = String::from(
+            "channels:\n  s: {type: slack, webhook_url: {env: S}, default_to: [\"#x\"]}\nroute:\n  notify: [{channel: s}]\n  routes:\n",
+        );
+        for i in 0..40 {
+            let m = match i % 8 {
+                0 => format!("'alarm_name = \"a{}\"'", i % 5),
+                1 => format!("'alarm_name =~ \"a{}.*\"'", i % 3),
+                2 => format!("'alarm_name =~ \"b{}|a{}\"'", i % 4, i % 6),
+                3 => "'alarm_name =~ \"(?i)A1.*\"'".to_string(),
+                4 => format!("'alarm_name != \"a{}\"', 'region = \"r{}\"'", i % 5, i % 2),
+                5 => format!("'region = \"r{}\"'", i % 3),
+                6 => format!("'alarm_name =~ \".*{}\"'", i % 4),
+                _ => format!("'alarm_name =~ \"a.*\"', 'region =~ \"r{}.*\"'", i % 2),
+            };
+            let cont = if i % 3 == 0 { ", continue: true" } else { "" };
+            y.push_str(&format!("    - {{name: n{i}, match: [{m}]{cont}}}\n"));
+        }
+        match crate::config::load(&y) {
+            Ok(c) => c,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    fn names(c: &Config, a: &Alert) -> Vec<String> {
+        let at = a.state_changed_at;
+        match_routes(c, a, at)
+            .iter()
+            .map(|m| m.route.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_node_with_many_children_is_indexed() {
+        assert!(config().route.index.is_some());
+    }
+
+    proptest! {
+        /// The index only skips children that cannot match: the walk decides exactly as without it.
+        #[test]
+        fn indexed_and_plain_walks_decide_the_same(name in "[abA][0-9]{0,2}[a-c]?", region in "r[0-3]?") {
+            static CONFIGS: std::sync::OnceLock<(Config, Config)> = std::sync::OnceLock::new();
+            let (indexed, plain) = CONFIGS.get_or_init(|| {
+                let indexed = config();
+                let mut plain = indexed.clone();
+                plain.route.index = None;
+                (indexed, plain)
+            });
+            let mut a = record("x", "fp", None).alert;
+            a.alarm_name = name;
+            a.region = Some(region);
+            prop_assert_eq!(names(indexed, &a), names(plain, &a));
+        }
+    }
 }

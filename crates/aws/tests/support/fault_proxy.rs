@@ -4,12 +4,20 @@
 //! throttling (400) or an internal error (500). It records the operation of every request it sees, so
 //! a test can say which calls were made, and in what order.
 //!
+//! It can also forward one request at a time. moto evaluates a condition and applies the write without
+//! a lock (`Table.put_item` reads the item, evaluates the condition, writes), and rolls a cancelled
+//! transaction back by restoring a copy of the whole table taken before it, so under concurrent
+//! requests two conditional claims of one key can both succeed and a cancelled transaction can undo
+//! other requests' writes. DynamoDB applies each write atomically; forwarding one request at a time
+//! gives moto that guarantee back, while the callers still interleave request by request.
+//!
 //! HTTP/1.1, hand-rolled, one request per connection (every answer says `Connection: close`, so the
 //! SDK's connection pool never reuses one): the SDK's requests to DynamoDB are small JSON bodies with a
 //! `Content-Length`, which is all this needs to read.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,10 +104,18 @@ struct State {
     seen: Vec<Seen>,
 }
 
+/// Whether to forward one request at a time, and the lane that makes it so.
+#[derive(Default)]
+struct Lane {
+    single: AtomicBool,
+    turn: tokio::sync::Mutex<()>,
+}
+
 /// The proxy; it stops when dropped.
 pub struct FaultProxy {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    lane: Arc<Lane>,
     accept: JoinHandle<()>,
 }
 
@@ -118,19 +134,22 @@ impl FaultProxy {
             .local_addr()
             .unwrap_or_else(|e| panic!("fault proxy: no local address: {e}"));
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
+        let lane = Arc::new(Lane::default());
+        let (shared, shared_lane) = (state.clone(), lane.clone());
         let accept = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (state, upstream) = (shared.clone(), upstream.clone());
+                let (state, lane, upstream) =
+                    (shared.clone(), shared_lane.clone(), upstream.clone());
                 tokio::spawn(async move {
                     // A broken connection shows up in the test as the SDK's dispatch error.
-                    let _ = serve(conn, &upstream, &state).await;
+                    let _ = serve(conn, &upstream, &state, &lane).await;
                 });
             }
         });
         FaultProxy {
             addr,
             state,
+            lane,
             accept,
         }
     }
@@ -138,6 +157,12 @@ impl FaultProxy {
     /// The endpoint URL to give the SDK.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Forwards one request at a time (`true`), so that each of moto's writes is atomic as DynamoDB's
+    /// are, or as they come (`false`, the default).
+    pub fn one_at_a_time(&self, on: bool) {
+        self.lane.single.store(on, Ordering::SeqCst);
     }
 
     /// Answers the next `n` requests of `operation` (`"TransactWriteItems"`; any request when None)
@@ -227,7 +252,12 @@ fn closing(head: &str) -> String {
     out
 }
 
-async fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
+async fn serve(
+    mut conn: TcpStream,
+    upstream: &str,
+    state: &Mutex<State>,
+    lane: &Lane,
+) -> std::io::Result<()> {
     let invalid =
         |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut buf = Vec::new();
@@ -284,12 +314,18 @@ async fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std
         return conn.shutdown().await;
     }
 
+    let turn = if lane.single.load(Ordering::SeqCst) {
+        Some(lane.turn.lock().await)
+    } else {
+        None
+    };
     let mut up = TcpStream::connect(upstream).await?;
     up.write_all(closing(&head).as_bytes()).await?;
     up.write_all(body).await?;
     let mut answer = Vec::new();
     // Asked to close, the upstream ends its answer with EOF, whatever its framing.
     up.read_to_end(&mut answer).await?;
+    drop(turn);
     let answer_end = head_end(&answer).ok_or_else(|| invalid("upstream answer has no head"))?;
     let answer_head = String::from_utf8_lossy(&answer[..answer_end]).into_owned();
     conn.write_all(closing(&answer_head).as_bytes()).await?;

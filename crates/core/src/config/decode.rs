@@ -691,6 +691,7 @@ impl<'a> Decoder<'a> {
             notify,
             escalation,
             routes,
+            index: None,
         }
     }
 

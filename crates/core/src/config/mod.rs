@@ -7,6 +7,7 @@
 mod channels;
 mod decode;
 mod duration;
+mod literal;
 mod matcher;
 mod model;
 mod node;
@@ -17,6 +18,7 @@ mod window;
 mod tests;
 
 pub use duration::parse_duration;
+pub use literal::Literal;
 pub use model::*;
 
 use marked_yaml::{LoadError, LoaderOptions};
@@ -43,7 +45,10 @@ pub fn load(text: &str) -> Result<Config, Vec<ConfigError>> {
         // Two channels (or people, or keys) with one name is a mistake, not "the last one wins".
         .error_on_duplicate_keys(true);
     match marked_yaml::parse_yaml_with_options(0, text, options) {
-        Ok(root) => decode::decode(&root),
+        Ok(root) => decode::decode(&root).map(|mut c| {
+            crate::routing::index_tree(&mut c.route);
+            c
+        }),
         Err(e) => Err(vec![yaml_error(&e)]),
     }
 }

@@ -8,6 +8,7 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use regex::Regex;
 
+use super::literal::Literal;
 use crate::model::Severity;
 
 /// A place in the config file, 1-based, for messages and `check-config`.
@@ -196,6 +197,8 @@ pub struct Matcher {
     pub value: String,
     /// The compiled regex, anchored at both ends, for `=~` and `!~`.
     pub regex: Option<Regex>,
+    /// A string test equivalent to the regex, when it is a literal, prefix, suffix, substring or list.
+    pub literal: Option<Literal>,
 }
 
 impl Matcher {
@@ -206,17 +209,22 @@ impl Matcher {
             MatchOp::Re | MatchOp::NotRe => Some(Regex::new(&format!("^(?:{value})$"))?),
             MatchOp::Eq | MatchOp::Ne => None,
         };
+        let literal = regex.as_ref().and_then(|_| Literal::analyze(&value));
         Ok(Matcher {
             field,
             op,
             value,
             regex,
+            literal,
         })
     }
 
     /// Whether the matcher holds for a field's value (`None`: the field is absent, read as "").
     pub fn matches_value(&self, v: Option<&str>) -> bool {
         let v = v.unwrap_or("");
+        if let Some(l) = &self.literal {
+            return l.is_match(v) == (self.op == MatchOp::Re);
+        }
         match (self.op, &self.regex) {
             (MatchOp::Eq, _) => v == self.value,
             (MatchOp::Ne, _) => v != self.value,
@@ -471,4 +479,6 @@ pub struct Route {
     pub escalation: Option<String>,
     /// Child routes.
     pub routes: Vec<Route>,
+    /// An index over the children, built at load time for nodes with many of them.
+    pub index: Option<std::sync::Arc<crate::routing::ChildIndex>>,
 }

@@ -450,7 +450,7 @@ impl Bus for FlakyBus {
 // => `repeat`), so it publishes nothing: the page is lost and the alert counts 2 occurrences. The
 // branch in `open` meant for this retry ("A retry of this very event ...") is never reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "router bug (issue 3): the retry of a half-done open is taken for a repeat and never pages"]
+
 async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() {
     let Some(h) = harness("fault-publish", SdkRetries::Off).await else {
         return;
@@ -496,7 +496,7 @@ async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() 
 // waits out `in_progress_timeout`; the retry that then takes the claim over counts a repeat of its own
 // open, and the open and its notifications are never on record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "router bug (issue 3): the retry of a half-done open is taken for a repeat, the open is not on record"]
+
 async fn a_throttled_audit_write_after_the_open_keeps_the_open_on_record_after_the_retry() {
     let Some(h) = harness("fault-audit", SdkRetries::Off).await else {
         return;

@@ -77,6 +77,7 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
             target: "#ops".into(),
             address: Some("#ops".into()),
         }],
+        initial_targets: 1,
         escalation: Some("critical".into()),
         escalation_step: 0,
         previous: previous.map(str::to_string),

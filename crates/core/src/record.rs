@@ -120,6 +120,9 @@ pub struct AlertRecord {
     pub routes: Vec<String>,
     /// Everyone notified so far.
     pub notified: Vec<Target>,
+    /// How many of `notified` were paged when the alert opened (the rest came from escalation).
+    #[serde(default)]
+    pub initial_targets: usize,
     /// The escalation policy, if a route named one.
     pub escalation: Option<String>,
     /// The highest escalation step paged so far (0: none yet); counts across repeats of the policy.

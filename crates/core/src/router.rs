@@ -179,21 +179,23 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             self.store.append_audit(std::slice::from_ref(&e)).await?;
             return Ok(vec![e]);
         }
-        match self.process(&alert, now).await {
-            Ok((id, entries)) => {
-                self.store.append_audit(&entries).await?;
-                claim.status = ClaimStatus::Completed;
-                claim.alert_id = Some(id);
-                claim.outcome = Some(outcome_summary(&entries));
-                self.store.complete_event(&claim).await?;
-                Ok(entries)
-            }
-            Err(e) => {
-                // Best effort: if the release fails too, the claim goes stale and a retry takes it over.
-                let _ = self.store.release_event(&alert.event_id).await;
-                Err(e)
-            }
+        let done = async {
+            let (id, entries) = self.process(&alert, now).await?;
+            self.store.append_audit(&entries).await?;
+            claim.status = ClaimStatus::Completed;
+            claim.alert_id = Some(id);
+            claim.outcome = Some(outcome_summary(&entries));
+            self.store.complete_event(&claim).await?;
+            Ok(entries)
         }
+        .await;
+        if done.is_err() {
+            // Release at once so the platform's retry can take the event (it resumes whatever was
+            // half done). Best effort: if the release fails too, the claim goes stale and a later
+            // retry takes it over.
+            let _ = self.store.release_event(&alert.event_id).await;
+        }
+        done
     }
 
     async fn process(
@@ -225,6 +227,17 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             },
         };
         let latest = self.store.latest_alert(&alert.fingerprint).await?;
+        // A retry of an event whose state change was written before the attempt failed: the record's
+        // last transition is this event. Re-emit its side effects (idempotent by delivery id and
+        // timer name) without applying the change twice.
+        // (A record older than the dedup window is a genuine redelivery long after, not a retry.)
+        let window = to_chrono(self.settings.dedup_ttl);
+        if let Some(rec) = latest
+            .as_ref()
+            .filter(|r| r.alert.event_id == alert.event_id && now - r.updated_at < window)
+        {
+            return self.resume(rec.clone(), alert, now).await;
+        }
         if firing {
             match latest {
                 Some(rec) if rec.status.is_live() => self.repeat(rec, alert, now).await,
@@ -306,6 +319,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             occurrences: 1,
             routes: route_names.clone(),
             notified: targets.clone(),
+            initial_targets: targets.len(),
             escalation: escalation.clone(),
             escalation_step: 0,
             previous: previous.as_ref().map(|p| p.id.clone()),
@@ -376,6 +390,76 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         Ok((id, entries))
+    }
+
+    async fn resume(
+        &self,
+        rec: AlertRecord,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        let resumed = |what: &str| format!("{what} (resumed after a failed attempt)");
+        let mut entries = Vec::new();
+        let (kind, targets, head) = match rec.status {
+            Status::Open | Status::Acknowledged if rec.id == alert_id_for(alert) => (
+                DeliveryKind::Trigger,
+                &rec.notified[..rec.initial_targets.min(rec.notified.len())],
+                entry(now, &rec.id, alert, Action::Open, resumed("alert opened")),
+            ),
+            Status::Open | Status::Acknowledged => {
+                let e = entry(
+                    now,
+                    &rec.id,
+                    alert,
+                    Action::Repeat,
+                    resumed("repeat counted"),
+                );
+                return Ok((rec.id, vec![e]));
+            }
+            Status::Resolved | Status::Closed => (
+                DeliveryKind::Resolve,
+                &rec.notified[..],
+                entry(
+                    now,
+                    &rec.id,
+                    alert,
+                    Action::Resolve,
+                    resumed("alert resolved"),
+                ),
+            ),
+        };
+        entries.push(head);
+        for t in targets {
+            let job = self.job(&rec, kind, t, None, now);
+            self.bus.publish_delivery(&job).await?;
+            let what = if kind == DeliveryKind::Resolve {
+                "resolution"
+            } else {
+                "alert opened"
+            };
+            let mut e = entry(now, &rec.id, alert, Action::Notify, resumed(what));
+            e.channel = Some(t.channel.clone());
+            e.target = Some(t.target.clone());
+            entries.push(e);
+        }
+        if kind == DeliveryKind::Trigger && rec.escalation_step == 0 {
+            if let Some(first) = rec
+                .escalation
+                .as_deref()
+                .and_then(|p| self.config.escalation_policies.get(p))
+                .and_then(|p| p.levels.first())
+            {
+                let tick = EscalationTick {
+                    alert_id: rec.id.clone(),
+                    step: 1,
+                };
+                let at = rec.opened_at + to_chrono(first.delay);
+                self.scheduler
+                    .schedule(&timer_name(&rec.id, 1), at, &tick)
+                    .await?;
+            }
+        }
+        Ok((rec.id, entries))
     }
 
     async fn repeat(

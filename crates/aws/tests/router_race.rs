@@ -11,19 +11,14 @@
 // Test code: a failed step is a panic that names it.
 #![allow(clippy::unwrap_used)]
 
-// Only the one-request-at-a-time half of the proxy is used here.
-#[allow(dead_code)]
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
+mod support;
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
-use fault_proxy::FaultProxy;
+use support::{Options, moto_table};
 use tocsin_aws::DynamoStore;
 use tocsin_core::ports::AlertStore;
 use tocsin_core::record::{Action, AuditEntry};
@@ -37,47 +32,6 @@ const RACERS: usize = 64;
 /// EventBridge, Lambda's async retries) redelivers later. Modelled as this many tries, this far apart.
 const PLATFORM_TRIES: u32 = 200;
 const PLATFORM_RETRY_AFTER: Duration = Duration::from_millis(50);
-
-/// A store on a fresh, uniquely named table behind a proxy that forwards one request at a time (kept
-/// alive by the caller), or None (after saying so) when no endpoint is set.
-async fn store(test: &str) -> Option<(DynamoStore, FaultProxy)> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
-            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
-             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
-        );
-        return None;
-    };
-    let proxy = FaultProxy::start(&endpoint).await;
-    proxy.one_at_a_time(true);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(proxy.endpoint());
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        loader = loader.credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "tocsin-tests",
-        ));
-    }
-    let client = aws_sdk_dynamodb::Client::new(&loader.load().await);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
-    let store = DynamoStore::new(client, table);
-    store.create_table_if_missing().await.unwrap();
-    Some((store, proxy))
-}
 
 fn fixture(name: &str) -> Alert {
     let path = format!(
@@ -113,9 +67,11 @@ async fn deliver(router: Arc<DynRouter>, alert: Alert) -> (Vec<AuditEntry>, u32)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbridge_page_once() {
-    let Some((store, _proxy)) = store("router-race").await else {
+    // Through the proxy, one request at a time (see the module doc).
+    let Some(moto) = moto_table("router-race", Options::PROXIED).await else {
         return;
     };
+    let store = &moto.store;
     let via_sns = fixture("01-checkout-5xx-alarm.sns.json");
     let via_eventbridge = fixture("02-checkout-5xx-alarm.eventbridge.json");
     assert_eq!(via_sns.transport, Transport::Sns);

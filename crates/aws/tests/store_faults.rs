@@ -9,21 +9,16 @@
 // Test code: a failed step is a panic that names it.
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
+mod support;
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use fault_proxy::{Fault, FaultProxy, Seen};
+use support::fault_proxy::{Fault, Seen};
+use support::{Moto, Options, moto_table};
 use tocsin_aws::DynamoStore;
 use tocsin_core::Alert;
 use tocsin_core::contract;
@@ -32,73 +27,12 @@ use tocsin_core::record::{Action, DeliveryJob};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
 
-/// A store on a fresh table, reached through a fault proxy in front of moto.
-struct Harness {
-    proxy: FaultProxy,
-    store: DynamoStore,
-    /// The same client as the store's, for reading items the store does not expose.
-    client: aws_sdk_dynamodb::Client,
-}
-
-/// How the SDK client retries.
-#[derive(Clone, Copy)]
-enum SdkRetries {
-    /// `RetryConfig::disabled()`: one attempt, the fault reaches the store.
-    Off,
-    /// The default configuration: standard mode, 3 attempts.
-    Standard,
-}
-
-/// The harness, or None (after saying so) when no endpoint is set.
-async fn harness(test: &str, retries: SdkRetries) -> Option<Harness> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
-            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
-             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
-        );
-        return None;
-    };
-    let proxy = FaultProxy::start(&endpoint).await;
-    // Atomic writes, as DynamoDB's (moto's are not under concurrent requests; see the proxy).
-    proxy.one_at_a_time(true);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(proxy.endpoint());
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        loader = loader.credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "tocsin-tests",
-        ));
-    }
-    let shared = loader.load().await;
-    let mut config = aws_sdk_dynamodb::config::Builder::from(&shared);
-    if let SdkRetries::Off = retries {
-        config = config.retry_config(RetryConfig::disabled());
-    }
-    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
-    let store = DynamoStore::new(client.clone(), table);
-    store.create_table_if_missing().await.unwrap();
-    proxy.take_seen();
-    Some(Harness {
-        proxy,
-        store,
-        client,
-    })
-}
+/// Through the one-at-a-time proxy (atomic writes, as DynamoDB's), with the SDK's retries off: one
+/// attempt, the fault reaches the store.
+const FAULTS: Options = Options {
+    sdk_retries: false,
+    ..Options::PROXIED
+};
 
 fn t0() -> DateTime<Utc> {
     "2026-11-20T02:10:00Z".parse().unwrap()
@@ -152,7 +86,7 @@ fn router(store: &DynamoStore, at: DateTime<Utc>) -> (FaultyRouter, LocalBus, Vi
 }
 
 /// The raw dedup item of an event (`EVENT#<id>`, see docs/storage.md), which the port does not read.
-async fn dedup_item(h: &Harness, event_id: &str) -> Option<String> {
+async fn dedup_item(h: &Moto, event_id: &str) -> Option<String> {
     let out = h
         .client
         .get_item()
@@ -169,11 +103,11 @@ async fn dedup_item(h: &Harness, event_id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_claim_is_a_one_line_backend_error_and_claims_nothing() {
-    let Some(h) = harness("fault-claim", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-claim", FAULTS).await else {
         return;
     };
     let claim = contract::claim("throttled-claim", t0());
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
     assert_backend_line(
         h.store.claim_event(&claim).await,
@@ -183,26 +117,26 @@ async fn a_throttled_claim_is_a_one_line_backend_error_and_claims_nothing() {
     assert_eq!(dedup_item(&h, "throttled-claim").await, None);
     // The platform's retry claims it.
     assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
-    let seen = h.proxy.take_seen();
+    let seen = h.proxy().take_seen();
     assert_eq!(operations(&seen), ["PutItem", "GetItem", "PutItem"]);
     assert!(seen[0].faulted && !seen[2].faulted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing() {
-    let Some(h) = harness("fault-create", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-create", FAULTS).await else {
         return;
     };
     let first = contract::record("fault-create-1", "fp-fault-create", None);
 
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("TransactWriteItems"), Fault::Throttling);
     assert_backend_line(
         h.store.create_alert(&first).await,
         "TransactWriteItems",
         "ThrottlingException",
     );
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("TransactWriteItems"), Fault::ThroughputExceeded);
     assert_backend_line(
         h.store.create_alert(&first).await,
@@ -221,7 +155,7 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing
               your table or index." },
         ],
     });
-    h.proxy.fail_next(
+    h.proxy().fail_next(
         1,
         Some("TransactWriteItems"),
         Fault::Custom {
@@ -250,7 +184,7 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_update_is_a_backend_error_not_a_conflict_and_changes_nothing() {
-    let Some(h) = harness("fault-update", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-update", FAULTS).await else {
         return;
     };
     let rec = contract::record("fault-update-1", "fp-fault-update", None);
@@ -259,14 +193,14 @@ async fn a_throttled_update_is_a_backend_error_not_a_conflict_and_changes_nothin
     next.occurrences += 1;
     next.version += 1;
 
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
     assert_backend_line(
         h.store.update_alert(&next).await,
         "PutItem",
         "ProvisionedThroughputExceededException",
     );
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("PutItem"), Fault::InternalServerError);
     assert_backend_line(
         h.store.update_alert(&next).await,
@@ -282,22 +216,22 @@ async fn a_throttled_update_is_a_backend_error_not_a_conflict_and_changes_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the_retry_opens_once()
 {
-    let Some(h) = harness("fault-open", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-open", FAULTS).await else {
         return;
     };
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
     let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
 
     // Throttled for a while: the first try meets one throttle, then the throttling stops.
-    h.proxy
+    h.proxy()
         .fail_next(5, Some("TransactWriteItems"), Fault::ThroughputExceeded);
     let failed = router.handle(alert.clone()).await;
-    h.proxy.clear();
+    h.proxy().clear();
     let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
         panic!("a throttled open fails the event with a store backend error: {failed:?}");
     };
     assert!(!message.contains('\n'), "{message}");
-    let seen = h.proxy.take_seen();
+    let seen = h.proxy().take_seen();
     assert_eq!(
         operations(&seen),
         ["PutItem", "GetItem", "TransactWriteItems", "DeleteItem"],
@@ -363,20 +297,20 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_error_on_the_dedup_write_fails_the_event_before_anything_else_happens() {
-    let Some(h) = harness("fault-dedup", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-dedup", FAULTS).await else {
         return;
     };
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
     let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
 
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("PutItem"), Fault::InternalServerError);
     let failed = router.handle(alert.clone()).await;
     let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
         panic!("a 500 on the claim fails the event with a store backend error: {failed:?}");
     };
     assert!(message.contains("InternalServerError"), "{message}");
-    let seen = h.proxy.take_seen();
+    let seen = h.proxy().take_seen();
     assert_eq!(
         operations(&seen),
         ["PutItem"],
@@ -397,14 +331,14 @@ async fn an_internal_error_on_the_dedup_write_fails_the_event_before_anything_el
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_standard_retry_absorbs_a_single_throttle() {
-    let Some(h) = harness("fault-sdk-retry", SdkRetries::Standard).await else {
+    let Some(h) = moto_table("fault-sdk-retry", Options::PROXIED).await else {
         return;
     };
     let claim = contract::claim("absorbed", t0());
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("PutItem"), Fault::ThroughputExceeded);
     assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
-    let seen = h.proxy.take_seen();
+    let seen = h.proxy().take_seen();
     assert_eq!(
         seen,
         [
@@ -452,7 +386,7 @@ impl Bus for FlakyBus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
 async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() {
-    let Some(h) = harness("fault-publish", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-publish", FAULTS).await else {
         return;
     };
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
@@ -498,12 +432,12 @@ async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
 async fn a_throttled_audit_write_after_the_open_keeps_the_open_on_record_after_the_retry() {
-    let Some(h) = harness("fault-audit", SdkRetries::Off).await else {
+    let Some(h) = moto_table("fault-audit", FAULTS).await else {
         return;
     };
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
     let (router, bus, _) = router(&h.store, alert.state_changed_at);
-    h.proxy
+    h.proxy()
         .fail_next(1, Some("BatchWriteItem"), Fault::ThroughputExceeded);
     let failed = router.handle(alert.clone()).await;
     assert!(

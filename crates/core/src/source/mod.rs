@@ -151,105 +151,105 @@ impl Layer {
 /// array) are skipped unread. The large nested parts are boxed to keep this small: it is moved a few
 /// times per event, and most of it stays empty.
 #[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"))]
+#[serde(bound(deserialize = "'de: 'a"), default)]
 pub(crate) struct Event<'a> {
     // An SNS Lambda event.
     #[serde(rename = "Records")]
     records: Option<List<Obj<SnsRecord<'a>>>>,
     // A bare SNS notification.
     #[serde(rename = "Type")]
-    sns_type: Option<Val<'a>>,
+    sns_type: Val<'a>,
     #[serde(rename = "Message")]
-    message: Option<Val<'a>>,
+    message: Val<'a>,
 
     // A CloudWatch alarm message, as SNS carries it.
     #[serde(rename = "AlarmName")]
-    pub(crate) alarm_name: Option<Val<'a>>,
+    pub(crate) alarm_name: Val<'a>,
     #[serde(rename = "AlarmDescription")]
-    pub(crate) alarm_description: Option<Val<'a>>,
+    pub(crate) alarm_description: Val<'a>,
     #[serde(rename = "AWSAccountId")]
-    pub(crate) aws_account_id: Option<Val<'a>>,
+    pub(crate) aws_account_id: Val<'a>,
     #[serde(rename = "NewStateValue")]
-    pub(crate) new_state_value: Option<Val<'a>>,
+    pub(crate) new_state_value: Val<'a>,
     #[serde(rename = "NewStateReason")]
-    pub(crate) new_state_reason: Option<Val<'a>>,
+    pub(crate) new_state_reason: Val<'a>,
     #[serde(rename = "StateChangeTime")]
-    pub(crate) state_change_time: Option<Val<'a>>,
+    pub(crate) state_change_time: Val<'a>,
     #[serde(rename = "Region")]
-    pub(crate) region_name: Option<Val<'a>>,
+    pub(crate) region_name: Val<'a>,
     #[serde(rename = "AlarmArn")]
-    pub(crate) alarm_arn: Option<Val<'a>>,
+    pub(crate) alarm_arn: Val<'a>,
     #[serde(rename = "OldStateValue")]
-    pub(crate) old_state_value: Option<Val<'a>>,
+    pub(crate) old_state_value: Val<'a>,
     #[serde(rename = "Trigger")]
     pub(crate) trigger: Option<Box<Obj<cloudwatch::Trigger<'a>>>>,
     #[serde(rename = "AlarmRule")]
-    pub(crate) alarm_rule: Option<Val<'a>>,
+    pub(crate) alarm_rule: Val<'a>,
     #[serde(rename = "TriggeringChildren")]
     pub(crate) triggering_children: Option<List<cloudwatch::Child<'a>>>,
     #[serde(rename = "ActionsSuppressor")]
-    pub(crate) actions_suppressor: Option<Val<'a>>,
+    pub(crate) actions_suppressor: Val<'a>,
     #[serde(rename = "ActionsSuppressorWaitPeriod")]
-    pub(crate) actions_suppressor_wait_period: Option<Val<'a>>,
+    pub(crate) actions_suppressor_wait_period: Val<'a>,
     #[serde(rename = "ActionsSuppressorExtensionPeriod")]
-    pub(crate) actions_suppressor_extension_period: Option<Val<'a>>,
+    pub(crate) actions_suppressor_extension_period: Val<'a>,
 
     // An EventBridge event; `region` and `time` are shared with the Lambda alarm action.
-    pub(crate) source: Option<Val<'a>>,
+    pub(crate) source: Val<'a>,
     #[serde(rename = "detail-type")]
-    pub(crate) detail_type: Option<Val<'a>>,
+    pub(crate) detail_type: Val<'a>,
     pub(crate) detail: Option<Box<Obj<cloudwatch::AlarmData<'a>>>>,
     pub(crate) resources: Option<List<Val<'a>>>,
-    pub(crate) account: Option<Val<'a>>,
-    pub(crate) region: Option<Val<'a>>,
+    pub(crate) account: Val<'a>,
+    pub(crate) region: Val<'a>,
 
     // A Lambda alarm action.
     #[serde(rename = "alarmArn")]
-    pub(crate) lambda_alarm_arn: Option<Val<'a>>,
+    pub(crate) lambda_alarm_arn: Val<'a>,
     #[serde(rename = "accountId")]
-    pub(crate) lambda_account_id: Option<Val<'a>>,
+    pub(crate) lambda_account_id: Val<'a>,
     #[serde(rename = "alarmData")]
     pub(crate) alarm_data: Option<Box<Obj<cloudwatch::AlarmData<'a>>>>,
 
     // An Alertmanager webhook; `version`, `status` and `alerts` are shared with the generic batch.
-    pub(crate) version: Option<Val<'a>>,
-    receiver: Option<Val<'a>>,
+    pub(crate) version: Val<'a>,
+    receiver: Val<'a>,
     #[serde(rename = "groupKey")]
-    group_key: Option<Val<'a>>,
+    group_key: Val<'a>,
     pub(crate) alerts: Option<List<Obj<Entry<'a>>>>,
 
     // A single generic alert.
-    pub(crate) name: Option<Val<'a>>,
-    pub(crate) status: Option<Val<'a>>,
-    pub(crate) time: Option<Val<'a>>,
-    pub(crate) severity: Option<Val<'a>>,
-    pub(crate) description: Option<Val<'a>>,
-    pub(crate) reason: Option<Val<'a>>,
-    pub(crate) key: Option<Val<'a>>,
-    pub(crate) account_id: Option<Val<'a>>,
+    pub(crate) name: Val<'a>,
+    pub(crate) status: Val<'a>,
+    pub(crate) time: Val<'a>,
+    pub(crate) severity: Val<'a>,
+    pub(crate) description: Val<'a>,
+    pub(crate) reason: Val<'a>,
+    pub(crate) key: Val<'a>,
+    pub(crate) account_id: Val<'a>,
     pub(crate) labels: Option<Obj<Map<'a>>>,
 }
 
 /// One entry of an `alerts` array: the fields of an Alertmanager alert and of a generic alert.
 #[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"))]
+#[serde(bound(deserialize = "'de: 'a"), default)]
 pub(crate) struct Entry<'a> {
-    pub(crate) status: Option<Val<'a>>,
+    pub(crate) status: Val<'a>,
     pub(crate) labels: Option<Obj<Map<'a>>>,
     pub(crate) annotations: Option<Obj<Map<'a>>>,
     #[serde(rename = "startsAt")]
-    pub(crate) starts_at: Option<Val<'a>>,
+    pub(crate) starts_at: Val<'a>,
     #[serde(rename = "endsAt")]
-    pub(crate) ends_at: Option<Val<'a>>,
-    pub(crate) version: Option<Val<'a>>,
-    pub(crate) name: Option<Val<'a>>,
-    pub(crate) time: Option<Val<'a>>,
-    pub(crate) severity: Option<Val<'a>>,
-    pub(crate) description: Option<Val<'a>>,
-    pub(crate) reason: Option<Val<'a>>,
-    pub(crate) key: Option<Val<'a>>,
-    pub(crate) account_id: Option<Val<'a>>,
-    pub(crate) region: Option<Val<'a>>,
+    pub(crate) ends_at: Val<'a>,
+    pub(crate) version: Val<'a>,
+    pub(crate) name: Val<'a>,
+    pub(crate) time: Val<'a>,
+    pub(crate) severity: Val<'a>,
+    pub(crate) description: Val<'a>,
+    pub(crate) reason: Val<'a>,
+    pub(crate) key: Val<'a>,
+    pub(crate) account_id: Val<'a>,
+    pub(crate) region: Val<'a>,
 }
 
 /// One record of an SNS Lambda event.
@@ -258,23 +258,23 @@ pub(crate) struct Entry<'a> {
 /// every SNS fixture does): it fails the whole event when one record lacks any of its required fields
 /// (signatures, subscription ARN, which tocsin never reads), so one bad record could not be rejected
 /// alone; and it copies every field into a `String`, where this borrows, on the hottest path.
-#[derive(Debug, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"))]
+#[derive(Debug, Default, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), default)]
 struct SnsRecord<'a> {
     #[serde(rename = "EventSource")]
-    event_source: Option<Val<'a>>,
+    event_source: Val<'a>,
     #[serde(rename = "Sns")]
     sns: Option<Obj<SnsNotification<'a>>>,
 }
 
 /// The part of an SNS notification tocsin reads.
-#[derive(Debug, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"))]
+#[derive(Debug, Default, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), default)]
 struct SnsNotification<'a> {
     #[serde(rename = "Type")]
-    sns_type: Option<Val<'a>>,
+    sns_type: Val<'a>,
     #[serde(rename = "Message")]
-    message: Option<Val<'a>>,
+    message: Val<'a>,
 }
 
 /// Turns a serde result into an event, or a one-line error: JSON syntax problems keep serde's line
@@ -298,16 +298,16 @@ fn dispatch(event: Event<'_>, raw: &str, layer: Layer, out: &mut Parsed) -> Resu
         if let Some(records) = &event.records {
             return sns_records(records, out);
         }
-        if event.message.is_some() || event.sns_type.is_some() {
-            return sns_notification(event.sns_type.as_ref(), event.message.as_ref(), out);
+        if event.message.is_present() || event.sns_type.is_present() {
+            return sns_notification(event.sns_type.opt(), event.message.opt(), out);
         }
     }
-    if event.alarm_name.is_some() {
+    if event.alarm_name.is_present() {
         let alert = cloudwatch::from_alarm_message(&event, layer.transport(Transport::Http))?;
         out.alerts.push(alert);
         return Ok(());
     }
-    if event.detail_type.is_some() || event.detail.is_some() {
+    if event.detail_type.is_present() || event.detail.is_some() {
         let alert = cloudwatch::from_eventbridge(&event, layer.transport(Transport::Eventbridge))?;
         out.alerts.push(alert);
         return Ok(());
@@ -318,9 +318,9 @@ fn dispatch(event: Event<'_>, raw: &str, layer: Layer, out: &mut Parsed) -> Resu
         out.alerts.push(alert);
         return Ok(());
     }
-    let version = event.version.as_ref().and_then(Val::as_str);
+    let version = event.version.opt().and_then(Val::as_str);
     if event.alerts.is_some()
-        && (event.receiver.is_some() || event.group_key.is_some() || version == Some("4"))
+        && (event.receiver.is_present() || event.group_key.is_present() || version == Some("4"))
     {
         return alertmanager::parse(&event, layer.transport(Transport::Http), out);
     }
@@ -366,7 +366,7 @@ fn sns_records(records: &List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<(
     let is_sns = |r: &Obj<SnsRecord<'_>>| matches!(r, Obj::Ok(r) if r.sns.is_some());
     if !records.iter().any(is_sns) {
         let source = match records.first() {
-            Some(Obj::Ok(r)) => r.event_source.as_ref().map(Val::describe),
+            Some(Obj::Ok(r)) => r.event_source.opt().map(Val::describe),
             _ => None,
         };
         let source = source.map_or(String::new(), |s| format!(" (EventSource {s})"));
@@ -391,7 +391,7 @@ fn sns_records(records: &List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<(
 /// Reads one record into `out`; the errors it returns or adds are relative to the record.
 fn sns_record(record: &Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), ParseError> {
     let record = record.get("")?;
-    if let Some(source) = opt_str(record.event_source.as_ref(), "EventSource")? {
+    if let Some(source) = opt_str(record.event_source.opt(), "EventSource")? {
         if source != "aws:sns" {
             return Err(ParseError::new(
                 "EventSource",
@@ -405,8 +405,7 @@ fn sns_record(record: &Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), Parse
         .ok_or_else(|| ParseError::new("Sns", "required field is missing"))?
         .get("Sns")?;
     let first = out.rejected.len();
-    sns_notification(sns.sns_type.as_ref(), sns.message.as_ref(), out)
-        .map_err(|e| e.within("Sns"))?;
+    sns_notification(sns.sns_type.opt(), sns.message.opt(), out).map_err(|e| e.within("Sns"))?;
     out.rejected[first..]
         .iter_mut()
         .for_each(|e| e.prefix("Sns"));

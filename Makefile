@@ -26,3 +26,5 @@ clippy:
 
 bench:
 	$(CARGO) bench -p tocsin-core --bench core
+	$(CARGO) build -q --release -p tocsin
+	python3 scripts/whole-run.py target/release/tocsin

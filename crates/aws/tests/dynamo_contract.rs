@@ -78,6 +78,7 @@ async fn a_long_audit_trail_at_one_instant_reads_back_in_append_order() {
             target: None,
             level: None,
             severity: Severity::High,
+            attempt: None,
         })
         .collect();
     store.append_audit(&entries[..40]).await.unwrap();

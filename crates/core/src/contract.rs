@@ -97,6 +97,7 @@ fn audit(alert: &str, at: DateTime<Utc>, action: Action, reason: &str) -> AuditE
         target: None,
         level: None,
         severity: Severity::High,
+        attempt: None,
     }
 }
 
@@ -235,7 +236,16 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
     let id = format!("{p}-c1");
     let later = audit(&id, t0() + Duration::minutes(5), Action::Resolve, "second");
     let first = audit(&id, t0(), Action::Open, "first");
-    let same_time = audit(&id, t0(), Action::Notify, "first's notification");
+    let mut same_time = audit(&id, t0(), Action::Attempt, "sms to alice");
+    same_time.channel = Some("oncall-sms".into());
+    same_time.target = Some("alice".into());
+    same_time.attempt = Some(crate::record::AttemptOutcome {
+        delivery_id: "d-1".into(),
+        try_number: 2,
+        outcome: "retryable".into(),
+        latency_ms: 1_250,
+        error_class: Some("http_429".into()),
+    });
     s.append_audit(std::slice::from_ref(&later)).await.unwrap();
     s.append_audit(&[first.clone(), same_time.clone()])
         .await

@@ -159,6 +159,8 @@ pub enum Action {
     Assign,
     /// Somebody added a note.
     Note,
+    /// A deliver function tried to send one message (the outcome, latency and error class say how it went).
+    Attempt,
 }
 
 impl Action {
@@ -176,6 +178,7 @@ impl Action {
             Action::Ack => "ack",
             Action::Assign => "assign",
             Action::Note => "note",
+            Action::Attempt => "attempt",
         }
     }
 }
@@ -214,6 +217,25 @@ pub struct AuditEntry {
     pub level: Option<u32>,
     /// The alert's severity.
     pub severity: Severity,
+    /// For a delivery attempt: how it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<AttemptOutcome>,
+}
+
+/// How one delivery attempt went, for the audit trail. Never holds a secret: no URL, key or token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptOutcome {
+    /// The delivery id (idempotency key) the attempt belongs to.
+    pub delivery_id: String,
+    /// 1 for the first try.
+    pub try_number: u32,
+    /// `sent`, `retryable` or `permanent`.
+    pub outcome: String,
+    /// How long the call took.
+    pub latency_ms: u64,
+    /// For a failure: a short class (`http_429`, `http_500`, `timeout`, `connect`, `ses_rejected`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
 }
 
 /// Why a delivery is sent.

@@ -123,6 +123,7 @@ fn entry(at: DateTime<Utc>, id: &str, alert: &Alert, action: Action, reason: Str
         target: None,
         level: None,
         severity: alert.severity,
+        attempt: None,
     }
 }
 

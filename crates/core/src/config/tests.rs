@@ -94,7 +94,7 @@ fn the_example_config_loads_with_every_channel_kind_and_its_routes() {
     assert_eq!(config.services.len(), 2);
     assert_eq!(config.services[0].tier, 1);
     assert_eq!(config.severity_rules[0].severity, Severity::Critical);
-    assert_eq!(config.people.len(), 3);
+    assert_eq!(config.people.len(), 4);
     assert!(config.time_windows.contains_key("business_hours"));
     assert!(config.time_windows.contains_key("nights"));
     assert_eq!(config.schedules["primary"].layers.len(), 2);

@@ -15,7 +15,7 @@ pub(crate) fn parse(
     transport: Transport,
     out: &mut Parsed,
 ) -> Result<(), ParseError> {
-    if let Some(version) = opt_str(ev.version.opt(), "version")? {
+    if let Some(version) = opt_str(ev.version.as_ref(), "version")? {
         if version != "4" {
             return Err(ParseError::new(
                 "version",
@@ -46,10 +46,10 @@ pub(crate) fn parse(
 }
 
 fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
-    let status = req_str(e.status.opt(), "status")?;
+    let status = req_str(e.status.as_ref(), "status")?;
     let (state, time_at, time) = match status {
-        "firing" => (AlarmState::Alarm, "startsAt", e.starts_at.opt()),
-        "resolved" => (AlarmState::Ok, "endsAt", e.ends_at.opt()),
+        "firing" => (AlarmState::Alarm, "startsAt", e.starts_at.as_ref()),
+        "resolved" => (AlarmState::Ok, "endsAt", e.ends_at.as_ref()),
         other => {
             return Err(ParseError::new(
                 "status",

@@ -22,59 +22,59 @@ use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, 
 
 /// The `Trigger` of an SNS alarm message: one metric, or `Metrics` for metric math and anomaly
 /// detection.
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "PascalCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "PascalCase")]
 pub(crate) struct Trigger<'a> {
-    metric_name: Val<'a>,
-    namespace: Val<'a>,
-    statistic: Val<'a>,
-    extended_statistic: Val<'a>,
-    unit: Val<'a>,
+    metric_name: Option<Val<'a>>,
+    namespace: Option<Val<'a>>,
+    statistic: Option<Val<'a>>,
+    extended_statistic: Option<Val<'a>>,
+    unit: Option<Val<'a>>,
     dimensions: Option<List<Obj<Dimension<'a>>>>,
-    period: Val<'a>,
-    evaluation_periods: Val<'a>,
-    datapoints_to_alarm: Val<'a>,
-    comparison_operator: Val<'a>,
-    threshold: Val<'a>,
-    treat_missing_data: Val<'a>,
-    threshold_metric_id: Val<'a>,
+    period: Option<Val<'a>>,
+    evaluation_periods: Option<Val<'a>>,
+    datapoints_to_alarm: Option<Val<'a>>,
+    comparison_operator: Option<Val<'a>>,
+    threshold: Option<Val<'a>>,
+    treat_missing_data: Option<Val<'a>>,
+    threshold_metric_id: Option<Val<'a>>,
     metrics: Option<List<Obj<SnsQuery<'a>>>>,
 }
 
 /// `{"name": .., "value": ..}`, as SNS writes a dimension.
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default)]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct Dimension<'a> {
     #[serde(alias = "Name")]
-    name: Val<'a>,
+    name: Option<Val<'a>>,
     #[serde(alias = "Value")]
-    value: Val<'a>,
+    value: Option<Val<'a>>,
 }
 
 /// One entry of an SNS `Trigger.Metrics`: an expression or a metric.
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "PascalCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "PascalCase")]
 pub(crate) struct SnsQuery<'a> {
-    id: Val<'a>,
-    expression: Val<'a>,
+    id: Option<Val<'a>>,
+    expression: Option<Val<'a>>,
     metric_stat: Option<Obj<SnsMetricStat<'a>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "PascalCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "PascalCase")]
 pub(crate) struct SnsMetricStat<'a> {
     metric: Option<Obj<SnsMetric<'a>>>,
-    period: Val<'a>,
-    stat: Val<'a>,
-    unit: Val<'a>,
+    period: Option<Val<'a>>,
+    stat: Option<Val<'a>>,
+    unit: Option<Val<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "PascalCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "PascalCase")]
 pub(crate) struct SnsMetric<'a> {
     dimensions: Option<List<Obj<Dimension<'a>>>>,
-    metric_name: Val<'a>,
-    namespace: Val<'a>,
+    metric_name: Option<Val<'a>>,
+    namespace: Option<Val<'a>>,
 }
 
 /// A child alarm of a composite: SNS `TriggeringChildren` writes `{"Arn": .., "State": ..}`,
@@ -86,11 +86,11 @@ pub(crate) enum Child<'a> {
     Object(Obj<ChildObject<'a>>),
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default)]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct ChildObject<'a> {
     #[serde(alias = "Arn")]
-    arn: Val<'a>,
+    arn: Option<Val<'a>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Child<'a> {
@@ -148,73 +148,73 @@ impl Child<'_> {
     fn arn(&self) -> Result<&str, ParseError> {
         match self {
             Child::Named(name) => req_str(Some(name), ""),
-            Child::Object(obj) => req_str(obj.get("")?.arn.opt(), "arn"),
+            Child::Object(obj) => req_str(obj.get("")?.arn.as_ref(), "arn"),
         }
     }
 }
 
 /// EventBridge `detail` and the Lambda action's `alarmData`, which share one shape.
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "camelCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
 pub(crate) struct AlarmData<'a> {
-    alarm_name: Val<'a>,
+    alarm_name: Option<Val<'a>>,
     state: Option<Obj<StateData<'a>>>,
     previous_state: Option<Obj<StateData<'a>>>,
     configuration: Option<Obj<Configuration<'a>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "camelCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
 pub(crate) struct StateData<'a> {
-    value: Val<'a>,
-    reason: Val<'a>,
-    reason_data: Val<'a>,
-    timestamp: Val<'a>,
-    actions_suppressed_by: Val<'a>,
+    value: Option<Val<'a>>,
+    reason: Option<Val<'a>>,
+    reason_data: Option<Val<'a>>,
+    timestamp: Option<Val<'a>>,
+    actions_suppressed_by: Option<Val<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "camelCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
 pub(crate) struct Configuration<'a> {
-    description: Val<'a>,
+    description: Option<Val<'a>>,
     metrics: Option<List<Obj<EbQuery<'a>>>>,
-    alarm_rule: Val<'a>,
-    actions_suppressor: Val<'a>,
-    actions_suppressor_wait_period: Val<'a>,
-    actions_suppressor_extension_period: Val<'a>,
-    threshold_metric_id: Val<'a>,
+    alarm_rule: Option<Val<'a>>,
+    actions_suppressor: Option<Val<'a>>,
+    actions_suppressor_wait_period: Option<Val<'a>>,
+    actions_suppressor_extension_period: Option<Val<'a>>,
+    threshold_metric_id: Option<Val<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "camelCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
 pub(crate) struct EbQuery<'a> {
-    id: Val<'a>,
-    expression: Val<'a>,
+    id: Option<Val<'a>>,
+    expression: Option<Val<'a>>,
     metric_stat: Option<Obj<EbMetricStat<'a>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default)]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct EbMetricStat<'a> {
     metric: Option<Obj<EbMetric<'a>>>,
-    period: Val<'a>,
-    stat: Val<'a>,
-    unit: Val<'a>,
+    period: Option<Val<'a>>,
+    stat: Option<Val<'a>>,
+    unit: Option<Val<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default)]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct EbMetric<'a> {
-    namespace: Val<'a>,
-    name: Val<'a>,
+    namespace: Option<Val<'a>>,
+    name: Option<Val<'a>>,
     dimensions: Option<Obj<Map<'a>>>,
 }
 
 /// The JSON inside `state.reasonData`, read only for what SNS states elsewhere.
-#[derive(Debug, Default, Deserialize)]
-#[serde(bound(deserialize = "'de: 'a"), default, rename_all = "camelCase")]
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
 struct ReasonData<'a> {
-    threshold: Val<'a>,
+    threshold: Option<Val<'a>>,
     triggering_alarms: Option<List<Child<'a>>>,
 }
 
@@ -265,33 +265,33 @@ pub(crate) fn from_alarm_message(
     ev: &Event<'_>,
     transport: Transport,
 ) -> Result<Alert, ParseError> {
-    let name = req_name(ev.alarm_name.opt(), "AlarmName")?;
-    let state = req_state(ev.new_state_value.opt(), "NewStateValue")?;
-    let previous = opt_state(ev.old_state_value.opt(), "OldStateValue")?;
-    let changed_at = req_time(ev.state_change_time.opt(), "StateChangeTime")?;
-    let arn = opt_nonempty(ev.alarm_arn.opt(), "AlarmArn")?;
+    let name = req_name(ev.alarm_name.as_ref(), "AlarmName")?;
+    let state = req_state(ev.new_state_value.as_ref(), "NewStateValue")?;
+    let previous = opt_state(ev.old_state_value.as_ref(), "OldStateValue")?;
+    let changed_at = req_time(ev.state_change_time.as_ref(), "StateChangeTime")?;
+    let arn = opt_nonempty(ev.alarm_arn.as_ref(), "AlarmArn")?;
     let from_arn = arn.and_then(arn_parts);
     let account =
-        opt_nonempty(ev.aws_account_id.opt(), "AWSAccountId")?.or(from_arn.map(|p| p.account));
+        opt_nonempty(ev.aws_account_id.as_ref(), "AWSAccountId")?.or(from_arn.map(|p| p.account));
     // `Region` is a display name ("EU (Ireland)"); the ARN names the code outright.
-    let region_name = opt_nonempty(ev.region_name.opt(), "Region")?;
+    let region_name = opt_nonempty(ev.region_name.as_ref(), "Region")?;
     let region = from_arn
         .map(|p| p.region)
         .or_else(|| region_name.and_then(region_code));
 
-    let mut shape = if let Some(rule) = opt_nonempty(ev.alarm_rule.opt(), "AlarmRule")? {
+    let mut shape = if let Some(rule) = opt_nonempty(ev.alarm_rule.as_ref(), "AlarmRule")? {
         let mut shape = composite(rule);
         if let Some(children) = &ev.triggering_children {
             shape.children(children, "TriggeringChildren")?;
         }
         shape.suppressor(
-            (ev.actions_suppressor.opt(), "ActionsSuppressor"),
+            (ev.actions_suppressor.as_ref(), "ActionsSuppressor"),
             (
-                ev.actions_suppressor_wait_period.opt(),
+                ev.actions_suppressor_wait_period.as_ref(),
                 "ActionsSuppressorWaitPeriod",
             ),
             (
-                ev.actions_suppressor_extension_period.opt(),
+                ev.actions_suppressor_extension_period.as_ref(),
                 "ActionsSuppressorExtensionPeriod",
             ),
         )?;
@@ -322,8 +322,8 @@ pub(crate) fn from_alarm_message(
             state,
             previous,
             changed_at,
-            reason: opt_str(ev.new_state_reason.opt(), "NewStateReason")?,
-            description: opt_str(ev.alarm_description.opt(), "AlarmDescription")?,
+            reason: opt_str(ev.new_state_reason.as_ref(), "NewStateReason")?,
+            description: opt_str(ev.alarm_description.as_ref(), "AlarmDescription")?,
             shape,
         },
         transport,
@@ -333,25 +333,25 @@ pub(crate) fn from_alarm_message(
 fn sns_trigger(t: &Trigger<'_>) -> Result<Shape, ParseError> {
     let mut shape = Shape::default();
     shape.label_opt_str(
-        t.comparison_operator.opt(),
+        t.comparison_operator.as_ref(),
         "ComparisonOperator",
         "comparison_operator",
     )?;
     shape.num_label(
         "evaluation_periods",
-        opt_num(t.evaluation_periods.opt(), "EvaluationPeriods")?,
+        opt_num(t.evaluation_periods.as_ref(), "EvaluationPeriods")?,
     );
     shape.num_label(
         "datapoints_to_alarm",
-        opt_num(t.datapoints_to_alarm.opt(), "DatapointsToAlarm")?,
+        opt_num(t.datapoints_to_alarm.as_ref(), "DatapointsToAlarm")?,
     );
-    if let Some(treat) = opt_nonempty(t.treat_missing_data.opt(), "TreatMissingData")? {
+    if let Some(treat) = opt_nonempty(t.treat_missing_data.as_ref(), "TreatMissingData")? {
         shape.label("treat_missing_data", treat_missing_data(treat));
     }
-    shape.num_label("period", opt_num(t.period.opt(), "Period")?);
-    shape.label_opt_str(t.unit.opt(), "Unit", "unit")?;
-    let threshold = opt_num(t.threshold.opt(), "Threshold")?;
-    let threshold_metric_id = opt_nonempty(t.threshold_metric_id.opt(), "ThresholdMetricId")?;
+    shape.num_label("period", opt_num(t.period.as_ref(), "Period")?);
+    shape.label_opt_str(t.unit.as_ref(), "Unit", "unit")?;
+    let threshold = opt_num(t.threshold.as_ref(), "Threshold")?;
+    let threshold_metric_id = opt_nonempty(t.threshold_metric_id.as_ref(), "ThresholdMetricId")?;
 
     if let Some(metrics) = &t.metrics {
         let mut queries = Vec::new();
@@ -360,16 +360,16 @@ fn sns_trigger(t: &Trigger<'_>) -> Result<Shape, ParseError> {
         }
         shape.metrics(&mut queries, threshold_metric_id);
     } else {
-        let stat = match opt_nonempty(t.extended_statistic.opt(), "ExtendedStatistic")? {
+        let stat = match opt_nonempty(t.extended_statistic.as_ref(), "ExtendedStatistic")? {
             Some(extended) => Some(extended),
-            None => opt_nonempty(t.statistic.opt(), "Statistic")?,
+            None => opt_nonempty(t.statistic.as_ref(), "Statistic")?,
         };
         let mut single = [Query {
             id: None,
             expression: None,
             metric: Some(Metric {
-                namespace: opt_nonempty(t.namespace.opt(), "Namespace")?,
-                name: opt_nonempty(t.metric_name.opt(), "MetricName")?,
+                namespace: opt_nonempty(t.namespace.as_ref(), "Namespace")?,
+                name: opt_nonempty(t.metric_name.as_ref(), "MetricName")?,
                 stat,
                 period: None,
                 unit: None,
@@ -397,8 +397,8 @@ fn sns_query<'v>(q: &'v Obj<SnsQuery<'_>>) -> Result<Query<'v>, ParseError> {
                         let m = m.get("Metric")?;
                         let inner = || -> Result<_, ParseError> {
                             Ok((
-                                opt_nonempty(m.namespace.opt(), "Namespace")?,
-                                opt_nonempty(m.metric_name.opt(), "MetricName")?,
+                                opt_nonempty(m.namespace.as_ref(), "Namespace")?,
+                                opt_nonempty(m.metric_name.as_ref(), "MetricName")?,
                                 sns_dimensions(m.dimensions.as_ref(), "Dimensions")?,
                             ))
                         };
@@ -408,9 +408,9 @@ fn sns_query<'v>(q: &'v Obj<SnsQuery<'_>>) -> Result<Query<'v>, ParseError> {
                 Ok(Metric {
                     namespace,
                     name,
-                    stat: opt_nonempty(stat.stat.opt(), "Stat")?,
-                    period: opt_num(stat.period.opt(), "Period")?,
-                    unit: opt_nonempty(stat.unit.opt(), "Unit")?,
+                    stat: opt_nonempty(stat.stat.as_ref(), "Stat")?,
+                    period: opt_num(stat.period.as_ref(), "Period")?,
+                    unit: opt_nonempty(stat.unit.as_ref(), "Unit")?,
                     dimensions,
                 })
             };
@@ -418,8 +418,8 @@ fn sns_query<'v>(q: &'v Obj<SnsQuery<'_>>) -> Result<Query<'v>, ParseError> {
         }
     };
     Ok(Query {
-        id: opt_nonempty(q.id.opt(), "Id")?,
-        expression: opt_nonempty(q.expression.opt(), "Expression")?,
+        id: opt_nonempty(q.id.as_ref(), "Id")?,
+        expression: opt_nonempty(q.expression.as_ref(), "Expression")?,
         metric,
     })
 }
@@ -434,8 +434,8 @@ fn sns_dimensions(
         let one = || -> Result<(&str, &str), ParseError> {
             let d = d.get("")?;
             Ok((
-                req_str(d.name.opt(), "name")?,
-                req_str(d.value.opt(), "value")?,
+                req_str(d.name.as_ref(), "name")?,
+                req_str(d.value.as_ref(), "value")?,
             ))
         };
         let (name, value) = one().map_err(|e| e.within(&format!("{at}[{i}]")))?;
@@ -446,8 +446,8 @@ fn sns_dimensions(
 
 /// An EventBridge "CloudWatch Alarm State Change" event.
 pub(crate) fn from_eventbridge(ev: &Event<'_>, transport: Transport) -> Result<Alert, ParseError> {
-    let source = req_str(ev.source.opt(), "source")?;
-    let detail_type = req_str(ev.detail_type.opt(), "detail-type")?;
+    let source = req_str(ev.source.as_ref(), "source")?;
+    let detail_type = req_str(ev.detail_type.as_ref(), "detail-type")?;
     if source != "aws.cloudwatch" || detail_type != "CloudWatch Alarm State Change" {
         return Err(ParseError::new(
             "detail-type",
@@ -471,8 +471,8 @@ pub(crate) fn from_eventbridge(ev: &Event<'_>, transport: Transport) -> Result<A
         .as_ref()
         .ok_or_else(|| ParseError::new("detail", "required field is missing"))?
         .get("detail")?;
-    let account = opt_nonempty(ev.account.opt(), "account")?;
-    let region = opt_nonempty(ev.region.opt(), "region")?;
+    let account = opt_nonempty(ev.account.as_ref(), "account")?;
+    let region = opt_nonempty(ev.region.as_ref(), "region")?;
     alarm_data(detail, arn, account, region, transport).map_err(|e| e.within("detail"))
 }
 
@@ -486,9 +486,9 @@ pub(crate) fn from_lambda_action(
         .as_ref()
         .ok_or_else(|| ParseError::new("alarmData", "required field is missing"))?
         .get("alarmData")?;
-    let arn = opt_nonempty(ev.lambda_alarm_arn.opt(), "alarmArn")?;
-    let account = opt_nonempty(ev.lambda_account_id.opt(), "accountId")?;
-    let region = opt_nonempty(ev.region.opt(), "region")?;
+    let arn = opt_nonempty(ev.lambda_alarm_arn.as_ref(), "alarmArn")?;
+    let account = opt_nonempty(ev.lambda_account_id.as_ref(), "accountId")?;
+    let region = opt_nonempty(ev.region.as_ref(), "region")?;
     alarm_data(data, arn, account, region, transport).map_err(|e| e.within("alarmData"))
 }
 
@@ -499,7 +499,7 @@ fn alarm_data(
     region: Option<&str>,
     transport: Transport,
 ) -> Result<Alert, ParseError> {
-    let name = req_name(d.alarm_name.opt(), "alarmName")?;
+    let name = req_name(d.alarm_name.as_ref(), "alarmName")?;
     let state = d
         .state
         .as_ref()
@@ -507,16 +507,19 @@ fn alarm_data(
         .get("state")?;
     let (value, changed_at, reason, reason_data) = (|| -> Result<_, ParseError> {
         Ok((
-            req_state(state.value.opt(), "value")?,
-            req_time(state.timestamp.opt(), "timestamp")?,
-            opt_str(state.reason.opt(), "reason")?,
-            opt_nonempty(state.reason_data.opt(), "reasonData")?,
+            req_state(state.value.as_ref(), "value")?,
+            req_time(state.timestamp.as_ref(), "timestamp")?,
+            opt_str(state.reason.as_ref(), "reason")?,
+            opt_nonempty(state.reason_data.as_ref(), "reasonData")?,
         ))
     })()
     .map_err(|e| e.within("state"))?;
     let previous = match &d.previous_state {
         None => None,
-        Some(p) => opt_state(p.get("previousState")?.value.opt(), "previousState.value")?,
+        Some(p) => opt_state(
+            p.get("previousState")?.value.as_ref(),
+            "previousState.value",
+        )?,
     };
     // reasonData is informative JSON in a string; a payload whose reasonData cannot be read is
     // still a good alarm, so it only loses the facts taken from there.
@@ -538,7 +541,7 @@ fn alarm_data(
         }
     };
     if let Some(by) = opt_nonempty(
-        state.actions_suppressed_by.opt(),
+        state.actions_suppressed_by.as_ref(),
         "state.actionsSuppressedBy",
     )? {
         shape.label("actions_suppressed_by", by);
@@ -555,7 +558,7 @@ fn alarm_data(
             changed_at,
             reason,
             description: match config {
-                Some(c) => opt_str(c.description.opt(), "configuration.description")?,
+                Some(c) => opt_str(c.description.as_ref(), "configuration.description")?,
                 None => None,
             },
             shape,
@@ -568,20 +571,20 @@ fn eventbridge_shape(
     c: &Configuration<'_>,
     reason_data: Option<&ReasonData<'_>>,
 ) -> Result<Shape, ParseError> {
-    if let Some(rule) = opt_nonempty(c.alarm_rule.opt(), "alarmRule")? {
+    if let Some(rule) = opt_nonempty(c.alarm_rule.as_ref(), "alarmRule")? {
         let mut shape = composite(rule);
         if let Some(children) = reason_data.and_then(|r| r.triggering_alarms.as_ref()) {
             // Lenient: this list comes from reasonData, which is informative only.
             let _ = shape.children(children, "triggeringAlarms");
         }
         shape.suppressor(
-            (c.actions_suppressor.opt(), "actionsSuppressor"),
+            (c.actions_suppressor.as_ref(), "actionsSuppressor"),
             (
-                c.actions_suppressor_wait_period.opt(),
+                c.actions_suppressor_wait_period.as_ref(),
                 "actionsSuppressorWaitPeriod",
             ),
             (
-                c.actions_suppressor_extension_period.opt(),
+                c.actions_suppressor_extension_period.as_ref(),
                 "actionsSuppressorExtensionPeriod",
             ),
         )?;
@@ -594,11 +597,11 @@ fn eventbridge_shape(
         }
     }
     let mut shape = Shape::default();
-    let threshold_metric_id = opt_nonempty(c.threshold_metric_id.opt(), "thresholdMetricId")?;
+    let threshold_metric_id = opt_nonempty(c.threshold_metric_id.as_ref(), "thresholdMetricId")?;
     shape.metrics(&mut queries, threshold_metric_id);
     if shape.kind != ANOMALY_DETECTION {
         shape.threshold = reason_data
-            .and_then(|r| opt_num(r.threshold.opt(), "").ok())
+            .and_then(|r| opt_num(r.threshold.as_ref(), "").ok())
             .flatten();
     }
     Ok(shape)
@@ -624,8 +627,8 @@ fn eb_query<'v>(q: &'v Obj<EbQuery<'_>>) -> Result<Query<'v>, ParseError> {
                                 }
                             }
                             Ok((
-                                opt_nonempty(m.namespace.opt(), "namespace")?,
-                                opt_nonempty(m.name.opt(), "name")?,
+                                opt_nonempty(m.namespace.as_ref(), "namespace")?,
+                                opt_nonempty(m.name.as_ref(), "name")?,
                                 dims,
                             ))
                         };
@@ -635,9 +638,9 @@ fn eb_query<'v>(q: &'v Obj<EbQuery<'_>>) -> Result<Query<'v>, ParseError> {
                 Ok(Metric {
                     namespace,
                     name,
-                    stat: opt_nonempty(stat.stat.opt(), "stat")?,
-                    period: opt_num(stat.period.opt(), "period")?,
-                    unit: opt_nonempty(stat.unit.opt(), "unit")?,
+                    stat: opt_nonempty(stat.stat.as_ref(), "stat")?,
+                    period: opt_num(stat.period.as_ref(), "period")?,
+                    unit: opt_nonempty(stat.unit.as_ref(), "unit")?,
                     dimensions,
                 })
             };
@@ -645,8 +648,8 @@ fn eb_query<'v>(q: &'v Obj<EbQuery<'_>>) -> Result<Query<'v>, ParseError> {
         }
     };
     Ok(Query {
-        id: opt_nonempty(q.id.opt(), "id")?,
-        expression: opt_nonempty(q.expression.opt(), "expression")?,
+        id: opt_nonempty(q.id.as_ref(), "id")?,
+        expression: opt_nonempty(q.expression.as_ref(), "expression")?,
         metric,
     })
 }

@@ -19,7 +19,7 @@ pub(crate) fn parse(
     transport: Transport,
     out: &mut Parsed,
 ) -> Result<(), ParseError> {
-    check_version(req_str(ev.version.opt(), "version")?)?;
+    check_version(req_str(ev.version.as_ref(), "version")?)?;
     if let Some(alerts) = &ev.alerts {
         let alerts = alerts.get("alerts")?;
         if alerts.is_empty() {
@@ -31,7 +31,7 @@ pub(crate) fn parse(
         for (i, entry) in alerts.iter().enumerate() {
             let one = || -> Result<Alert, ParseError> {
                 let entry = entry.get("")?;
-                if let Some(version) = opt_str(entry.version.opt(), "version")? {
+                if let Some(version) = opt_str(entry.version.as_ref(), "version")? {
                     check_version(version)?;
                 }
                 alert(entry, transport)
@@ -75,15 +75,15 @@ fn check_version(version: &str) -> Result<(), ParseError> {
 }
 
 fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
-    let name = req_name(e.name.opt(), "name")?;
-    let key = match opt_nonempty(e.key.opt(), "key")? {
+    let name = req_name(e.name.as_ref(), "name")?;
+    let key = match opt_nonempty(e.key.as_ref(), "key")? {
         Some(key) => {
             check_name(key).map_err(|reason| ParseError::new("key", reason))?;
             key
         }
         None => name,
     };
-    let status = req_str(e.status.opt(), "status")?;
+    let status = req_str(e.status.as_ref(), "status")?;
     let state = state(status).ok_or_else(|| {
         ParseError::new(
             "status",
@@ -94,13 +94,13 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
             ),
         )
     })?;
-    let changed_at = req_time(e.time.opt(), "time")?;
+    let changed_at = req_time(e.time.as_ref(), "time")?;
 
     let mut labels = BTreeMap::new();
     if let Some(l) = &e.labels {
         copy_labels(l.get("labels")?, "labels", "", &mut labels)?;
     }
-    let severity = match opt_nonempty(e.severity.opt(), "severity")? {
+    let severity = match opt_nonempty(e.severity.as_ref(), "severity")? {
         None => Severity::Medium,
         Some(text) => {
             let severity = Severity::parse(text).ok_or_else(|| {
@@ -118,7 +118,7 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
     };
     let fingerprint = stable_id(&["generic", key]);
     let event_id = stable_id(&["generic", key, state.as_str(), &format_time(&changed_at)]);
-    let region = opt_nonempty(e.region.opt(), "region")?;
+    let region = opt_nonempty(e.region.as_ref(), "region")?;
     Ok(Alert {
         event_id,
         fingerprint,
@@ -126,12 +126,12 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
         transport,
         alarm_name: name.to_owned(),
         alarm_arn: None,
-        account_id: opt_nonempty(e.account_id.opt(), "account_id")?.map(str::to_owned),
+        account_id: opt_nonempty(e.account_id.as_ref(), "account_id")?.map(str::to_owned),
         region: region.map(|r| region_code(r).unwrap_or(r).to_owned()),
         state,
         previous_state: None,
         state_changed_at: changed_at,
-        reason: opt_str(e.reason.opt(), "reason")?
+        reason: opt_str(e.reason.as_ref(), "reason")?
             .map(clean_text)
             .unwrap_or_default(),
         kind: "generic".to_owned(),
@@ -140,7 +140,7 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
         dimensions: BTreeMap::new(),
         threshold: None,
         severity,
-        description: opt_str(e.description.opt(), "description")?
+        description: opt_str(e.description.as_ref(), "description")?
             .map(clean_text)
             .unwrap_or_default(),
         labels,

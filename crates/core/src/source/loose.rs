@@ -19,12 +19,9 @@ use super::ParseError;
 use super::text::{check_name, clean_text, parse_time, quote};
 
 /// Any JSON value; arrays and objects are only recorded as such (use [`List`], [`Obj`] or [`Map`] for
-/// their contents). A field that was not in the input is `Absent`: fields are `Val` with a default
-/// rather than `Option<Val>`, which saves serde a look-ahead for `null` on every value.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// their contents).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val<'a> {
-    #[default]
-    Absent,
     Null,
     Bool(bool),
     Num(f64),
@@ -34,23 +31,9 @@ pub(crate) enum Val<'a> {
 }
 
 impl Val<'_> {
-    /// The value, or `None` when the field was absent.
-    pub(crate) fn opt(&self) -> Option<&Self> {
-        match self {
-            Val::Absent => None,
-            v => Some(v),
-        }
-    }
-
-    /// Whether the field was in the input at all (even as `null`).
-    pub(crate) fn is_present(&self) -> bool {
-        !matches!(self, Val::Absent)
-    }
-
     /// What was found, for error messages: the value itself for scalars.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Val::Absent => "nothing".to_owned(),
             Val::Null => "null".to_owned(),
             Val::Bool(b) => format!("boolean {b}"),
             Val::Num(n) => format!("number {n}"),
@@ -126,7 +109,6 @@ impl<'de: 'a, 'a> Visitor<'de> for ValVisitor<'a> {
 /// The JSON kind of a value that was not the one expected, for error messages.
 fn kind_of_scalar(v: &Val<'_>) -> &'static str {
     match v {
-        Val::Absent => "nothing",
         Val::Null => "null",
         Val::Bool(_) => "a boolean",
         Val::Num(_) => "a number",
@@ -331,9 +313,7 @@ impl<'de> Deserialize<'de> for Keys {
 pub(crate) fn req_str<'v>(v: Option<&'v Val<'_>>, at: &str) -> Result<&'v str, ParseError> {
     match v {
         Some(Val::Str(s)) => Ok(s),
-        None | Some(Val::Absent | Val::Null) => {
-            Err(ParseError::new(at, "required field is missing"))
-        }
+        None | Some(Val::Null) => Err(ParseError::new(at, "required field is missing")),
         Some(other) => Err(wrong(at, "a string", other)),
     }
 }
@@ -363,7 +343,7 @@ pub(crate) fn req_time(v: Option<&Val<'_>>, at: &str) -> Result<DateTime<Utc>, P
 pub(crate) fn opt_str<'v>(v: Option<&'v Val<'_>>, at: &str) -> Result<Option<&'v str>, ParseError> {
     match v {
         Some(Val::Str(s)) => Ok(Some(s)),
-        None | Some(Val::Absent | Val::Null) => Ok(None),
+        None | Some(Val::Null) => Ok(None),
         Some(other) => Err(wrong(at, "a string", other)),
     }
 }
@@ -380,7 +360,7 @@ pub(crate) fn opt_nonempty<'v>(
 /// an empty string counts as absent; anything else that is not a finite number is an error.
 pub(crate) fn opt_num(v: Option<&Val<'_>>, at: &str) -> Result<Option<f64>, ParseError> {
     match v {
-        None | Some(Val::Absent | Val::Null) => Ok(None),
+        None | Some(Val::Null) => Ok(None),
         Some(Val::Num(n)) => Ok(Some(*n)),
         Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
         Some(Val::Str(s)) => match s.trim().parse::<f64>() {
@@ -462,7 +442,7 @@ mod tests {
     #[derive(Debug, serde::Deserialize)]
     #[serde(bound(deserialize = "'de: 'a"))]
     struct Probe<'a> {
-        a: Val<'a>,
+        a: Option<Val<'a>>,
         o: Option<Obj<Map<'a>>>,
         l: Option<List<Val<'a>>>,
     }
@@ -470,7 +450,7 @@ mod tests {
     #[test]
     fn wrong_types_deserialize_and_are_reported_later_with_their_path() {
         let p: Probe = serde_json::from_str(r#"{"a":[1,{"x":2}],"o":"str","l":{"k":1}}"#).unwrap();
-        assert_eq!(p.a, Val::Array);
+        assert_eq!(p.a, Some(Val::Array));
         let err = p.o.as_ref().unwrap().get("o").unwrap_err();
         assert_eq!(err.to_string(), "o: expected an object, found a string");
         let err = p.l.as_ref().unwrap().get("l").unwrap_err();
@@ -480,7 +460,7 @@ mod tests {
     #[test]
     fn unescaped_strings_borrow_from_the_input() {
         let p: Probe = serde_json::from_str(r#"{"a":"plain","o":{"k":"v\n"}}"#).unwrap();
-        assert!(matches!(p.a, Val::Str(Cow::Borrowed("plain"))));
+        assert!(matches!(p.a, Some(Val::Str(Cow::Borrowed("plain")))));
         let Some(Obj::Ok(m)) = p.o else { panic!() };
         assert_eq!(m.get("k"), Some(&Val::Str(Cow::Owned("v\n".into()))));
     }

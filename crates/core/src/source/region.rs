@@ -10,15 +10,24 @@ pub(crate) struct ArnParts<'a> {
 
 /// Splits an ARN; `None` when it is not one or names no region or account.
 pub(crate) fn arn_parts(arn: &str) -> Option<ArnParts<'_>> {
-    let mut it = arn.splitn(6, ':');
-    if it.next()? != "arn" {
+    // Byte positions of the first five colons; runs for every CloudWatch alert, so no iterator of
+    // `split` pieces.
+    let mut colons = [0usize; 5];
+    let mut found = 0;
+    for (i, b) in arn.bytes().enumerate() {
+        if b == b':' {
+            colons[found] = i;
+            found += 1;
+            if found == colons.len() {
+                break;
+            }
+        }
+    }
+    if found < colons.len() || &arn[..colons[0]] != "arn" {
         return None;
     }
-    let _partition = it.next()?;
-    let _service = it.next()?;
-    let region = it.next()?;
-    let account = it.next()?;
-    let _resource = it.next()?;
+    let region = &arn[colons[2] + 1..colons[3]];
+    let account = &arn[colons[3] + 1..colons[4]];
     (!region.is_empty() && !account.is_empty()).then_some(ArnParts { region, account })
 }
 
@@ -117,6 +126,8 @@ mod tests {
         assert_eq!((p.region, p.account), ("eu-west-1", "123456789012"));
         assert_eq!(arn_parts("arn:aws:s3:::bucket"), None);
         assert_eq!(arn_parts("not an arn"), None);
+        assert_eq!(arn_parts("arn:aws:cloudwatch:eu-west-1:1"), None);
+        assert_eq!(arn_parts("nra:aws:cloudwatch:eu-west-1:1:alarm:x"), None);
     }
 
     #[test]

@@ -626,6 +626,34 @@ fn same_transition_via_sns_eventbridge_and_lambda_action_shares_event_id_and_fin
 }
 
 #[test]
+fn every_cloudwatch_transport_reads_every_state_and_agrees_on_identity() {
+    let sns = sns_message("sns/metric-alarm.json");
+    let eb: Value = serde_json::from_slice(&fixture("eventbridge/metric-alarm.json")).unwrap();
+    let lambda: Value =
+        serde_json::from_slice(&fixture("lambda-action/metric-alarm.json")).unwrap();
+    for state in [
+        AlarmState::Alarm,
+        AlarmState::Ok,
+        AlarmState::InsufficientData,
+    ] {
+        let (mut sns, mut eb, mut lambda) = (sns.clone(), eb.clone(), lambda.clone());
+        sns["NewStateValue"] = json!(state.as_str());
+        eb["detail"]["state"]["value"] = json!(state.as_str());
+        lambda["alarmData"]["state"]["value"] = json!(state.as_str());
+        let alerts = [
+            &parse(&sns_event(&[sns.to_string()])).unwrap()[0],
+            &parse(&serde_json::to_vec(&eb).unwrap()).unwrap()[0],
+            &parse(&serde_json::to_vec(&lambda).unwrap()).unwrap()[0],
+        ];
+        for a in alerts {
+            assert_eq!(a.state, state, "{:?}", a.transport);
+            assert_eq!(a.event_id, alerts[0].event_id, "{:?} {state}", a.transport);
+            assert_eq!(a.fingerprint, alerts[0].fingerprint);
+        }
+    }
+}
+
+#[test]
 fn incident_scenario_tells_its_story_in_file_order() {
     let dir = events_dir().join("scenario/incident");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
@@ -783,6 +811,27 @@ fn generic_alert_maps_its_documented_fields() {
     assert_eq!(resolved.state, AlarmState::Ok);
     assert_eq!(resolved.fingerprint, a.fingerprint);
     assert_ne!(resolved.event_id, a.event_id);
+}
+
+#[test]
+fn generic_statuses_map_to_the_three_states_in_any_spelling() {
+    for (status, state) in [
+        ("firing", AlarmState::Alarm),
+        ("ALARM", AlarmState::Alarm),
+        ("Resolved", AlarmState::Ok),
+        ("ok", AlarmState::Ok),
+        ("unknown", AlarmState::InsufficientData),
+        ("INSUFFICIENT_DATA", AlarmState::InsufficientData),
+    ] {
+        let input = json!({"version": "tocsin/v1", "name": "x", "status": status, "time": "2024-03-01T10:00:00+01:00"});
+        let a = &parse(&serde_json::to_vec(&input).unwrap()).unwrap()[0];
+        assert_eq!(a.state, state, "{status}");
+        assert_eq!(format_time(&a.state_changed_at), "2024-03-01T09:00:00.000Z");
+        assert_eq!(
+            (a.severity, a.labels.get("severity")),
+            (Severity::Medium, None)
+        );
+    }
 }
 
 #[test]

@@ -103,7 +103,9 @@ mod tests {
         let alert = alert_from("sns/metric-alarm.json");
         let p = Embedded::new(config(), alert.state_changed_at);
         let msg = serde_json::to_string(&alert).unwrap();
-        let first = handle(&p.router, sns_of(std::slice::from_ref(&msg))).await.unwrap();
+        let first = handle(&p.router, sns_of(std::slice::from_ref(&msg)))
+            .await
+            .unwrap();
         assert_eq!(first[0].action, Action::Open);
         assert!(first.iter().any(|e| e.action == Action::Notify));
         let again = handle(&p.router, sns_of(&[msg])).await.unwrap();

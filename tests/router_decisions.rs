@@ -477,6 +477,7 @@ async fn a_late_or_doubled_escalation_timer_pages_once() {
     let tick = EscalationTick {
         alert_id: open[0].alert.clone(),
         step: 1,
+        ack_timer: None,
     };
     let again = p.router.escalate(&tick).await.unwrap();
     assert_eq!(actions(&again), vec![Action::Dedup]);
@@ -511,4 +512,102 @@ async fn every_decision_in_the_demo_incident_carries_a_reason() {
     ] {
         assert!(kinds.contains(&a), "the incident shows {a}: {kinds:?}");
     }
+}
+
+fn with_ack_timeout() -> Arc<Config> {
+    let text = CONFIG.replace(
+        "  critical:\n    levels:",
+        "  critical:\n    ack_timeout: 30m\n    levels:",
+    );
+    assert_ne!(text, CONFIG);
+    config_from(&text)
+}
+
+#[tokio::test]
+async fn an_acknowledgement_left_unresolved_past_the_timeout_retriggers_and_escalation_goes_on() {
+    let p = pipeline(with_ack_timeout());
+    let open = p
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
+        .await
+        .unwrap();
+    let id = open[0].alert.clone();
+    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
+    p.clock.set(t("2026-11-20T02:12:00Z"));
+    p.router.acknowledge(&id, "bob").await.unwrap();
+    p.bus.take_deliveries();
+    let later = p.run_timers(None).await.unwrap();
+    let retrigger = later
+        .iter()
+        .find(|e| e.action == Action::Retrigger)
+        .unwrap();
+    assert_eq!(
+        retrigger.at,
+        t("2026-11-20T02:42:00Z"),
+        "30 minutes after the ack"
+    );
+    assert!(
+        retrigger.reason.contains("acknowledged by bob"),
+        "{}",
+        retrigger.reason
+    );
+    let repaged = targets(&later, Action::Notify);
+    assert!(
+        repaged.contains(&("oncall-sms".to_string(), "alice".to_string())),
+        "{repaged:?}"
+    );
+    let l2: Vec<_> = later
+        .iter()
+        .filter(|e| e.action == Action::Escalate)
+        .collect();
+    assert!(!l2.is_empty());
+    assert!(
+        l2.iter()
+            .all(|e| e.level == Some(2) && e.at == t("2026-11-20T02:57:00Z")),
+        "{l2:?}"
+    );
+    assert_eq!(p.store.alerts()[0].status, Status::Open);
+    let ids: std::collections::HashSet<_> = p
+        .bus
+        .take_deliveries()
+        .into_iter()
+        .map(|j| j.delivery_id)
+        .collect();
+    assert!(
+        ids.len() >= repaged.len(),
+        "re-pages are new deliveries, not deduplicated away"
+    );
+}
+
+#[tokio::test]
+async fn resolving_an_acknowledged_alert_cancels_its_ack_timeout() {
+    let p = pipeline(with_ack_timeout());
+    let open = p
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
+        .await
+        .unwrap();
+    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
+    p.clock.set(t("2026-11-20T02:12:00Z"));
+    p.router.acknowledge(&open[0].alert, "bob").await.unwrap();
+    assert_eq!(p.scheduler.pending(), 1, "the ack timeout is pending");
+    p.ingest(alarm(
+        "checkout-api-5xx",
+        AlarmState::Ok,
+        "2026-11-20T02:20:00Z",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(p.scheduler.pending(), 0, "resolved: nothing left to fire");
+    let rest = p.run_timers(None).await.unwrap();
+    assert!(
+        rest.iter().all(|e| e.action != Action::Retrigger),
+        "{rest:?}"
+    );
 }

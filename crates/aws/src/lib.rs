@@ -4,6 +4,7 @@
 //! `scripts/with-moto.sh`).
 
 pub mod dynamo;
+pub mod emulator;
 pub mod scheduler;
 pub mod sns;
 

@@ -7,11 +7,6 @@
 // Test code: a failed step is a panic that names it.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_scheduler::config::Credentials;
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use tocsin_aws::EventBridgeScheduler;
@@ -26,42 +21,14 @@ const DLQ: &str = "arn:aws:sqs:us-east-1:123456789012:tocsin-escalate-dlq";
 
 /// A client for moto, or None (after saying so) when no endpoint is set.
 async fn client(test: &str) -> Option<aws_sdk_scheduler::Client> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
-            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
-             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
-        );
-        return None;
-    };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint);
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        loader = loader.credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "tocsin-tests",
-        ));
-    }
-    Some(aws_sdk_scheduler::Client::new(&loader.load().await))
+    let sdk = tocsin_aws::emulator::config_for(test).await?;
+    Some(aws_sdk_scheduler::Client::new(&sdk))
 }
 
 /// A schedule group no other test run on the same moto server has used, created as the stack would.
 async fn fresh_group(client: &aws_sdk_scheduler::Client, test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
     // Group names are at most 64 characters.
-    let group = format!("tocsin-{test}-{}-{nanos}", std::process::id());
+    let group = tocsin_aws::emulator::unique_name(test);
     client
         .create_schedule_group()
         .name(&group)
@@ -75,6 +42,7 @@ fn tick(step: u32) -> EscalationTick {
     EscalationTick {
         alert_id: "0123456789abcdef0123456789abcdef".into(),
         step,
+        ack_timer: None,
     }
 }
 

@@ -7,11 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sns::config::Credentials;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
 use chrono::{DateTime, Utc};
 use tocsin_aws::SnsBus;
@@ -21,43 +18,11 @@ use tocsin_core::ports::Bus;
 use tocsin_core::record::{DeliveryJob, DeliveryKind, Status, Target};
 use tocsin_core::{Alert, Severity};
 
-/// The SDK configuration for moto, or None (after saying so) when no endpoint is set.
-async fn sdk_config(test: &str) -> Option<SdkConfig> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
-            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
-             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
-        );
-        return None;
-    };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint);
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        loader = loader.credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "tocsin-tests",
-        ));
-    }
-    Some(loader.load().await)
-}
+use tocsin_aws::emulator::{config_for as sdk_config, unique_name};
 
 /// A name no other test run on the same moto server has used.
 fn unique(stem: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("tocsin-test-{stem}-{}-{nanos}", std::process::id())
+    unique_name(&format!("test-{stem}"))
 }
 
 /// A queue subscribed to `topic_arn` with raw delivery and, when given, a filter policy.

@@ -5,6 +5,7 @@
 //! Exit codes follow sysexits: 65 bad input, 66 input missing, 69 a service (DynamoDB) unavailable,
 //! 70 internal failure, 78 bad config.
 
+mod oncall;
 mod replay;
 
 use std::io::Read;
@@ -54,6 +55,8 @@ enum Command {
     },
     /// Run the pipeline on event files or folders, in time order, on a virtual clock.
     Replay(replay::Args),
+    /// Who is on call in a schedule and until when; with `--week`, the rota for the next seven days.
+    Oncall(oncall::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Replay(args) => {
             let config = load_config(cli.config.as_deref())?;
             replay::run(Arc::new(config), args)
+        }
+        Command::Oncall(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            oncall::run(&config, &args)
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
         initial_targets: 1,
         escalation: Some("critical".into()),
         escalation_step: 0,
+        ack_timer: None,
         previous: previous.map(str::to_string),
         version: 1,
     }

@@ -125,6 +125,9 @@ pub struct AlertRecord {
     pub initial_targets: usize,
     /// The escalation policy, if a route named one.
     pub escalation: Option<String>,
+    /// The pending acknowledgement-timeout timer, if the policy has one and the alert is acknowledged.
+    #[serde(default)]
+    pub ack_timer: Option<String>,
     /// The highest escalation step paged so far (0: none yet); counts across repeats of the policy.
     pub escalation_step: u32,
     /// The previous occurrence of the same fingerprint, if any.
@@ -155,6 +158,8 @@ pub enum Action {
     EscalationEnd,
     /// Somebody acknowledged.
     Ack,
+    /// An acknowledgement timed out with the alert unresolved: it is open again and pages again.
+    Retrigger,
     /// Somebody assigned the alert.
     Assign,
     /// Somebody added a note.
@@ -176,6 +181,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::EscalationEnd => "escalation_end",
             Action::Ack => "ack",
+            Action::Retrigger => "retrigger",
             Action::Assign => "assign",
             Action::Note => "note",
             Action::Attempt => "attempt",
@@ -281,4 +287,8 @@ pub struct EscalationTick {
     pub alert_id: String,
     /// The step to page: 1-based over levels, continuing across repeats (step = round × levels + level).
     pub step: u32,
+    /// For an acknowledgement timeout instead of a step: the timer's own name, which must still be the
+    /// alert's `ack_timer` when it fires (a later ack or a resolve makes it stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_timer: Option<String>,
 }

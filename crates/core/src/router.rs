@@ -323,6 +323,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             initial_targets: targets.len(),
             escalation: escalation.clone(),
             escalation_step: 0,
+            ack_timer: None,
             previous: previous.as_ref().map(|p| p.id.clone()),
             version: 1,
         };
@@ -384,6 +385,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 let tick = EscalationTick {
                     alert_id: id.clone(),
                     step: 1,
+                    ack_timer: None,
                 };
                 self.scheduler
                     .schedule(&timer_name(&id, 1), at, &tick)
@@ -453,6 +455,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 let tick = EscalationTick {
                     alert_id: rec.id.clone(),
                     step: 1,
+                    ack_timer: None,
                 };
                 let at = rec.opened_at + to_chrono(first.delay);
                 self.scheduler
@@ -500,7 +503,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         rec.updated_at = now;
         rec.resolved_at = Some(format_time(&now));
         rec.version += 1;
+        let ack_timer = rec.ack_timer.take();
         self.store.update_alert(&rec).await?;
+        if let Some(name) = &ack_timer {
+            self.scheduler.cancel(name).await?;
+        }
         if rec.escalation.is_some() {
             self.scheduler
                 .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
@@ -554,7 +561,34 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
         let (action, reason) = lifecycle::apply(&mut rec, cmd, actor, now)?;
+        let stale_ack_timer = rec.ack_timer.take();
+        let ack_timeout = match cmd {
+            Command::Ack => self.policy(&rec).and_then(|p| p.ack_timeout),
+            _ => None,
+        };
+        if ack_timeout.is_some() {
+            rec.ack_timer = Some(format!("tocsin-ack-{}-{}", rec.id, rec.version));
+        }
+        if !matches!(cmd, Command::Ack | Command::Resolve) {
+            // Assign and note leave a pending acknowledgement timeout as it is.
+            rec.ack_timer = stale_ack_timer.clone();
+        }
         self.store.update_alert(&rec).await?;
+        if matches!(cmd, Command::Ack | Command::Resolve) {
+            if let Some(old) = &stale_ack_timer {
+                self.scheduler.cancel(old).await?;
+            }
+        }
+        if let (Some(timeout), Some(name)) = (ack_timeout, &rec.ack_timer) {
+            let tick = EscalationTick {
+                alert_id: rec.id.clone(),
+                step: 0,
+                ack_timer: Some(name.clone()),
+            };
+            self.scheduler
+                .schedule(name, now + to_chrono(timeout), &tick)
+                .await?;
+        }
         let mut e = entry(now, &rec.id, &rec.alert, action, reason);
         e.event_id = None;
         let mut entries = vec![e];
@@ -604,6 +638,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let Some(mut rec) = self.store.get_alert(&tick.alert_id).await? else {
             return Ok(Vec::new());
         };
+        if let Some(name) = &tick.ack_timer {
+            return self.ack_timed_out(rec, name, now).await;
+        }
         let alert = rec.alert.clone();
         let end =
             |reason: String| entry(now, &tick.alert_id, &alert, Action::EscalationEnd, reason);
@@ -754,6 +791,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         let next_tick = EscalationTick {
                             alert_id: rec.id.clone(),
                             step: next,
+                            ack_timer: None,
                         };
                         self.scheduler
                             .schedule(&timer_name(&rec.id, next), at, &next_tick)
@@ -763,6 +801,95 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             }
         };
+        self.store.append_audit(&entries).await?;
+        Ok(entries)
+    }
+
+    fn policy(&self, rec: &AlertRecord) -> Option<&EscalationPolicy> {
+        rec.escalation
+            .as_deref()
+            .and_then(|p| self.config.escalation_policies.get(p))
+    }
+
+    /// An acknowledgement left unresolved past the policy's `ack_timeout` (as PagerDuty does): the
+    /// alert opens again, everyone paged so far is paged again, and escalation goes on from the next
+    /// step. A timer made stale by a resolve or a later ack does nothing.
+    async fn ack_timed_out(
+        &self,
+        mut rec: AlertRecord,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, RouterError> {
+        let alert = rec.alert.clone();
+        if rec.status != Status::Acknowledged || rec.ack_timer.as_deref() != Some(name) {
+            let mut e = entry(
+                now,
+                &rec.id,
+                &alert,
+                Action::Dedup,
+                format!(
+                    "acknowledgement timeout {name} no longer applies (alert {})",
+                    rec.status.as_str()
+                ),
+            );
+            e.event_id = None;
+            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            return Ok(vec![e]);
+        }
+        let by = rec.acknowledged.take().map(|a| a.1).unwrap_or_default();
+        rec.status = Status::Open;
+        rec.ack_timer = None;
+        rec.updated_at = now;
+        rec.version += 1;
+        self.store.update_alert(&rec).await?;
+        let mut head = entry(
+            now,
+            &rec.id,
+            &alert,
+            Action::Retrigger,
+            format!("acknowledged by {by} but not resolved in time; open again"),
+        );
+        head.event_id = None;
+        let mut entries = vec![head];
+        for t in &rec.notified {
+            let mut job = self.job(&rec, DeliveryKind::Trigger, t, None, now);
+            job.delivery_id = stable_id(&[
+                "delivery",
+                &rec.id,
+                "retrigger",
+                name,
+                &t.channel,
+                &t.target,
+            ]);
+            self.bus.publish_delivery(&job).await?;
+            let mut e = entry(
+                now,
+                &rec.id,
+                &alert,
+                Action::Notify,
+                "re-triggered after the ack timed out".into(),
+            );
+            e.event_id = None;
+            e.channel = Some(t.channel.clone());
+            e.target = Some(t.target.clone());
+            entries.push(e);
+        }
+        if let Some(policy) = self.policy(&rec) {
+            let total = policy.levels.len() as u32 * (policy.repeat + 1);
+            if rec.escalation_step < total {
+                let next = rec.escalation_step + 1;
+                let idx = ((next - 1) as usize) % policy.levels.len();
+                let tick = EscalationTick {
+                    alert_id: rec.id.clone(),
+                    step: next,
+                    ack_timer: None,
+                };
+                let at = now + to_chrono(policy.levels[idx].delay);
+                self.scheduler
+                    .schedule(&timer_name(&rec.id, next), at, &tick)
+                    .await?;
+            }
+        }
         self.store.append_audit(&entries).await?;
         Ok(entries)
     }

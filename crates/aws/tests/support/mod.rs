@@ -9,11 +9,6 @@
 
 pub mod fault_proxy;
 
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use fault_proxy::FaultProxy;
 use tocsin_aws::DynamoStore;
@@ -69,19 +64,7 @@ impl Moto {
 /// The harness for `test` (which also names the table), or None (after saying so) when no endpoint
 /// is set. The table is created twice, as two cold starts would, and the proxy has seen nothing yet.
 pub async fn moto_table(test: &str, options: Options) -> Option<Moto> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var("TOCSIN_REQUIRE_AWS").as_deref() != Ok("1"),
-            "{test}: TOCSIN_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set; \
-             run it as `scripts/with-moto.sh cargo test -p tocsin-aws`"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: AWS_ENDPOINT_URL is not set (run under scripts/with-moto.sh)"
-        );
-        return None;
-    };
+    let endpoint = tocsin_aws::emulator::endpoint(test)?;
     let proxy = if options.through_proxy {
         let proxy = FaultProxy::start(&endpoint).await;
         proxy.one_at_a_time(true);
@@ -89,28 +72,15 @@ pub async fn moto_table(test: &str, options: Options) -> Option<Moto> {
     } else {
         None
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(proxy.as_ref().map_or(endpoint, FaultProxy::endpoint));
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        loader = loader.credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "tocsin-tests",
-        ));
-    }
-    let mut config = aws_sdk_dynamodb::config::Builder::from(&loader.load().await);
+    let sdk =
+        tocsin_aws::emulator::sdk_config(&proxy.as_ref().map_or(endpoint, FaultProxy::endpoint))
+            .await;
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
     if !options.sdk_retries {
         config = config.retry_config(RetryConfig::disabled());
     }
     let client = aws_sdk_dynamodb::Client::from_conf(config.build());
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let table = format!("tocsin-test-{test}-{}-{nanos}", std::process::id());
+    let table = tocsin_aws::emulator::unique_name(&format!("test-{test}"));
     let store = DynamoStore::new(client.clone(), table);
     store.create_table_if_missing().await.unwrap();
     // Running it again on the existing table is a no-op, as a second cold start would do.

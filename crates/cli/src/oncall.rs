@@ -88,8 +88,13 @@ fn now(config: &Config, schedule: &Schedule, at: DateTime<Utc>) -> String {
 /// One line per shift of the seven days from `at`.
 fn week(config: &Config, schedule: &Schedule, at: DateTime<Utc>) -> Vec<String> {
     let tz = &schedule.timezone;
+    // Seven days on the schedule's wall clock, so that a week across a DST change ends at the local time it
+    // started, as a week of shifts does.
     let end = at
+        .with_timezone(tz)
+        .naive_local()
         .checked_add_signed(Duration::days(7))
+        .and_then(|l| oncall::resolve_local(schedule.timezone, l))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     oncall::rota(config, schedule, at, end)
         .into_iter()

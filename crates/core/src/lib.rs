@@ -10,6 +10,7 @@ pub mod model;
 pub mod oncall;
 pub mod ports;
 pub mod record;
+pub mod render;
 pub mod router;
 pub mod routing;
 pub mod source;

@@ -126,6 +126,38 @@ pub trait Scheduler: Send + Sync {
     fn cancel(&self, name: &str) -> impl Future<Output = Result<(), SchedulerError>> + Send;
 }
 
+/// Why one send failed, as the channel classified it: retrying is the retry layer's business
+/// (`crate::retry`), not the channel's.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{class}: {reason}")]
+pub struct SendError {
+    /// Worth trying again (5xx, 429, timeouts, connection errors) or not (other 4xx, bad config).
+    pub retryable: bool,
+    /// How long the receiver asked us to wait (Retry-After), if it did.
+    pub retry_after: Option<std::time::Duration>,
+    /// A short class for the audit: `http_429`, `http_500`, `http_400`, `timeout`, `connect`, ...
+    pub class: String,
+    /// One line, never a secret (no URL, key or token).
+    pub reason: String,
+}
+
+/// What a successful send returns (for the audit and in-place updates).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The receiver's id for the message (SES message id, Slack `ts`, PagerDuty dedup key), if any.
+    pub provider_id: Option<String>,
+}
+
+/// One channel's sender: sends one rendered message to one target.
+pub trait Notifier: Send + Sync {
+    /// Sends `message` for `job`.
+    fn send(
+        &self,
+        job: &DeliveryJob,
+        message: &crate::render::Rendered,
+    ) -> impl Future<Output = Result<Sent, SendError>> + Send;
+}
+
 /// The time, injected so tests and replays run on a virtual clock.
 pub trait Clock: Send + Sync {
     /// Now, UTC.

@@ -69,9 +69,7 @@ fn now(config: &Config, schedule: &Schedule, at: DateTime<Utc>) -> String {
     let who = match oncall::assignment(config, schedule, at) {
         Some(a) => format!(
             "{} is on call in {} ({})",
-            a.person,
-            schedule.name,
-            a.decider
+            a.person, schedule.name, a.decider
         ),
         None => format!("nobody is on call in {}", schedule.name),
     };

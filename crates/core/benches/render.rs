@@ -1,0 +1,2 @@
+//! Placeholder while the renderers are written.
+fn main() {}

@@ -611,3 +611,32 @@ async fn resolving_an_acknowledged_alert_cancels_its_ack_timeout() {
         "{rest:?}"
     );
 }
+
+#[tokio::test]
+async fn a_round_robin_level_takes_turns_across_repeats_of_the_policy() {
+    let text = CONFIG.replace(
+        "  critical:\n    levels:\n      - delay: 0m\n        targets: [{person: alice}]\n        channels: [oncall-sms]",
+        "  critical:\n    repeat: 2\n    levels:\n      - delay: 0m\n        targets: [{person: alice}, {person: bob}]\n        channels: [oncall-sms]\n        mode: round_robin",
+    );
+    assert_ne!(text, CONFIG);
+    let p = pipeline(config_from(&text));
+    p.ingest(alarm("billing-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
+        .await
+        .unwrap();
+    let esc = p.run_timers(None).await.unwrap();
+    let level1: Vec<_> = esc
+        .iter()
+        .filter(|e| e.action == Action::Escalate && e.level == Some(1))
+        .map(|e| (e.at, e.target.clone().unwrap()))
+        .collect();
+    let at = t("2026-11-20T02:10:00Z");
+    // Round 0 at once (alice); each repeat waits the policy's longest gap (15m) after the level before.
+    assert_eq!(
+        level1,
+        vec![
+            (at, "alice".to_string()),
+            (at + Duration::minutes(30), "bob".to_string()),
+            (at + Duration::minutes(60), "alice".to_string()),
+        ]
+    );
+}

@@ -6,6 +6,7 @@
 //! 70 internal failure, 78 bad config.
 
 mod oncall;
+mod render;
 mod replay;
 
 use std::io::Read;
@@ -57,6 +58,8 @@ enum Command {
     Replay(replay::Args),
     /// Who is on call in a schedule and until when; with `--week`, the rota for the next seven days.
     Oncall(oncall::Args),
+    /// Preview every channel's message for an event (`--out DIR`: one file per channel).
+    Render(render::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Oncall(args) => {
             let config = load_config(cli.config.as_deref())?;
             oncall::run(&config, &args)
+        }
+        Command::Render(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            render::run(&config, &args)
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod oncall;
 pub mod ports;
 pub mod record;
 pub mod render;
+pub mod retry;
 pub mod router;
 pub mod routing;
 pub mod source;

@@ -620,9 +620,13 @@ async fn a_round_robin_level_takes_turns_across_repeats_of_the_policy() {
     );
     assert_ne!(text, CONFIG);
     let p = pipeline(config_from(&text));
-    p.ingest(alarm("billing-5xx", AlarmState::Alarm, "2026-11-20T02:10:00Z"))
-        .await
-        .unwrap();
+    p.ingest(alarm(
+        "billing-5xx",
+        AlarmState::Alarm,
+        "2026-11-20T02:10:00Z",
+    ))
+    .await
+    .unwrap();
     let esc = p.run_timers(None).await.unwrap();
     let level1: Vec<_> = esc
         .iter()

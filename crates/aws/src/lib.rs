@@ -6,8 +6,12 @@
 pub mod dynamo;
 pub mod emulator;
 pub mod scheduler;
+pub mod ses;
+pub mod sms;
 pub mod sns;
 
 pub use dynamo::{DynamoStore, TableError};
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
+pub use ses::{SenderConfigError, SesEmail};
+pub use sms::SnsSms;
 pub use sns::{SnsBus, SnsBusError};

@@ -21,6 +21,7 @@ fn channel(kind: ChannelKind, settings: &[(&str, Setting)]) -> Channel {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect::<BTreeMap<_, _>>(),
         default_to: Vec::new(),
+        fallback: None,
     }
 }
 

@@ -16,5 +16,6 @@ pub mod router;
 pub mod routing;
 pub mod source;
 pub mod text;
+pub mod token;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};

@@ -25,6 +25,7 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
 const ALL_SETTINGS: &[&str] = &[
     "type",
     "default_to",
+    "fallback",
     "from",
     "reply_to",
     "configuration_set",
@@ -84,7 +85,7 @@ impl<'a> Decoder<'a> {
             let mut settings = BTreeMap::new();
             for (key_node, value) in map.iter() {
                 let key = key_node.as_str();
-                if key == "type" || key == "default_to" {
+                if key == "type" || key == "default_to" || key == "fallback" {
                     continue;
                 }
                 let known = match kind {
@@ -95,7 +96,7 @@ impl<'a> Decoder<'a> {
                 if !known {
                     let message = match kind {
                         Some(k) => {
-                            let mut expected = vec!["type", "default_to"];
+                            let mut expected = vec!["type", "default_to", "fallback"];
                             expected.extend_from_slice(settings_for(k));
                             format!(
                                 "unknown setting `{key}` for {} {} channel (expected {})",
@@ -161,6 +162,14 @@ impl<'a> Decoder<'a> {
                 }
                 _ => Vec::new(),
             };
+            let fallback = map.get_node("fallback").and_then(|n| {
+                let target = self.reference(n, super::decode::Section::Channels)?;
+                if target == name {
+                    self.p.at(pos(n), "a channel cannot fall back to itself");
+                    return None;
+                }
+                Some(target.to_string())
+            });
             self.channels.insert(
                 name.to_string(),
                 Channel {
@@ -168,6 +177,7 @@ impl<'a> Decoder<'a> {
                     kind,
                     settings,
                     default_to,
+                    fallback,
                 },
             );
         }

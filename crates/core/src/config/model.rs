@@ -305,6 +305,9 @@ pub struct Channel {
     pub settings: BTreeMap<String, Setting>,
     /// Recipients used when a route names the channel without `to`.
     pub default_to: Vec<Recipient>,
+    /// Where a critical alert goes when this channel fails permanently, and where a delivery that
+    /// finally fails on this channel is reported.
+    pub fallback: Option<String>,
 }
 
 /// A person and how to reach them.

@@ -1,0 +1,555 @@
+//! The email channel on SES v2: one [`Rendered::Email`] sent with `SendEmail` as a simple message
+//! (subject, HTML and text parts, all UTF-8) to the job's address.
+//!
+//! Every failure is classified here, once, into a [`SendError`] that says whether retrying can help;
+//! the retry layer (`tocsin_core::retry`) decides what to do with it. The decision is made on the SDK's
+//! error variants (and, for errors the model does not name, on the service's error code and the HTTP
+//! status), never on the text of a message. The transport half of that classification lives here too,
+//! shared with the SMS sender in [`crate::sms`], because both see the same `SdkError` shapes.
+
+use std::time::Duration;
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::http::HttpResponse;
+use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use thiserror::Error;
+use tocsin_core::ports::{Notifier, SendError, Sent};
+use tocsin_core::record::DeliveryJob;
+use tocsin_core::render::Rendered;
+use tracing::debug;
+
+/// The charset of every part: the renderers produce Rust strings, which are UTF-8.
+const CHARSET: &str = "UTF-8";
+/// The longest `reason` a send error carries (plus an ellipsis): enough for a code and its message.
+const MAX_REASON: usize = 300;
+
+/// Error codes AWS services use for throttling when the operation's model does not name the error: the
+/// list the SDK's own retry classifier keeps, plus SNS's `Throttled`. A code is part of the service's
+/// typed error metadata, not free text.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "Throttled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// A sender setting that cannot work, found when the sender is built rather than at its first send.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{setting}: {reason}")]
+pub struct SenderConfigError {
+    /// The setting: `from`, `reply_to`, `sender_id`, ...
+    pub setting: &'static str,
+    /// Why, in one line.
+    pub reason: &'static str,
+}
+
+/// The email [`Notifier`] on SES v2. Cheap to clone (the SDK client is shared).
+#[derive(Clone, Debug)]
+pub struct SesEmail {
+    client: Client,
+    from: String,
+    configuration_set: Option<String>,
+    reply_to: Option<String>,
+}
+
+impl SesEmail {
+    /// Sends from `from` (an address or `Name <address>`; SES refuses it unless the address or its
+    /// domain is a verified identity), with no configuration set and no reply-to.
+    pub fn new(client: Client, from: impl Into<String>) -> Result<Self, SenderConfigError> {
+        Ok(SesEmail {
+            client,
+            from: mailbox("from", from.into())?,
+            configuration_set: None,
+            reply_to: None,
+        })
+    }
+
+    /// Sends through this configuration set (for event publishing: bounces, complaints, deliveries).
+    pub fn with_configuration_set(
+        mut self,
+        name: impl Into<String>,
+    ) -> Result<Self, SenderConfigError> {
+        let name = name.into().trim().to_string();
+        if name.is_empty() || name.len() > 64 {
+            return Err(SenderConfigError {
+                setting: "configuration_set",
+                reason: "must be 1-64 characters",
+            });
+        }
+        self.configuration_set = Some(name);
+        Ok(self)
+    }
+
+    /// Replies go to `address` rather than to the sender.
+    pub fn with_reply_to(mut self, address: impl Into<String>) -> Result<Self, SenderConfigError> {
+        self.reply_to = Some(mailbox("reply_to", address.into())?);
+        Ok(self)
+    }
+
+    /// The sender address, as configured.
+    pub fn from_address(&self) -> &str {
+        &self.from
+    }
+
+    async fn send_email(
+        &self,
+        to: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<Sent, SendError> {
+        let part = |data: &str| {
+            Content::builder()
+                .data(data)
+                .charset(CHARSET)
+                .build()
+                // Only a missing `data` fails the builder, and it is always set: a bug if it happens.
+                .map_err(|e| permanent("bad_job", &DisplayErrorContext(e).to_string()))
+        };
+        let message = Message::builder()
+            .subject(part(subject)?)
+            .body(Body::builder().html(part(html)?).text(part(text)?).build())
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .set_reply_to_addresses(self.reply_to.clone().map(|r| vec![r]))
+            .set_configuration_set_name(self.configuration_set.clone())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .map_err(|e| classify_send_email(&e))?;
+        Ok(Sent {
+            provider_id: out.message_id().map(str::to_string),
+        })
+    }
+}
+
+impl Notifier for SesEmail {
+    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+        let Rendered::Email {
+            subject,
+            html,
+            text,
+        } = message
+        else {
+            return Err(permanent(
+                "bad_job",
+                "the SES email sender was given a message that is not an email",
+            ));
+        };
+        let Some(to) = job.target.address.as_deref().map(str::trim) else {
+            return Err(permanent(
+                "bad_job",
+                &format!("delivery {} has no email address", job.delivery_id),
+            ));
+        };
+        if !plausible_address(to) {
+            // Not echoed: the address came from config or a directory, and a reason is one clean line.
+            return Err(permanent(
+                "bad_address",
+                &format!(
+                    "delivery {} has an address that is not an email address",
+                    job.delivery_id
+                ),
+            ));
+        }
+        let sent = self.send_email(to, subject, html, text).await?;
+        debug!(
+            delivery_id = %job.delivery_id,
+            message_id = sent.provider_id.as_deref().unwrap_or(""),
+            "ses email sent"
+        );
+        Ok(sent)
+    }
+}
+
+/// Classifies a `SendEmail` failure: throttling, sending quota, 5xx and transport failures are worth
+/// retrying; a rejected message, an unverified or paused sender, a suspended account, a bad request
+/// and a missing configuration set are not, until someone changes something.
+pub fn classify_send_email(err: &SdkError<SendEmailError, HttpResponse>) -> SendError {
+    let Some(service) = err.as_service_error() else {
+        return transport_failure(err);
+    };
+    let (retryable, class) = match service {
+        SendEmailError::TooManyRequestsException(_) => (true, "ses_throttled"),
+        // SES's sending quota (per second or per day): it refills, so a later attempt can pass.
+        SendEmailError::LimitExceededException(_) => (true, "ses_limit_exceeded"),
+        SendEmailError::MessageRejected(_) => (false, "ses_rejected"),
+        SendEmailError::MailFromDomainNotVerifiedException(_) => {
+            (false, "ses_mail_from_not_verified")
+        }
+        SendEmailError::AccountSuspendedException(_) => (false, "ses_account_suspended"),
+        SendEmailError::SendingPausedException(_) => (false, "ses_sending_paused"),
+        SendEmailError::BadRequestException(_) => (false, "ses_bad_request"),
+        SendEmailError::NotFoundException(_) => (false, "ses_not_found"),
+        _ => return unmodelled_service_error("ses", err),
+    };
+    service_failure(retryable, class, err)
+}
+
+/// A service error of a variant the operation's model does not name: decided on its error code and
+/// the HTTP status. `service` prefixes the class (`ses`, `sns`).
+pub(crate) fn unmodelled_service_error<E, R>(service: &str, err: &SdkError<E, R>) -> SendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + RawResponse,
+{
+    let code = err.as_service_error().and_then(|e| e.code());
+    let status = err.raw_response().map(RawResponse::status_code);
+    if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) || status == Some(429) {
+        return service_failure(true, &format!("{service}_throttled"), err);
+    }
+    match status {
+        Some(s) if s >= 500 => service_failure(true, &format!("{service}_http_{s}"), err),
+        Some(s) => service_failure(false, &format!("{service}_http_{s}"), err),
+        None => service_failure(false, &format!("{service}_error"), err),
+    }
+}
+
+/// A classified service error: its reason is the service's error code and message, and its
+/// `retry_after` the response's `Retry-After` when retryable and present.
+pub(crate) fn service_failure<E, R>(retryable: bool, class: &str, err: &SdkError<E, R>) -> SendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + RawResponse,
+{
+    let retry_after = if retryable {
+        err.raw_response().and_then(RawResponse::retry_after)
+    } else {
+        None
+    };
+    SendError {
+        retryable,
+        retry_after,
+        class: class.to_string(),
+        reason: one_line(&describe(err)),
+    }
+}
+
+/// A failure to get a service answer at all. Timeouts, connection failures and unreadable responses
+/// are retryable; a request the SDK could not build, or a client misconfigured for dispatch, is not.
+pub(crate) fn transport_failure<E, R>(err: &SdkError<E, R>) -> SendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (retryable, class) = match err {
+        SdkError::TimeoutError(_) => (true, "timeout"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (true, "timeout"),
+        SdkError::DispatchFailure(d) if d.is_io() => (true, "connect"),
+        // A user error is the client's configuration (no credentials, bad endpoint): retrying is futile.
+        SdkError::DispatchFailure(d) if d.is_user() => (false, "client_config"),
+        SdkError::DispatchFailure(_) => (true, "network"),
+        // A response came but could not be read (cut short, say): the request may or may not have
+        // been accepted, and the retry layer's idempotency covers a repeat.
+        SdkError::ResponseError(_) => (true, "response"),
+        SdkError::ConstructionFailure(_) => (false, "request"),
+        _ => (true, "network"),
+    };
+    SendError {
+        retryable,
+        retry_after: None,
+        class: class.to_string(),
+        reason: one_line(&describe(err)),
+    }
+}
+
+/// What the classifiers need of a raw response, so one classifier serves SES's and SNS's.
+pub(crate) trait RawResponse {
+    /// The HTTP status.
+    fn status_code(&self) -> u16;
+    /// `Retry-After` in delay-seconds, if the service sent it.
+    fn retry_after(&self) -> Option<Duration>;
+}
+
+impl RawResponse for HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.headers()
+            .get("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    }
+}
+
+/// The service's error code and message, or the transport failure. Never the request, which carries
+/// the message.
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("unknown error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// A permanent error of `class` with `reason`.
+pub(crate) fn permanent(class: &str, reason: &str) -> SendError {
+    SendError {
+        retryable: false,
+        retry_after: None,
+        class: class.to_string(),
+        reason: one_line(reason),
+    }
+}
+
+/// `text` on one line, at most [`MAX_REASON`] characters and an ellipsis.
+pub(crate) fn one_line(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match line.char_indices().nth(MAX_REASON) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
+}
+
+/// A configured mailbox: `address` or `Name <address>`, one line.
+fn mailbox(setting: &'static str, value: String) -> Result<String, SenderConfigError> {
+    let value = value.trim().to_string();
+    let address = match (value.rfind('<'), value.ends_with('>')) {
+        (Some(open), true) => &value[open + 1..value.len() - 1],
+        _ => value.as_str(),
+    };
+    if value.chars().any(char::is_control) || !plausible_address(address) {
+        return Err(SenderConfigError {
+            setting,
+            reason: "must be an email address (local@domain) or `Name <local@domain>`",
+        });
+    }
+    Ok(value)
+}
+
+/// `local@domain` with no space or control character: enough to refuse a phone number or a channel
+/// name handed to the email sender, while SES judges the rest.
+fn plausible_address(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed step is a panic that names it.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use aws_sdk_sesv2::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_sesv2::types::error::{
+        AccountSuspendedException, BadRequestException, LimitExceededException,
+        MailFromDomainNotVerifiedException, MessageRejected, NotFoundException,
+        SendingPausedException, TooManyRequestsException,
+    };
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), "".into())
+    }
+
+    fn service(e: SendEmailError, status: u16) -> SdkError<SendEmailError, HttpResponse> {
+        SdkError::service_error(e, response(status))
+    }
+
+    fn classified(e: SendEmailError, status: u16) -> (bool, String) {
+        let err = classify_send_email(&service(e, status));
+        (err.retryable, err.class)
+    }
+
+    #[test]
+    fn throttling_and_quota_errors_are_retryable() {
+        let throttled = TooManyRequestsException::builder().message("slow").build();
+        assert_eq!(
+            classified(SendEmailError::TooManyRequestsException(throttled), 429),
+            (true, "ses_throttled".into())
+        );
+        let quota = LimitExceededException::builder().message("daily").build();
+        assert_eq!(
+            classified(SendEmailError::LimitExceededException(quota), 400),
+            (true, "ses_limit_exceeded".into())
+        );
+    }
+
+    #[test]
+    fn rejections_and_sender_problems_are_permanent_with_their_own_class() {
+        let cases = [
+            (
+                SendEmailError::MessageRejected(MessageRejected::builder().build()),
+                "ses_rejected",
+            ),
+            (
+                SendEmailError::MailFromDomainNotVerifiedException(
+                    MailFromDomainNotVerifiedException::builder().build(),
+                ),
+                "ses_mail_from_not_verified",
+            ),
+            (
+                SendEmailError::AccountSuspendedException(
+                    AccountSuspendedException::builder().build(),
+                ),
+                "ses_account_suspended",
+            ),
+            (
+                SendEmailError::SendingPausedException(SendingPausedException::builder().build()),
+                "ses_sending_paused",
+            ),
+            (
+                SendEmailError::BadRequestException(BadRequestException::builder().build()),
+                "ses_bad_request",
+            ),
+            (
+                SendEmailError::NotFoundException(NotFoundException::builder().build()),
+                "ses_not_found",
+            ),
+        ];
+        for (error, class) in cases {
+            assert_eq!(classified(error, 400), (false, class.to_string()));
+        }
+    }
+
+    #[test]
+    fn unmodelled_errors_are_decided_by_throttling_code_then_status() {
+        let generic = |code: &str| {
+            SendEmailError::generic(ErrorMetadata::builder().code(code).message("m").build())
+        };
+        assert_eq!(
+            classified(generic("Throttling"), 400),
+            (true, "ses_throttled".into())
+        );
+        assert_eq!(
+            classified(generic("InternalFailure"), 500),
+            (true, "ses_http_500".into())
+        );
+        assert_eq!(
+            classified(generic("ServiceUnavailable"), 503),
+            (true, "ses_http_503".into())
+        );
+        assert_eq!(
+            classified(generic("AccessDeniedException"), 403),
+            (false, "ses_http_403".into())
+        );
+    }
+
+    #[test]
+    fn a_retry_after_header_on_a_throttled_response_is_kept() {
+        let mut raw = response(429);
+        raw.headers_mut().insert("retry-after", "7");
+        let err = SdkError::service_error(
+            SendEmailError::TooManyRequestsException(TooManyRequestsException::builder().build()),
+            raw,
+        );
+        let classified = classify_send_email(&err);
+        assert_eq!(classified.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn transport_failures_are_retryable_except_a_request_that_could_not_be_built() {
+        let cases: [(SdkError<SendEmailError, HttpResponse>, bool, &str); 5] = [
+            (SdkError::timeout_error("slow"), true, "timeout"),
+            (
+                SdkError::dispatch_failure(ConnectorError::timeout("t".into())),
+                true,
+                "timeout",
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::io("refused".into())),
+                true,
+                "connect",
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::user("no creds".into())),
+                false,
+                "client_config",
+            ),
+            (SdkError::construction_failure("bad"), false, "request"),
+        ];
+        for (err, retryable, class) in cases {
+            let classified = classify_send_email(&err);
+            assert_eq!(
+                (classified.retryable, classified.class.as_str()),
+                (retryable, class)
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_error_reason_is_one_bounded_line_with_the_code() {
+        let long = format!("{}\nsecond line", "x".repeat(500));
+        let err = service(
+            // The SDK's deserializer fills the error metadata (code and message) from the response.
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("MessageRejected")
+                            .message(long)
+                            .build(),
+                    )
+                    .build(),
+            ),
+            400,
+        );
+        let reason = classify_send_email(&err).reason;
+        assert!(reason.starts_with("MessageRejected: "), "{reason}");
+        assert!(!reason.contains('\n'));
+        assert!(reason.chars().count() <= MAX_REASON + 3, "{reason}");
+    }
+
+    #[test]
+    fn the_sender_must_be_an_address_or_a_named_mailbox() {
+        let client = Client::from_conf(
+            aws_sdk_sesv2::Config::builder()
+                .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+                .build(),
+        );
+        assert!(SesEmail::new(client.clone(), "alerts@example.com").is_ok());
+        assert!(SesEmail::new(client.clone(), "Tocsin <alerts@example.com>").is_ok());
+        for bad in [
+            "",
+            "alerts",
+            "@example.com",
+            "alerts@localhost",
+            "a@b.com\nBcc: x@y.z",
+        ] {
+            let err = SesEmail::new(client.clone(), bad).unwrap_err();
+            assert_eq!(err.setting, "from", "{bad:?}");
+        }
+        let ses = SesEmail::new(client, "alerts@example.com").unwrap();
+        assert_eq!(
+            ses.with_reply_to("+15550100").unwrap_err().setting,
+            "reply_to"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The SES email and SNS SMS senders against moto (`scripts/with-moto.sh`): a message rendered from the
+//! metric-alarm fixture is sent, then read back from what moto recorded (its `/moto-api/data.json`
+//! dump of every model instance: `ses.Message`, `sns.SMS`). Without `AWS_ENDPOINT_URL` the tests say
+//! they were skipped, unless `TOCSIN_REQUIRE_AWS=1`, where skipping would hide a broken harness.
+
+// Test code: a failed step is a panic that names it.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tocsin_aws::emulator;
+use tocsin_aws::{SesEmail, SnsSms};
+use tocsin_core::config::ChannelKind;
+use tocsin_core::ports::Notifier;
+use tocsin_core::record::{DeliveryJob, DeliveryKind, Status, Target};
+use tocsin_core::render::{self, Context, Links, Rendered};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn fixture_job(channel_kind: ChannelKind, address: Option<String>) -> DeliveryJob {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/sns/metric-alarm.json"
+    );
+    let alert = tocsin_core::source::parse(&std::fs::read(path).unwrap())
+        .unwrap()
+        .remove(0);
+    let at: DateTime<Utc> = "2024-03-01T10:15:01Z".parse().unwrap();
+    DeliveryJob {
+        delivery_id: emulator::unique_name("delivery"),
+        alert_id: "a-0001".into(),
+        kind: DeliveryKind::Trigger,
+        target: Target {
+            channel: format!("oncall-{}", channel_kind.as_str()),
+            channel_kind,
+            target: "alice".into(),
+            address,
+        },
+        level: None,
+        alert,
+        status: Status::Open,
+        created_at: at,
+    }
+}
+
+fn rendered(job: &DeliveryJob) -> Rendered {
+    let links = Links {
+        ack: Some("https://tocsin.example/a/ack-token".into()),
+        view: Some("https://tocsin.example/alerts/a-0001".into()),
+        ack_code: Some("K7Q2".into()),
+        ..Links::default()
+    };
+    let ctx = Context {
+        job,
+        links: &links,
+        now: job.created_at,
+    };
+    render::render(job.target.channel_kind, &ctx)
+}
+
+/// Everything moto holds, from `GET /moto-api/data.json`: a plain HTTP/1.0 request (so the answer is
+/// not chunked) on a TCP stream, to need no HTTP client.
+async fn moto_data(endpoint: &str) -> Value {
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).await.unwrap();
+    let request = format!(
+        "GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
+/// The instances of moto's model `service.model` whose `key` is `value`.
+fn recorded<'a>(
+    data: &'a Value,
+    service: &str,
+    model: &str,
+    key: &str,
+    value: &str,
+) -> Vec<&'a Value> {
+    data[service][model]
+        .as_array()
+        .map(|all| all.iter().filter(|m| m[key] == value).collect())
+        .unwrap_or_default()
+}
+
+/// A sender address moto knows, made a verified identity through SES v2 itself.
+async fn verified_sender(client: &aws_sdk_sesv2::Client) -> String {
+    let sender = format!("{}@alerts.example.com", emulator::unique_name("from"));
+    client
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    sender
+}
+
+#[tokio::test]
+async fn a_rendered_email_reaches_ses_with_its_subject_and_html_body() {
+    let test = "a_rendered_email_reaches_ses_with_its_subject_and_html_body";
+    let Some(endpoint) = emulator::endpoint(test) else {
+        return;
+    };
+    let client = aws_sdk_sesv2::Client::new(&emulator::sdk_config(&endpoint).await);
+    let sender = verified_sender(&client).await;
+    let ses = SesEmail::new(client, format!("Tocsin <{sender}>"))
+        .unwrap()
+        .with_reply_to("oncall@example.com")
+        .unwrap();
+    let to = format!("{}@example.com", emulator::unique_name("alice"));
+    let job = fixture_job(ChannelKind::Email, Some(to.clone()));
+    let message = rendered(&job);
+    let Rendered::Email { subject, html, .. } = &message else {
+        panic!("the email renderer made {message:?}");
+    };
+
+    let sent = ses.send(&job, &message).await.unwrap();
+
+    let id = sent.provider_id.expect("SES returns a message id");
+    let data = moto_data(&endpoint).await;
+    let [recorded] = recorded(&data, "ses", "Message", "id", &id)[..] else {
+        panic!("moto recorded no single SES message {id}");
+    };
+    assert_eq!(
+        recorded["destinations"]["ToAddresses"],
+        serde_json::json!([to])
+    );
+    assert_eq!(recorded["subject"], subject.as_str());
+    assert!(subject.contains("orders-db"), "{subject}");
+    // moto keeps one body part, the HTML one when both are sent.
+    assert_eq!(recorded["body"], html.as_str());
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+}
+
+#[tokio::test]
+async fn an_unverified_sender_is_a_permanent_rejection() {
+    let test = "an_unverified_sender_is_a_permanent_rejection";
+    let Some(endpoint) = emulator::endpoint(test) else {
+        return;
+    };
+    let client = aws_sdk_sesv2::Client::new(&emulator::sdk_config(&endpoint).await);
+    let sender = format!("{}@unverified.example.net", emulator::unique_name("from"));
+    let ses = SesEmail::new(client, sender).unwrap();
+    let job = fixture_job(ChannelKind::Email, Some("bob@example.com".into()));
+
+    let err = ses.send(&job, &rendered(&job)).await.unwrap_err();
+
+    assert!(!err.retryable, "{err:?}");
+    assert_eq!(err.class, "ses_rejected");
+    assert!(
+        err.reason.starts_with("MessageRejected: "),
+        "{}",
+        err.reason
+    );
+    assert!(!err.reason.contains('\n'));
+}
+
+#[tokio::test]
+async fn the_email_sender_refuses_an_sms_or_a_job_without_an_address_before_calling() {
+    // An endpoint nothing listens on: any call would fail as `connect`, not as `bad_job`.
+    let config = emulator::sdk_config("http://127.0.0.1:9").await;
+    let ses = SesEmail::new(aws_sdk_sesv2::Client::new(&config), "alerts@example.com").unwrap();
+    let job = fixture_job(ChannelKind::Email, Some("bob@example.com".into()));
+    let sms = Rendered::Sms { text: "hi".into() };
+    let err = ses.send(&job, &sms).await.unwrap_err();
+    assert_eq!((err.retryable, err.class.as_str()), (false, "bad_job"));
+
+    let no_address = fixture_job(ChannelKind::Email, None);
+    let err = ses
+        .send(&no_address, &rendered(&no_address))
+        .await
+        .unwrap_err();
+    assert_eq!((err.retryable, err.class.as_str()), (false, "bad_job"));
+
+    let phone = fixture_job(ChannelKind::Email, Some("+15550100123".into()));
+    let err = ses.send(&phone, &rendered(&phone)).await.unwrap_err();
+    assert_eq!((err.retryable, err.class.as_str()), (false, "bad_address"));
+}
+
+#[tokio::test]
+async fn an_unreachable_ses_is_a_retryable_connection_failure() {
+    let mut config = emulator::sdk_config("http://127.0.0.1:9")
+        .await
+        .into_builder();
+    // One attempt: the SDK's own retries would only slow the test down.
+    config.set_retry_config(Some(aws_config::retry::RetryConfig::disabled()));
+    let client = aws_sdk_sesv2::Client::new(&config.build());
+    let ses = SesEmail::new(client, "alerts@example.com").unwrap();
+    let job = fixture_job(ChannelKind::Email, Some("bob@example.com".into()));
+
+    let err = ses.send(&job, &rendered(&job)).await.unwrap_err();
+
+    assert!(err.retryable, "{err:?}");
+    assert_eq!(err.class, "connect");
+}
+
+#[tokio::test]
+async fn a_rendered_sms_reaches_the_phone_number_through_sns() {
+    let test = "a_rendered_sms_reaches_the_phone_number_through_sns";
+    let Some(endpoint) = emulator::endpoint(test) else {
+        return;
+    };
+    let client = aws_sdk_sns::Client::new(&emulator::sdk_config(&endpoint).await);
+    let sms = SnsSms::new(client)
+        .with_sender_id("Tocsin")
+        .unwrap()
+        .with_origination_number("+15550109999")
+        .unwrap();
+    let number = "+15550100123";
+    let job = fixture_job(ChannelKind::Sms, Some(number.into()));
+    let message = rendered(&job);
+    let Rendered::Sms { text } = &message else {
+        panic!("the SMS renderer made {message:?}");
+    };
+
+    let sent = sms.send(&job, &message).await.unwrap();
+
+    let id = sent.provider_id.expect("SNS returns a message id");
+    let data = moto_data(&endpoint).await;
+    let [recorded] = recorded(&data, "sns", "SMS", "message_id", &id)[..] else {
+        panic!("moto recorded no single SMS {id}");
+    };
+    assert_eq!(recorded["phone_number"], number);
+    assert_eq!(recorded["message"], text.as_str());
+    assert!(text.contains("K7Q2"), "the ack code is in the text: {text}");
+}
+
+#[tokio::test]
+async fn an_invalid_phone_number_is_refused_without_calling_sns() {
+    // An endpoint nothing listens on: had the sender called, the error would be `connect`.
+    let config = emulator::sdk_config("http://127.0.0.1:9").await;
+    let sms = SnsSms::new(aws_sdk_sns::Client::new(&config));
+    for number in ["5550100123", "+1 555 0100", "+1555", "alice@example.com"] {
+        let job = fixture_job(ChannelKind::Sms, Some(number.into()));
+        let err = sms.send(&job, &rendered(&job)).await.unwrap_err();
+        assert_eq!(
+            (err.retryable, err.class.as_str()),
+            (false, "bad_address"),
+            "{number}"
+        );
+        assert!(!err.reason.contains(number), "{}", err.reason);
+    }
+    let no_number = fixture_job(ChannelKind::Sms, None);
+    let err = sms
+        .send(&no_number, &rendered(&no_number))
+        .await
+        .unwrap_err();
+    assert_eq!((err.retryable, err.class.as_str()), (false, "bad_job"));
+    let job = fixture_job(ChannelKind::Sms, Some("+15550100123".into()));
+    let email = rendered(&fixture_job(
+        ChannelKind::Email,
+        Some("a@example.com".into()),
+    ));
+    let err = sms.send(&job, &email).await.unwrap_err();
+    assert_eq!((err.retryable, err.class.as_str()), (false, "bad_job"));
+}

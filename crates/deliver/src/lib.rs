@@ -1,0 +1,433 @@
+//! The deliver handler, generic over the store, the bus, the channel's sender, the clock and the
+//! sleeper. One deployed function per channel; each delivery job goes through:
+//!
+//! 1. **claim** the delivery id (the same conditional write as the router's event dedup): a job already
+//!    sent sends nothing again; one another invocation holds fails so the platform retries later; one
+//!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
+//! 2. **render** for the channel, with signed one-click links for the target;
+//! 3. **send** through the shared retry layer within the invocation's deadline;
+//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret);
+//! 5. on **final failure** (permanent, or still failing after the platform's last retry), hand the alert
+//!    to the channel's `fallback` (critical alerts always; any alert when its delivery finally fails, so
+//!    the failure itself is reported elsewhere), and fail the invocation so the job is dead-lettered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use thiserror::Error;
+use tocsin_core::config::Config;
+use tocsin_core::model::stable_id;
+use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, Clock, Notifier, StoreError};
+use tocsin_core::record::{
+    Action, AttemptOutcome, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
+};
+use tocsin_core::render::{self, Context, Links};
+use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::token::{self, Claims};
+use tocsin_core::{Severity, text::one_line};
+
+/// How one-click links are made.
+#[derive(Clone)]
+pub struct LinkSettings {
+    /// The API's public base URL (`https://abc.execute-api.eu-west-1.amazonaws.com`).
+    pub base_url: String,
+    /// The token signing key (shared with the api function). Never logged.
+    pub key: Vec<u8>,
+    /// How long a link works.
+    pub ttl: Duration,
+}
+
+/// The deliver function's settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// Retries within one invocation.
+    pub policy: RetryPolicy,
+    /// How many invocations the platform makes of one job (Lambda async: 1 + 2 retries); the last
+    /// one's failure is final.
+    pub invocations: u32,
+    /// Links.
+    pub links: LinkSettings,
+}
+
+/// Why an invocation failed (the platform retries it, then dead-letters it with this reason).
+#[derive(Debug, Error)]
+pub enum DeliverError {
+    /// Another invocation is sending this job right now.
+    #[error("delivery {0} is being sent by another invocation")]
+    InProgress(String),
+    /// The send failed, retryably; the platform will try again.
+    #[error("delivery {id} to {channel} failed (retryable, invocation {invocation}): {reason}")]
+    Retryable {
+        /// The delivery id.
+        id: String,
+        /// The channel.
+        channel: String,
+        /// Which invocation this was.
+        invocation: u32,
+        /// The last error, one line.
+        reason: String,
+    },
+    /// The send failed for good.
+    #[error("delivery {id} to {channel} failed for good: {reason}")]
+    Failed {
+        /// The delivery id.
+        id: String,
+        /// The channel.
+        channel: String,
+        /// Why, one line.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The fallback could not be published.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// The handler.
+pub struct Deliverer<S, B, N, C, Z> {
+    /// The routing config (channels and their fallbacks).
+    pub config: Arc<Config>,
+    /// Claims and audit.
+    pub store: S,
+    /// Where fallback jobs go.
+    pub bus: B,
+    /// This function's channel sender.
+    pub notifier: N,
+    /// The time.
+    pub clock: C,
+    /// Waits between retries.
+    pub sleeper: Z,
+    /// Settings.
+    pub settings: Settings,
+}
+
+fn outcome_str(o: &retry::AttemptOutcome) -> &'static str {
+    match o {
+        retry::AttemptOutcome::Sent => "sent",
+        retry::AttemptOutcome::Retryable => "retryable",
+        retry::AttemptOutcome::Permanent => "permanent",
+    }
+}
+
+fn claim_key(job: &DeliveryJob) -> String {
+    format!("delivery#{}", job.delivery_id)
+}
+
+impl<S, B, N, C, Z> Deliverer<S, B, N, C, Z>
+where
+    S: AlertStore,
+    B: Bus,
+    N: Notifier,
+    C: Clock,
+    Z: Sleeper,
+{
+    /// The one-click links for a job's target.
+    pub fn links(&self, job: &DeliveryJob, now: DateTime<Utc>) -> Links {
+        let l = &self.settings.links;
+        let expires_at = now + TimeDelta::from_std(l.ttl).unwrap_or(TimeDelta::hours(24));
+        let link = |action: &str| {
+            let t = token::sign(
+                &l.key,
+                &Claims {
+                    alert_id: job.alert_id.clone(),
+                    action: action.to_string(),
+                    recipient: job.target.target.clone(),
+                    expires_at,
+                },
+            );
+            format!("{}/a/{t}", l.base_url.trim_end_matches('/'))
+        };
+        let open = !matches!(job.kind, DeliveryKind::Resolve);
+        Links {
+            ack: open.then(|| link("ack")),
+            resolve: open.then(|| link("resolve")),
+            view: Some(format!(
+                "{}/alerts/{}",
+                l.base_url.trim_end_matches('/'),
+                job.alert_id
+            )),
+            runbook: job.alert.labels.get("runbook_url").cloned(),
+            ack_code: None,
+        }
+    }
+
+    /// Delivers one job within `deadline_left`. Returns the audit entries written.
+    pub async fn deliver(
+        &self,
+        job: &DeliveryJob,
+        deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let now = self.clock.now();
+        let key = claim_key(job);
+        let claim = DedupRecord {
+            event_id: key.clone(),
+            status: ClaimStatus::InProgress,
+            expires_at: now + TimeDelta::days(7),
+            in_progress_until: now
+                + TimeDelta::from_std(deadline_left).unwrap_or(TimeDelta::minutes(5))
+                + TimeDelta::seconds(30),
+            transport: job.target.channel.clone(),
+            claimed_at: now,
+            alert_id: Some(job.alert_id.clone()),
+            outcome: None,
+        };
+        if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
+            return match (existing.status, existing.outcome.as_deref()) {
+                (ClaimStatus::InProgress, _) => {
+                    Err(DeliverError::InProgress(job.delivery_id.clone()))
+                }
+                (ClaimStatus::Completed, Some(o)) if o.starts_with("failed") => {
+                    Err(DeliverError::Failed {
+                        id: job.delivery_id.clone(),
+                        channel: job.target.channel.clone(),
+                        reason: o.to_string(),
+                    })
+                }
+                (ClaimStatus::Completed, o) => {
+                    let e = self.entry(
+                        job,
+                        now,
+                        Action::Dedup,
+                        format!(
+                            "delivery {} already sent ({})",
+                            job.delivery_id,
+                            o.unwrap_or("sent")
+                        ),
+                    );
+                    self.store.append_audit(std::slice::from_ref(&e)).await?;
+                    Ok(vec![e])
+                }
+            };
+        }
+        let result = self.send(job, claim, now, deadline_left).await;
+        if matches!(
+            result,
+            Err(DeliverError::Store(_) | DeliverError::Bus(_) | DeliverError::Retryable { .. })
+        ) {
+            // Let the platform's retry take the job again at once.
+            let _ = self.store.release_event(&key).await;
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        job: &DeliveryJob,
+        mut claim: DedupRecord,
+        now: DateTime<Utc>,
+        deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        // Tries made by earlier invocations of this job are in the audit already.
+        let history = self.store.audit(&job.alert_id).await?;
+        let earlier: Vec<&AttemptOutcome> = history
+            .iter()
+            .filter_map(|e| e.attempt.as_ref())
+            .filter(|a| a.delivery_id == job.delivery_id)
+            .collect();
+        let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
+        let invocation = 1 + history
+            .iter()
+            .filter(|e| {
+                e.action == Action::Suppress
+                    && e.reason
+                        .starts_with(&format!("delivery {} will be retried", job.delivery_id))
+            })
+            .count() as u32;
+
+        let links = self.links(job, now);
+        let message = render::render(
+            job.target.channel_kind,
+            &Context {
+                job,
+                links: &links,
+                now,
+            },
+        );
+        let seed = job
+            .delivery_id
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let outcome = retry::send_with_retries(
+            &self.notifier,
+            job,
+            &message,
+            &self.settings.policy,
+            deadline_left,
+            &self.sleeper,
+            seed ^ u64::from(invocation),
+        )
+        .await;
+        let mut entries: Vec<AuditEntry> = outcome
+            .attempts
+            .iter()
+            .map(|a| {
+                let mut e = self.entry(
+                    job,
+                    now,
+                    Action::Attempt,
+                    format!(
+                        "try {} on {}: {}",
+                        tries_before + a.try_number,
+                        job.target.channel,
+                        outcome_str(&a.outcome)
+                    ),
+                );
+                e.attempt = Some(AttemptOutcome {
+                    delivery_id: job.delivery_id.clone(),
+                    try_number: tries_before + a.try_number,
+                    outcome: outcome_str(&a.outcome).to_string(),
+                    latency_ms: a.latency.as_millis() as u64,
+                    error_class: a.error_class.clone(),
+                });
+                e
+            })
+            .collect();
+        let result = match &outcome.result {
+            Ok(sent) => {
+                claim.status = ClaimStatus::Completed;
+                claim.outcome = Some(match &sent.provider_id {
+                    Some(p) => format!("sent ({p})"),
+                    None => "sent".into(),
+                });
+                self.store.append_audit(&entries).await?;
+                self.store.complete_event(&claim).await?;
+                return Ok(entries);
+            }
+            Err(e) => e.clone(),
+        };
+        let reason = one_line(&result.to_string()).into_owned();
+        let last_invocation = invocation >= self.settings.invocations;
+        if result.retryable && !last_invocation {
+            entries.push(self.entry(job, now, Action::Suppress, format!(
+                "delivery {} will be retried by the platform (invocation {invocation} of {}): {reason}",
+                job.delivery_id, self.settings.invocations
+            )));
+            self.store.append_audit(&entries).await?;
+            return Err(DeliverError::Retryable {
+                id: job.delivery_id.clone(),
+                channel: job.target.channel.clone(),
+                invocation,
+                reason,
+            });
+        }
+        // Final: record it, hand the alert to the fallback channel, and fail so it is dead-lettered.
+        let why = if result.retryable {
+            "still failing after the last retry"
+        } else {
+            "permanent failure"
+        };
+        entries.push(self.entry(
+            job,
+            now,
+            Action::Suppress,
+            format!(
+                "delivery {} to {} failed for good ({why}): {reason}",
+                job.delivery_id, job.target.target
+            ),
+        ));
+        entries.extend(self.fallback(job, now, &reason).await?);
+        self.store.append_audit(&entries).await?;
+        claim.status = ClaimStatus::Completed;
+        claim.outcome = Some(format!("failed: {reason}"));
+        self.store.complete_event(&claim).await?;
+        Err(DeliverError::Failed {
+            id: job.delivery_id.clone(),
+            channel: job.target.channel.clone(),
+            reason,
+        })
+    }
+
+    /// Publishes the job again on the channel's fallback: the alert itself for a critical alert or for
+    /// any final failure, so someone hears of it on another channel.
+    async fn fallback(
+        &self,
+        job: &DeliveryJob,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let Some(fb) = self
+            .config
+            .channels
+            .get(&job.target.channel)
+            .and_then(|c| c.fallback.as_deref())
+            .and_then(|f| self.config.channels.get(f))
+        else {
+            let sev = if job.alert.severity == Severity::Critical {
+                "a critical alert"
+            } else {
+                "the alert"
+            };
+            return Ok(vec![self.entry(
+                job,
+                now,
+                Action::Suppress,
+                format!(
+                    "channel {} has no fallback: {sev} was not delivered on {}",
+                    job.target.channel, job.target.channel
+                ),
+            )]);
+        };
+        let (mut targets, _problems) = tocsin_core::routing::expand(
+            &self.config,
+            &tocsin_core::config::Notify {
+                channel: fb.name.clone(),
+                to: Vec::new(),
+            },
+            now,
+        );
+        if targets.is_empty() {
+            targets.push(Target {
+                channel: fb.name.clone(),
+                channel_kind: fb.kind,
+                target: fb.name.clone(),
+                address: None,
+            });
+        }
+        let mut out = Vec::new();
+        for t in targets {
+            let mut next = job.clone();
+            next.delivery_id = stable_id(&["fallback", &job.delivery_id, &t.channel, &t.target]);
+            next.target = t.clone();
+            next.created_at = now;
+            self.bus.publish_delivery(&next).await?;
+            let mut e = self.entry(
+                job,
+                now,
+                Action::Notify,
+                format!(
+                    "fallback from {} after its failure: {reason}",
+                    job.target.channel
+                ),
+            );
+            e.channel = Some(t.channel);
+            e.target = Some(t.target);
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn entry(
+        &self,
+        job: &DeliveryJob,
+        at: DateTime<Utc>,
+        action: Action,
+        reason: String,
+    ) -> AuditEntry {
+        AuditEntry {
+            at,
+            alert: job.alert_id.clone(),
+            alarm_name: job.alert.alarm_name.clone(),
+            action,
+            reason,
+            event_id: None,
+            channel: Some(job.target.channel.clone()),
+            target: Some(job.target.target.clone()),
+            level: job.level,
+            severity: job.alert.severity,
+            attempt: None,
+        }
+    }
+}

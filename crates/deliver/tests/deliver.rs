@@ -1,0 +1,277 @@
+//! The deliver handler on the embedded store and bus, with a channel that answers from a script:
+//! idempotent delivery ids, attempts on record across invocations, final failure to the fallback.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tocsin_core::config::ChannelKind;
+use tocsin_core::ports::{AlertStore, Notifier, SendError, Sent};
+use tocsin_core::record::{Action, DeliveryJob, DeliveryKind, Status, Target};
+use tocsin_core::render::Rendered;
+use tocsin_core::retry::{RetryPolicy, Sleeper};
+use tocsin_deliver::{DeliverError, Deliverer, LinkSettings, Settings};
+use tocsin_local::{LocalBus, MemoryStore, VirtualClock};
+
+/// A channel answering each send with the next scripted reply (then success), recording what it got.
+#[derive(Clone, Default)]
+struct Scripted {
+    replies: Arc<Mutex<VecDeque<Result<Sent, SendError>>>>,
+    sent: Arc<Mutex<Vec<Rendered>>>,
+}
+
+impl Scripted {
+    fn with(replies: Vec<Result<Sent, SendError>>) -> Self {
+        Scripted {
+            replies: Arc::new(Mutex::new(replies.into())),
+            sent: Arc::default(),
+        }
+    }
+}
+
+impl Notifier for Scripted {
+    async fn send(&self, _job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+        let r = self.replies.lock().unwrap().pop_front().unwrap_or(Ok(Sent {
+            provider_id: Some("m-1".into()),
+        }));
+        if r.is_ok() {
+            self.sent.lock().unwrap().push(message.clone());
+        }
+        r
+    }
+}
+
+#[derive(Clone, Default)]
+struct NoWait(Arc<Mutex<Vec<Duration>>>);
+
+impl Sleeper for NoWait {
+    async fn sleep(&self, d: Duration) {
+        self.0.lock().unwrap().push(d);
+    }
+}
+
+fn err(retryable: bool, class: &str) -> Result<Sent, SendError> {
+    Err(SendError {
+        retryable,
+        retry_after: None,
+        class: class.into(),
+        reason: format!("{class} from receiver"),
+    })
+}
+
+const CONFIG: &str = r##"
+channels:
+  oncall-sms: {type: sms, fallback: oncall-email}
+  oncall-email: {type: email, from: "tocsin@example.com", default_to: ["oncall@example.com"]}
+route: {notify: [{channel: oncall-email}]}
+"##;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T02:10:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn job(severity: tocsin_core::Severity) -> DeliveryJob {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/sns/metric-alarm.json"
+    ))
+    .unwrap();
+    let mut alert = tocsin_core::source::parse(&bytes).unwrap().remove(0);
+    alert.severity = severity;
+    DeliveryJob {
+        delivery_id: "d-1".into(),
+        alert_id: "a-1".into(),
+        kind: DeliveryKind::Trigger,
+        target: Target {
+            channel: "oncall-sms".into(),
+            channel_kind: ChannelKind::Sms,
+            target: "alice".into(),
+            address: Some("+447700900001".into()),
+        },
+        level: None,
+        alert,
+        status: Status::Open,
+        created_at: t0(),
+    }
+}
+
+struct Rig {
+    d: Deliverer<MemoryStore, LocalBus, Scripted, VirtualClock, NoWait>,
+}
+
+fn rig(replies: Vec<Result<Sent, SendError>>) -> Rig {
+    let config = Arc::new(tocsin_core::config::load(CONFIG).unwrap());
+    Rig {
+        d: Deliverer {
+            config,
+            store: MemoryStore::new(),
+            bus: LocalBus::new(),
+            notifier: Scripted::with(replies),
+            clock: VirtualClock::new(t0()),
+            sleeper: NoWait::default(),
+            settings: Settings {
+                policy: RetryPolicy {
+                    max_attempts: 3,
+                    jitter: false,
+                    ..RetryPolicy::default()
+                },
+                invocations: 3,
+                links: LinkSettings {
+                    base_url: "https://tocsin.example".into(),
+                    key: b"link-signing-key".to_vec(),
+                    ttl: Duration::from_secs(3600),
+                },
+            },
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_job_is_sent_once_and_a_redelivered_job_sends_nothing_again() {
+    let r = rig(vec![]);
+    let j = job(tocsin_core::Severity::High);
+    let first = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].action, Action::Attempt);
+    assert_eq!(first[0].attempt.as_ref().unwrap().outcome, "sent");
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup);
+    assert!(
+        again[0].reason.contains("already sent (sent (m-1))"),
+        "{}",
+        again[0].reason
+    );
+    assert_eq!(
+        r.d.notifier.sent.lock().unwrap().len(),
+        1,
+        "one message, not two"
+    );
+}
+
+#[tokio::test]
+async fn retryable_failures_fail_the_invocation_and_the_next_invocation_counts_tries_on() {
+    let r = rig(vec![
+        err(true, "http_500"),
+        err(true, "http_500"),
+        err(true, "http_503"),
+    ]);
+    let j = job(tocsin_core::Severity::High);
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(
+        matches!(e, DeliverError::Retryable { invocation: 1, .. }),
+        "{e}"
+    );
+    // The platform retries: this time the channel answers.
+    let ok = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        ok[0].attempt.as_ref().unwrap().try_number,
+        4,
+        "tries continue across invocations"
+    );
+    let audit = r.d.store.audit("a-1").await.unwrap();
+    let classes: Vec<_> = audit
+        .iter()
+        .filter_map(|e| e.attempt.as_ref())
+        .map(|a| (a.try_number, a.outcome.clone(), a.error_class.clone()))
+        .collect();
+    assert_eq!(
+        classes,
+        vec![
+            (1, "retryable".into(), Some("http_500".into())),
+            (2, "retryable".into(), Some("http_500".into())),
+            (3, "retryable".into(), Some("http_503".into())),
+            (4, "sent".into(), None),
+        ]
+    );
+    assert_eq!(
+        r.d.sleeper.0.lock().unwrap().len(),
+        2,
+        "two waits between three tries"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_of_a_critical_alert_goes_to_the_fallback_and_is_dead_lettered() {
+    let r = rig(vec![err(false, "http_400")]);
+    let j = job(tocsin_core::Severity::Critical);
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Failed { .. }), "{e}");
+    let fallback = r.d.bus.take_deliveries();
+    assert_eq!(fallback.len(), 1);
+    assert_eq!(fallback[0].target.channel, "oncall-email");
+    assert_eq!(
+        fallback[0].target.address.as_deref(),
+        Some("oncall@example.com")
+    );
+    assert_ne!(fallback[0].delivery_id, j.delivery_id);
+    // Redelivery by the platform: nothing is sent or re-published; it fails again with the reason.
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains("failed for good: failed: http_400"),
+        "{again}"
+    );
+    assert!(r.d.bus.take_deliveries().is_empty());
+    let audit = r.d.store.audit("a-1").await.unwrap();
+    assert!(audit.iter().any(|e| e.action == Action::Notify
+        && e.channel.as_deref() == Some("oncall-email")
+        && e.reason.starts_with("fallback from oncall-sms")));
+}
+
+#[tokio::test]
+async fn still_failing_on_the_platforms_last_retry_is_final_and_reported_on_the_fallback() {
+    let failures = (0..9).map(|_| err(true, "timeout")).collect();
+    let r = rig(failures);
+    let j = job(tocsin_core::Severity::Medium);
+    for invocation in 1..=2 {
+        let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+        assert!(
+            matches!(e, DeliverError::Retryable { invocation: i, .. } if i == invocation),
+            "{e}"
+        );
+        assert!(r.d.bus.take_deliveries().is_empty());
+    }
+    let last = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(last, DeliverError::Failed { .. }), "{last}");
+    assert_eq!(
+        r.d.bus.take_deliveries().len(),
+        1,
+        "the final failure is reported elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn messages_carry_one_click_links_signed_for_the_target() {
+    let r = rig(vec![]);
+    let j = job(tocsin_core::Severity::High);
+    let links = r.d.links(&j, t0());
+    let ack = links.ack.unwrap();
+    let token = ack.strip_prefix("https://tocsin.example/a/").unwrap();
+    let claims = tocsin_core::token::verify(b"link-signing-key", token, t0()).unwrap();
+    assert_eq!(
+        (
+            claims.alert_id.as_str(),
+            claims.action.as_str(),
+            claims.recipient.as_str()
+        ),
+        ("a-1", "ack", "alice")
+    );
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let sent = r.d.notifier.sent.lock().unwrap();
+    match &sent[0] {
+        Rendered::Sms { text } => {
+            assert!(
+                text.contains("https://tocsin.example/a/"),
+                "the SMS carries the ack link: {text}"
+            );
+            assert!(text.chars().count() <= 1600, "{text}");
+        }
+        other => panic!("an sms channel renders sms, got {other:?}"),
+    }
+}

@@ -336,7 +336,7 @@ route: {}
         problems(yaml),
         [
             "2:9: an email channel needs `from`",
-            "2:23: unknown setting `webhook_url` for an email channel (expected `type`, `default_to`, `from`, `reply_to`, `configuration_set` or `region`)",
+            "2:23: unknown setting `webhook_url` for an email channel (expected `type`, `default_to`, `fallback`, `from`, `reply_to`, `configuration_set` or `region`)",
             "3:10: a slack channel needs `webhook_url` or `bot_token`",
             "4:9: a webhook channel needs `signing_key`",
         ]

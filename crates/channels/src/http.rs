@@ -37,6 +37,8 @@ pub fn client() -> Result<Client, BuildError> {
     }
     let built = Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
+        // Small POSTs: waiting to coalesce them with more data only adds latency to a page.
+        .tcp_nodelay(true)
         .timeout(DEFAULT_TIMEOUT)
         // A redirected POST turns into a GET on the way; the configured URL must be the final one.
         .redirect(reqwest::redirect::Policy::none())

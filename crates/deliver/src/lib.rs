@@ -27,6 +27,25 @@ use tocsin_core::retry::{self, RetryPolicy, Sleeper};
 use tocsin_core::token::{self, Claims};
 use tocsin_core::{Severity, text::one_line};
 
+/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret: NAME}`
+/// from `TOCSIN_SECRET_<NAME>` (upper case, `-` as `_`), which the stack fills from Secrets Manager with a
+/// dynamic reference. The error names the reference, never a value.
+pub fn resolve_setting(
+    setting: &tocsin_core::config::Setting,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    use tocsin_core::config::Setting;
+    let var = match setting {
+        Setting::Literal(v) => return Ok(v.clone()),
+        Setting::Env(name) => name.clone(),
+        Setting::Secret(name) => format!(
+            "TOCSIN_SECRET_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        ),
+    };
+    env(&var).filter(|v| !v.is_empty()).ok_or(var)
+}
+
 /// How one-click links are made.
 #[derive(Clone)]
 pub struct LinkSettings {

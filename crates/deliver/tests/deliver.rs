@@ -275,3 +275,21 @@ async fn messages_carry_one_click_links_signed_for_the_target() {
         other => panic!("an sms channel renders sms, got {other:?}"),
     }
 }
+
+#[test]
+fn secret_settings_resolve_from_the_environment_and_errors_name_only_the_variable() {
+    use tocsin_core::config::Setting;
+    use tocsin_deliver::resolve_setting;
+    let env =
+        |n: &str| (n == "TOCSIN_SECRET_PAGERDUTY_ROUTING_KEY").then(|| "R0ut1ngK3y".to_string());
+    assert_eq!(
+        resolve_setting(&Setting::Secret("pagerduty-routing-key".into()), env),
+        Ok("R0ut1ngK3y".to_string())
+    );
+    assert_eq!(
+        resolve_setting(&Setting::Literal("tocsin@example.com".into()), env),
+        Ok("tocsin@example.com".into())
+    );
+    let missing = resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env).unwrap_err();
+    assert_eq!(missing, "SLACK_WEBHOOK_URL");
+}

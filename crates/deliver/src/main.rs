@@ -1,0 +1,132 @@
+//! The deliver function, deployed once per channel (`CHANNEL_NAME`, the channel's name in the config)
+//! behind an SNS subscription filtered on the `channel` attribute, each with only its own permissions:
+//! SES for email, SNS SMS for SMS, outbound HTTPS for Slack, Teams, PagerDuty and webhooks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::sns::SnsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tocsin_aws::{DynamoStore, SesEmail, SnsBus, SnsSms};
+use tocsin_channels::{AnyHttpChannel, SecretError, TokioSleeper};
+use tocsin_core::config::{ChannelKind, Setting};
+use tocsin_core::ports::{Notifier, SendError, Sent, SystemClock};
+use tocsin_core::record::DeliveryJob;
+use tocsin_core::render::Rendered;
+use tocsin_core::retry::RetryPolicy;
+use tocsin_deliver::{Deliverer, LinkSettings, Settings, resolve_setting};
+
+/// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
+/// variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum AnyNotifier {
+    Email(SesEmail),
+    Sms(SnsSms),
+    Http(AnyHttpChannel),
+}
+
+impl Notifier for AnyNotifier {
+    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+        match self {
+            AnyNotifier::Email(n) => n.send(job, message).await,
+            AnyNotifier::Sms(n) => n.send(job, message).await,
+            AnyNotifier::Http(n) => n.send(job, message).await,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tocsin_lambda::init_tracing();
+    let config = tocsin_lambda::load_config(env)?;
+    let channel_name = tocsin_lambda::env("CHANNEL_NAME")?;
+    let channel = config
+        .channels
+        .get(&channel_name)
+        .ok_or_else(|| format!("CHANNEL_NAME={channel_name} is not a channel of the config"))?
+        .clone();
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let setting = |key: &str| -> Result<Option<String>, Error> {
+        match channel.settings.get(key) {
+            None => Ok(None),
+            Some(s) => resolve_setting(s, env)
+                .map(Some)
+                .map_err(|var| format!("channel {channel_name}: {key}: {var} is not set").into()),
+        }
+    };
+    // Built and validated at start-up: a bad channel config fails the cold start, not the first page.
+    let notifier = match channel.kind {
+        ChannelKind::Email => {
+            let from = setting("from")?.unwrap_or_default();
+            let mut ses = SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)?;
+            if let Some(c) = setting("configuration_set")? {
+                ses = ses.with_configuration_set(c)?;
+            }
+            if let Some(r) = setting("reply_to")? {
+                ses = ses.with_reply_to(r)?;
+            }
+            AnyNotifier::Email(ses)
+        }
+        ChannelKind::Sms => {
+            let mut sms = SnsSms::new(aws_sdk_sns::Client::new(&sdk));
+            if let Some(id) = setting("sender_id")? {
+                sms = sms.with_sender_id(id)?;
+            }
+            if let Some(n) = setting("origination_number")? {
+                sms = sms.with_origination_number(n)?;
+            }
+            AnyNotifier::Sms(sms)
+        }
+        _ => {
+            let secrets = |s: &Setting| {
+                resolve_setting(s, env).map_err(|reference| SecretError::NotSet { reference })
+            };
+            AnyNotifier::Http(tocsin_channels::build(&channel, &secrets)?)
+        }
+    };
+    let deliverer = Deliverer {
+        config: Arc::new(config),
+        store: DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            tocsin_lambda::env("TABLE_NAME")?,
+        ),
+        bus: SnsBus::deliveries(
+            aws_sdk_sns::Client::new(&sdk),
+            tocsin_lambda::env("DELIVERIES_TOPIC_ARN")?,
+        ),
+        notifier,
+        clock: SystemClock,
+        sleeper: TokioSleeper,
+        settings: Settings {
+            policy: RetryPolicy::default(),
+            invocations: 3,
+            links: LinkSettings {
+                base_url: tocsin_lambda::env("API_BASE_URL")?,
+                key: tocsin_lambda::env("LINK_SIGNING_KEY")?.into_bytes(),
+                ttl: Duration::from_secs(24 * 3600),
+            },
+        },
+    };
+    let deliverer = &deliverer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        let left = event
+            .context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::from_secs(10));
+        let mut done = 0;
+        for (i, record) in event.payload.records.iter().enumerate() {
+            let job: DeliveryJob = serde_json::from_str(&record.sns.message)
+                .map_err(|e| format!("Records[{i}].Sns.Message is not a delivery job: {e}"))?;
+            deliverer.deliver(&job, left).await.map_err(Error::from)?;
+            done += 1;
+        }
+        Ok::<_, Error>(serde_json::json!({ "delivered": done }))
+    }))
+    .await
+}

@@ -27,6 +27,7 @@
 //!  expiry test in the condition rather than trusting TTL.
 //! ```
 
+use crate::sdk_error::{bounded, describe};
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -35,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -298,7 +299,7 @@ impl DynamoStore {
     {
         TableError::Backend {
             table: self.table.clone(),
-            detail: describe(op, &err),
+            detail: bounded(&format!("{op}: {}", describe(&err))),
         }
     }
 
@@ -849,34 +850,15 @@ fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Ve
     (failed.iter().any(|f| *f) && only_conditions).then_some(failed)
 }
 
-/// One line naming the operation and the service's error code and message (never the request,
-/// which carries the records, nor credentials).
-fn describe<E, R>(op: &str, err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let detail = match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(err).to_string(),
-    };
-    let line = format!("{op}: {}", detail.replace(['\n', '\r'], " "));
-    match line.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 fn backend<E, R>(op: &str, err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::Backend(format!("dynamodb {}", describe(op, err)))
+    StoreError::Backend(format!(
+        "dynamodb {}",
+        bounded(&format!("{op}: {}", describe(err)))
+    ))
 }
 
 #[cfg(test)]

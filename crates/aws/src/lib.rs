@@ -6,9 +6,11 @@
 pub mod dynamo;
 pub mod emulator;
 pub mod scheduler;
+mod sdk_error;
 pub mod ses;
 pub mod sms;
 pub mod sns;
+pub mod wiring;
 
 pub use dynamo::{DynamoStore, TableError};
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};

@@ -22,6 +22,7 @@
 //! is replaced by [`schedule_name`] with a readable prefix and a hash, the same on every call, so
 //! schedule, cancel and [`EventBridgeScheduler::get_input`] all find the same schedule.
 
+use crate::sdk_error::{bounded, describe};
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
@@ -361,26 +362,14 @@ fn invalid(setting: &'static str, value: &str, reason: &'static str) -> Schedule
     }
 }
 
-/// One bounded line naming the operation, the schedule and the service's error code and message (or the
-/// transport failure); never the request, which carries the tick.
+/// One bounded line naming the operation, the schedule and the service's error (never the request, which
+/// carries the tick).
 fn failure<E, R>(op: &str, name: &str, err: &SdkError<E, R>) -> SchedulerError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let detail = match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(err).to_string(),
-    };
-    let line = format!("{op} {name}: {}", detail.replace(['\n', '\r'], " "));
-    SchedulerError(match line.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    })
+    SchedulerError(bounded(&format!("{op} {name}: {}", describe(err))))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! status), never on the text of a message. The transport half of that classification lives here too,
 //! shared with the SMS sender in [`crate::sms`], because both see the same `SdkError` shapes.
 
+pub(crate) use crate::sdk_error::bounded as one_line;
+use crate::sdk_error::describe;
 use std::time::Duration;
 
 use aws_sdk_sesv2::Client;
@@ -22,8 +24,6 @@ use tracing::debug;
 
 /// The charset of every part: the renderers produce Rust strings, which are UTF-8.
 const CHARSET: &str = "UTF-8";
-/// The longest `reason` a send error carries (plus an ellipsis): enough for a code and its message.
-const MAX_REASON: usize = 300;
 
 /// Error codes AWS services use for throttling when the operation's model does not name the error: the
 /// list the SDK's own retry classifier keeps, plus SNS's `Throttled`. A code is part of the service's
@@ -291,23 +291,6 @@ impl RawResponse for HttpResponse {
     }
 }
 
-/// The service's error code and message, or the transport failure. Never the request, which carries
-/// the message.
-fn describe<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(err).to_string(),
-    }
-}
-
 /// A permanent error of `class` with `reason`.
 pub(crate) fn permanent(class: &str, reason: &str) -> SendError {
     SendError {
@@ -315,18 +298,6 @@ pub(crate) fn permanent(class: &str, reason: &str) -> SendError {
         retry_after: None,
         class: class.to_string(),
         reason: one_line(reason),
-    }
-}
-
-/// `text` on one line, at most [`MAX_REASON`] characters and an ellipsis.
-pub(crate) fn one_line(text: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match line.char_indices().nth(MAX_REASON) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
     }
 }
 
@@ -524,7 +495,10 @@ mod tests {
         let reason = classify_send_email(&err).reason;
         assert!(reason.starts_with("MessageRejected: "), "{reason}");
         assert!(!reason.contains('\n'));
-        assert!(reason.chars().count() <= MAX_REASON + 3, "{reason}");
+        assert!(
+            reason.chars().count() <= crate::sdk_error::MAX_LINE + 3,
+            "{reason}"
+        );
     }
 
     #[test]

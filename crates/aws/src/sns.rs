@@ -12,8 +12,9 @@
 //! The bus checks that itself before calling: the refusal then names the record (its id and size), not
 //! the service's bare `InvalidParameter`, and the body never appears in an error or a log line.
 
+use crate::sdk_error::{bounded, describe};
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use thiserror::Error;
 use tocsin_core::Alert;
@@ -140,7 +141,7 @@ impl SnsBus {
         }
         let out = request.send().await.map_err(|e| SnsBusError::Publish {
             topic_arn: topic_arn.to_string(),
-            detail: describe(&e),
+            detail: bounded(&describe(&e)),
         })?;
         debug!(
             topic_arn,
@@ -236,28 +237,6 @@ fn message<T: serde::Serialize>(
         body,
         attributes,
     })
-}
-
-/// One line, bounded: the service's error code and message, or the transport failure. Never the
-/// request, which carries the message body.
-fn describe<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let detail = match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(err).to_string(),
-    };
-    let line = detail.replace(['\n', '\r'], " ");
-    match line.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
 }
 
 #[cfg(test)]
@@ -394,8 +373,9 @@ mod tests {
     #[test]
     fn service_errors_are_one_bounded_line() {
         let long = format!("{}\n{}", "x".repeat(400), "y");
-        let err: SdkError<PublishError, ()> = SdkError::construction_failure(long);
-        let line = describe(&err);
+        let err: aws_sdk_sns::error::SdkError<PublishError, ()> =
+            aws_sdk_sns::error::SdkError::construction_failure(long);
+        let line = bounded(&describe(&err));
         assert!(!line.contains('\n'));
         assert!(line.chars().count() <= 303, "{line}");
     }

@@ -28,5 +28,7 @@ clippy:
 
 bench:
 	$(CARGO) bench -p tocsin-core --bench core
+	$(CARGO) bench -p tocsin-core --bench render
+	$(CARGO) bench -p tocsin-channels --bench deliver
 	$(CARGO) build -q --release -p tocsin
 	python3 scripts/whole-run.py target/release/tocsin

@@ -228,6 +228,15 @@ pub struct AuditEntry {
     pub attempt: Option<AttemptOutcome>,
 }
 
+impl AuditEntry {
+    /// The entry naming the channel and target it is about.
+    pub fn with_target(mut self, t: &Target) -> Self {
+        self.channel = Some(t.channel.clone());
+        self.target = Some(t.target.clone());
+        self
+    }
+}
+
 /// How one delivery attempt went, for the audit trail. Never holds a secret: no URL, key or token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptOutcome {

@@ -363,8 +363,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 Action::Notify,
                 format!("alert opened; route {route}"),
             );
-            e.channel = Some(t.channel.clone());
-            e.target = Some(t.target.clone());
+            e = e.with_target(t);
             entries.push(e);
         }
         if targets.is_empty() {
@@ -441,8 +440,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 "alert opened"
             };
             let mut e = entry(now, &rec.id, alert, Action::Notify, resumed(what));
-            e.channel = Some(t.channel.clone());
-            e.target = Some(t.target.clone());
+            e = e.with_target(t);
             entries.push(e);
         }
         if kind == DeliveryKind::Trigger && rec.escalation_step == 0 {
@@ -529,8 +527,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let job = self.job(&rec, DeliveryKind::Resolve, t, None, now);
             self.bus.publish_delivery(&job).await?;
             let mut e = entry(now, &rec.id, alert, Action::Notify, "resolution".into());
-            e.channel = Some(t.channel.clone());
-            e.target = Some(t.target.clone());
+            e = e.with_target(t);
             entries.push(e);
         }
         Ok((rec.id, entries))
@@ -622,8 +619,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     ),
                 );
                 n.event_id = None;
-                n.channel = Some(t.channel.clone());
-                n.target = Some(t.target.clone());
+                n = n.with_target(t);
                 entries.push(n);
             }
         }
@@ -736,8 +732,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                             ),
                         );
                         e.event_id = None;
-                        e.channel = Some(t.channel.clone());
-                        e.target = Some(t.target.clone());
+                        e = e.with_target(t);
                         e.level = Some(level_idx as u32 + 1);
                         entries.push(e);
                     }
@@ -870,8 +865,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 "re-triggered after the ack timed out".into(),
             );
             e.event_id = None;
-            e.channel = Some(t.channel.clone());
-            e.target = Some(t.target.clone());
+            e = e.with_target(t);
             entries.push(e);
         }
         if let Some(policy) = self.policy(&rec) {

@@ -327,13 +327,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             previous: previous.as_ref().map(|p| p.id.clone()),
             version: 1,
         };
-        match self.store.create_alert(&record).await {
-            Ok(()) => {}
-            // A retry of this very event after a crash between create and complete: the alert is
-            // ours, re-send its jobs (their ids make the deliveries idempotent).
-            Err(StoreError::Conflict(_)) if self.store.get_alert(&id).await?.is_some() => {}
-            Err(e) => return Err(e.into()),
-        }
+        // A retry of this event after its alert was written never gets here (`process` resumes it), so a
+        // conflict is a real race or a stale view: fail, and let the platform's retry read again.
+        self.store.create_alert(&record).await?;
         let mut reason = format!(
             "{}: {}; severity {}, {}",
             alert.state,

@@ -285,6 +285,7 @@ mod tests {
             alert: alert(description),
             status: Status::Open,
             created_at: at,
+            thread: None,
         }
     }
 

@@ -40,6 +40,7 @@ fn fixture_job(channel_kind: ChannelKind, address: Option<String>) -> DeliveryJo
         alert,
         status: Status::Open,
         created_at: at,
+        thread: None,
     }
 }
 

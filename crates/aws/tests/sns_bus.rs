@@ -128,6 +128,7 @@ fn job(id: &str, channel: &str, kind: ChannelKind, target: &str) -> DeliveryJob 
         alert: alert(),
         status: Status::Open,
         created_at: at,
+        thread: None,
     }
 }
 

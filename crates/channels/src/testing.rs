@@ -250,6 +250,7 @@ pub fn job(
         status: Status::Open,
         // Any fixed instant does.
         created_at: Default::default(),
+        thread: None,
     }
 }
 

@@ -155,6 +155,7 @@ fn job(alert: &Alert, slot: &Slot) -> DeliveryJob {
             Status::Open
         },
         created_at: alert.state_changed_at,
+        thread: None,
         alert_id,
     }
 }

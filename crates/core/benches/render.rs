@@ -31,6 +31,7 @@ fn job(kind: tocsin_core::config::ChannelKind) -> DeliveryJob {
         },
         level: None,
         created_at: alert.state_changed_at,
+        thread: None,
         alert,
         status: Status::Open,
     }

@@ -246,6 +246,7 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
         outcome: "retryable".into(),
         latency_ms: 1_250,
         error_class: Some("http_429".into()),
+        provider_id: None,
     });
     s.append_audit(std::slice::from_ref(&later)).await.unwrap();
     s.append_audit(&[first.clone(), same_time.clone()])

@@ -251,6 +251,10 @@ pub struct AttemptOutcome {
     /// For a failure: a short class (`http_429`, `http_500`, `timeout`, `connect`, `ses_rejected`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
+    /// For a success: the receiver's id of the message (SES message id, Slack `CHANNEL_ID/ts`), which
+    /// later messages about the alert thread under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 /// Why a delivery is sent.
@@ -287,6 +291,11 @@ pub struct DeliveryJob {
     /// When the job was made.
     #[serde(with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    /// The receiver's id of the first message this alert sent to this target on this channel (Slack:
+    /// `CHANNEL_ID/ts`), set by the deliver function from the audit, never by the router: a bot-token
+    /// Slack channel updates that message in place or replies in its thread instead of posting anew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 /// The payload of an escalation timer.

@@ -358,6 +358,7 @@ mod tests {
             alert: contract::record("ev-1", "fp-1", None).alert,
             status: Status::Open,
             created_at,
+            thread: None,
         }
     }
 

@@ -969,6 +969,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             alert: rec.alert.clone(),
             status: rec.status,
             created_at: now,
+            thread: None,
         }
     }
 }

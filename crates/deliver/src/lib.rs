@@ -256,6 +256,29 @@ where
             })
             .count() as u32;
 
+        // A follow-up finds the first message this alert sent to the same target on the same channel,
+        // so a bot-token Slack channel updates it or replies in its thread (see tocsin-channels).
+        let thread = job.thread.clone().or_else(|| {
+            history
+                .iter()
+                .filter(|e| {
+                    e.channel.as_deref() == Some(job.target.channel.as_str())
+                        && e.target.as_deref() == Some(job.target.target.as_str())
+                })
+                .filter_map(|e| e.attempt.as_ref())
+                .find(|a| a.outcome == "sent" && a.delivery_id != job.delivery_id)
+                .and_then(|a| a.provider_id.clone())
+        });
+        let threaded;
+        let job = if thread.is_some() && job.thread.is_none() {
+            threaded = DeliveryJob {
+                thread,
+                ..job.clone()
+            };
+            &threaded
+        } else {
+            job
+        };
         let links = self.links(job, now);
         let message = render::render(
             job.target.channel_kind,
@@ -300,6 +323,10 @@ where
                     outcome: outcome_str(&a.outcome).to_string(),
                     latency_ms: a.latency.as_millis() as u64,
                     error_class: a.error_class.clone(),
+                    provider_id: match (&a.outcome, &outcome.result) {
+                        (retry::AttemptOutcome::Sent, Ok(sent)) => sent.provider_id.clone(),
+                        _ => None,
+                    },
                 });
                 e
             })

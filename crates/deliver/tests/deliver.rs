@@ -21,6 +21,7 @@ use tocsin_local::{LocalBus, MemoryStore, VirtualClock};
 struct Scripted {
     replies: Arc<Mutex<VecDeque<Result<Sent, SendError>>>>,
     sent: Arc<Mutex<Vec<Rendered>>>,
+    threads: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Scripted {
@@ -28,12 +29,14 @@ impl Scripted {
         Scripted {
             replies: Arc::new(Mutex::new(replies.into())),
             sent: Arc::default(),
+            threads: Arc::default(),
         }
     }
 }
 
 impl Notifier for Scripted {
-    async fn send(&self, _job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+        self.threads.lock().unwrap().push(job.thread.clone());
         let r = self.replies.lock().unwrap().pop_front().unwrap_or(Ok(Sent {
             provider_id: Some("m-1".into()),
         }));
@@ -97,6 +100,7 @@ fn job(severity: tocsin_core::Severity) -> DeliveryJob {
         alert,
         status: Status::Open,
         created_at: t0(),
+        thread: None,
     }
 }
 
@@ -292,4 +296,47 @@ fn secret_settings_resolve_from_the_environment_and_errors_name_only_the_variabl
     );
     let missing = resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env).unwrap_err();
     assert_eq!(missing, "SLACK_WEBHOOK_URL");
+}
+
+#[tokio::test]
+async fn a_follow_up_to_the_same_target_carries_the_first_messages_id_and_others_do_not() {
+    let r = rig(vec![
+        Ok(Sent {
+            provider_id: Some("C0OPS/1700000000.000100".into()),
+        }),
+        Ok(Sent {
+            provider_id: Some("C0OPS/1700000000.000100".into()),
+        }),
+        Ok(Sent {
+            provider_id: Some("C0OPS/1700000099.000900".into()),
+        }),
+    ]);
+    let first = job(tocsin_core::Severity::High);
+    r.d.deliver(&first, Duration::from_secs(60)).await.unwrap();
+
+    let mut resolved = first.clone();
+    resolved.delivery_id = "d-2".into();
+    resolved.kind = DeliveryKind::Resolve;
+    let entries =
+        r.d.deliver(&resolved, Duration::from_secs(60))
+            .await
+            .unwrap();
+    assert_eq!(
+        entries[0].attempt.as_ref().unwrap().provider_id.as_deref(),
+        Some("C0OPS/1700000000.000100"),
+        "the audit keeps the receiver's message id"
+    );
+
+    let mut other_target = first.clone();
+    other_target.delivery_id = "d-3".into();
+    other_target.target.target = "bob".into();
+    r.d.deliver(&other_target, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        *r.d.notifier.threads.lock().unwrap(),
+        vec![None, Some("C0OPS/1700000000.000100".into()), None],
+        "the first message starts the thread; the resolution follows it; bob's is his own"
+    );
 }

@@ -1,6 +1,14 @@
 //! Slack: an incoming webhook (POST the Block Kit payload to the channel's hook URL), or a bot token
 //! (`chat.postMessage` to the job's address). The Web API answers most errors with a 200 and
 //! `{"ok": false, "error": "..."}`, so for a bot the body decides, not only the status.
+//!
+//! Follow-ups: a bot's first message about an alert is remembered as `CHANNEL_ID/ts` (the attempt's
+//! provider id in the audit; the deliver function hands it back as the job's `thread`). Then an
+//! acknowledgement or a resolution **updates that message in place** (`chat.update`, so the channel
+//! shows the alert's current state) and, where Slack will not update it (deleted, too old, not ours),
+//! replies in its thread instead; any other follow-up (an escalation re-paging the same channel) is a
+//! threaded reply broadcast to the channel. An incoming webhook answers no message id, so it cannot
+//! update or thread: there every follow-up is a new message.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +17,7 @@ use reqwest::header::RETRY_AFTER;
 use reqwest::{Client, Url};
 use serde_json::Value;
 use tocsin_core::ports::{Notifier, SendError, Sent};
-use tocsin_core::record::DeliveryJob;
+use tocsin_core::record::{DeliveryJob, DeliveryKind};
 use tocsin_core::render::Rendered;
 
 use crate::http;
@@ -33,7 +41,11 @@ const TRANSIENT: &[&str] = &[
 #[derive(Clone)]
 enum Mode {
     Webhook(Url),
-    Bot { token: String, post_message: Url },
+    Bot {
+        token: String,
+        post_message: Url,
+        update: Url,
+    },
 }
 
 /// Sends Slack messages.
@@ -78,13 +90,14 @@ impl SlackSender {
     pub fn bot(client: Client, token: String, api_base: Url) -> SlackSender {
         let base = api_base.as_str().trim_end_matches('/');
         // Appending to the validated base keeps its scheme and host; it cannot fail to parse again.
-        let post_message = Url::parse(&format!("{base}/chat.postMessage")).unwrap_or(api_base);
+        let method = |name: &str| Url::parse(&format!("{base}/{name}")).unwrap_or(api_base.clone());
         SlackSender {
             client,
             secrets: vec![token.clone()],
             mode: Mode::Bot {
                 token,
-                post_message,
+                post_message: method("chat.postMessage"),
+                update: method("chat.update"),
             },
             username: None,
             icon_emoji: None,
@@ -139,16 +152,65 @@ impl Notifier for SlackSender {
             Mode::Bot {
                 token,
                 post_message,
+                update,
             } => {
-                let request = self
-                    .client
-                    .post(post_message.clone())
-                    .bearer_auth(token)
-                    .json(&payload);
-                let reply = http::send(request, self.timeout, &self.secrets).await?;
-                web_api_result(&reply, &self.secrets)
+                let Some((channel, ts)) = job.thread.as_deref().and_then(split_thread) else {
+                    return self.call(post_message, token, &payload).await;
+                };
+                if matches!(job.kind, DeliveryKind::Acknowledge | DeliveryKind::Resolve) {
+                    let mut edit = payload.clone();
+                    if let Value::Object(map) = &mut edit {
+                        map.insert("channel".into(), channel.into());
+                        map.insert("ts".into(), ts.into());
+                    }
+                    match self.call(update, token, &edit).await {
+                        Err(e) if UNEDITABLE.contains(&e.class.as_str()) => {}
+                        // The message keeps its id: later follow-ups find the same one.
+                        other => {
+                            return other.map(|_| Sent {
+                                provider_id: job.thread.clone(),
+                            });
+                        }
+                    }
+                }
+                let mut reply = payload.clone();
+                if let Value::Object(map) = &mut reply {
+                    map.insert("channel".into(), channel.into());
+                    map.insert("thread_ts".into(), ts.into());
+                    if !matches!(job.kind, DeliveryKind::Acknowledge | DeliveryKind::Resolve) {
+                        map.insert("reply_broadcast".into(), true.into());
+                    }
+                }
+                self.call(post_message, token, &reply).await
             }
         }
+    }
+}
+
+/// `chat.update` errors that mean "this message cannot be edited": reply in its thread instead.
+const UNEDITABLE: &[&str] = &[
+    "slack_message_not_found",
+    "slack_cant_update_message",
+    "slack_edit_window_closed",
+    "slack_msg_too_long",
+];
+
+/// Splits a remembered `CHANNEL_ID/ts`.
+fn split_thread(thread: &str) -> Option<(&str, &str)> {
+    let (channel, ts) = thread.rsplit_once('/')?;
+    (!channel.is_empty() && !ts.is_empty()).then_some((channel, ts))
+}
+
+impl SlackSender {
+    /// One Web API call with the bot token.
+    async fn call(&self, method: &Url, token: &str, payload: &Value) -> Result<Sent, SendError> {
+        let request = self
+            .client
+            .post(method.clone())
+            .bearer_auth(token)
+            .json(payload);
+        let reply = http::send(request, self.timeout, &self.secrets).await?;
+        web_api_result(&reply, &self.secrets)
     }
 }
 
@@ -167,8 +229,15 @@ fn web_api_result(reply: &http::Reply, secrets: &[String]) -> Result<Sent, SendE
         });
     };
     if body.get("ok").and_then(Value::as_bool) == Some(true) {
+        // `CHANNEL_ID/ts`: what `chat.update` and `thread_ts` need to find the message again.
+        let ts = body.get("ts").and_then(Value::as_str);
+        let channel = body.get("channel").and_then(Value::as_str);
         return Ok(Sent {
-            provider_id: body.get("ts").and_then(Value::as_str).map(str::to_string),
+            provider_id: match (channel, ts) {
+                (Some(c), Some(t)) => Some(format!("{c}/{t}")),
+                (None, Some(t)) => Some(t.to_string()),
+                _ => None,
+            },
         });
     }
     // The code is Slack's vocabulary (`channel_not_found`): keep its leading word in that alphabet only,

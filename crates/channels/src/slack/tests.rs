@@ -134,14 +134,15 @@ async fn a_refused_connection_is_retryable_and_does_not_name_the_url() {
 
 #[tokio::test]
 async fn a_bot_posts_to_chat_post_message_with_its_token_and_the_jobs_channel() {
-    let (result, server) = send_bot(vec![
-        Reply::status(200).body(r#"{"ok":true,"ts":"1700000000.000100"}"#),
-    ])
-    .await;
+    let (result, server) =
+        send_bot(vec![Reply::status(200).body(
+            r#"{"ok":true,"channel":"C0OPS","ts":"1700000000.000100"}"#,
+        )])
+        .await;
     assert_eq!(
         result,
         Ok(Sent {
-            provider_id: Some("1700000000.000100".into())
+            provider_id: Some("C0OPS/1700000000.000100".into())
         })
     );
     let requests = server.requests();
@@ -260,4 +261,122 @@ fn debug_output_hides_the_hook_url_and_the_token() {
         !shown.contains("hooksecretXYZ") && !shown.contains(TOKEN),
         "{shown}"
     );
+}
+
+/// A follow-up job of `kind` about a message the bot posted earlier.
+fn follow_up(kind: tocsin_core::record::DeliveryKind) -> tocsin_core::record::DeliveryJob {
+    let mut j = job(ChannelKind::Slack, Some("#ops"));
+    j.kind = kind;
+    j.thread = Some("C0OPS/1700000000.000100".into());
+    j
+}
+
+#[tokio::test]
+async fn a_bot_updates_its_first_message_in_place_when_the_alert_resolves() {
+    use tocsin_core::record::DeliveryKind;
+    let server = Server::start(vec![
+        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000000.000100"}"#),
+    ])
+    .await
+    .unwrap();
+    let result = bot(&server)
+        .send(&follow_up(DeliveryKind::Resolve), &message())
+        .await;
+    assert_eq!(
+        result,
+        Ok(Sent {
+            provider_id: Some("C0OPS/1700000000.000100".into())
+        })
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "one edit, no new message");
+    assert_eq!(requests[0].path, "/api/chat.update");
+    let body = requests[0].json();
+    assert_eq!(body["channel"], "C0OPS", "chat.update needs the channel id");
+    assert_eq!(body["ts"], "1700000000.000100");
+    assert_eq!(body["text"], "disk full");
+}
+
+#[tokio::test]
+async fn a_message_slack_will_not_edit_gets_a_threaded_reply_instead() {
+    use tocsin_core::record::DeliveryKind;
+    let server = Server::start(vec![
+        Reply::status(200).body(r#"{"ok":false,"error":"message_not_found"}"#),
+        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000050.000200"}"#),
+    ])
+    .await
+    .unwrap();
+    let result = bot(&server)
+        .send(&follow_up(DeliveryKind::Acknowledge), &message())
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].path, "/api/chat.update");
+    assert_eq!(requests[1].path, "/api/chat.postMessage");
+    let body = requests[1].json();
+    assert_eq!(body["channel"], "C0OPS");
+    assert_eq!(body["thread_ts"], "1700000000.000100");
+    assert!(
+        body.get("reply_broadcast").is_none(),
+        "an ack stays in the thread"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_edit_for_another_reason_is_the_sends_failure_not_a_reply() {
+    use tocsin_core::record::DeliveryKind;
+    let server = Server::start(vec![
+        Reply::status(200).body(r#"{"ok":false,"error":"ratelimited"}"#),
+    ])
+    .await
+    .unwrap();
+    let e = expect_err(
+        bot(&server)
+            .send(&follow_up(DeliveryKind::Resolve), &message())
+            .await,
+    );
+    assert_eq!(e.class, "slack_ratelimited");
+    assert!(e.retryable);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_escalation_about_a_posted_alert_replies_in_its_thread_and_broadcasts() {
+    use tocsin_core::record::DeliveryKind;
+    let server = Server::start(vec![
+        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000090.000300"}"#),
+    ])
+    .await
+    .unwrap();
+    let result = bot(&server)
+        .send(&follow_up(DeliveryKind::Escalation), &message())
+        .await;
+    assert_eq!(
+        result,
+        Ok(Sent {
+            provider_id: Some("C0OPS/1700000090.000300".into())
+        })
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/api/chat.postMessage");
+    let body = requests[0].json();
+    assert_eq!(body["thread_ts"], "1700000000.000100");
+    assert_eq!(body["reply_broadcast"], true);
+}
+
+#[tokio::test]
+async fn a_webhook_cannot_thread_so_a_follow_up_is_a_new_message() {
+    use tocsin_core::record::DeliveryKind;
+    let server = Server::start(vec![Reply::status(200).body("ok")])
+        .await
+        .unwrap();
+    let result = webhook(&server)
+        .send(&follow_up(DeliveryKind::Resolve), &message())
+        .await;
+    assert!(result.is_ok());
+    let requests = server.requests();
+    assert_eq!(requests[0].path, HOOK_PATH);
+    assert!(requests[0].json().get("thread_ts").is_none());
 }

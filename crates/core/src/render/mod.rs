@@ -288,6 +288,7 @@ pub(crate) mod testing {
             alert: Alert { state, ..alert },
             status,
             created_at: at("2024-03-01T10:15:01Z"),
+            thread: None,
         }
     }
 

@@ -64,7 +64,7 @@ pub const FINGERPRINT_INDEX: &str = "by-fingerprint";
 /// otherwise: a little over a year, so that a yearly review still finds last year's incidents.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
-const BODY: &str = "body";
+pub(crate) const BODY: &str = "body";
 const DEDUP_SK: &str = "EVENT";
 const ALERT_SK: &str = "ALERT";
 const POINTER_SK: &str = "LATEST";
@@ -783,16 +783,16 @@ fn dedup_item(record: &DedupRecord) -> Result<HashMap<String, AttributeValue>, S
 }
 
 /// Retention is real time, not the record's (possibly virtual) time: TTL deletes by the wall clock.
-fn ttl_epoch(now: DateTime<Utc>, retention: Duration) -> i64 {
+pub(crate) fn ttl_epoch(now: DateTime<Utc>, retention: Duration) -> i64 {
     now.timestamp()
         .saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -805,12 +805,14 @@ fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Str
         })
 }
 
-fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
+pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Backend(format!("cannot serialize record: {e}")))
 }
 
-fn from_body<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+pub(crate) fn from_body<T: DeserializeOwned>(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
     let body = string_attr(item, BODY)?;
     serde_json::from_str(&body).map_err(|e| {
         let pk = item
@@ -821,7 +823,7 @@ fn from_body<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Res
     })
 }
 
-fn built(e: BuildError) -> StoreError {
+pub(crate) fn built(e: BuildError) -> StoreError {
     StoreError::Backend(format!("dynamodb request: {e}"))
 }
 
@@ -850,7 +852,7 @@ fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Ve
     (failed.iter().any(|f| *f) && only_conditions).then_some(failed)
 }
 
-fn backend<E, R>(op: &str, err: &SdkError<E, R>) -> StoreError
+pub(crate) fn backend<E, R>(op: &str, err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

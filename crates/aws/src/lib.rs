@@ -5,6 +5,7 @@
 
 pub mod dynamo;
 pub mod emulator;
+pub mod hold;
 pub mod scheduler;
 mod sdk_error;
 pub mod ses;
@@ -13,6 +14,7 @@ pub mod sns;
 pub mod wiring;
 
 pub use dynamo::{DynamoStore, TableError};
+pub use hold::DynamoHold;
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
 pub use ses::{SenderConfigError, SesEmail};
 pub use sms::SnsSms;

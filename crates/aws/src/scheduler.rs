@@ -37,6 +37,7 @@ use thiserror::Error;
 use tocsin_core::model::stable_id;
 use tocsin_core::ports::{Scheduler, SchedulerError};
 use tocsin_core::record::EscalationTick;
+use tocsin_core::throttle::{Flush, FlushTimer};
 use tracing::debug;
 
 /// The environment variable naming the schedule group (created by the stack).
@@ -233,17 +234,16 @@ impl EventBridgeScheduler {
     }
 }
 
-impl Scheduler for EventBridgeScheduler {
-    async fn schedule(
+impl EventBridgeScheduler {
+    /// Creates the one-time schedule `name` firing at `at` with `input`; a name taken is success.
+    async fn create(
         &self,
         name: &str,
         at: DateTime<Utc>,
-        tick: &EscalationTick,
+        input: String,
     ) -> Result<(), SchedulerError> {
         let aws_name = schedule_name(name);
         let expression = at_expression(fire_time(at, Utc::now()));
-        let input = serde_json::to_string(tick)
-            .map_err(|e| SchedulerError(format!("schedule {aws_name}: encode tick: {e}")))?;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
@@ -273,6 +273,33 @@ impl Scheduler for EventBridgeScheduler {
                 _ => Err(failure("CreateSchedule", &aws_name, &e)),
             },
         }
+    }
+}
+
+/// The SMS throttle's flush: a schedule invoking this adapter's target (built with the deliver
+/// function's own ARN) with `{"flush": {...}}` as its input.
+impl FlushTimer for EventBridgeScheduler {
+    async fn schedule_flush(&self, flush: &Flush) -> Result<(), SchedulerError> {
+        let input = serde_json::to_string(&serde_json::json!({ "flush": flush }))
+            .map_err(|e| SchedulerError(format!("encode flush: {e}")))?;
+        self.create(&flush.timer_name(), flush.due, input).await
+    }
+}
+
+impl Scheduler for EventBridgeScheduler {
+    async fn schedule(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        tick: &EscalationTick,
+    ) -> Result<(), SchedulerError> {
+        let input = serde_json::to_string(tick).map_err(|e| {
+            SchedulerError(format!(
+                "schedule {}: encode tick: {e}",
+                schedule_name(name)
+            ))
+        })?;
+        self.create(name, at, input).await
     }
 
     async fn cancel(&self, name: &str) -> Result<(), SchedulerError> {

@@ -23,6 +23,15 @@ async fn dynamo_store_keeps_the_alert_store_contract() {
     contract::alert_store(&moto.store, "dyn").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_hold_keeps_the_hold_store_contract_in_the_stores_table() {
+    let Some(moto) = moto_table("hold", Options::DIRECT).await else {
+        return;
+    };
+    let hold = tocsin_aws::DynamoHold::new(moto.client.clone(), moto.store.table());
+    tocsin_core::throttle::contract::run(&hold, "dyn").await;
+}
+
 /// Through the proxy, one request at a time: moto does not apply a conditional PutItem atomically
 /// (two concurrent claims of one key can both succeed, about once in 30 runs; see
 /// `support/fault_proxy.rs`), where DynamoDB does. The 64 tasks still race, their claims interleaving

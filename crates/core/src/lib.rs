@@ -16,6 +16,7 @@ pub mod router;
 pub mod routing;
 pub mod source;
 pub mod text;
+pub mod throttle;
 pub mod token;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};

@@ -10,6 +10,10 @@
 //! 5. on **final failure** (permanent, or still failing after the platform's last retry), hand the alert
 //!    to the channel's `fallback` (critical alerts always; any alert when its delivery finally fails, so
 //!    the failure itself is reported elsewhere), and fail the invocation so the job is dead-lettered.
+//!
+//! An SMS channel also runs the per-recipient throttle ([`tocsin_core::throttle`]): between claim and
+//! render, a job whose recipient had a message in the last window is held, and [`Deliverer::flush`]
+//! later sends everything held as one summary.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +21,16 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 use tocsin_core::config::Config;
+use tocsin_core::model::format_time;
 use tocsin_core::model::stable_id;
+use tocsin_core::ports::SchedulerError;
 use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, Clock, Notifier, StoreError};
 use tocsin_core::record::{
     Action, AttemptOutcome, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
 };
-use tocsin_core::render::{self, Context, Links};
+use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
 use tocsin_core::token::{self, Claims};
 use tocsin_core::{Severity, text::one_line};
 
@@ -44,6 +51,19 @@ pub fn resolve_setting(
         ),
     };
     env(&var).filter(|v| !v.is_empty()).ok_or(var)
+}
+
+/// What invokes a deliver function.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Input {
+    /// Delivery jobs from the deliveries topic.
+    Sns(aws_lambda_events::event::sns::SnsEvent),
+    /// A throttle flush from the schedule the SMS throttle made.
+    Flush {
+        /// Whose held messages, and the window's end.
+        flush: Flush,
+    },
 }
 
 /// How one-click links are made.
@@ -103,10 +123,47 @@ pub enum DeliverError {
     /// The fallback could not be published.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// A throttle flush could not be scheduled.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// A flush reached a function without a throttle.
+    #[error("flush for {0}: this deliver function has no SMS throttle")]
+    NoThrottle(String),
+}
+
+/// The SMS throttle's parts: where held messages wait, how flushes are scheduled, the window.
+pub struct Throttle<H, T> {
+    /// Held messages.
+    pub hold: H,
+    /// Flush timers.
+    pub timer: T,
+    /// At most one message a recipient per this long.
+    pub window: Duration,
+}
+
+/// The type parameters of a deliverer without a throttle (every channel but SMS).
+pub struct NoThrottle;
+
+impl HoldStore for NoThrottle {
+    async fn hold(&self, key: &str, _: &DeliveryJob) -> Result<(), StoreError> {
+        Err(StoreError::Backend(format!("no hold store for {key}")))
+    }
+    async fn held(&self, _: &str) -> Result<Vec<DeliveryJob>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn release(&self, _: &str, _: &[DeliveryJob]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl FlushTimer for NoThrottle {
+    async fn schedule_flush(&self, f: &Flush) -> Result<(), SchedulerError> {
+        Err(SchedulerError(format!("no flush timer for {}", f.key)))
+    }
 }
 
 /// The handler.
-pub struct Deliverer<S, B, N, C, Z> {
+pub struct Deliverer<S, B, N, C, Z, H = NoThrottle, T = NoThrottle> {
     /// The routing config (channels and their fallbacks).
     pub config: Arc<Config>,
     /// Claims and audit.
@@ -121,6 +178,8 @@ pub struct Deliverer<S, B, N, C, Z> {
     pub sleeper: Z,
     /// Settings.
     pub settings: Settings,
+    /// The per-recipient throttle (SMS channels); `None` sends every job at once.
+    pub throttle: Option<Throttle<H, T>>,
 }
 
 fn outcome_str(o: &retry::AttemptOutcome) -> &'static str {
@@ -135,13 +194,15 @@ fn claim_key(job: &DeliveryJob) -> String {
     format!("delivery#{}", job.delivery_id)
 }
 
-impl<S, B, N, C, Z> Deliverer<S, B, N, C, Z>
+impl<S, B, N, C, Z, H, T> Deliverer<S, B, N, C, Z, H, T>
 where
     S: AlertStore,
     B: Bus,
     N: Notifier,
     C: Clock,
     Z: Sleeper,
+    H: HoldStore,
+    T: FlushTimer,
 {
     /// The one-click links for a job's target.
     pub fn links(&self, job: &DeliveryJob, now: DateTime<Utc>) -> Links {
@@ -178,6 +239,17 @@ where
         &self,
         job: &DeliveryJob,
         deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        self.deliver_as(job, deadline_left, None).await
+    }
+
+    /// Delivers `job`, with `summary` as its message instead of its own rendering when it is a
+    /// throttle's summary (which has taken its window already).
+    async fn deliver_as(
+        &self,
+        job: &DeliveryJob,
+        deadline_left: Duration,
+        summary: Option<Rendered>,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
         let now = self.clock.now();
         let key = claim_key(job);
@@ -221,10 +293,23 @@ where
                 }
             };
         }
-        let result = self.send(job, claim, now, deadline_left).await;
+        let result = match summary {
+            Some(message) => {
+                self.send(job, claim, now, deadline_left, Some(message))
+                    .await
+            }
+            None => match self.hold_if_throttled(job, &claim, now).await {
+                Ok(Some(held)) => Ok(held),
+                Ok(None) => self.send(job, claim, now, deadline_left, None).await,
+                Err(e) => Err(e),
+            },
+        };
         if matches!(
             result,
-            Err(DeliverError::Store(_) | DeliverError::Bus(_) | DeliverError::Retryable { .. })
+            Err(DeliverError::Store(_)
+                | DeliverError::Bus(_)
+                | DeliverError::Scheduler(_)
+                | DeliverError::Retryable { .. })
         ) {
             // Let the platform's retry take the job again at once.
             let _ = self.store.release_event(&key).await;
@@ -238,6 +323,7 @@ where
         mut claim: DedupRecord,
         now: DateTime<Utc>,
         deadline_left: Duration,
+        summary: Option<Rendered>,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
         // Tries made by earlier invocations of this job are in the audit already.
         let history = self.store.audit(&job.alert_id).await?;
@@ -280,14 +366,16 @@ where
             job
         };
         let links = self.links(job, now);
-        let message = render::render(
-            job.target.channel_kind,
-            &Context {
-                job,
-                links: &links,
-                now,
-            },
-        );
+        let message = summary.unwrap_or_else(|| {
+            render::render(
+                job.target.channel_kind,
+                &Context {
+                    job,
+                    links: &links,
+                    now,
+                },
+            )
+        });
         let seed = job
             .delivery_id
             .bytes()
@@ -453,6 +541,153 @@ where
             out.push(e);
         }
         Ok(out)
+    }
+
+    /// Takes the throttle window of `key` for a message now: `None` when it was free (send), or when
+    /// the message must wait: the end of the window another message holds.
+    async fn take_window(
+        &self,
+        key: &str,
+        job: &DeliveryJob,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Option<DateTime<Utc>>, DeliverError> {
+        let end = now + TimeDelta::from_std(window).unwrap_or(TimeDelta::minutes(1));
+        let claim = DedupRecord {
+            event_id: throttle::window_id(key),
+            status: ClaimStatus::InProgress,
+            expires_at: end,
+            in_progress_until: end,
+            transport: job.target.channel.clone(),
+            claimed_at: now,
+            alert_id: Some(job.alert_id.clone()),
+            outcome: None,
+        };
+        Ok(match self.store.claim_event(&claim).await? {
+            Claim::Claimed => None,
+            Claim::Duplicate(taken) => Some(taken.expires_at.min(taken.in_progress_until).max(now)),
+        })
+    }
+
+    /// Holds an SMS job whose recipient had a message in the current window, and makes sure a flush
+    /// is scheduled for the window's end. `None`: not throttled, send it.
+    async fn hold_if_throttled(
+        &self,
+        job: &DeliveryJob,
+        claim: &DedupRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<AuditEntry>>, DeliverError> {
+        let Some(t) = &self.throttle else {
+            return Ok(None);
+        };
+        if job.target.channel_kind != tocsin_core::config::ChannelKind::Sms {
+            return Ok(None);
+        }
+        let key = throttle::key(&job.target);
+        let Some(due) = self.take_window(&key, job, now, t.window).await? else {
+            return Ok(None);
+        };
+        t.hold.hold(&key, job).await?;
+        t.timer
+            .schedule_flush(&Flush {
+                channel: job.target.channel.clone(),
+                key,
+                due,
+            })
+            .await?;
+        let e = self.entry(
+            job,
+            now,
+            Action::Suppress,
+            format!(
+                "sms to {} throttled (one message per {}s per recipient): held for one summary at {}",
+                job.target.target,
+                t.window.as_secs(),
+                format_time(&due)
+            ),
+        );
+        self.store.append_audit(std::slice::from_ref(&e)).await?;
+        let mut done = claim.clone();
+        done.status = ClaimStatus::Completed;
+        done.outcome = Some(format!("held for the summary at {}", format_time(&due)));
+        self.store.complete_event(&done).await?;
+        Ok(Some(vec![e]))
+    }
+
+    /// Runs a throttle flush: sends what is held under `flush.key` as one message (the message
+    /// itself when one is held, a summary when several are), then releases them. Nothing held
+    /// (a flush fired twice) sends nothing; a window taken again reschedules the flush for its end.
+    pub async fn flush(
+        &self,
+        flush: &Flush,
+        deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let Some(t) = &self.throttle else {
+            return Err(DeliverError::NoThrottle(flush.key.clone()));
+        };
+        let now = self.clock.now();
+        let mut held = t.hold.held(&flush.key).await?;
+        let Some(first) = held.first().cloned() else {
+            return Ok(Vec::new());
+        };
+        if let Some(due) = self.take_window(&flush.key, &first, now, t.window).await? {
+            t.timer
+                .schedule_flush(&Flush {
+                    due,
+                    ..flush.clone()
+                })
+                .await?;
+            return Ok(Vec::new());
+        }
+        // The most severe firing message leads (its alert carries the summary's audit and ack link).
+        held.sort_by_key(|j| {
+            (
+                matches!(j.kind, DeliveryKind::Resolve | DeliveryKind::Acknowledge),
+                j.alert.severity,
+                j.created_at,
+            )
+        });
+        let ids: Vec<&str> = held.iter().map(|j| j.delivery_id.as_str()).collect();
+        let mut lead = held[0].clone();
+        lead.delivery_id = stable_id(&[&["sms-summary", flush.key.as_str()], &ids[..]].concat());
+        lead.created_at = now;
+        let links = self.links(&lead, now);
+        // One held message goes out as itself (its own claim was spent holding it); several, as one.
+        let message = if held.len() == 1 {
+            render::render(
+                lead.target.channel_kind,
+                &Context {
+                    job: &lead,
+                    links: &links,
+                    now,
+                },
+            )
+        } else {
+            let firing = matches!(lead.kind, DeliveryKind::Trigger | DeliveryKind::Escalation);
+            let ack = links.ack.as_deref().filter(|_| firing);
+            render::sms::summary(&held, ack)
+        };
+        let mut entries = self.deliver_as(&lead, deadline_left, Some(message)).await?;
+        let told: Vec<AuditEntry> = held
+            .iter()
+            .map(|j| {
+                self.entry(
+                    j,
+                    now,
+                    Action::Notify,
+                    format!(
+                        "held sms sent to {} in one message of {} (delivery {})",
+                        j.target.target,
+                        held.len(),
+                        lead.delivery_id
+                    ),
+                )
+            })
+            .collect();
+        self.store.append_audit(&told).await?;
+        t.hold.release(&flush.key, &held).await?;
+        entries.extend(told);
+        Ok(entries)
     }
 
     fn entry(

@@ -1,21 +1,25 @@
 //! The deliver function, deployed once per channel (`CHANNEL_NAME`, the channel's name in the config)
 //! behind an SNS subscription filtered on the `channel` attribute, each with only its own permissions:
 //! SES for email, SNS SMS for SMS, outbound HTTPS for Slack, Teams, PagerDuty and webhooks.
+//!
+//! Its input is an SNS event (delivery jobs), or, for an SMS channel, `{"flush": {...}}` from the
+//! one-time schedule its throttle made (the schedule targets this function's own ARN, learnt from the
+//! first invocation's context: a function cannot name its own ARN in its template without a cycle).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use tocsin_aws::{DynamoStore, SesEmail, SnsBus, SnsSms};
+use tocsin_aws::{DynamoHold, DynamoStore, EventBridgeScheduler, SesEmail, SnsBus, SnsSms};
 use tocsin_channels::{AnyHttpChannel, SecretError, TokioSleeper};
 use tocsin_core::config::{ChannelKind, Setting};
-use tocsin_core::ports::{Notifier, SendError, Sent, SystemClock};
+use tocsin_core::ports::{Notifier, SchedulerError, SendError, Sent, SystemClock};
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
 use tocsin_core::retry::RetryPolicy;
-use tocsin_deliver::{Deliverer, LinkSettings, Settings, resolve_setting};
+use tocsin_core::throttle::{Flush, FlushTimer};
+use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle, resolve_setting};
 
 /// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
 /// variants' size difference does not matter.
@@ -32,6 +36,43 @@ impl Notifier for AnyNotifier {
             AnyNotifier::Email(n) => n.send(job, message).await,
             AnyNotifier::Sms(n) => n.send(job, message).await,
             AnyNotifier::Http(n) => n.send(job, message).await,
+        }
+    }
+}
+
+/// The flush timer: EventBridge Scheduler targeting this function, built once its ARN is known.
+struct SelfTimer {
+    client: aws_sdk_scheduler::Client,
+    group: String,
+    role_arn: String,
+    dead_letter_arn: Option<String>,
+    scheduler: OnceLock<EventBridgeScheduler>,
+}
+
+impl SelfTimer {
+    /// Learns this function's ARN (from an invocation's context) and builds the scheduler once.
+    fn learn(&self, function_arn: &str) -> Result<(), Error> {
+        if self.scheduler.get().is_none() {
+            let s = EventBridgeScheduler::new(
+                self.client.clone(),
+                self.group.clone(),
+                function_arn,
+                self.role_arn.clone(),
+                self.dead_letter_arn.clone(),
+            )?;
+            let _ = self.scheduler.set(s);
+        }
+        Ok(())
+    }
+}
+
+impl FlushTimer for SelfTimer {
+    async fn schedule_flush(&self, flush: &Flush) -> Result<(), SchedulerError> {
+        match self.scheduler.get() {
+            Some(s) => s.schedule_flush(flush).await,
+            None => Err(SchedulerError(
+                "the flush timer does not know this function's ARN yet".into(),
+            )),
         }
     }
 }
@@ -89,6 +130,30 @@ async fn main() -> Result<(), Error> {
             AnyNotifier::Http(tocsin_channels::build(&channel, &secrets)?)
         }
     };
+    // SMS: one message a recipient per window (the channel's `throttle`, default a minute).
+    let window = match setting("throttle")? {
+        Some(t) => tocsin_core::config::parse_duration(&t)
+            .ok_or_else(|| format!("channel {channel_name}: throttle: {t:?} is not a duration"))?,
+        None => tocsin_core::throttle::DEFAULT_WINDOW,
+    };
+    let throttle = if channel.kind == ChannelKind::Sms && !window.is_zero() {
+        Some(Throttle {
+            hold: DynamoHold::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                tocsin_lambda::env("TABLE_NAME")?,
+            ),
+            timer: SelfTimer {
+                client: aws_sdk_scheduler::Client::new(&sdk),
+                group: tocsin_lambda::env("SCHEDULE_GROUP")?,
+                role_arn: tocsin_lambda::env("SCHEDULER_ROLE_ARN")?,
+                dead_letter_arn: env("SCHEDULER_DLQ_ARN"),
+                scheduler: OnceLock::new(),
+            },
+            window,
+        })
+    } else {
+        None
+    };
     let deliverer = Deliverer {
         config: Arc::new(config),
         store: DynamoStore::new(
@@ -111,22 +176,36 @@ async fn main() -> Result<(), Error> {
                 ttl: Duration::from_secs(24 * 3600),
             },
         },
+        throttle,
     };
     let deliverer = &deliverer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Input>| async move {
         let left = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::from_secs(10));
-        let mut done = 0;
-        for (i, record) in event.payload.records.iter().enumerate() {
-            let job: DeliveryJob = serde_json::from_str(&record.sns.message)
-                .map_err(|e| format!("Records[{i}].Sns.Message is not a delivery job: {e}"))?;
-            deliverer.deliver(&job, left).await.map_err(Error::from)?;
-            done += 1;
+        if let Some(t) = &deliverer.throttle {
+            t.timer.learn(&event.context.invoked_function_arn)?;
         }
-        Ok::<_, Error>(serde_json::json!({ "delivered": done }))
+        match event.payload {
+            Input::Flush { flush } => {
+                let entries = deliverer.flush(&flush, left).await.map_err(Error::from)?;
+                Ok::<_, Error>(serde_json::json!({ "flushed": entries.len() }))
+            }
+            Input::Sns(sns) => {
+                let mut done = 0;
+                for (i, record) in sns.records.iter().enumerate() {
+                    let job: DeliveryJob =
+                        serde_json::from_str(&record.sns.message).map_err(|e| {
+                            format!("Records[{i}].Sns.Message is not a delivery job: {e}")
+                        })?;
+                    deliverer.deliver(&job, left).await.map_err(Error::from)?;
+                    done += 1;
+                }
+                Ok(serde_json::json!({ "delivered": done }))
+            }
+        }
     }))
     .await
 }

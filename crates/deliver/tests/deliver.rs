@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tocsin_core::config::ChannelKind;
-use tocsin_core::ports::{AlertStore, Notifier, SendError, Sent};
+use tocsin_core::ports::{AlertStore, Clock, Notifier, SendError, Sent};
 use tocsin_core::record::{Action, DeliveryJob, DeliveryKind, Status, Target};
 use tocsin_core::render::Rendered;
 use tocsin_core::retry::{RetryPolicy, Sleeper};
-use tocsin_deliver::{DeliverError, Deliverer, LinkSettings, Settings};
-use tocsin_local::{LocalBus, MemoryStore, VirtualClock};
+use tocsin_deliver::{DeliverError, Deliverer, Input, LinkSettings, Settings, Throttle};
+use tocsin_local::{LocalBus, LocalFlushTimer, MemoryHold, MemoryStore, VirtualClock};
 
 /// A channel answering each send with the next scripted reply (then success), recording what it got.
 #[derive(Clone, Default)]
@@ -104,11 +104,30 @@ fn job(severity: tocsin_core::Severity) -> DeliveryJob {
     }
 }
 
-struct Rig {
-    d: Deliverer<MemoryStore, LocalBus, Scripted, VirtualClock, NoWait>,
+struct Rig<H = tocsin_deliver::NoThrottle, T = tocsin_deliver::NoThrottle> {
+    d: Deliverer<MemoryStore, LocalBus, Scripted, VirtualClock, NoWait, H, T>,
 }
 
 fn rig(replies: Vec<Result<Sent, SendError>>) -> Rig {
+    rig_with(replies, None)
+}
+
+/// A rig whose SMS channel holds what a recipient gets within a minute of their last message.
+fn throttled(replies: Vec<Result<Sent, SendError>>) -> Rig<MemoryHold, LocalFlushTimer> {
+    rig_with(
+        replies,
+        Some(Throttle {
+            hold: MemoryHold::new(),
+            timer: LocalFlushTimer::new(),
+            window: Duration::from_secs(60),
+        }),
+    )
+}
+
+fn rig_with<H, T>(
+    replies: Vec<Result<Sent, SendError>>,
+    throttle: Option<Throttle<H, T>>,
+) -> Rig<H, T> {
     let config = Arc::new(tocsin_core::config::load(CONFIG).unwrap());
     Rig {
         d: Deliverer {
@@ -131,6 +150,7 @@ fn rig(replies: Vec<Result<Sent, SendError>>) -> Rig {
                     ttl: Duration::from_secs(3600),
                 },
             },
+            throttle,
         },
     }
 }
@@ -338,5 +358,265 @@ async fn a_follow_up_to_the_same_target_carries_the_first_messages_id_and_others
         *r.d.notifier.threads.lock().unwrap(),
         vec![None, Some("C0OPS/1700000000.000100".into()), None],
         "the first message starts the thread; the resolution follows it; bob's is his own"
+    );
+}
+
+/// A job for alice's phone about alarm `name`, made `secs` after t0.
+fn sms_job(id: &str, name: &str, severity: tocsin_core::Severity, secs: i64) -> DeliveryJob {
+    let mut j = job(severity);
+    j.delivery_id = id.into();
+    j.alert_id = format!("alert-{id}");
+    j.alert.alarm_name = name.into();
+    j.created_at = t0() + chrono::TimeDelta::seconds(secs);
+    j
+}
+
+fn texts(r: &Rig<MemoryHold, LocalFlushTimer>) -> Vec<String> {
+    r.d.notifier
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            Rendered::Sms { text } => text.clone(),
+            other => panic!("not an sms: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_minute_ends() {
+    let r = throttled(vec![]);
+    let left = Duration::from_secs(60);
+    let clock = &r.d.clock;
+    let at = |secs| t0() + chrono::TimeDelta::seconds(secs);
+    r.d.deliver(
+        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
+        left,
+    )
+    .await
+    .unwrap();
+    clock.set(at(10));
+    let held =
+        r.d.deliver(
+            &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 10),
+            left,
+        )
+        .await
+        .unwrap();
+    assert_eq!(held[0].action, Action::Suppress);
+    assert!(
+        held[0].reason.contains("throttled") && held[0].reason.contains("2026-11-20T02:11:00"),
+        "{}",
+        held[0].reason
+    );
+    clock.set(at(30));
+    r.d.deliver(
+        &sms_job("d-3", "orders-db-down", tocsin_core::Severity::Critical, 30),
+        left,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        texts(&r).len(),
+        1,
+        "only the first message went out in the minute"
+    );
+    assert!(
+        r.d.throttle
+            .as_ref()
+            .unwrap()
+            .timer
+            .take_due(t0() + chrono::TimeDelta::seconds(59))
+            .is_empty()
+    );
+
+    clock.set(at(60));
+    let due = r.d.throttle.as_ref().unwrap().timer.take_due(clock.now());
+    assert_eq!(due.len(), 1, "two held messages, one flush");
+    r.d.flush(&due[0], left).await.unwrap();
+    let sent = texts(&r);
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1].starts_with(
+            "2 alerts: CRIT orders-db-down; HIGH api-5xx. Ack: https://tocsin.example/a/"
+        ),
+        "{}",
+        sent[1]
+    );
+    // Each held alert's own trail says how it was finally sent.
+    for id in ["alert-d-2", "alert-d-3"] {
+        let audit = r.d.store.audit(id).await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == Action::Notify && e.reason.contains("in one message of 2")),
+            "{id}: {audit:?}"
+        );
+    }
+    // A flush fired twice sends nothing more; so does a redelivered held job.
+    r.d.flush(&due[0], left).await.unwrap();
+    r.d.deliver(
+        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 10),
+        left,
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&r).len(), 2);
+}
+
+#[tokio::test]
+async fn a_lone_held_sms_goes_out_as_itself_and_other_recipients_are_not_held() {
+    let r = throttled(vec![]);
+    let left = Duration::from_secs(60);
+    r.d.deliver(
+        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
+        left,
+    )
+    .await
+    .unwrap();
+    let mut bob = sms_job("d-b", "disk-full", tocsin_core::Severity::Medium, 0);
+    bob.target.target = "bob".into();
+    bob.target.address = Some("+447700900002".into());
+    r.d.deliver(&bob, left).await.unwrap();
+    r.d.deliver(
+        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
+        left,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        texts(&r).len(),
+        2,
+        "alice's first and bob's; alice's second is held"
+    );
+
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(61));
+    let due =
+        r.d.throttle
+            .as_ref()
+            .unwrap()
+            .timer
+            .take_due(r.d.clock.now());
+    r.d.flush(&due[0], left).await.unwrap();
+    let sent = texts(&r);
+    assert!(sent[2].starts_with("HIGH api-5xx ALARM"), "{}", sent[2]);
+}
+
+#[tokio::test]
+async fn a_flush_that_finds_the_window_taken_again_waits_for_its_end() {
+    let r = throttled(vec![]);
+    let left = Duration::from_secs(60);
+    r.d.deliver(
+        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
+        left,
+    )
+    .await
+    .unwrap();
+    r.d.deliver(
+        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
+        left,
+    )
+    .await
+    .unwrap();
+    let timer = &r.d.throttle.as_ref().unwrap().timer;
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(60));
+    let first = timer.take_due(r.d.clock.now());
+    // Another message takes the new window before the flush runs.
+    r.d.deliver(
+        &sms_job("d-3", "cpu-high", tocsin_core::Severity::Low, 60),
+        left,
+    )
+    .await
+    .unwrap();
+    r.d.flush(&first[0], left).await.unwrap();
+    assert_eq!(texts(&r).len(), 2, "the flush waited");
+    assert_eq!(
+        timer.next_due(),
+        Some(t0() + chrono::TimeDelta::seconds(120)),
+        "rescheduled for the end of the window it found"
+    );
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(120));
+    let again = timer.take_due(r.d.clock.now());
+    r.d.flush(&again[0], left).await.unwrap();
+    assert!(texts(&r)[2].starts_with("HIGH api-5xx"), "{:?}", texts(&r));
+}
+
+#[tokio::test]
+async fn a_failed_summary_keeps_the_held_messages_for_the_next_try() {
+    let r = throttled(vec![
+        Ok(Sent::default()),
+        err(true, "sns_throttled"),
+        err(true, "sns_throttled"),
+        err(true, "sns_throttled"),
+    ]);
+    let left = Duration::from_secs(60);
+    r.d.deliver(
+        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
+        left,
+    )
+    .await
+    .unwrap();
+    r.d.deliver(
+        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
+        left,
+    )
+    .await
+    .unwrap();
+    r.d.deliver(
+        &sms_job("d-3", "cpu-high", tocsin_core::Severity::Low, 6),
+        left,
+    )
+    .await
+    .unwrap();
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(60));
+    let due =
+        r.d.throttle
+            .as_ref()
+            .unwrap()
+            .timer
+            .take_due(r.d.clock.now());
+    let failed = r.d.flush(&due[0], left).await;
+    assert!(
+        matches!(failed, Err(DeliverError::Retryable { .. })),
+        "{failed:?}"
+    );
+    let hold = &r.d.throttle.as_ref().unwrap().hold;
+    use tocsin_core::throttle::HoldStore;
+    assert_eq!(
+        hold.held(&due[0].key).await.unwrap().len(),
+        2,
+        "nothing lost"
+    );
+    // The platform retries the flush later; the window has passed again by then.
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(130));
+    r.d.flush(&due[0], left).await.unwrap();
+    assert!(
+        texts(&r)[1].starts_with("2 alerts: HIGH api-5xx; LOW cpu-high"),
+        "{:?}",
+        texts(&r)
+    );
+    assert!(hold.held(&due[0].key).await.unwrap().is_empty());
+}
+
+#[test]
+fn a_deliver_function_takes_sns_deliveries_and_its_own_flush_schedules() {
+    let sns = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/sns/metric-alarm.json"
+    ))
+    .unwrap();
+    assert!(matches!(
+        serde_json::from_slice::<Input>(&sns).unwrap(),
+        Input::Sns(_)
+    ));
+    let flush = r#"{"flush":{"channel":"oncall-sms","key":"sms#oncall-sms#+447700900001","due":"2026-11-20T02:11:00Z"}}"#;
+    match serde_json::from_str::<Input>(flush).unwrap() {
+        Input::Flush { flush } => assert_eq!(flush.key, "sms#oncall-sms#+447700900001"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        serde_json::from_str::<Input>(r#"{"hello":1}"#).is_err(),
+        "anything else is refused"
     );
 }

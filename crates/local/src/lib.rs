@@ -5,9 +5,11 @@
 mod bus;
 mod clock;
 mod embedded;
+mod hold;
 mod store;
 
 pub use bus::LocalBus;
 pub use clock::{VirtualClock, VirtualScheduler};
 pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
+pub use hold::{LocalFlushTimer, MemoryHold};
 pub use store::MemoryStore;

@@ -32,6 +32,7 @@ const ALL_SETTINGS: &[&str] = &[
     "region",
     "sender_id",
     "origination_number",
+    "throttle",
     "webhook_url",
     "bot_token",
     "username",
@@ -45,7 +46,7 @@ const ALL_SETTINGS: &[&str] = &[
 pub(super) fn settings_for(kind: ChannelKind) -> &'static [&'static str] {
     match kind {
         ChannelKind::Email => &["from", "reply_to", "configuration_set", "region"],
-        ChannelKind::Sms => &["sender_id", "origination_number", "region"],
+        ChannelKind::Sms => &["sender_id", "origination_number", "region", "throttle"],
         ChannelKind::Slack => &["webhook_url", "bot_token", "username", "icon_emoji"],
         ChannelKind::Teams => &["webhook_url"],
         ChannelKind::Pagerduty => &["routing_key"],
@@ -215,6 +216,16 @@ impl<'a> Decoder<'a> {
         let valid = match key {
             "from" | "reply_to" => is_email_with_name(text),
             "origination_number" => is_e164(text),
+            "throttle" => {
+                if super::parse_duration(text).is_none() {
+                    self.p.at(
+                        pos(value),
+                        format!("invalid `throttle` `{text}`: a duration like `60s` or `2m`, or `0s` for none"),
+                    );
+                    return None;
+                }
+                true
+            }
             _ => true,
         };
         if !valid {

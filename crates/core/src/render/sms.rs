@@ -6,7 +6,7 @@
 
 use super::{Context, Rendered, safe_url};
 use crate::model::Severity;
-use crate::record::DeliveryKind;
+use crate::record::{DeliveryJob, DeliveryKind};
 use crate::text::is_unsafe_char;
 
 /// One GSM-7 segment, in septets.
@@ -96,6 +96,61 @@ pub fn render(ctx: &Context) -> Rendered {
         tail: &tail,
     };
     Rendered::Sms { text: parts.fit() }
+}
+
+/// Renders one SMS that sums up `jobs`, the messages a recipient's throttle held back (most severe
+/// first, then oldest): `3 alerts: CRIT orders-db-down; HIGH api-5xx; RESOLVED disk-full. Ack: <link>`.
+/// As many as fit one segment are named and the rest counted (`+2 more`); `ack` is the most severe
+/// firing alert's ack link or code, never cut. Never over [`MAX_CHARS`].
+pub fn summary(jobs: &[DeliveryJob], ack: Option<&str>) -> Rendered {
+    let mut order: Vec<&DeliveryJob> = jobs.iter().collect();
+    // Severity orders critical first.
+    order.sort_by_key(|j| (j.alert.severity, j.created_at));
+    let items: Vec<String> = order
+        .iter()
+        .map(|j| {
+            let prefix = match j.kind {
+                DeliveryKind::Resolve => "RESOLVED",
+                DeliveryKind::Acknowledge => "ACKED",
+                DeliveryKind::Trigger | DeliveryKind::Escalation => {
+                    short_severity(j.alert.severity)
+                }
+            };
+            format!("{prefix} {}", flatten(&j.alert.alarm_name))
+        })
+        .collect();
+    let n = items.len();
+    let head = if n == 1 {
+        "1 alert: ".to_string()
+    } else {
+        format!("{n} alerts: ")
+    };
+    let tail = ack
+        .map(|a| format!(". Ack: {}", flatten(a)))
+        .unwrap_or_else(|| ".".to_string());
+    let text = |k: usize| {
+        let more = if k < n {
+            format!("; +{} more", n - k)
+        } else {
+            String::new()
+        };
+        format!("{head}{}{more}{tail}", items[..k].join("; "))
+    };
+    let one_segment =
+        |s: &str| gsm7_len(s).is_some_and(|l| l <= GSM7_SEGMENT) || ucs2_len(s) <= UCS2_SEGMENT;
+    // One segment if any count of names fits it; else as many as fit the SNS limit.
+    let k = (1..=n)
+        .rev()
+        .find(|&k| one_segment(&text(k)))
+        .or_else(|| {
+            (1..=n)
+                .rev()
+                .find(|&k| text(k).chars().count() <= MAX_CHARS)
+        })
+        .unwrap_or(n.min(1));
+    Rendered::Sms {
+        text: text(k).chars().take(MAX_CHARS).collect(),
+    }
 }
 
 fn short_severity(s: Severity) -> &'static str {
@@ -331,5 +386,83 @@ mod tests {
         l.ack = Some(format!("https://tocsin.example/{}", "a".repeat(3000)));
         let t = text(DeliveryKind::Trigger, fixture_alert(), &l);
         assert_eq!(t.chars().count(), MAX_CHARS);
+    }
+
+    fn held(name: &str, severity: Severity, kind: DeliveryKind, minute: i64) -> DeliveryJob {
+        let mut a = fixture_alert();
+        a.alarm_name = name.to_string();
+        a.severity = severity;
+        let mut j = job(a, kind, ChannelKind::Sms);
+        j.created_at += chrono::TimeDelta::minutes(minute);
+        j
+    }
+
+    fn summary_text(jobs: &[DeliveryJob], ack: Option<&str>) -> String {
+        match summary(jobs, ack) {
+            Rendered::Sms { text } => text,
+            other => panic!("not sms: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_summary_names_the_held_alerts_most_severe_first_with_one_ack() {
+        let jobs = [
+            held("disk-full", Severity::Medium, DeliveryKind::Trigger, 0),
+            held(
+                "orders-db-down",
+                Severity::Critical,
+                DeliveryKind::Trigger,
+                1,
+            ),
+            held("api-5xx", Severity::High, DeliveryKind::Resolve, 2),
+        ];
+        let t = summary_text(&jobs, Some("K7Q2"));
+        assert_eq!(
+            t,
+            "3 alerts: CRIT orders-db-down; RESOLVED api-5xx; MED disk-full. Ack: K7Q2"
+        );
+    }
+
+    #[test]
+    fn a_summary_too_long_for_one_segment_counts_the_rest_instead_of_naming_them() {
+        let jobs: Vec<DeliveryJob> = (0..12)
+            .map(|i| {
+                held(
+                    &format!("payments-service-latency-p99-{i}"),
+                    Severity::High,
+                    DeliveryKind::Trigger,
+                    i,
+                )
+            })
+            .collect();
+        let t = summary_text(&jobs, Some("K7Q2"));
+        assert!(gsm7_len(&t).unwrap() <= GSM7_SEGMENT, "{t}");
+        assert!(
+            t.starts_with("12 alerts: HIGH payments-service-latency-p99-0; "),
+            "{t}"
+        );
+        let named = t.matches("HIGH ").count();
+        assert!(
+            t.contains(&format!("; +{} more. Ack: K7Q2", 12 - named)),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_summary_with_a_long_ack_link_stays_within_the_sns_limit_and_keeps_the_link() {
+        let link = format!("https://tocsin.example/a/{}", "t".repeat(200));
+        let jobs: Vec<DeliveryJob> = (0..200)
+            .map(|i| {
+                held(
+                    &format!("alarm-{i}"),
+                    Severity::Low,
+                    DeliveryKind::Trigger,
+                    i,
+                )
+            })
+            .collect();
+        let t = summary_text(&jobs, Some(&link));
+        assert!(t.chars().count() <= MAX_CHARS);
+        assert!(t.ends_with(&format!("more. Ack: {link}")), "{t}");
     }
 }

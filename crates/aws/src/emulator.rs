@@ -61,3 +61,51 @@ pub fn unique_name(what: &str) -> String {
         .unwrap_or_default();
     format!("tocsin-{what}-{}-{nanos}", std::process::id())
 }
+
+/// Everything moto holds, from `GET /moto-api/data.json` on the emulator at `endpoint`: what SES sent,
+/// which SMS SNS published, and so on. A plain HTTP/1.0 request (so the answer is not chunked) on a
+/// TCP stream, to need no HTTP client.
+pub async fn moto_data(endpoint: &str) -> Result<serde_json::Value, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    let request = format!(
+        "GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("moto answered no HTTP head")?;
+    if !(head.starts_with("HTTP/1.") && head.contains(" 200 ")) {
+        return Err(format!(
+            "moto answered {}",
+            head.lines().next().unwrap_or_default()
+        ));
+    }
+    serde_json::from_str(body).map_err(|e| format!("moto data is not JSON: {e}"))
+}
+
+/// The instances of moto's model `service.model` (from [`moto_data`]) whose `key` is `value`.
+pub fn recorded<'a>(
+    data: &'a serde_json::Value,
+    service: &str,
+    model: &str,
+    key: &str,
+    value: &str,
+) -> Vec<&'a serde_json::Value> {
+    data[service][model]
+        .as_array()
+        .map(|all| all.iter().filter(|m| m[key] == value).collect())
+        .unwrap_or_default()
+}

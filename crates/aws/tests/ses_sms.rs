@@ -14,8 +14,6 @@ use tocsin_core::config::ChannelKind;
 use tocsin_core::ports::Notifier;
 use tocsin_core::record::{DeliveryJob, DeliveryKind, Status, Target};
 use tocsin_core::render::{self, Context, Links, Rendered};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 fn fixture_job(channel_kind: ChannelKind, address: Option<String>) -> DeliveryJob {
     let path = concat!(
@@ -59,39 +57,11 @@ fn rendered(job: &DeliveryJob) -> Rendered {
     render::render(job.target.channel_kind, &ctx)
 }
 
-/// Everything moto holds, from `GET /moto-api/data.json`: a plain HTTP/1.0 request (so the answer is
-/// not chunked) on a TCP stream, to need no HTTP client.
 async fn moto_data(endpoint: &str) -> Value {
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(authority).await.unwrap();
-    let request = format!(
-        "GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let response = String::from_utf8(response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
-    );
-    serde_json::from_str(body).unwrap()
+    emulator::moto_data(endpoint).await.unwrap()
 }
 
-/// The instances of moto's model `service.model` whose `key` is `value`.
-fn recorded<'a>(
-    data: &'a Value,
-    service: &str,
-    model: &str,
-    key: &str,
-    value: &str,
-) -> Vec<&'a Value> {
-    data[service][model]
-        .as_array()
-        .map(|all| all.iter().filter(|m| m[key] == value).collect())
-        .unwrap_or_default()
-}
+use emulator::recorded;
 
 /// A sender address moto knows, made a verified identity through SES v2 itself.
 async fn verified_sender(client: &aws_sdk_sesv2::Client) -> String {

@@ -582,3 +582,22 @@ fn each_broken_sample_config_produces_exactly_the_problems_its_header_lists() {
         assert_eq!(problems(&text), expected, "{name}.yaml");
     }
 }
+
+#[test]
+fn an_sms_throttle_is_a_duration_and_anything_else_is_refused_at_its_place() {
+    let ok = load("channels:\n  sms: {type: sms, throttle: 2m, default_to: [\"+447700900001\"]}\nroute: {notify: [{channel: sms}]}\n").unwrap();
+    assert_eq!(
+        ok.channels["sms"].settings.get("throttle"),
+        Some(&Setting::Literal("2m".into()))
+    );
+    assert_problem(
+        "channels:\n  sms: {type: sms, throttle: often, default_to: [\"+447700900001\"]}\nroute: {notify: [{channel: sms}]}\n",
+        "2:30",
+        "invalid `throttle` `often`",
+    );
+    assert_problem(
+        "channels:\n  mail: {type: email, from: a@example.com, throttle: 1m, default_to: [b@example.com]}\nroute: {notify: [{channel: mail}]}\n",
+        "2:44",
+        "unknown setting `throttle` for an email channel",
+    );
+}

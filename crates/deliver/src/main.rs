@@ -136,8 +136,9 @@ async fn main() -> Result<(), Error> {
             .ok_or_else(|| format!("channel {channel_name}: throttle: {t:?} is not a duration"))?,
         None => tocsin_core::throttle::DEFAULT_WINDOW,
     };
-    let throttle = if channel.kind == ChannelKind::Sms && !window.is_zero() {
-        Some(Throttle {
+    let throttle = match channel.kind {
+        ChannelKind::Sms if window.is_zero() => None,
+        ChannelKind::Sms => Some(Throttle {
             hold: DynamoHold::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 tocsin_lambda::env("TABLE_NAME")?,
@@ -150,9 +151,8 @@ async fn main() -> Result<(), Error> {
                 scheduler: OnceLock::new(),
             },
             window,
-        })
-    } else {
-        None
+        }),
+        _ => None,
     };
     let deliverer = Deliverer {
         config: Arc::new(config),

@@ -676,32 +676,40 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// BatchWriteItem, re-sending what it leaves unprocessed (it does under throttling) with backoff.
-    async fn batch_write(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let mut backoff = Duration::from_millis(50);
-        for _ in 0..BATCH_ROUNDS {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| backend("BatchWriteItem", &e))?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut left| left.remove(&self.table))
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-        }
-        Err(StoreError::Backend(format!(
-            "dynamodb BatchWriteItem: {} audit entries still unprocessed after {BATCH_ROUNDS} rounds",
-            pending.len()
-        )))
+    /// BatchWriteItem on the store's table (see [`batch_write`]).
+    async fn batch_write(&self, pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        batch_write(&self.client, &self.table, pending).await
     }
+}
+
+/// BatchWriteItem, re-sending what it leaves unprocessed (it does under throttling) with backoff.
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    mut pending: Vec<WriteRequest>,
+) -> Result<(), StoreError> {
+    let mut backoff = Duration::from_millis(50);
+    for _ in 0..BATCH_ROUNDS {
+        let out = client
+            .batch_write_item()
+            .request_items(table, pending)
+            .send()
+            .await
+            .map_err(|e| backend("BatchWriteItem", &e))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut left| left.remove(table))
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    Err(StoreError::Backend(format!(
+        "dynamodb BatchWriteItem: {} items still unprocessed after {BATCH_ROUNDS} rounds",
+        pending.len()
+    )))
 }
 
 /// A per-process audit sequence: strictly increasing, starting from the wall clock in microseconds

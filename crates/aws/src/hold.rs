@@ -14,7 +14,9 @@ use tocsin_core::ports::StoreError;
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::throttle::HoldStore;
 
-use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, built, from_body, n, s, to_body, ttl_epoch};
+use crate::dynamo::{
+    BODY, TTL_ATTRIBUTE, backend, batch_write, built, from_body, n, s, to_body, ttl_epoch,
+};
 
 /// How long a held message is kept if no flush takes it.
 const HOLD_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -113,29 +115,8 @@ impl HoldStore for DynamoHold {
                     .map_err(built)?;
                 pending.push(WriteRequest::builder().delete_request(delete).build());
             }
-            // Deleting what is gone is not an error; unprocessed items are retried a few rounds.
-            for _ in 0..8 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchWriteItem", &e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Backend(format!(
-                    "dynamodb BatchWriteItem: {} held messages still unprocessed",
-                    pending.len()
-                )));
-            }
+            // Deleting what is gone is not an error.
+            batch_write(&self.client, &self.table, pending).await?;
         }
         Ok(())
     }

@@ -115,6 +115,16 @@ pub mod contract {
         }
     }
 
+    /// The delivery ids held under `key`, in order.
+    async fn ids<H: HoldStore>(h: &H, key: &str) -> Vec<String> {
+        h.held(key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.delivery_id)
+            .collect()
+    }
+
     /// Runs every check.
     pub async fn run<H: HoldStore>(h: &H, prefix: &str) {
         held_jobs_come_back_oldest_first_and_once(h, prefix).await;
@@ -127,13 +137,7 @@ pub mod contract {
         h.hold(&key, &job("d-2", 2)).await.unwrap();
         h.hold(&key, &job("d-1", 1)).await.unwrap();
         h.hold(&key, &job("d-2", 2)).await.unwrap();
-        let ids: Vec<String> = h
-            .held(&key)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|j| j.delivery_id)
-            .collect();
+        let ids = ids(h, &key).await;
         assert_eq!(ids, ["d-1", "d-2"], "oldest first, a job held twice once");
         let back = h.held(&key).await.unwrap();
         assert_eq!(back[0], job("d-1", 1), "a held job comes back whole");
@@ -147,13 +151,7 @@ pub mod contract {
         h.release(&key, &[job("d-1", 0), job("d-3", 2)])
             .await
             .unwrap();
-        let left: Vec<String> = h
-            .held(&key)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|j| j.delivery_id)
-            .collect();
+        let left = ids(h, &key).await;
         assert_eq!(left, ["d-2"]);
         // Releasing what is already gone is not an error (a retried flush does it).
         h.release(&key, &[job("d-1", 0)]).await.unwrap();

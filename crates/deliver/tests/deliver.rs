@@ -371,6 +371,26 @@ fn sms_job(id: &str, name: &str, severity: tocsin_core::Severity, secs: i64) -> 
     j
 }
 
+impl Rig<MemoryHold, LocalFlushTimer> {
+    /// Delivers an SMS job for alice (see [`sms_job`]); it must not fail.
+    async fn sms(
+        &self,
+        id: &str,
+        name: &str,
+        severity: tocsin_core::Severity,
+        secs: i64,
+    ) -> Vec<tocsin_core::record::AuditEntry> {
+        self.d
+            .deliver(&sms_job(id, name, severity, secs), Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    fn timer(&self) -> &LocalFlushTimer {
+        &self.d.throttle.as_ref().unwrap().timer
+    }
+}
+
 fn texts(r: &Rig<MemoryHold, LocalFlushTimer>) -> Vec<String> {
     r.d.notifier
         .sent
@@ -390,20 +410,12 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
     let left = Duration::from_secs(60);
     let clock = &r.d.clock;
     let at = |secs| t0() + chrono::TimeDelta::seconds(secs);
-    r.d.deliver(
-        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-1", "disk-full", tocsin_core::Severity::Medium, 0)
+        .await;
     clock.set(at(10));
-    let held =
-        r.d.deliver(
-            &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 10),
-            left,
-        )
-        .await
-        .unwrap();
+    let held = r
+        .sms("d-2", "api-5xx", tocsin_core::Severity::High, 10)
+        .await;
     assert_eq!(held[0].action, Action::Suppress);
     assert!(
         held[0].reason.contains("throttled") && held[0].reason.contains("2026-11-20T02:11:00"),
@@ -411,12 +423,8 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
         held[0].reason
     );
     clock.set(at(30));
-    r.d.deliver(
-        &sms_job("d-3", "orders-db-down", tocsin_core::Severity::Critical, 30),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-3", "orders-db-down", tocsin_core::Severity::Critical, 30)
+        .await;
     assert_eq!(
         texts(&r).len(),
         1,
@@ -456,12 +464,8 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
     }
     // A flush fired twice sends nothing more; so does a redelivered held job.
     r.d.flush(&due[0], left).await.unwrap();
-    r.d.deliver(
-        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 10),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-2", "api-5xx", tocsin_core::Severity::High, 10)
+        .await;
     assert_eq!(texts(&r).len(), 2);
 }
 
@@ -469,22 +473,14 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
 async fn a_lone_held_sms_goes_out_as_itself_and_other_recipients_are_not_held() {
     let r = throttled(vec![]);
     let left = Duration::from_secs(60);
-    r.d.deliver(
-        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-1", "disk-full", tocsin_core::Severity::Medium, 0)
+        .await;
     let mut bob = sms_job("d-b", "disk-full", tocsin_core::Severity::Medium, 0);
     bob.target.target = "bob".into();
     bob.target.address = Some("+447700900002".into());
     r.d.deliver(&bob, left).await.unwrap();
-    r.d.deliver(
-        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-2", "api-5xx", tocsin_core::Severity::High, 5)
+        .await;
     assert_eq!(
         texts(&r).len(),
         2,
@@ -492,12 +488,7 @@ async fn a_lone_held_sms_goes_out_as_itself_and_other_recipients_are_not_held() 
     );
 
     r.d.clock.set(t0() + chrono::TimeDelta::seconds(61));
-    let due =
-        r.d.throttle
-            .as_ref()
-            .unwrap()
-            .timer
-            .take_due(r.d.clock.now());
+    let due = r.timer().take_due(r.d.clock.now());
     r.d.flush(&due[0], left).await.unwrap();
     let sent = texts(&r);
     assert!(sent[2].starts_with("HIGH api-5xx ALARM"), "{}", sent[2]);
@@ -507,28 +498,16 @@ async fn a_lone_held_sms_goes_out_as_itself_and_other_recipients_are_not_held() 
 async fn a_flush_that_finds_the_window_taken_again_waits_for_its_end() {
     let r = throttled(vec![]);
     let left = Duration::from_secs(60);
-    r.d.deliver(
-        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
-        left,
-    )
-    .await
-    .unwrap();
-    r.d.deliver(
-        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-1", "disk-full", tocsin_core::Severity::Medium, 0)
+        .await;
+    r.sms("d-2", "api-5xx", tocsin_core::Severity::High, 5)
+        .await;
     let timer = &r.d.throttle.as_ref().unwrap().timer;
     r.d.clock.set(t0() + chrono::TimeDelta::seconds(60));
     let first = timer.take_due(r.d.clock.now());
     // Another message takes the new window before the flush runs.
-    r.d.deliver(
-        &sms_job("d-3", "cpu-high", tocsin_core::Severity::Low, 60),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-3", "cpu-high", tocsin_core::Severity::Low, 60)
+        .await;
     r.d.flush(&first[0], left).await.unwrap();
     assert_eq!(texts(&r).len(), 2, "the flush waited");
     assert_eq!(
@@ -551,31 +530,14 @@ async fn a_failed_summary_keeps_the_held_messages_for_the_next_try() {
         err(true, "sns_throttled"),
     ]);
     let left = Duration::from_secs(60);
-    r.d.deliver(
-        &sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0),
-        left,
-    )
-    .await
-    .unwrap();
-    r.d.deliver(
-        &sms_job("d-2", "api-5xx", tocsin_core::Severity::High, 5),
-        left,
-    )
-    .await
-    .unwrap();
-    r.d.deliver(
-        &sms_job("d-3", "cpu-high", tocsin_core::Severity::Low, 6),
-        left,
-    )
-    .await
-    .unwrap();
+    r.sms("d-1", "disk-full", tocsin_core::Severity::Medium, 0)
+        .await;
+    r.sms("d-2", "api-5xx", tocsin_core::Severity::High, 5)
+        .await;
+    r.sms("d-3", "cpu-high", tocsin_core::Severity::Low, 6)
+        .await;
     r.d.clock.set(t0() + chrono::TimeDelta::seconds(60));
-    let due =
-        r.d.throttle
-            .as_ref()
-            .unwrap()
-            .timer
-            .take_due(r.d.clock.now());
+    let due = r.timer().take_due(r.d.clock.now());
     let failed = r.d.flush(&due[0], left).await;
     assert!(
         matches!(failed, Err(DeliverError::Retryable { .. })),

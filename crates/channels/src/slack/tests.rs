@@ -263,6 +263,16 @@ fn debug_output_hides_the_hook_url_and_the_token() {
     );
 }
 
+/// Sends a follow-up of `kind` through a bot whose server answers `replies`.
+async fn send_follow_up(
+    kind: tocsin_core::record::DeliveryKind,
+    replies: Vec<Reply>,
+) -> (Result<Sent, SendError>, Server) {
+    let server = Server::start(replies).await.unwrap();
+    let result = bot(&server).send(&follow_up(kind), &message()).await;
+    (result, server)
+}
+
 /// A follow-up job of `kind` about a message the bot posted earlier.
 fn follow_up(kind: tocsin_core::record::DeliveryKind) -> tocsin_core::record::DeliveryJob {
     let mut j = job(ChannelKind::Slack, Some("#ops"));
@@ -274,14 +284,11 @@ fn follow_up(kind: tocsin_core::record::DeliveryKind) -> tocsin_core::record::De
 #[tokio::test]
 async fn a_bot_updates_its_first_message_in_place_when_the_alert_resolves() {
     use tocsin_core::record::DeliveryKind;
-    let server = Server::start(vec![
-        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000000.000100"}"#),
-    ])
-    .await
-    .unwrap();
-    let result = bot(&server)
-        .send(&follow_up(DeliveryKind::Resolve), &message())
-        .await;
+    let (result, server) = send_follow_up(
+        DeliveryKind::Resolve,
+        vec![Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000000.000100"}"#)],
+    )
+    .await;
     assert_eq!(
         result,
         Ok(Sent {
@@ -300,15 +307,14 @@ async fn a_bot_updates_its_first_message_in_place_when_the_alert_resolves() {
 #[tokio::test]
 async fn a_message_slack_will_not_edit_gets_a_threaded_reply_instead() {
     use tocsin_core::record::DeliveryKind;
-    let server = Server::start(vec![
-        Reply::status(200).body(r#"{"ok":false,"error":"message_not_found"}"#),
-        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000050.000200"}"#),
-    ])
-    .await
-    .unwrap();
-    let result = bot(&server)
-        .send(&follow_up(DeliveryKind::Acknowledge), &message())
-        .await;
+    let (result, server) = send_follow_up(
+        DeliveryKind::Acknowledge,
+        vec![
+            Reply::status(200).body(r#"{"ok":false,"error":"message_not_found"}"#),
+            Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000050.000200"}"#),
+        ],
+    )
+    .await;
     assert!(result.is_ok(), "{result:?}");
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -326,16 +332,12 @@ async fn a_message_slack_will_not_edit_gets_a_threaded_reply_instead() {
 #[tokio::test]
 async fn a_failed_edit_for_another_reason_is_the_sends_failure_not_a_reply() {
     use tocsin_core::record::DeliveryKind;
-    let server = Server::start(vec![
-        Reply::status(200).body(r#"{"ok":false,"error":"ratelimited"}"#),
-    ])
-    .await
-    .unwrap();
-    let e = expect_err(
-        bot(&server)
-            .send(&follow_up(DeliveryKind::Resolve), &message())
-            .await,
-    );
+    let (result, server) = send_follow_up(
+        DeliveryKind::Resolve,
+        vec![Reply::status(200).body(r#"{"ok":false,"error":"ratelimited"}"#)],
+    )
+    .await;
+    let e = expect_err(result);
     assert_eq!(e.class, "slack_ratelimited");
     assert!(e.retryable);
     assert_eq!(server.requests().len(), 1);
@@ -344,14 +346,11 @@ async fn a_failed_edit_for_another_reason_is_the_sends_failure_not_a_reply() {
 #[tokio::test]
 async fn an_escalation_about_a_posted_alert_replies_in_its_thread_and_broadcasts() {
     use tocsin_core::record::DeliveryKind;
-    let server = Server::start(vec![
-        Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000090.000300"}"#),
-    ])
-    .await
-    .unwrap();
-    let result = bot(&server)
-        .send(&follow_up(DeliveryKind::Escalation), &message())
-        .await;
+    let (result, server) = send_follow_up(
+        DeliveryKind::Escalation,
+        vec![Reply::status(200).body(r#"{"ok":true,"channel":"C0OPS","ts":"1700000090.000300"}"#)],
+    )
+    .await;
     assert_eq!(
         result,
         Ok(Sent {

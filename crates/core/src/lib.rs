@@ -17,5 +17,6 @@ pub mod routing;
 pub mod source;
 pub mod text;
 pub mod token;
+pub mod update;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};

@@ -676,7 +676,6 @@ fn rds_recovered(message: &str) -> bool {
     ]
     .iter()
     .any(|w| m.contains(w))
-        && !m.contains("started.") // "failover started." is the start, not the end
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -178,11 +178,17 @@ pub fn parse_all(input: &[u8]) -> Result<Parsed, ParseError> {
 /// event becomes the alert of that page alone (see [`HealthPage::into_alert`]); a skipped event
 /// gives no alert.
 pub fn parse(input: &[u8]) -> Result<Vec<Alert>, ParseError> {
+    parse_noting_skips(input).map(|(alerts, _)| alerts)
+}
+
+/// [`parse`], also saying which events were skipped and why, so that a caller can tell an event
+/// deliberately dropped from one that held nothing.
+pub fn parse_noting_skips(input: &[u8]) -> Result<(Vec<Alert>, Vec<Skipped>), ParseError> {
     let mut parsed = parse_all(input)?;
     if parsed.rejected.is_empty() {
         let mut alerts = parsed.alerts;
         alerts.extend(parsed.pages.into_iter().map(HealthPage::into_alert));
-        Ok(alerts)
+        Ok((alerts, parsed.skipped))
     } else {
         Err(parsed.rejected.swap_remove(0))
     }

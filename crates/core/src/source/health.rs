@@ -125,10 +125,12 @@ impl Reassembly {
         // A page numbered past what the first page said the total was cannot belong to it; the
         // parser bounds `page` by its own `totalPages`, so only a disagreement between pages gets
         // here, and the larger count wins.
-        if slots.len() < page.total as usize {
-            slots.resize(page.total as usize, None);
+        let need = page.total.max(page.page) as usize;
+        if slots.len() < need {
+            slots.resize(need, None);
         }
-        let i = page.page as usize - 1;
+        // Pages count from 1 (the parser makes sure); a page 0 takes the first slot if free.
+        let i = (page.page as usize).saturating_sub(1);
         if slots[i].is_none() {
             slots[i] = Some(page);
         }

@@ -159,4 +159,20 @@ mod tests {
         }
         assert_eq!(bus.take_alerts().len(), 2);
     }
+
+    #[tokio::test]
+    async fn a_health_page_is_published_alone_marked_partial_and_a_backup_copy_is_not() {
+        let bus = LocalBus::new();
+        let out = handle(&bus, &fixture("health/paged/page-1-of-2.json"))
+            .await
+            .unwrap();
+        assert_eq!(out.published, 1);
+        let got = bus.take_alerts();
+        assert_eq!(got[0].labels["health_pages"], "1 of 2");
+        let out = handle(&bus, &fixture("health/backup-region-copy.json"))
+            .await
+            .unwrap();
+        assert_eq!(out.published, 0);
+        assert!(bus.take_alerts().is_empty());
+    }
 }

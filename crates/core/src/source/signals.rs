@@ -73,12 +73,24 @@ pub(crate) fn parse(
         resource: first_resource(ev)?,
     };
     let first = out.rejected.len();
-    reader(&ctx, &detail, out).map_err(|e| e.within("detail"))?;
+    reader(&ctx, &detail, out).map_err(from_detail)?;
     for e in &mut out.rejected[first..] {
-        *e = std::mem::replace(e, ParseError::new("", "")).within("detail");
+        *e = from_detail(std::mem::replace(e, ParseError::new("", "")));
     }
     Ok(true)
 }
+
+/// Errors of the readers are relative to `detail`, but for those about the envelope, which the
+/// readers mark `(event).`.
+fn from_detail(e: ParseError) -> ParseError {
+    match e.at.strip_prefix(ENVELOPE) {
+        Some(at) => ParseError::new(at, e.reason),
+        None => e.within("detail"),
+    }
+}
+
+/// Marks an error path as the envelope's, not the detail's.
+const ENVELOPE: &str = "(event).";
 
 /// What every signal takes from the envelope.
 struct Ctx<'v> {
@@ -96,7 +108,7 @@ impl Ctx<'_> {
     fn time(&self) -> Result<chrono::DateTime<chrono::Utc>, ParseError> {
         req_time(self.time, "time").map_err(|mut e| {
             // The caller prefixes `detail`; the envelope's field is not in it.
-            e.at = format!("(event).{}", e.at);
+            e.at = format!("{ENVELOPE}{}", e.at);
             e
         })
     }

@@ -751,6 +751,16 @@ fn guardduty_bands_and_recurrences() {
     let a = one("guardduty/finding-high.json");
     assert_eq!(a.labels["finding_id"], "a4c1f0e2d3b4a5968778695a4b3c2d1e");
     assert_eq!(a.labels["resource_type"], "Instance");
+    // Envelope fields are named as themselves, not under `detail`.
+    let mut v = json_of("ec2/instance-stopped.json");
+    v.as_object_mut().unwrap().remove("time");
+    assert_eq!(err_of_value(&v), "time: required field is missing");
+    let mut v = json_of("ecs/deployment-failed.json");
+    v["resources"] = json!([]);
+    assert_eq!(
+        err_of_value(&v),
+        "resources: required field is missing (the ECS service ARN)"
+    );
     // A recurrence with the same update time is a new event (its count rose), not a dedup.
     let mut v = json_of("guardduty/finding-high.json");
     v["detail"]["service"]["count"] = json!(2);

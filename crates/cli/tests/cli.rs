@@ -268,10 +268,13 @@ fn replay_on_dynamodb_keeps_state_across_runs() {
     assert!(lines.iter().all(|l| l["action"] == "dedup"), "{lines:?}");
 }
 
+/// One alert `tocsin parse` must print: its source, alarm name and state.
+type Expected = (&'static str, &'static str, &'static str);
+
 /// Every fixture of the EventBridge sources beyond CloudWatch alarms, with what `tocsin parse` must
 /// print for it: the source, the alarm name and the state of each alert, in order (none for an event
 /// deliberately skipped).
-const EVENT_FIXTURES: &[(&str, &[(&str, &str, &str)])] = &[
+const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
     (
         "autoscaling/instance-refresh-failed.json",
         &[("autoscaling", "web-asg-instance-refresh", "ALARM")],

@@ -644,3 +644,60 @@ async fn a_round_robin_level_takes_turns_across_repeats_of_the_policy() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_health_update_re_notifies_everyone_paged_only_when_its_content_changed() {
+    let p = pipeline(config_from(CONFIG));
+    let open = p.ingest(alert("health/issue-open.json")).await.unwrap();
+    assert_eq!(actions(&open), vec![Action::Open, Action::Notify]);
+    let first: Vec<_> = p.bus.take_deliveries();
+    assert_eq!(first.len(), 1);
+
+    let updated = p.ingest(alert("health/issue-updated.json")).await.unwrap();
+    assert_eq!(actions(&updated), vec![Action::Repeat, Action::Notify]);
+    assert!(
+        updated[1]
+            .reason
+            .starts_with("content changed (health_digest)")
+    );
+    assert_eq!(
+        targets(&updated, Action::Notify),
+        targets(&open, Action::Notify)
+    );
+    let update_jobs = p.bus.take_deliveries();
+    assert_eq!(update_jobs.len(), 1);
+    assert_eq!(update_jobs[0].target, first[0].target);
+    assert_ne!(
+        update_jobs[0].delivery_id, first[0].delivery_id,
+        "not taken for a retry"
+    );
+    assert_eq!(update_jobs[0].alert.labels["affected_entity_count"], "3");
+
+    let resent = p
+        .ingest(alert("health/issue-resent-unchanged.json"))
+        .await
+        .unwrap();
+    assert_eq!(actions(&resent), vec![Action::Repeat]);
+    assert!(p.bus.take_deliveries().is_empty());
+
+    let closed = p.ingest(alert("health/issue-closed.json")).await.unwrap();
+    assert_eq!(actions(&closed), vec![Action::Resolve, Action::Notify]);
+}
+
+#[tokio::test]
+async fn a_cloudwatch_repeat_without_a_digest_is_never_re_notified() {
+    let p = pipeline(config_from(CONFIG));
+    p.ingest(alarm(
+        "orders-db-cpu",
+        AlarmState::Alarm,
+        "2026-11-20T02:10:00Z",
+    ))
+    .await
+    .unwrap();
+    p.bus.take_deliveries();
+    let mut again = alarm("orders-db-cpu", AlarmState::Alarm, "2026-11-20T02:14:00Z");
+    again.description = "a different description".into();
+    let repeat = p.ingest(again).await.unwrap();
+    assert_eq!(actions(&repeat), vec![Action::Repeat]);
+    assert!(p.bus.take_deliveries().is_empty());
+}

@@ -124,8 +124,12 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
 
 fn parse(config_path: Option<&Path>, file: &str) -> Result<(), Failure> {
     let input = read_input(file)?;
-    let mut alerts =
-        tocsin_core::source::parse(&input).map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
+    let (mut alerts, skipped) = tocsin_core::source::parse_noting_skips(&input)
+        .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
+    // A deliberately dropped event (a Health copy for the backup region) prints no alert; say why.
+    for s in &skipped {
+        eprintln!("note: skipped: {s}");
+    }
     let config = load_config(config_path)?;
     for a in &mut alerts {
         tocsin_core::classify::classify(&config, a);

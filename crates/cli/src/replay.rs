@@ -10,6 +10,7 @@ use tocsin_core::config::{Config, parse_duration};
 use tocsin_core::model::{Alert, format_time};
 use tocsin_core::ports::AlertStore;
 use tocsin_core::record::AuditEntry;
+use tocsin_core::source::Reassembly;
 use tocsin_core::text::one_line;
 use tocsin_local::Embedded;
 
@@ -56,11 +57,12 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A line the replay prints that is not an audit entry: an input it could not take.
-fn reject_line(json: bool, at: DateTime<Utc>, file: &str, reason: &str) -> String {
+/// A line the replay prints that is not an audit entry: an input it could not take (`reject`), or one
+/// it read and deliberately turned into no alert (`skip`, such as an AWS Health backup-region copy).
+fn input_line(json: bool, at: DateTime<Utc>, action: &str, file: &str, reason: &str) -> String {
     if json {
         serde_json::json!({
-            "at": format_time(&at), "alert": null, "action": "reject", "reason": reason, "file": file,
+            "at": format_time(&at), "alert": null, "action": action, "reason": reason, "file": file,
         })
         .to_string()
     } else {
@@ -68,7 +70,7 @@ fn reject_line(json: bool, at: DateTime<Utc>, file: &str, reason: &str) -> Strin
             "{}  {:<8}  {:<14}  {}  {}",
             short_time(&at),
             "-",
-            "reject",
+            action,
             one_line(file),
             one_line(reason)
         )
@@ -119,6 +121,10 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
     }
     let mut alerts: Vec<Alert> = Vec::new();
     let mut rejects: Vec<(String, String)> = Vec::new();
+    let mut skips: Vec<(String, String)> = Vec::new();
+    // Paged AWS Health events are joined here, for the whole replay: an event's alert exists once its
+    // last page is read, whatever the file order.
+    let mut pages = Reassembly::new();
     for f in &files {
         let name = f.display().to_string();
         let bytes =
@@ -126,6 +132,13 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         match tocsin_core::source::parse_all(&bytes) {
             Ok(parsed) => {
                 alerts.extend(parsed.alerts);
+                alerts.extend(parsed.pages.into_iter().filter_map(|p| pages.add(p)));
+                skips.extend(
+                    parsed
+                        .skipped
+                        .into_iter()
+                        .map(|s| (name.clone(), s.to_string())),
+                );
                 rejects.extend(
                     parsed
                         .rejected
@@ -135,6 +148,18 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
             }
             Err(e) => rejects.push((name, e.to_string())),
         }
+    }
+    // Pages that never completed still page, with the entities that came (labels.health_pages).
+    for partial in pages.finish() {
+        let note = partial
+            .labels
+            .get("health_pages")
+            .map_or("some", String::as_str);
+        skips.push((
+            partial.alarm_name.clone(),
+            format!("AWS Health event incomplete: {note} pages; routed with the entities received"),
+        ));
+        alerts.push(partial);
     }
     // Stable: transitions at the same instant keep file order (the duplicate after the original).
     alerts.sort_by_key(|a| a.state_changed_at);
@@ -153,8 +178,11 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         })?),
     };
 
+    for (file, reason) in &skips {
+        println!("{}", input_line(args.json, start, "skip", file, reason));
+    }
     for (file, reason) in &rejects {
-        println!("{}", reject_line(args.json, start, file, reason));
+        println!("{}", input_line(args.json, start, "reject", file, reason));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

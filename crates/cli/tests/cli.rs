@@ -267,3 +267,381 @@ fn replay_on_dynamodb_keeps_state_across_runs() {
     assert_eq!(lines.len(), 5, "one line per event: {lines:?}");
     assert!(lines.iter().all(|l| l["action"] == "dedup"), "{lines:?}");
 }
+
+/// One alert `tocsin parse` must print: its source, alarm name and state.
+type Expected = (&'static str, &'static str, &'static str);
+
+/// Every fixture of the EventBridge sources beyond CloudWatch alarms, with what `tocsin parse` must
+/// print for it: the source, the alarm name and the state of each alert, in order (none for an event
+/// deliberately skipped).
+const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
+    (
+        "autoscaling/instance-refresh-failed.json",
+        &[("autoscaling", "web-asg-instance-refresh", "ALARM")],
+    ),
+    (
+        "autoscaling/launch-successful.json",
+        &[("autoscaling", "web-asg-launch", "OK")],
+    ),
+    (
+        "autoscaling/launch-unsuccessful.json",
+        &[("autoscaling", "web-asg-launch", "ALARM")],
+    ),
+    (
+        "autoscaling/terminate-unsuccessful.json",
+        &[("autoscaling", "batch-asg-terminate", "ALARM")],
+    ),
+    ("ec2/instance-pending.json", &[]),
+    (
+        "ec2/instance-running.json",
+        &[("ec2", "i-0b1c2d3e4f5a60001", "OK")],
+    ),
+    (
+        "ec2/instance-stopped.json",
+        &[("ec2", "i-0b1c2d3e4f5a60001", "ALARM")],
+    ),
+    (
+        "ec2/spot-interruption.json",
+        &[("ec2", "i-0b1c2d3e4f5a60077", "ALARM")],
+    ),
+    (
+        "ecs/deployment-completed.json",
+        &[("ecs", "checkout-api-deployment", "OK")],
+    ),
+    (
+        "ecs/deployment-failed.json",
+        &[("ecs", "checkout-api-deployment", "ALARM")],
+    ),
+    ("ecs/deployment-in-progress.json", &[]),
+    (
+        "ecs/service-action-error.json",
+        &[("ecs", "checkout-api", "ALARM")],
+    ),
+    (
+        "ecs/service-action-warn.json",
+        &[("ecs", "search-api", "ALARM")],
+    ),
+    (
+        "ecs/service-steady-state.json",
+        &[("ecs", "checkout-api", "OK")],
+    ),
+    ("ecs/task-running.json", &[]),
+    (
+        "ecs/task-stopped.json",
+        &[("ecs", "checkout-api-task-stopped", "ALARM")],
+    ),
+    (
+        "eventbridge-other/cloudwatch-alarm-config-change.json",
+        &[("generic", "CloudWatch Alarm Configuration Change", "ALARM")],
+    ),
+    (
+        "eventbridge-other/codepipeline-failed.json",
+        &[(
+            "generic",
+            "CodePipeline Pipeline Execution State Change",
+            "ALARM",
+        )],
+    ),
+    (
+        "guardduty/finding-archived.json",
+        &[("guardduty", "CryptoCurrency:EC2/BitcoinTool.B!DNS", "OK")],
+    ),
+    (
+        "guardduty/finding-high.json",
+        &[("guardduty", "CryptoCurrency:EC2/BitcoinTool.B!DNS", "ALARM")],
+    ),
+    (
+        "guardduty/finding-low.json",
+        &[("guardduty", "Policy:IAMUser/RootCredentialUsage", "ALARM")],
+    ),
+    (
+        "guardduty/finding-medium.json",
+        &[("guardduty", "Recon:EC2/PortProbeUnprotectedPort", "ALARM")],
+    ),
+    (
+        "health/abuse.json",
+        &[("health", "AWS_ABUSE_DOS_REPORT", "ALARM")],
+    ),
+    (
+        "health/account-notification.json",
+        &[("health", "AWS_BILLING_NOTIFICATION", "ALARM")],
+    ),
+    ("health/backup-region-copy.json", &[]),
+    (
+        "health/investigation.json",
+        &[("health", "AWS_LAMBDA_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
+        "health/issue-closed.json",
+        &[("health", "AWS_EC2_OPERATIONAL_ISSUE", "OK")],
+    ),
+    (
+        "health/issue-open.json",
+        &[("health", "AWS_EC2_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
+        "health/issue-resent-unchanged.json",
+        &[("health", "AWS_EC2_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
+        "health/issue-updated.json",
+        &[("health", "AWS_EC2_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
+        "health/organizational-view.json",
+        &[("health", "AWS_RDS_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
+        "health/paged/page-1-of-2.json",
+        &[(
+            "health",
+            "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED",
+            "ALARM",
+        )],
+    ),
+    (
+        "health/paged/page-2-of-2.json",
+        &[(
+            "health",
+            "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED",
+            "ALARM",
+        )],
+    ),
+    (
+        "health/scheduled-change-upcoming.json",
+        &[(
+            "health",
+            "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+            "ALARM",
+        )],
+    ),
+    (
+        "rds/cluster-failover-completed.json",
+        &[("rds", "ledger-aurora", "OK")],
+    ),
+    (
+        "rds/cluster-failover-started.json",
+        &[("rds", "ledger-aurora", "ALARM")],
+    ),
+    (
+        "rds/instance-failover-completed.json",
+        &[("rds", "orders-db", "OK")],
+    ),
+    (
+        "rds/instance-failover-started.json",
+        &[("rds", "orders-db", "ALARM")],
+    ),
+    (
+        "rds/instance-low-storage.json",
+        &[("rds", "reporting-db", "ALARM")],
+    ),
+    (
+        "securityhub/finding-archived.json",
+        &[(
+            "securityhub",
+            "S3 general purpose buckets should block public access",
+            "OK",
+        )],
+    ),
+    (
+        "securityhub/findings-imported.json",
+        &[
+            (
+                "securityhub",
+                "S3 general purpose buckets should block public access",
+                "ALARM",
+            ),
+            (
+                "securityhub",
+                "Hardware MFA should be enabled for the root user",
+                "OK",
+            ),
+        ],
+    ),
+    (
+        "synthetics/canary-run-failure.json",
+        &[("synthetics", "checkout-journey", "ALARM")],
+    ),
+    (
+        "synthetics/canary-run-success.json",
+        &[("synthetics", "checkout-journey", "OK")],
+    ),
+    (
+        "synthetics/canary-status-error.json",
+        &[("synthetics", "login-api", "ALARM")],
+    ),
+];
+
+fn fixtures_under(dir: &std::path::Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            fixtures_under(&p, out);
+        } else if p.extension().is_some_and(|x| x == "json") {
+            let rel = p.strip_prefix(root().join("events")).unwrap();
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+#[test]
+fn parse_gives_the_canonical_alerts_of_every_eventbridge_source_fixture() {
+    let mut on_disk = Vec::new();
+    for dir in [
+        "health",
+        "synthetics",
+        "ecs",
+        "rds",
+        "ec2",
+        "autoscaling",
+        "guardduty",
+        "securityhub",
+        "eventbridge-other",
+    ] {
+        fixtures_under(&root().join("events").join(dir), &mut on_disk);
+    }
+    on_disk.sort();
+    let listed: Vec<String> = EVENT_FIXTURES.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(
+        on_disk, listed,
+        "every fixture is listed here, in name order"
+    );
+    for (file, want) in EVENT_FIXTURES {
+        let o = tocsin(&["parse", &format!("events/{file}")]);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let got: Vec<(&str, &str, &str)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["source"].as_str().unwrap(),
+                    a["alarm_name"].as_str().unwrap(),
+                    a["state"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(&got[..], *want, "{file}");
+        for a in v.as_array().unwrap() {
+            assert_eq!(a["transport"], "eventbridge", "{file}");
+            assert_eq!(a["event_id"].as_str().unwrap().len(), 32, "{file}");
+            assert_eq!(a["fingerprint"].as_str().unwrap().len(), 32, "{file}");
+            assert!(
+                a["state_changed_at"].as_str().unwrap().ends_with('Z'),
+                "{file}"
+            );
+            assert!(!a["reason"].as_str().unwrap().is_empty(), "{file}");
+            assert!(a["labels"]["priority"].is_string(), "classified: {file}");
+        }
+        if want.is_empty() {
+            let err = stderr(&o);
+            assert!(err.starts_with("note: skipped: "), "{file}: {err}");
+            assert_eq!(err.lines().count(), 1, "{file}: {err}");
+        }
+    }
+}
+
+#[test]
+fn parse_reads_health_regions_accounts_and_pages_as_documented() {
+    let o = tocsin(&["parse", "events/health/organizational-view.json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v[0]["region"], "eu-central-1",
+        "the impacted region, not the delivery region"
+    );
+    assert_eq!(v[0]["account_id"], "111122223333", "the affected account");
+    assert_eq!(v[0]["labels"]["delivery_account"], "999988887777");
+    assert_eq!(v[0]["severity"], "high");
+    let o = tocsin(&["parse", "events/health/paged/page-1-of-2.json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["labels"]["health_pages"], "1 of 2");
+    assert_eq!(v[0]["labels"]["affected_entity_count"], "3");
+}
+
+#[test]
+fn replay_of_the_health_folder_pages_for_an_issue_and_again_only_for_news() {
+    let o = tocsin(&["replay", "--json", "events/health"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |name: &str| -> Vec<(String, String, String)> {
+        lines
+            .iter()
+            .filter(|l| l["alarm_name"] == name)
+            .map(|l| {
+                (
+                    l["at"].as_str().unwrap().to_owned(),
+                    l["action"].as_str().unwrap().to_owned(),
+                    l["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let issue = of("AWS_EC2_OPERATIONAL_ISSUE");
+    let actions: Vec<(&str, &str)> = issue
+        .iter()
+        .map(|(at, action, _)| (&at[11..16], action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("08:05", "open"),
+            ("08:05", "notify"),
+            ("08:35", "repeat"),
+            ("08:35", "notify"),
+            ("08:50", "repeat"),
+            ("09:40", "resolve"),
+            ("09:40", "notify"),
+        ],
+        "paged when opened, told again when the description and entities changed, not when \
+         resent unchanged, told of the resolution: {issue:?}"
+    );
+    assert!(
+        issue[3].2.starts_with("content changed (health_digest)"),
+        "{:?}",
+        issue[3]
+    );
+    // The two pages open one alert; the backup-region copy is a skip line, not a second page.
+    let paged = of("AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED");
+    assert_eq!(
+        paged.iter().filter(|l| l.1 == "open").count(),
+        1,
+        "{paged:?}"
+    );
+    let skips: Vec<&serde_json::Value> = lines.iter().filter(|l| l["action"] == "skip").collect();
+    assert_eq!(skips.len(), 1, "{skips:?}");
+    assert!(
+        skips[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("backup-region-copy.json")
+    );
+    assert!(
+        skips[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("backup region")
+    );
+    for name in [
+        "AWS_LAMBDA_OPERATIONAL_ISSUE",
+        "AWS_ABUSE_DOS_REPORT",
+        "AWS_RDS_OPERATIONAL_ISSUE",
+        "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+        "AWS_BILLING_NOTIFICATION",
+    ] {
+        assert!(of(name).iter().any(|l| l.1 == "notify"), "{name} is routed");
+    }
+}
+
+#[test]
+fn replay_of_one_page_alone_still_routes_it_and_says_it_is_incomplete() {
+    let o = tocsin(&["replay", "--json", "events/health/paged/page-2-of-2.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("\"action\":\"skip\""), "{out}");
+    assert!(out.contains("received 1 of 2 pages"), "{out}");
+    assert!(out.contains("\"action\":\"notify\""), "{out}");
+}

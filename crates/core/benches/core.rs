@@ -1,4 +1,5 @@
-//! Benchmarks of the core hot paths: parsing and normalizing one SNS alarm event, and routing one alert
+//! Benchmarks of the core hot paths: parsing and normalizing one SNS alarm event (and an AWS Health
+//! event and a Security Hub import), and routing one alert
 //! through route trees of 10 to 10,000 rules. `make bench` runs them; figures go in `BENCHMARKS.md`.
 
 use std::fmt::Write;
@@ -22,6 +23,8 @@ fn parse_events(c: &mut Criterion) {
         "sns/metric-alarm.json",
         "eventbridge/metric-alarm.json",
         "sns/multi-record.json",
+        "health/issue-updated.json",
+        "securityhub/findings-imported.json",
     ] {
         let bytes = fixture(name);
         let n = parse(&bytes).map(|v| v.len()).unwrap_or(1) as u64;

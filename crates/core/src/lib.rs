@@ -18,5 +18,6 @@ pub mod source;
 pub mod text;
 pub mod throttle;
 pub mod token;
+pub mod update;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};

@@ -18,8 +18,22 @@ pub enum Source {
     Health,
     /// A Prometheus Alertmanager webhook alert.
     Alertmanager,
-    /// tocsin's documented generic JSON alert.
+    /// tocsin's documented generic JSON alert, and EventBridge events of no known kind.
     Generic,
+    /// A CloudWatch Synthetics canary run or status change.
+    Synthetics,
+    /// An ECS deployment, service action or stopped task.
+    Ecs,
+    /// An RDS DB instance or cluster event.
+    Rds,
+    /// An EC2 instance state change or Spot interruption warning.
+    Ec2,
+    /// An EC2 Auto Scaling launch, terminate or instance refresh failure.
+    Autoscaling,
+    /// An Amazon GuardDuty finding.
+    Guardduty,
+    /// An AWS Security Hub finding.
+    Securityhub,
 }
 
 impl Source {
@@ -30,6 +44,13 @@ impl Source {
             Source::Health => "health",
             Source::Alertmanager => "alertmanager",
             Source::Generic => "generic",
+            Source::Synthetics => "synthetics",
+            Source::Ecs => "ecs",
+            Source::Rds => "rds",
+            Source::Ec2 => "ec2",
+            Source::Autoscaling => "autoscaling",
+            Source::Guardduty => "guardduty",
+            Source::Securityhub => "securityhub",
         }
     }
 }

@@ -466,11 +466,21 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         alert: &Alert,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
+        let update = crate::update::content_update(&rec.alert, alert);
         rec.occurrences += 1;
         rec.alert = alert.clone();
         rec.updated_at = now;
         rec.version += 1;
         self.store.update_alert(&rec).await?;
+        let mut entries = Vec::new();
+        // An update that says something new (crate::update) is told to everyone paged so far.
+        if let Some(why) = &update {
+            for job in crate::update::update_jobs(&rec, now) {
+                self.bus.publish_delivery(&job).await?;
+                let e = entry(now, &rec.id, alert, Action::Notify, why.clone());
+                entries.push(e.with_target(&job.target));
+            }
+        }
         let e = entry(
             now,
             &rec.id,
@@ -483,7 +493,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 rec.occurrences
             ),
         );
-        Ok((rec.id, vec![e]))
+        entries.insert(0, e);
+        Ok((rec.id, entries))
     }
 
     async fn resolve(

@@ -52,7 +52,24 @@ pub async fn handle<B: Bus>(bus: &B, payload: &[u8]) -> Result<Ingested, IngestE
             "alert published"
         );
     }
-    let published = parsed.alerts.len();
+    // A page of a paged AWS Health event: no reassembly is kept here yet (docs/sources.md says what
+    // the store needs for it), so each page goes on alone, its entity list marked partial
+    // (`labels.health_pages`); the pages share the event's id, so the router pages once.
+    let pages = parsed.pages.len();
+    for page in parsed.pages {
+        let a = page.into_alert();
+        bus.publish_alert(&a).await?;
+        tracing::warn!(
+            event_id = %a.event_id,
+            alarm = %one_line(&a.alarm_name),
+            pages = %a.labels.get("health_pages").map_or("?", String::as_str),
+            "AWS Health page published alone (not reassembled)"
+        );
+    }
+    for s in &parsed.skipped {
+        tracing::info!(reason = %one_line(&s.to_string()), "event skipped");
+    }
+    let published = parsed.alerts.len() + pages;
     let mut rejected = parsed.rejected.into_iter();
     match rejected.next() {
         None => Ok(Ingested { published }),
@@ -141,5 +158,21 @@ mod tests {
             other => panic!("expected a partial rejection, got {other}"),
         }
         assert_eq!(bus.take_alerts().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_health_page_is_published_alone_marked_partial_and_a_backup_copy_is_not() {
+        let bus = LocalBus::new();
+        let out = handle(&bus, &fixture("health/paged/page-1-of-2.json"))
+            .await
+            .unwrap();
+        assert_eq!(out.published, 1);
+        let got = bus.take_alerts();
+        assert_eq!(got[0].labels["health_pages"], "1 of 2");
+        let out = handle(&bus, &fixture("health/backup-region-copy.json"))
+            .await
+            .unwrap();
+        assert_eq!(out.published, 0);
+        assert!(bus.take_alerts().is_empty());
     }
 }

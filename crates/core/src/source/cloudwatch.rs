@@ -444,21 +444,12 @@ fn sns_dimensions(
     Ok(out)
 }
 
-/// An EventBridge "CloudWatch Alarm State Change" event.
-pub(crate) fn from_eventbridge(ev: &Event<'_>, transport: Transport) -> Result<Alert, ParseError> {
-    let source = req_str(ev.source.as_ref(), "source")?;
-    let detail_type = req_str(ev.detail_type.as_ref(), "detail-type")?;
-    if source != "aws.cloudwatch" || detail_type != "CloudWatch Alarm State Change" {
-        return Err(ParseError::new(
-            "detail-type",
-            format!(
-                "unsupported EventBridge event {} from {} (tocsin reads \"CloudWatch Alarm State \
-                 Change\" from aws.cloudwatch)",
-                quote(detail_type),
-                quote(source)
-            ),
-        ));
-    }
+/// An EventBridge "CloudWatch Alarm State Change" event, its `detail` already read.
+pub(crate) fn from_eventbridge(
+    ev: &Event<'_>,
+    detail: &AlarmData<'_>,
+    transport: Transport,
+) -> Result<Alert, ParseError> {
     let arn = match &ev.resources {
         None => None,
         Some(resources) => match resources.get("resources")?.first() {
@@ -466,11 +457,6 @@ pub(crate) fn from_eventbridge(ev: &Event<'_>, transport: Transport) -> Result<A
             Some(first) => opt_nonempty(Some(first), "resources[0]")?,
         },
     };
-    let detail = ev
-        .detail
-        .as_ref()
-        .ok_or_else(|| ParseError::new("detail", "required field is missing"))?
-        .get("detail")?;
     let account = opt_nonempty(ev.account.as_ref(), "account")?;
     let region = opt_nonempty(ev.region.as_ref(), "region")?;
     alarm_data(detail, arn, account, region, transport).map_err(|e| e.within("detail"))

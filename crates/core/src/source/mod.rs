@@ -4,7 +4,9 @@
 //! event (`Records`), a bare SNS notification (`Type` + `Message`, as an HTTPS subscription POSTs it),
 //! a CloudWatch alarm message (`AlarmName`), an EventBridge event (`detail-type`), a Lambda alarm
 //! action (`alarmData`), an Alertmanager webhook (`alerts` + `receiver`/`groupKey`) or a generic
-//! `tocsin/v1` alert. An SNS `Message` is read by the same detector, so an EventBridge event that an
+//! `tocsin/v1` alert. EventBridge events are told apart by `source` and `detail-type`: CloudWatch
+//! alarms, AWS Health, the availability signals of `signals` (Synthetics, ECS, RDS, EC2, Auto
+//! Scaling, GuardDuty, Security Hub), and any other event, kept as a generic alert. An SNS `Message` is read by the same detector, so an EventBridge event that an
 //! EventBridge rule published to an SNS topic is read too. `docs/sources.md` describes every shape.
 //!
 //! The whole event is read in one pass into `Event`, a union of every shape's top-level fields whose
@@ -13,19 +15,27 @@
 
 mod alertmanager;
 mod cloudwatch;
+mod eventbridge;
 mod generic;
+mod health;
 mod loose;
 mod region;
+mod signals;
 mod text;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_events;
 
 use std::fmt;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::model::{Alert, Transport};
+
+pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly};
 use loose::{Keys, List, Map, Obj, Val, opt_str};
 use text::quote;
 
@@ -81,13 +91,60 @@ impl fmt::Display for OneLine<'_> {
     }
 }
 
-/// What [`parse_all`] read from one event: the alerts, and the records that could not be read.
+/// What [`parse_all`] read from one event: the alerts, the records that could not be read, the
+/// pages of paged AWS Health events, and the events deliberately not turned into alerts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Parsed {
     /// One alert per good record, in input order.
     pub alerts: Vec<Alert>,
     /// One error per bad record, its `at` naming the record (`Records[2].Sns.Message`).
     pub rejected: Vec<ParseError>,
+    /// Pages of AWS Health events too large for one EventBridge event (`totalPages` above 1): not
+    /// alerts yet. A [`Reassembly`] keyed by event joins them into one alert once every page is in.
+    pub pages: Vec<HealthPage>,
+    /// Events read and deliberately dropped, each with why (an AWS Health copy delivered to the
+    /// backup region). Not errors: nothing is wrong with them, and nothing is lost.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An event tocsin read and deliberately turned into no alert. Its `Display` is one line, like
+/// [`ParseError`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where in the event, as for [`ParseError::at`] (`Records[0].Sns.Message`); empty for the event
+    /// as a whole.
+    pub at: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        OneLine(&self.at, &self.reason).fmt(f)
+    }
+}
+
+impl Parsed {
+    fn merge(&mut self, other: Parsed, at: &str) {
+        let Parsed {
+            alerts,
+            rejected,
+            pages,
+            skipped,
+        } = other;
+        if self.alerts.is_empty() {
+            self.alerts = alerts;
+        } else {
+            self.alerts.extend(alerts);
+        }
+        self.rejected
+            .extend(rejected.into_iter().map(|e| e.within(at)));
+        self.pages.extend(pages);
+        self.skipped.extend(skipped.into_iter().map(|mut s| {
+            s.at = ParseError::new(std::mem::take(&mut s.at), "").within(at).at;
+            s
+        }));
+    }
 }
 
 /// Detects the shape and parses. Envelope-level problems are `Err`; per-record problems (one bad SNS
@@ -119,11 +176,21 @@ pub fn parse_all(input: &[u8]) -> Result<Parsed, ParseError> {
     Ok(out)
 }
 
-/// Strict: any rejected record is an `Err`. Used by `tocsin parse`.
+/// Strict: any rejected record is an `Err`. Used by `tocsin parse`. A page of a paged AWS Health
+/// event becomes the alert of that page alone (see [`HealthPage::into_alert`]); a skipped event
+/// gives no alert.
 pub fn parse(input: &[u8]) -> Result<Vec<Alert>, ParseError> {
+    parse_noting_skips(input).map(|(alerts, _)| alerts)
+}
+
+/// [`parse`], also saying which events were skipped and why, so that a caller can tell an event
+/// deliberately dropped from one that held nothing.
+pub fn parse_noting_skips(input: &[u8]) -> Result<(Vec<Alert>, Vec<Skipped>), ParseError> {
     let mut parsed = parse_all(input)?;
     if parsed.rejected.is_empty() {
-        Ok(parsed.alerts)
+        let mut alerts = parsed.alerts;
+        alerts.extend(parsed.pages.into_iter().map(HealthPage::into_alert));
+        Ok((alerts, parsed.skipped))
     } else {
         Err(parsed.rejected.swap_remove(0))
     }
@@ -194,11 +261,15 @@ pub(crate) struct Event<'a> {
     #[serde(rename = "ActionsSuppressorExtensionPeriod")]
     pub(crate) actions_suppressor_extension_period: Option<Val<'a>>,
 
-    // An EventBridge event; `region` and `time` are shared with the Lambda alarm action.
+    // An EventBridge event; `region` and `time` are shared with the Lambda alarm action. `detail`
+    // is kept as its raw text and read once `source` and `detail-type` say which shape it is (the
+    // same key holds an object in one shape and a string in another, so no union reads them all).
+    pub(crate) id: Option<Val<'a>>,
     pub(crate) source: Option<Val<'a>>,
     #[serde(rename = "detail-type")]
     pub(crate) detail_type: Option<Val<'a>>,
-    pub(crate) detail: Option<Box<Obj<cloudwatch::AlarmData<'a>>>>,
+    #[serde(borrow)]
+    pub(crate) detail: Option<&'a RawValue>,
     pub(crate) resources: Option<List<Val<'a>>>,
     pub(crate) account: Option<Val<'a>>,
     pub(crate) region: Option<Val<'a>>,
@@ -313,9 +384,7 @@ fn dispatch(
         return Ok(());
     }
     if event.detail_type.is_some() || event.detail.is_some() {
-        let alert = cloudwatch::from_eventbridge(&event, layer.transport(Transport::Eventbridge))?;
-        push_one(out, alert);
-        return Ok(());
+        return eventbridge::parse(&event, layer.transport(Transport::Eventbridge), out);
     }
     if event.alarm_data.is_some() {
         let alert =
@@ -337,7 +406,7 @@ fn dispatch(
 
 /// Most events carry one alert: an exact allocation keeps it in the allocator's fast path, where a
 /// default first growth (four alerts, 1.4 KB) would not be.
-fn push_one(out: &mut Parsed, alert: Alert) {
+pub(crate) fn push_one(out: &mut Parsed, alert: Alert) {
     out.alerts.reserve_exact(1);
     out.alerts.push(alert);
 }
@@ -362,7 +431,7 @@ fn unknown_shape(raw: &str) -> ParseError {
         format!(
             "unrecognised event shape: found {found}; expected an SNS event or notification, a \
              CloudWatch alarm (SNS message, EventBridge event or Lambda alarm action), an \
-             Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
+             EventBridge event, an Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
         ),
     )
 }
@@ -397,12 +466,18 @@ fn sns_records(records: List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<()
     }
     for (i, record) in records.into_iter().enumerate() {
         let first = out.rejected.len();
+        let first_skip = out.skipped.len();
         if let Err(e) = sns_record(record, out) {
             out.rejected.push(e);
         }
+        let at = format!("Records[{i}]");
         if out.rejected.len() > first {
-            let at = format!("Records[{i}]");
             out.rejected[first..].iter_mut().for_each(|e| e.prefix(&at));
+        }
+        for s in &mut out.skipped[first_skip..] {
+            s.at = ParseError::new(std::mem::take(&mut s.at), "")
+                .within(&at)
+                .at;
         }
     }
     Ok(())
@@ -438,10 +513,16 @@ fn sns_record(record: Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), ParseE
         Some(Obj::Ok(sns)) => sns,
     };
     let first = out.rejected.len();
+    let first_skip = out.skipped.len();
     sns_notification(sns.sns_type.as_ref(), sns.message, out).map_err(|e| e.within("Sns"))?;
     out.rejected[first..]
         .iter_mut()
         .for_each(|e| e.prefix("Sns"));
+    out.skipped[first_skip..].iter_mut().for_each(|s| {
+        s.at = ParseError::new(std::mem::take(&mut s.at), "")
+            .within("Sns")
+            .at
+    });
     Ok(())
 }
 
@@ -478,14 +559,7 @@ fn sns_notification(
         }
         Some(Message::Read(read)) => read.map_err(|e| e.within("Message"))?,
     };
-    let Parsed { alerts, rejected } = parsed;
-    if out.alerts.is_empty() {
-        out.alerts = alerts;
-    } else {
-        out.alerts.extend(alerts);
-    }
-    out.rejected
-        .extend(rejected.into_iter().map(|e| e.within("Message")));
+    out.merge(parsed, "Message");
     Ok(())
 }
 

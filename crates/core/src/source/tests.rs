@@ -9,17 +9,17 @@ use serde_json::{Value, json};
 use super::*;
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
 
-fn events_dir() -> PathBuf {
+pub(super) fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
 }
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(super) fn fixture(rel: &str) -> Vec<u8> {
     let path = events_dir().join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The only alert of a fixture.
-fn one(rel: &str) -> Alert {
+pub(super) fn one(rel: &str) -> Alert {
     let mut alerts = parse(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     assert_eq!(alerts.len(), 1, "{rel}");
     alerts.remove(0)
@@ -36,7 +36,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn all_fixtures() -> Vec<PathBuf> {
+pub(super) fn all_fixtures() -> Vec<PathBuf> {
     let mut files = Vec::new();
     files_under(&events_dir(), &mut files);
     files.sort();
@@ -44,7 +44,7 @@ fn all_fixtures() -> Vec<PathBuf> {
 }
 
 /// An SNS Lambda event carrying `messages`, one record each.
-fn sns_event(messages: &[String]) -> Vec<u8> {
+pub(super) fn sns_event(messages: &[String]) -> Vec<u8> {
     let records: Vec<Value> = messages
         .iter()
         .map(|m| json!({"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {"Type": "Notification", "Message": m}}))
@@ -58,7 +58,7 @@ fn sns_message(rel: &str) -> Value {
     serde_json::from_str(event["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap()
 }
 
-fn err_of(input: &[u8]) -> String {
+pub(super) fn err_of(input: &[u8]) -> String {
     match parse(input) {
         Ok(alerts) => panic!("expected an error, got {alerts:?}"),
         Err(e) => e.to_string(),
@@ -77,21 +77,37 @@ fn every_good_fixture_parses_to_at_least_one_alert_with_nothing_rejected() {
         }
         let bytes = std::fs::read(&path).unwrap();
         let parsed = parse_all(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!parsed.alerts.is_empty(), "{}", path.display());
+        // A page of a paged Health event is an alert once joined; a deliberate skip says why.
+        let outcomes = parsed.alerts.len() + parsed.pages.len() + parsed.skipped.len();
+        assert!(outcomes > 0, "{}", path.display());
+        for s in &parsed.skipped {
+            assert!(!s.reason.is_empty() && !s.to_string().contains('\n'));
+        }
+        let alerts: Vec<Alert> = parsed
+            .alerts
+            .iter()
+            .cloned()
+            .chain(parsed.pages.iter().cloned().map(HealthPage::into_alert))
+            .collect();
+        assert!(
+            alerts.len() + parsed.skipped.len() > 0,
+            "{}",
+            path.display()
+        );
         assert!(
             parsed.rejected.is_empty(),
             "{}: {:?}",
             path.display(),
             parsed.rejected
         );
-        for alert in &parsed.alerts {
+        for alert in &alerts {
             assert_eq!(alert.event_id.len(), 32);
             assert_eq!(alert.fingerprint.len(), 32);
             assert!(!alert.alarm_name.is_empty());
         }
         seen += 1;
     }
-    assert!(seen >= 30, "only {seen} fixtures found");
+    assert!(seen >= 75, "only {seen} fixtures found");
 }
 
 #[test]
@@ -122,6 +138,50 @@ fn every_bad_fixture_is_rejected_with_its_specific_reason() {
         (
             "unknown-shape.json",
             r#"unrecognised event shape: found keys "id", "title", "alert_type""#,
+        ),
+        (
+            "health-unknown-status.json",
+            r#"detail.statusCode: unknown status "ongoing" (expected open, upcoming or closed)"#,
+        ),
+        (
+            "health-bad-timestamp.json",
+            r#"detail.lastUpdatedTime: invalid timestamp "27/01/2023 06:02" (expected RFC 1123"#,
+        ),
+        (
+            "health-page-past-total.json",
+            "detail.page: page 3 of 2: past the last page",
+        ),
+        (
+            "ecs-service-action-unknown-type.json",
+            r#"detail.eventType: unknown event type "PANIC" (expected ERROR, WARN or INFO)"#,
+        ),
+        (
+            "rds-missing-identifier.json",
+            "detail.SourceIdentifier: required field is missing",
+        ),
+        (
+            "ec2-unknown-state.json",
+            r#"detail.state: unknown instance state "exploded""#,
+        ),
+        (
+            "guardduty-severity-words.json",
+            r#"detail.severity: expected a number, found string "high""#,
+        ),
+        (
+            "securityhub-unknown-severity.json",
+            r#"detail.findings[0].Severity.Label: unknown severity "SEVERE""#,
+        ),
+        (
+            "synthetics-missing-canary-name.json",
+            "detail.canary-name: required field is missing",
+        ),
+        (
+            "autoscaling-group-not-a-string.json",
+            "detail.AutoScalingGroupName: expected a string, found an array",
+        ),
+        (
+            "eventbridge-unknown-without-time.json",
+            "time: required field is missing",
         ),
     ];
     let mut files: Vec<String> = std::fs::read_dir(events_dir().join("bad"))
@@ -539,12 +599,15 @@ fn eventbridge_anomaly_detection_derives_the_threshold_metric_id_from_its_band()
 }
 
 #[test]
-fn eventbridge_event_of_another_kind_is_named_in_the_error() {
-    let ec2 = br#"{"version":"0","id":"1","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"1","time":"2024-03-01T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"instance-id":"i-1","state":"pending"}}"#;
-    assert_eq!(
-        err_of(ec2),
-        r#"detail-type: unsupported EventBridge event "EC2 Instance State-change Notification" from "aws.ec2" (tocsin reads "CloudWatch Alarm State Change" from aws.cloudwatch)"#
-    );
+fn eventbridge_event_of_another_kind_is_kept_as_a_generic_alert_not_refused() {
+    let other = br#"{"version":"0","id":"1","detail-type":"EC2 Fleet Spot Rebalance","source":"aws.ec2fleet","account":"111122223333","time":"2024-03-01T10:00:00Z","region":"eu-west-1","resources":["arn:aws:ec2:eu-west-1:111122223333:fleet/fleet-1"],"detail":{"x":1}}"#;
+    let a = &parse(other).unwrap()[0];
+    assert_eq!(a.source, Source::Generic);
+    assert_eq!(a.kind, "eventbridge");
+    assert_eq!(a.alarm_name, "EC2 Fleet Spot Rebalance");
+    assert_eq!(a.labels["event_source"], "aws.ec2fleet");
+    assert_eq!(a.labels["detail_type"], "EC2 Fleet Spot Rebalance");
+    assert_eq!(a.description, r#"{"x":1}"#);
 }
 
 #[test]
@@ -949,7 +1012,7 @@ fn inputs_that_are_not_objects_say_what_they_are() {
     );
     assert_eq!(
         err_of(b"{}"),
-        "unrecognised event shape: found no keys; expected an SNS event or notification, a CloudWatch alarm (SNS message, EventBridge event or Lambda alarm action), an Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
+        "unrecognised event shape: found no keys; expected an SNS event or notification, a CloudWatch alarm (SNS message, EventBridge event or Lambda alarm action), an EventBridge event, an Alertmanager webhook or a tocsin/v1 alert (see docs/sources.md)"
     );
     assert!(err_of(b"\xEF\xBB\xBF{}").starts_with("unrecognised event shape"));
     assert!(

@@ -177,6 +177,54 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     local.checked_sub_signed(TimeDelta::seconds(offset_secs))
 }
 
+/// Reads an RFC 1123 date as AWS Health writes them, `Fri, 27 Jan 2023 06:02:51 GMT`, with the day
+/// of the month padded or not (`Fri, 3 Feb 2023 ...`) and `GMT`, `UTC`, `Z` or `+0000` as the zone.
+/// The weekday is skipped, not checked: it adds nothing to the instant. Falls back to
+/// [`parse_time`], so an RFC 3339 time is read too.
+pub(crate) fn parse_http_time(s: &str) -> Option<DateTime<Utc>> {
+    let t = s.trim();
+    let Some((_weekday, rest)) = t.split_once(',') else {
+        return parse_time(t);
+    };
+    let mut parts = rest.split_ascii_whitespace();
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = match parts.next()?.to_ascii_lowercase().as_str() {
+        "jan" => 1,
+        "feb" => 2,
+        "mar" => 3,
+        "apr" => 4,
+        "may" => 5,
+        "jun" => 6,
+        "jul" => 7,
+        "aug" => 8,
+        "sep" => 9,
+        "oct" => 10,
+        "nov" => 11,
+        "dec" => 12,
+        _ => return None,
+    };
+    let year: i32 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let (hour, minute, second): (u32, u32, u32) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if hms.next().is_some() {
+        return None;
+    }
+    match parts.next() {
+        None | Some("GMT" | "UTC" | "UT" | "Z" | "+0000" | "+00:00") => {}
+        Some(_) => return None,
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(year, month, day)?
+        .and_hms_opt(hour, minute, second)
+        .map(|t| t.and_utc())
+}
+
 fn two(a: u8, b: u8) -> Option<u32> {
     (a.is_ascii_digit() && b.is_ascii_digit())
         .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
@@ -223,6 +271,35 @@ mod tests {
             "yesterday at noon, roughly",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn health_rfc1123_dates_are_read_with_padded_or_unpadded_days() {
+        let h = |s: &str| format_time(&parse_http_time(s).unwrap());
+        assert_eq!(
+            h("Fri, 27 Jan 2023 06:02:51 GMT"),
+            "2023-01-27T06:02:51.000Z"
+        );
+        assert_eq!(
+            h("Fri, 3 Feb 2023 06:02:51 GMT"),
+            "2023-02-03T06:02:51.000Z"
+        );
+        assert_eq!(
+            h("Fri, 03 Feb 2023 06:02:51 GMT"),
+            "2023-02-03T06:02:51.000Z"
+        );
+        assert_eq!(h("2023-02-03T06:02:51Z"), "2023-02-03T06:02:51.000Z");
+        for bad in [
+            "Fri, 31 Feb 2023 06:02:51 GMT",
+            "Fri, 27 Foo 2023 06:02:51 GMT",
+            "Fri, 27 Jan 2023 06:02 GMT",
+            "Fri, 27 Jan 2023 06:02:51 PST",
+            "Fri, 27 Jan 2023 25:02:51 GMT",
+            "Fri,",
+            "last Friday",
+        ] {
+            assert_eq!(parse_http_time(bad), None, "{bad}");
         }
     }
 

@@ -56,6 +56,7 @@ pub fn update_jobs(rec: &AlertRecord, now: DateTime<Utc>) -> Vec<DeliveryJob> {
                 alert: rec.alert.clone(),
                 status: rec.status,
                 created_at: now,
+                thread: None,
             }
         })
         .collect()

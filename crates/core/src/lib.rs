@@ -6,6 +6,7 @@ pub mod classify;
 pub mod config;
 pub mod contract;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod oncall;
 pub mod ports;
@@ -15,6 +16,7 @@ pub mod retry;
 pub mod router;
 pub mod routing;
 pub mod source;
+pub mod status;
 pub mod text;
 pub mod token;
 

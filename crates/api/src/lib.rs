@@ -670,9 +670,7 @@ where
         let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let Some(a) = field("alert") {
             if a != claims.alert_id {
-                return Err(ApiError::Forbidden(
-                    "this link is for another alert".into(),
-                ));
+                return Err(ApiError::Forbidden("this link is for another alert".into()));
             }
         }
         if let Some(a) = field("action") {
@@ -764,7 +762,9 @@ where
                 .parse::<i64>()
                 .ok()
                 .filter(|d| (1..=400).contains(d))
-                .ok_or_else(|| ApiError::BadRequest("days must be a number from 1 to 400".into()))?,
+                .ok_or_else(|| {
+                    ApiError::BadRequest("days must be a number from 1 to 400".into())
+                })?,
         };
         let now = self.router.clock.now();
         let mut all = Vec::new();

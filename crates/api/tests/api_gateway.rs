@@ -51,7 +51,10 @@ async fn open(p: &Embedded, event: &str) -> String {
     let opened = entries
         .iter()
         .find(|e| e.action == Action::Open && e.alarm_name == name);
-    opened.unwrap_or_else(|| panic!("{entries:?}")).alert.clone()
+    opened
+        .unwrap_or_else(|| panic!("{entries:?}"))
+        .alert
+        .clone()
 }
 
 async fn world() -> World {
@@ -104,7 +107,9 @@ fn fixture(name: &str, subs: &[(&str, &str)]) -> lambda_http::Request {
 impl World {
     async fn call(&self, name: &str, subs: &[(&str, &str)]) -> Response {
         let req = fixture(name, subs);
-        self.api.handle(&tocsin_api::lambda::from_lambda(&req)).await
+        self.api
+            .handle(&tocsin_api::lambda::from_lambda(&req))
+            .await
     }
 
     async fn call_on(&self, name: &str, alert: &str) -> Response {
@@ -190,7 +195,11 @@ async fn listing_filters_by_status_severity_and_service() {
         .iter()
         .map(|a| a["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids, vec![w.checkout.clone(), w.search.clone()], "most severe first");
+    assert_eq!(
+        ids,
+        vec![w.checkout.clone(), w.search.clone()],
+        "most severe first"
+    );
 }
 
 #[tokio::test]
@@ -198,13 +207,22 @@ async fn a_bad_filter_is_a_400_with_the_error_shape() {
     let w = world().await;
     let r = w.call("list-alerts-bad-filter", &[]).await;
     assert_error(&r, 400, "bad_request");
-    assert!(json(&r)["error"]["message"].as_str().unwrap().contains("urgent"));
+    assert!(
+        json(&r)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("urgent")
+    );
 }
 
 #[tokio::test]
 async fn programmatic_routes_without_an_authorizer_are_401_and_change_nothing() {
     let w = world().await;
-    assert_error(&w.call("list-alerts-no-authorizer", &[]).await, 401, "unauthorized");
+    assert_error(
+        &w.call("list-alerts-no-authorizer", &[]).await,
+        401,
+        "unauthorized",
+    );
     let before = w.audit_len(&w.checkout).await;
     // The fixture carries identity-looking headers a caller could forge; they count for nothing.
     let r = w.call_on("ack-no-authorizer", &w.checkout).await;
@@ -248,10 +266,8 @@ async fn ack_through_the_api_stops_escalation_and_tells_the_others_who() {
     let entries = v["entries"].as_array().unwrap();
     assert_eq!(entries[0]["reason"], "acknowledged by alice@example.com");
     assert!(
-        entries
-            .iter()
-            .any(|e| e["action"] == "escalation_end"
-                && e["reason"].as_str().unwrap().contains("cancelled")),
+        entries.iter().any(|e| e["action"] == "escalation_end"
+            && e["reason"].as_str().unwrap().contains("cancelled")),
         "{entries:?}"
     );
     // Everyone paged hears it on their own channel.
@@ -263,8 +279,14 @@ async fn ack_through_the_api_stops_escalation_and_tells_the_others_who() {
         .filter(|j| j.kind == DeliveryKind::Acknowledge)
         .map(|j| (j.target.channel, j.target.target))
         .collect();
-    assert!(told.contains(&("oncall-sms".into(), "carol".into())), "{told:?}");
-    assert!(told.contains(&("ops-slack".into(), "#ops-alerts".into())), "{told:?}");
+    assert!(
+        told.contains(&("oncall-sms".into(), "carol".into())),
+        "{told:?}"
+    );
+    assert!(
+        told.contains(&("ops-slack".into(), "#ops-alerts".into())),
+        "{told:?}"
+    );
     // The EMF line for the ack: 8 minutes after opening.
     assert_eq!(r.emf.len(), 1);
     let emf: Value = serde_json::from_str(&r.emf[0]).unwrap();
@@ -276,7 +298,10 @@ async fn ack_through_the_api_stops_escalation_and_tells_the_others_who() {
         .run_timers(Some(w.opened + Duration::minutes(25)))
         .await
         .unwrap();
-    assert!(later.iter().all(|e| e.action != Action::Escalate), "{later:?}");
+    assert!(
+        later.iter().all(|e| e.action != Action::Escalate),
+        "{later:?}"
+    );
     // A second ack is a conflict that names who was first.
     let again = w.call_on("ack", &w.checkout).await;
     assert_error(&again, 409, "conflict");
@@ -310,7 +335,11 @@ async fn assign_and_notes_take_json_bodies_and_a_bad_body_is_400() {
         "note by alice@example.com: rolled back <deploy> 4521 & watching"
     );
     let before = w.audit_len(&w.checkout).await;
-    assert_error(&w.call_on("assign-bad-body", &w.checkout).await, 400, "bad_request");
+    assert_error(
+        &w.call_on("assign-bad-body", &w.checkout).await,
+        400,
+        "bad_request",
+    );
     assert_eq!(w.audit_len(&w.checkout).await, before);
     assert_eq!(w.status_of(&w.checkout).await, Status::Open);
 }
@@ -319,13 +348,21 @@ async fn assign_and_notes_take_json_bodies_and_a_bad_body_is_400() {
 async fn a_one_click_link_shows_a_confirm_page_on_get_and_acts_only_on_post() {
     let w = world().await;
     let t = w.token(&w.checkout, "ack", Duration::hours(24));
-    let subs = [("$TOKEN", t.as_str()), ("$ALERT_ID", &w.checkout), ("$ACTION", "ack")];
+    let subs = [
+        ("$TOKEN", t.as_str()),
+        ("$ALERT_ID", &w.checkout),
+        ("$ACTION", "ack"),
+    ];
     let before = w.audit_len(&w.checkout).await;
     for _ in 0..2 {
         // Mail scanners and link previews GET the link, maybe twice: nothing happens.
         let page = w.call("one-click-confirm", &subs).await;
         assert_eq!(page.status, 200, "{}", page.text());
-        assert!(page.header("content-type").unwrap().starts_with("text/html"));
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
         let html = page.text();
         assert!(html.contains("<form method=\"post\">"), "{html}");
@@ -375,44 +412,68 @@ async fn bad_tokens_get_401_or_403_and_change_nothing() {
     // token shows its own alert's page; the form's mismatch only shows when it is posted).
     let cases: Vec<(&str, &str, &str, u16, &str, u16)> = vec![
         ("expired", &expired, &w.checkout, 401, "ack", 401),
-        ("signed with another key", &foreign, &w.checkout, 401, "ack", 401),
+        (
+            "signed with another key",
+            &foreign,
+            &w.checkout,
+            401,
+            "ack",
+            401,
+        ),
         ("tampered", &tampered, &w.checkout, 401, "ack", 401),
         ("not a token", "garbage", &w.checkout, 401, "ack", 401),
         // A valid token for the search alert, posted with the checkout alert's form.
         ("cross-alert", &search_token, &w.checkout, 403, "ack", 200),
         // A valid ack token posted as a resolve.
         ("wrong action", &good, &w.checkout, 403, "resolve", 200),
-        ("not a one-click action", &assign, &w.checkout, 403, "assign", 403),
+        (
+            "not a one-click action",
+            &assign,
+            &w.checkout,
+            403,
+            "assign",
+            403,
+        ),
     ];
-    let before = (
-        w.audit_len(&w.checkout).await,
-        w.audit_len(&w.search).await,
-    );
+    let before = (w.audit_len(&w.checkout).await, w.audit_len(&w.search).await);
     for (what, token, alert, status, action, confirm_status) in cases {
         let subs = [("$TOKEN", token), ("$ALERT_ID", alert), ("$ACTION", action)];
         let r = w.call("one-click-perform-json", &subs).await;
         assert_eq!(r.status, status, "{what}: {}", r.text());
-        assert!(!r.text().contains(token) || token == "garbage", "{what}: token echoed");
+        assert!(
+            !r.text().contains(token) || token == "garbage",
+            "{what}: token echoed"
+        );
         let page = w.call("one-click-confirm", &subs).await;
-        assert_eq!(page.status, confirm_status, "{what} (confirm page): {}", page.text());
-        assert!(page.header("content-type").unwrap().starts_with("text/html"));
+        assert_eq!(
+            page.status,
+            confirm_status,
+            "{what} (confirm page): {}",
+            page.text()
+        );
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
         let html_post = w.call("one-click-perform", &subs).await;
         assert_eq!(html_post.status, status, "{what} (form post)");
     }
     assert_eq!(w.status_of(&w.checkout).await, Status::Open);
     assert_eq!(w.status_of(&w.search).await, Status::Open);
     assert_eq!(
-        (
-            w.audit_len(&w.checkout).await,
-            w.audit_len(&w.search).await
-        ),
+        (w.audit_len(&w.checkout).await, w.audit_len(&w.search).await),
         before
     );
     assert!(w.pipeline.bus.take_deliveries().is_empty());
     let text = w
         .call(
             "one-click-perform-json",
-            &[("$TOKEN", &expired), ("$ALERT_ID", &w.checkout), ("$ACTION", "ack")],
+            &[
+                ("$TOKEN", &expired),
+                ("$ALERT_ID", &w.checkout),
+                ("$ACTION", "ack"),
+            ],
         )
         .await
         .text();
@@ -425,9 +486,15 @@ async fn the_status_page_shows_customers_impact_and_the_team_everything() {
     let page = w.call("status-page", &[]).await;
     assert_eq!(page.status, 200);
     let html = page.text();
-    assert!(html.contains("<title>Example status: Major outage</title>"), "{html}");
+    assert!(
+        html.contains("<title>Example status: Major outage</title>"),
+        "{html}"
+    );
     assert!(html.contains("checkout</span> <span class=\"badge major_outage\">"));
-    assert!(!html.contains("checkout-api-5xx"), "customers do not see alarm names");
+    assert!(
+        !html.contains("checkout-api-5xx"),
+        "customers do not see alarm names"
+    );
     let customer = w.call("status-json-customer", &[]).await;
     let c = json(&customer);
     assert_eq!(c["overall"], "major_outage");
@@ -436,7 +503,10 @@ async fn the_status_page_shows_customers_impact_and_the_team_everything() {
     let internal = w.call("status-json-internal", &[]).await;
     assert_eq!(internal.status, 200, "{}", internal.text());
     let i = json(&internal);
-    assert_eq!(i["incidents"][0]["detail"]["alarm_name"], "checkout-api-5xx");
+    assert_eq!(
+        i["incidents"][0]["detail"]["alarm_name"],
+        "checkout-api-5xx"
+    );
     assert_eq!(i["incidents"][0]["detail"]["account_id"], "123456789012");
 }
 
@@ -457,7 +527,11 @@ async fn metrics_count_alerts_and_log_emf_lines() {
 #[tokio::test]
 async fn silences_are_a_clear_501_until_they_are_wired() {
     let w = world().await;
-    assert_error(&w.call("silences-create", &[]).await, 501, "not_implemented");
+    assert_error(
+        &w.call("silences-create", &[]).await,
+        501,
+        "not_implemented",
+    );
 }
 
 #[tokio::test]

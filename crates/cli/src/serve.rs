@@ -78,7 +78,12 @@ fn signing_key() -> Result<Vec<u8>, Failure> {
     let mut key = vec![0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-        .map_err(|e| Failure::new(EX_SOFTWARE, format!("reading /dev/urandom for a link key: {e}")))?;
+        .map_err(|e| {
+            Failure::new(
+                EX_SOFTWARE,
+                format!("reading /dev/urandom for a link key: {e}"),
+            )
+        })?;
     Ok(key)
 }
 
@@ -155,7 +160,11 @@ async fn timers(state: Arc<State>, scheduler: VirtualScheduler) {
         while let Some((_, _name, tick)) = scheduler.pop_due(Utc::now()) {
             match state.api.router.escalate(&tick).await {
                 Ok(entries) => report(&state, &entries),
-                Err(e) => eprintln!("warning: escalation of {}: {}", tick.alert_id, one_line(&e.to_string())),
+                Err(e) => eprintln!(
+                    "warning: escalation of {}: {}",
+                    tick.alert_id,
+                    one_line(&e.to_string())
+                ),
             }
         }
     }
@@ -253,7 +262,11 @@ async fn respond(
         headers: parts
             .headers
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
             .collect(),
         body,
         identity: Some(Identity::Local(state.actor.clone())),

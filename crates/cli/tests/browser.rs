@@ -190,7 +190,10 @@ fn a_one_click_ack_in_chromium_acknowledges_and_stops_escalation() {
         "Target.attachToTarget",
         json!({"targetId": target_id, "flatten": true}),
     );
-    let session = attached["sessionId"].as_str().expect("sessionId").to_string();
+    let session = attached["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
     cdp.wait(
         &session,
         "document.readyState === 'complete' && !!document.getElementById('confirm')",
@@ -239,7 +242,10 @@ fn a_one_click_ack_in_chromium_acknowledges_and_stops_escalation() {
     );
     assert!(timeline.iter().all(|e| e["action"] != "escalate"));
     // The others paged were told who acknowledged, on their own channels.
-    serve.wait_for(|l| l.starts_with("deliver: ack ops-slack → #ops-alerts"), 10);
+    serve.wait_for(
+        |l| l.starts_with("deliver: ack ops-slack → #ops-alerts"),
+        10,
+    );
 
     // The status page, as the browser draws it.
     let out = root().join("out");

@@ -22,8 +22,14 @@ fn serve_routes_posted_events_prints_links_and_escalates_on_time() {
     s.wait_for(|l| l.starts_with("link: resolve "), 10);
     // Level 2 (dana and PagerDuty) 2 s after opening, on the wall clock.
     let escalated = s.wait_for(|l| l.contains("escalate L2"), 15);
-    assert!(escalated.contains("oncall-sms → dana") || escalated.contains("pagerduty"), "{escalated}");
-    assert!(opened_at.elapsed() >= std::time::Duration::from_millis(1500), "not before its time");
+    assert!(
+        escalated.contains("oncall-sms → dana") || escalated.contains("pagerduty"),
+        "{escalated}"
+    );
+    assert!(
+        opened_at.elapsed() >= std::time::Duration::from_millis(1500),
+        "not before its time"
+    );
     let alert = s.get_json(&format!("/alerts/{id}"));
     assert_eq!(alert["alert"]["escalation_step"], 2);
     assert!(
@@ -36,14 +42,22 @@ fn serve_routes_posted_events_prints_links_and_escalates_on_time() {
     // The same event again: deduplicated, nothing new paged.
     let (status, _) = s.http("POST", "/events", "application/json", &event);
     assert_eq!(status, 200);
-    s.wait_for(|l| l.contains(" dedup ") && l.contains("already processed"), 10);
+    s.wait_for(
+        |l| l.contains(" dedup ") && l.contains("already processed"),
+        10,
+    );
     let _ = std::fs::remove_file(config);
 }
 
 #[test]
 fn a_bad_event_is_a_400_with_one_line_and_the_local_actor_acts() {
     let mut s = Serve::start(&["--actor", "tester"]);
-    let (status, body) = s.http("POST", "/events", "application/json", b"{\"not\": \"an event\"}");
+    let (status, body) = s.http(
+        "POST",
+        "/events",
+        "application/json",
+        b"{\"not\": \"an event\"}",
+    );
     assert_eq!(status, 400, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["code"], "bad_request");

@@ -289,7 +289,13 @@ async fn alerts_list_by_status_most_severe_first<S: AlertStore>(s: &S, p: &str) 
     crit_checkout_later.severity = Severity::Critical;
     crit_checkout_later.opened_at = t0() + Duration::minutes(3);
     let acked = record(&id("acked"), &id("fp-acked"), None);
-    for r in [&low, &crit_search, &crit_checkout, &crit_checkout_later, &acked] {
+    for r in [
+        &low,
+        &crit_search,
+        &crit_checkout,
+        &crit_checkout_later,
+        &acked,
+    ] {
         s.create_alert(r).await.unwrap();
     }
     let mut ack = acked.clone();
@@ -315,7 +321,11 @@ async fn alerts_list_by_status_most_severe_first<S: AlertStore>(s: &S, p: &str) 
     );
     let acks = s.list_alerts(Status::Acknowledged, 1000).await.unwrap();
     let got = acks.iter().find(|r| r.id == ack.id);
-    assert_eq!(got, Some(&ack), "the list carries whole records, as updated");
+    assert_eq!(
+        got,
+        Some(&ack),
+        "the list carries whole records, as updated"
+    );
     assert_eq!(
         mine(s.list_alerts(Status::Resolved, 1000).await.unwrap()),
         Vec::<String>::new()

@@ -284,7 +284,10 @@ pub fn build(
             r,
             audits.get(&r.id).unwrap_or(&empty),
             audience,
-            config.services.iter().any(|c| Some(c.name.as_str()) == r.service()),
+            config
+                .services
+                .iter()
+                .any(|c| Some(c.name.as_str()) == r.service()),
         )
     };
     let mut incidents: Vec<Incident> = live
@@ -328,7 +331,9 @@ fn resolved_at(r: &AlertRecord) -> Option<DateTime<Utc>> {
 
 fn incident(r: &AlertRecord, trail: &[AuditEntry], audience: Audience, known: bool) -> Incident {
     let impact = severity_impact(r.severity);
-    let service = r.service().filter(|_| known || audience == Audience::Internal);
+    let service = r
+        .service()
+        .filter(|_| known || audience == Audience::Internal);
     let status = match r.status {
         Status::Open => "investigating",
         Status::Acknowledged => "identified",
@@ -449,7 +454,7 @@ mod tests {
         let mut b = record("b1", "fp2", None);
         b.severity = Low;
         b.alert.labels.insert("service".into(), "billing".into());
-        let trail = vec![AuditEntry {
+        let opened = AuditEntry {
             at: now() - Duration::minutes(5),
             alert: "a1".into(),
             alarm_name: a.alert.alarm_name.clone(),
@@ -461,14 +466,14 @@ mod tests {
             level: None,
             severity: Critical,
             attempt: None,
-        }];
-        let mut ack = trail[0].clone();
+        };
+        let mut ack = opened.clone();
         ack.action = Action::Ack;
         ack.reason = "acknowledged by alice".into();
         ack.at = now();
         (
             vec![a, b],
-            BTreeMap::from([("a1".to_string(), vec![trail[0].clone(), ack])]),
+            BTreeMap::from([("a1".to_string(), vec![opened, ack])]),
         )
     }
 
@@ -481,7 +486,14 @@ mod tests {
         assert_eq!(page.components[1].status, ComponentStatus::UnderMaintenance);
         assert_eq!(page.incidents.len(), 1, "billing is not in the catalogue");
         let json = serde_json::to_string(&page).unwrap();
-        for secret in ["checkout-api-5xx", "123456789012", "secret detail", "alice", "billing", "payments"] {
+        for secret in [
+            "checkout-api-5xx",
+            "123456789012",
+            "secret detail",
+            "alice",
+            "billing",
+            "payments",
+        ] {
             assert!(!json.contains(secret), "{secret} leaked: {json}");
         }
         assert_eq!(page.incidents[0].title, "checkout: major outage");
@@ -494,7 +506,13 @@ mod tests {
         let page = build(&config(), &live, &[], &audits, Audience::Internal, now());
         assert_eq!(page.incidents.len(), 2);
         let json = serde_json::to_string(&page).unwrap();
-        for fact in ["checkout-api-5xx", "123456789012", "secret detail", "alice", "billing"] {
+        for fact in [
+            "checkout-api-5xx",
+            "123456789012",
+            "secret detail",
+            "alice",
+            "billing",
+        ] {
             assert!(json.contains(fact), "{fact} missing: {json}");
         }
     }

@@ -172,10 +172,11 @@ impl Drop for Serve {
 pub fn config_with_delay(delay: &str, tag: &str) -> PathBuf {
     let text = std::fs::read_to_string(root().join("infra/tocsin.yaml")).unwrap();
     assert!(text.contains("delay: 15m"), "the example config changed");
-    let path = std::env::temp_dir().join(format!(
-        "tocsin-serve-{tag}-{}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text.replace("delay: 15m", &format!("delay: {delay}"))).unwrap();
+    let path = std::env::temp_dir().join(format!("tocsin-serve-{tag}-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        text.replace("delay: 15m", &format!("delay: {delay}")),
+    )
+    .unwrap();
     path
 }

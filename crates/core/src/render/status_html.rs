@@ -236,7 +236,15 @@ mod tests {
     #[test]
     fn every_untrusted_string_is_escaped() {
         let html = render(&page(), "Status <of> \"us\"");
-        for raw in ["<script>", "<img", "<b>x", "check<out>", "pay\"ments", "a\"1", "<of>"] {
+        for raw in [
+            "<script>",
+            "<img",
+            "<b>x",
+            "check<out>",
+            "pay\"ments",
+            "a\"1",
+            "<of>",
+        ] {
             assert!(!html.contains(raw), "{raw} unescaped");
         }
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -247,7 +255,13 @@ mod tests {
     fn the_page_is_self_contained_and_states_statuses_in_words() {
         let html = render(&page(), "Status");
         assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
-        for landmark in ["<header>", "<main id=\"main\">", "<footer>", "<h1>", "<h2 id=\"components\">"] {
+        for landmark in [
+            "<header>",
+            "<main id=\"main\">",
+            "<footer>",
+            "<h1>",
+            "<h2 id=\"components\">",
+        ] {
             assert!(html.contains(landmark), "{landmark}");
         }
         for tag in ["<script", "<img", "<link", "<iframe", "@import", "url("] {

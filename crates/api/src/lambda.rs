@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler};
+use tocsin_core::text::one_line;
 
 use crate::{Api, Identity, Request, Response};
 
@@ -102,6 +103,16 @@ where
     C: Clock,
 {
     let resp = api.handle(&from_lambda(&req)).await;
+    for e in &resp.recorded {
+        tracing::info!(
+            alert = %e.alert,
+            action = e.action.as_str(),
+            channel = e.channel.as_deref().unwrap_or(""),
+            target = %one_line(e.target.as_deref().unwrap_or("")),
+            reason = %one_line(&e.reason),
+            "decision"
+        );
+    }
     for line in &resp.emf {
         println!("{line}");
     }

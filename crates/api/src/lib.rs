@@ -34,7 +34,7 @@ use tocsin_core::lifecycle::Command;
 use tocsin_core::metrics;
 use tocsin_core::model::AlarmState;
 use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
-use tocsin_core::record::{AlertRecord, Status};
+use tocsin_core::record::{AlertRecord, AuditEntry, Status};
 use tocsin_core::router::{Router, RouterError};
 use tocsin_core::status::{self, Audience};
 use tocsin_core::text::one_line;
@@ -110,6 +110,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// CloudWatch EMF lines to print on stdout (the Lambda's log), one JSON object each.
     pub emf: Vec<String>,
+    /// The audit entries this request recorded (a command's decisions), for the log and the console.
+    pub recorded: Vec<AuditEntry>,
 }
 
 impl Response {
@@ -123,6 +125,7 @@ impl Response {
             ],
             body: v.to_string().into_bytes(),
             emf: Vec::new(),
+            recorded: Vec::new(),
         }
     }
 
@@ -142,6 +145,7 @@ impl Response {
             ],
             body: body.into_bytes(),
             emf: Vec::new(),
+            recorded: Vec::new(),
         }
     }
 
@@ -330,6 +334,14 @@ pub struct Api<S, B, K, C> {
     pub settings: ApiSettings,
 }
 
+/// What a command did: the alert as it now is, the decisions recorded, the EMF line of an ack or
+/// resolve.
+struct Done {
+    alert: Option<AlertRecord>,
+    entries: Vec<AuditEntry>,
+    emf: Vec<String>,
+}
+
 /// Where a request goes, decided from method and path alone.
 enum Route<'a> {
     ListAlerts,
@@ -468,12 +480,12 @@ where
                         Command::Note(text)
                     }
                 };
-                self.command(id, &command, &actor)
-                    .await
-                    .map(|(v, emf)| Response {
-                        emf,
-                        ..Response::json(200, &v)
-                    })
+                let done = self.command(id, &command, &actor).await?;
+                Ok(Response {
+                    emf: done.emf,
+                    recorded: done.entries.clone(),
+                    ..Response::json(200, &json!({"alert": done.alert, "entries": done.entries}))
+                })
             }
             Route::Confirm(token) => self.confirm(token, req.method == "HEAD").await,
             Route::Perform(token) => self.perform(token, req).await,
@@ -607,12 +619,7 @@ where
 
     /// Runs a command through the router (escalation stops, the others are told) and answers with the
     /// alert as it now is and the decisions recorded; plus the EMF line of an ack or resolve.
-    async fn command(
-        &self,
-        id: &str,
-        cmd: &Command,
-        actor: &str,
-    ) -> Result<(Value, Vec<String>), ApiError> {
+    async fn command(&self, id: &str, cmd: &Command, actor: &str) -> Result<Done, ApiError> {
         let entries = self.router.act(id, cmd, actor).await?;
         let rec = self.router.store.get_alert(id).await?;
         let emf = match (&rec, cmd) {
@@ -626,7 +633,11 @@ where
             _ => Vec::new(),
         };
         tracing::info!(alert = %one_line(id), command = cmd.name(), actor = %actor, "command applied");
-        Ok((json!({"alert": rec, "entries": entries}), emf))
+        Ok(Done {
+            alert: rec,
+            entries,
+            emf,
+        })
     }
 
     fn verify(&self, token: &str) -> Result<token::Claims, ApiError> {
@@ -683,16 +694,16 @@ where
             }
         }
         let cmd = command_of(&claims.action)?;
-        let (v, emf) = self
+        let done = self
             .command(&claims.alert_id, &cmd, &claims.recipient)
             .await?;
         let mut r = if wants_html(req) {
-            let rec: Option<AlertRecord> = serde_json::from_value(v["alert"].clone()).ok();
-            Response::html(200, pages::done(rec.as_ref(), &claims))
+            Response::html(200, pages::done(done.alert.as_ref(), &claims))
         } else {
-            Response::json(200, &v)
+            Response::json(200, &json!({"alert": done.alert, "entries": done.entries}))
         };
-        r.emf = emf;
+        r.emf = done.emf;
+        r.recorded = done.entries;
         Ok(r)
     }
 

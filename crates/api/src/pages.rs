@@ -2,7 +2,7 @@
 //! POSTs; a GET never changes anything, because mail scanners and link previews follow links), the
 //! page after the action, and errors. Self-contained, no script, every untrusted string escaped.
 
-use tocsin_core::record::AlertRecord;
+use tocsin_core::record::{AlertRecord, Status};
 use tocsin_core::render::escape_html as esc;
 use tocsin_core::token::Claims;
 
@@ -45,7 +45,32 @@ fn facts(rec: &AlertRecord) -> String {
 
 /// The confirm page: what the link would do, to which alert, as whom, and one button that does it.
 pub fn confirm(rec: &AlertRecord, claims: &Claims) -> String {
-    let (v, _) = verb(&claims.action);
+    let (v, past) = verb(&claims.action);
+    let moot = match claims.action.as_str() {
+        "ack" => rec.status != Status::Open,
+        _ => !rec.status.is_live(),
+    };
+    if moot {
+        // Nothing to confirm: say so instead of offering a button that can only fail.
+        let by = rec
+            .acknowledged
+            .as_ref()
+            .map(|a| format!(" (acknowledged by <strong>{}</strong>)", esc(&a.1)))
+            .unwrap_or_default();
+        let title = format!("Already {}", rec.status.as_str());
+        let body = format!(
+            "<h1 id=\"moot\">{}</h1>\n{}<p>This alert is {}{by}; there is nothing left to {}.</p>\n",
+            esc(&title),
+            facts(rec),
+            rec.status.as_str(),
+            if past == "resolved" {
+                "resolve"
+            } else {
+                "acknowledge"
+            }
+        );
+        return page(&title, &body);
+    }
     let title = format!("{v} {}?", rec.alert.alarm_name);
     let body = format!(
         "<h1>{}</h1>\n{}\

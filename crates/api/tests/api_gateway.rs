@@ -383,9 +383,15 @@ async fn a_one_click_link_shows_a_confirm_page_on_get_and_acts_only_on_post() {
         "carol acted and is not told about her own ack"
     );
     assert!(jobs.iter().any(|j| j.kind == DeliveryKind::Acknowledge));
-    // Used again: the alert is already acknowledged.
+    // Used again: the alert is already acknowledged; the page says so and offers no button.
     let again = w.call("one-click-perform-json", &subs).await;
     assert_error(&again, 409, "conflict");
+    let page = w.call("one-click-confirm", &subs).await.text();
+    assert!(
+        page.contains("Already acknowledged") && !page.contains("<form"),
+        "{page}"
+    );
+    assert!(page.contains("acknowledged by <strong>carol</strong>"));
 }
 
 #[tokio::test]

@@ -229,6 +229,7 @@ fn error(status: u16, code: &str, message: &str) -> Response {
             .to_string()
             .into_bytes(),
         emf: Vec::new(),
+        recorded: Vec::new(),
     }
 }
 
@@ -272,13 +273,9 @@ async fn respond(
         identity: Some(Identity::Local(state.actor.clone())),
     };
     let r = state.api.handle(&request).await;
-    // The commands answer with the decisions they recorded: print them and what they sent.
-    if r.status == 200 && request.method == "POST" {
-        let entries = serde_json::from_slice::<serde_json::Value>(&r.body)
-            .ok()
-            .and_then(|v| serde_json::from_value::<Vec<AuditEntry>>(v["entries"].clone()).ok())
-            .unwrap_or_default();
-        report(&state, &entries);
+    // A command's decisions, and what they would have sent.
+    if !r.recorded.is_empty() {
+        report(&state, &r.recorded);
     }
     Ok(to_hyper(r))
 }
@@ -324,5 +321,6 @@ async fn events(state: &State, body: &[u8]) -> Response {
             .to_string()
             .into_bytes(),
         emf: Vec::new(),
+        recorded: Vec::new(),
     }
 }

@@ -6,7 +6,7 @@ SCENARIO ?= events/scenario/incident
 
 help:
 	@echo "make demo   replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
-	@echo "make test   lint + every test, AWS-backed ones against moto (installed into .venv)"
+	@echo "make test   lint + every test, AWS-backed ones against moto (installed into .venv), the browser test in chromium"
 	@echo "make bench  criterion benchmarks (figures go in BENCHMARKS.md)"
 
 demo:
@@ -14,8 +14,11 @@ demo:
 
 # The demo runs with the binary the workspace tests built: `cargo run -p tocsin` would unify features
 # differently and rebuild the AWS SDK crates.
+# The browser test (crates/cli/tests/browser.rs) drives Debian's chromium; ensure-chromium.sh installs it
+# when missing, and TOCSIN_REQUIRE_BROWSER=1 makes its absence a failure rather than a skip.
 test: lint
-	bash scripts/with-moto.sh $(CARGO) test --workspace
+	bash scripts/ensure-chromium.sh
+	TOCSIN_REQUIRE_BROWSER=1 bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
 
 lint: fmt clippy

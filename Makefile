@@ -21,6 +21,7 @@ help:
 	@echo "make bench   criterion benchmarks (figures go in BENCHMARKS.md)"
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
+	@echo "make figures init time, peak RSS, time per record and cost of each function, locally on moto"
 
 demo:
 	$(CARGO) run -q -p tocsin -- replay --config infra/tocsin.yaml $(SCENARIO)
@@ -71,7 +72,10 @@ deploy: lambda-tools
 	bash scripts/venv-install.sh aws-sam-cli==$(SAM_CLI_VERSION)
 	cd infra && PATH="$(VENV)/bin:$$PATH" sam build && PATH="$(VENV)/bin:$$PATH" sam deploy --guided
 
-# Init time, peak RSS and per-invocation time of each function on this machine, for BENCHMARKS.md.
+# Init time, peak RSS, time per record and AWS calls of each function, run on this machine under a local
+# Runtime API against moto, for BENCHMARKS.md (KIND=critical|medium, RECORDS=1000).
+KIND ?= critical
+RECORDS ?= 1000
 figures:
 	$(CARGO) build --release $(foreach b,$(LAMBDA_BINS),--bin $(b))
-	python3 scripts/lambda-figures.py $(LAMBDA_BINS)
+	bash scripts/with-moto.sh $(VENV)/bin/python scripts/lambda-figures.py --kind $(KIND) --records $(RECORDS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Init time, peak RSS and per-record time of each Lambda function, run locally, for BENCHMARKS.md.
 
-    scripts/with-moto.sh .venv/bin/python scripts/lambda-figures.py [--records N] [BIN...]
+    scripts/with-moto.sh .venv/bin/python scripts/lambda-figures.py [--kind critical|medium] [--records N]
 
 (`make figures` builds the release binaries for this machine and runs exactly that.)
 
@@ -59,11 +59,19 @@ class Quiet(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except BrokenPipeError:
+            pass  # the function was stopped after its last invocation
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A function stopped after its last invocation drops its keep-alive connections.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def serve(handler):
@@ -254,7 +262,7 @@ def setup(boto3, endpoint):
         return url
 
     taps = {"alerts": tap(alerts, "alerts")}
-    for ch in ("ops-slack", "oncall-sms", "oncall-email"):
+    for ch in ("ops-slack", "oncall-sms", "oncall-email", "pagerduty"):
         taps[ch] = tap(deliveries, ch, ch)
     group = "figures-" + table[-8:]
     sched = boto3.client("scheduler", **kw)
@@ -268,12 +276,12 @@ def setup(boto3, endpoint):
 def drain(sqs, url, want, timeout=60):
     out = []
     end = time.monotonic() + timeout
-    while len(out) < want and time.monotonic() < end:
+    while (want < 0 or len(out) < want) and time.monotonic() < end:
         r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for m in r.get("Messages", []):
             out.append(m["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        if not r.get("Messages") and want == -1:
+        if not r.get("Messages") and want < 0:
             break
     return out
 
@@ -288,15 +296,23 @@ def sns_event(messages, topic):
                 "MessageAttributes": {}}} for m in messages]}).encode()
 
 
-def alarm_messages(n):
+def alarm_messages(n, kind):
+    """N distinct ALARM transitions. critical: checkout-api-5xx-<i> in 123456789012 (infra/tocsin.yaml
+    pages on-call by SMS and email, posts to Slack, escalates); medium: search-latency-<i> in another
+    account, no severity tag (Slack only, no escalation)."""
     path = os.path.join(ROOT, "events/scenario/incident/01-checkout-5xx-alarm.sns.json")
     base = json.load(open(path))["Records"][0]["Sns"]["Message"]
     msg = json.loads(base)
     out = []
     for i in range(n):
         m = dict(msg)
-        m["AlarmName"] = f"checkout-api-5xx-{i:04d}"
-        m["AlarmArn"] = msg["AlarmArn"] + f"-{i:04d}"
+        if kind == "critical":
+            m["AlarmName"] = f"checkout-api-5xx-{i:04d}"
+        else:
+            m["AlarmName"] = f"search-latency-{i:04d}"
+            m["AWSAccountId"] = "111122223333"
+            m["AlarmDescription"] = "Search latency p99 above the SLO"
+        m["AlarmArn"] = f"arn:aws:cloudwatch:eu-west-1:{m['AWSAccountId']}:alarm:{m['AlarmName']}"
         out.append(json.dumps(m))
     return out
 
@@ -318,6 +334,9 @@ class Sink:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
+LOGS = None
+
+
 def run(bin_path, env, payloads, proxy):
     rt = Runtime()
     rt.expected = len(payloads)
@@ -333,11 +352,12 @@ def run(bin_path, env, payloads, proxy):
         "AWS_LAMBDA_LOG_GROUP_NAME": "figures",
         "AWS_LAMBDA_LOG_STREAM_NAME": "figures",
         "AWS_ENDPOINT_URL": proxy.url,
-        "RUST_LOG": "warn",
+        "RUST_LOG": "info" if LOGS else "warn",
     })
     proxy.reset()
     t0 = time.monotonic()
-    proc = subprocess.Popen([bin_path], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = open(os.path.join(LOGS, env.get("CHANNEL_NAME", os.path.basename(bin_path)) + ".log"), "wb") if LOGS else subprocess.DEVNULL
+    proc = subprocess.Popen([bin_path], env=full, stdout=out, stderr=subprocess.PIPE)
     ok = rt.finished.wait(timeout=900)
     hwm = None
     try:
@@ -367,8 +387,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1000)
     ap.add_argument("--target-dir", default=os.path.join(ROOT, "target/release"))
-    ap.add_argument("bins", nargs="*", default=["ingest", "router", "deliver", "escalate"])
+    ap.add_argument("--kind", choices=["critical", "medium"], default="critical")
+    ap.add_argument("--logs", help="keep each function's log (RUST_LOG=info) in this folder")
     args = ap.parse_args()
+    global LOGS
+    LOGS = args.logs
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         sys.exit("run under scripts/with-moto.sh (AWS_ENDPOINT_URL is not set)")
@@ -388,6 +411,7 @@ def main():
     deliver_env = {**common, "API_BASE_URL": "https://api.example.com", "LINK_SIGNING_KEY": key}
     binp = lambda b: os.path.join(args.target_dir, b)
     rows = []
+    undelivered = {}
 
     def record(name, bin_name, res, records):
         rows.append({"function": name, "bin": bin_name, "records": records, **{k: v for k, v in res.items() if k != "results"}})
@@ -396,7 +420,7 @@ def main():
               f"{res['invocations']} invocation(s), {res['busy_ms']} ms busy  {status}", file=sys.stderr)
 
     # ingest
-    res = run(binp("ingest"), {"ALERTS_TOPIC_ARN": st["alerts"]}, [sns_event(alarm_messages(n), "arn:aws:sns:us-east-1:123456789012:alarms")], proxy)
+    res = run(binp("ingest"), {"ALERTS_TOPIC_ARN": st["alerts"]}, [sns_event(alarm_messages(n, args.kind), "arn:aws:sns:us-east-1:123456789012:alarms")], proxy)
     record("ingest", "ingest", res, n)
     alerts = drain(st["sqs"], st["taps"]["alerts"], n)
     # router
@@ -411,22 +435,90 @@ def main():
             continue
         res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": ch, **env}, [sns_event(jobs, st["deliveries"])], proxy)
         record(f"deliver ({ch})", "deliver", res, len(jobs))
-    # escalate: one tick an invocation, as Scheduler sends them
+    # escalate: one tick an invocation, as Scheduler sends them; two rounds (each tick schedules the
+    # next step: round 1 is level 1, already paged by the router; round 2 pages level 2).
     sched = st["scheduler"]
-    ticks = []
-    kw = {"GroupName": st["group"], "MaxResults": 100}
-    token = None
-    while True:
-        page = sched.list_schedules(**kw, **({"NextToken": token} if token else {}))
-        for s in page["Schedules"]:
-            ticks.append(sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]["Input"].encode())
-        token = page.get("NextToken")
-        if not token:
+    fired = set()
+    for round_no in (1, 2):
+        ticks = []
+        kw = {"GroupName": st["group"], "MaxResults": 100}
+        token = None
+        while True:
+            page = sched.list_schedules(**kw, **({"NextToken": token} if token else {}))
+            for s in page["Schedules"]:
+                if s["Name"] not in fired:
+                    fired.add(s["Name"])
+                    ticks.append(sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]["Input"].encode())
+            token = page.get("NextToken")
+            if not token:
+                break
+        if not ticks:
             break
-    if ticks:
         res = run(binp("escalate"), {**common, **sched_env}, ticks, proxy)
-        record("escalate", "escalate", res, len(ticks))
-    print(json.dumps({"records": n, "slack_posts": sink.count, "functions": rows}, indent=1))
+        record(f"escalate (round {round_no})", "escalate", res, len(ticks))
+    # What the escalations paged: SMS is delivered; PagerDuty's endpoint is fixed in its channel, so
+    # its jobs are counted, not sent.
+    jobs = drain(st["sqs"], st["taps"]["oncall-sms"], -1, timeout=120)
+    if jobs:
+        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms"}, [sns_event(jobs, st["deliveries"])], proxy)
+        record("deliver (oncall-sms, level 2)", "deliver", res, len(jobs))
+    undelivered["pagerduty"] = len(drain(st["sqs"], st["taps"]["pagerduty"], -1, timeout=60))
+    summary = {"records": n, "kind": args.kind, "slack_posts": sink.count, "jobs_not_delivered": undelivered, "functions": rows, "cost": cost(rows, n)}
+    print(json.dumps(summary, indent=1))
+    print(markdown(summary), file=sys.stderr)
+
+
+# Prices, us-east-1, on-demand, without free tiers (checked 2025): Lambda arm64 per GB-second and per
+# request; SNS per publish (64 KB chunks; deliveries to Lambda and SQS are free); DynamoDB on-demand per
+# write and read request unit; EventBridge Scheduler per invocation (its API calls are free).
+PRICE = {"gb_s": 0.0000133334, "request": 0.20e-6, "sns_publish": 0.50e-6, "wru": 0.625e-6,
+         "rru": 0.125e-6, "scheduler_invocation": 1.00e-6}
+MEMORY_GB = 128 / 1024
+
+
+def cost(rows, n):
+    """Cost of the measured run per million alarm transitions. Every function here ran once per record in
+    production terms (SNS and Scheduler invoke with one record), so an invocation's billed duration is
+    the measured time per record, rounded up to the millisecond."""
+    per = {"lambda_requests": 0.0, "gb_s": 0.0, "sns_publishes": 0.0, "wru": 0.0, "rru": 0.0,
+           "scheduler_invocations": 0.0}
+    for r in rows:
+        invocations_per_alert = r["records"] / n
+        ms = math.ceil(r["busy_ms"] / r["records"]) if r["records"] else 0
+        per["lambda_requests"] += invocations_per_alert
+        per["gb_s"] += invocations_per_alert * ms / 1000 * MEMORY_GB
+        per["sns_publishes"] += r["aws_ops"].get("sns:Publish", 0) / n
+        per["wru"] += r["wru"] / n
+        per["rru"] += r["rru"] / n
+        if r["function"].startswith("escalate"):
+            per["scheduler_invocations"] += invocations_per_alert
+    # CloudWatch's own publish of the alarm to the alarm topic.
+    per["sns_publishes"] += 1
+    dollars = {
+        "lambda_requests": per["lambda_requests"] * PRICE["request"],
+        "lambda_duration": per["gb_s"] * PRICE["gb_s"],
+        "sns": per["sns_publishes"] * PRICE["sns_publish"],
+        "dynamodb_writes": per["wru"] * PRICE["wru"],
+        "dynamodb_reads": per["rru"] * PRICE["rru"],
+        "scheduler": per["scheduler_invocations"] * PRICE["scheduler_invocation"],
+    }
+    return {"per_alert": {k: round(v, 4) for k, v in per.items()},
+            "usd_per_million_alerts": {k: round(v * 1e6, 3) for k, v in dollars.items()},
+            "usd_per_million_alerts_total": round(sum(dollars.values()) * 1e6, 2)}
+
+
+def markdown(summary):
+    lines = ["| function | records | init | peak RSS | time per record | AWS calls |", "|---|---:|---:|---:|---:|---|"]
+    for r in summary["functions"]:
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(r["aws_ops"].items()))
+        lines.append(f"| {r['function']} | {r['records']} | {r['init_ms']} ms | {r['peak_rss_mb']} MB | "
+                     f"{r['busy_ms'] / max(1, r['records']):.2f} ms | {calls} |")
+    c = summary["cost"]
+    lines.append("")
+    lines.append("| per alert | " + " | ".join(f"{k} {v}" for k, v in c["per_alert"].items()) + " |")
+    lines.append("| $ per million alerts | " + " | ".join(f"{k} {v}" for k, v in c["usd_per_million_alerts"].items())
+                 + f" | total {c['usd_per_million_alerts_total']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -948,6 +948,180 @@ fn check(files: &Files, template_text: &str, pending: &[&str]) -> Vec<String> {
     problems
 }
 
+/// The template's table against the layout `crates/aws/src/dynamo.rs` creates for local runs (keys,
+/// indexes, projection, TTL attribute), plus what only a deployment sets: on-demand billing,
+/// point-in-time recovery and encryption.
+fn check_table(files: &Files, template_text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(template) = parse_yaml(template_text) else {
+        return vec!["template: not YAML".into()];
+    };
+    let dynamo = clean(
+        files
+            .get("crates/aws/src/dynamo.rs")
+            .map(String::as_str)
+            .unwrap_or(""),
+    );
+    let consts = consts(&dynamo);
+    let lit = |s: &str| {
+        consts
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| s.trim_matches('"').to_string())
+    };
+    let mut want_keys = Vec::new();
+    for c in re(r#"\bkey\(\s*"(\w+)"\s*,\s*KeyType::(Hash|Range)\s*\)"#).captures_iter(&dynamo) {
+        want_keys.push(format!("{}:{}", &c[1], c[2].to_ascii_uppercase()));
+    }
+    let mut want_indexes = BTreeSet::new();
+    for c in
+        re(r#"\bindex\(\s*(\w+|"[^"]*")\s*,\s*"(\w+)"\s*,\s*"(\w+)"\s*\)"#).captures_iter(&dynamo)
+    {
+        want_indexes.insert(format!("{} {}:HASH {}:RANGE ALL", lit(&c[1]), &c[2], &c[3]));
+    }
+    let want_ttl = consts.get("TTL_ATTRIBUTE").cloned();
+    if want_keys.is_empty() || want_indexes.is_empty() || want_ttl.is_none() {
+        problems.push(
+            "crates/aws/src/dynamo.rs: table layout not found (keys, indexes, TTL_ATTRIBUTE)"
+                .into(),
+        );
+    }
+    let tables: Vec<&Node> = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Node::str) == Some("AWS::DynamoDB::Table"))
+        .filter_map(|(_, r)| r.get("Properties"))
+        .collect();
+    let [table] = tables.as_slice() else {
+        return vec![format!(
+            "template: {} DynamoDB tables, expected one",
+            tables.len()
+        )];
+    };
+    let keys = |n: Option<&Node>| -> Vec<String> {
+        match n {
+            Some(Node::Seq(items)) => items
+                .iter()
+                .map(|k| {
+                    let f = |f: &str| k.get(f).and_then(Node::str).unwrap_or("?").to_string();
+                    format!("{}:{}", f("AttributeName"), f("KeyType"))
+                })
+                .collect(),
+            _ => vec![],
+        }
+    };
+    if keys(table.get("KeySchema")) != want_keys {
+        problems.push(format!(
+            "Table: KeySchema {:?}, the code uses {want_keys:?}",
+            keys(table.get("KeySchema"))
+        ));
+    }
+    let mut have_indexes = BTreeSet::new();
+    if let Some(Node::Seq(gsis)) = table.get("GlobalSecondaryIndexes") {
+        for g in gsis {
+            let name = g.get("IndexName").and_then(Node::str).unwrap_or("?");
+            let projection = g
+                .at(&["Projection", "ProjectionType"])
+                .and_then(Node::str)
+                .unwrap_or("?");
+            have_indexes.insert(format!(
+                "{name} {} {projection}",
+                keys(g.get("KeySchema")).join(" ")
+            ));
+        }
+    }
+    for i in want_indexes.difference(&have_indexes) {
+        problems.push(format!("Table: index {i} is missing"));
+    }
+    for i in have_indexes.difference(&want_indexes) {
+        problems.push(format!("Table: index {i} is not the code's"));
+    }
+    let ttl = table
+        .at(&["TimeToLiveSpecification", "AttributeName"])
+        .and_then(Node::str);
+    if ttl.map(String::from) != want_ttl
+        || table
+            .at(&["TimeToLiveSpecification", "Enabled"])
+            .and_then(Node::str)
+            != Some("true")
+    {
+        problems.push(format!(
+            "Table: TTL must be enabled on {want_ttl:?}, found {ttl:?}"
+        ));
+    }
+    for (path, want) in [
+        (&["BillingMode"][..], "PAY_PER_REQUEST"),
+        (
+            &[
+                "PointInTimeRecoverySpecification",
+                "PointInTimeRecoveryEnabled",
+            ][..],
+            "true",
+        ),
+        (&["SSESpecification", "SSEEnabled"][..], "true"),
+    ] {
+        if table.at(path).and_then(Node::str) != Some(want) {
+            problems.push(format!("Table: {} must be {want}", path.join(".")));
+        }
+    }
+    problems
+}
+
+/// Meta-monitoring: an `Errors` alarm on every function and a depth alarm on every queue, each
+/// notifying a topic.
+fn check_meta_monitoring(template_text: &str) -> Vec<String> {
+    let Ok(template) = parse_yaml(template_text) else {
+        return vec!["template: not YAML".into()];
+    };
+    let resources = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default();
+    let of_type = |t: &str| -> Vec<&String> {
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Node::str) == Some(t))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    // (metric, dimension value: the tagged reference's target) of every alarm with an action.
+    let mut watched = BTreeSet::new();
+    for (_, r) in resources {
+        if r.get("Type").and_then(Node::str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let Some(p) = r.get("Properties") else {
+            continue;
+        };
+        if !matches!(p.get("AlarmActions"), Some(Node::Seq(a)) if !a.is_empty()) {
+            continue;
+        }
+        let metric = p.get("MetricName").and_then(Node::str).unwrap_or("?");
+        if let Some(Node::Seq(dims)) = p.get("Dimensions") {
+            for d in dims {
+                if let Some(Node::Tagged(_, target)) = d.get("Value") {
+                    let target = target.str().unwrap_or("?").split('.').next().unwrap_or("?");
+                    watched.insert(format!("{metric} {target}"));
+                }
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for f in of_type("AWS::Serverless::Function") {
+        if !watched.contains(&format!("Errors {f}")) {
+            problems.push(format!("{f}: no alarm on its Errors"));
+        }
+    }
+    for q in of_type("AWS::SQS::Queue") {
+        if !watched.contains(&format!("ApproximateNumberOfMessagesVisible {q}")) {
+            problems.push(format!("{q}: no alarm on its depth"));
+        }
+    }
+    problems
+}
+
 // ------------------------------------------------------------------------------------------------
 // Tests.
 // ------------------------------------------------------------------------------------------------
@@ -991,6 +1165,45 @@ fn the_template_matches_the_code() {
         problems.is_empty(),
         "infra/template.yaml disagrees with the code:\n{}",
         problems.join("\n")
+    );
+}
+
+#[test]
+fn the_table_matches_the_stores_layout_and_every_function_and_queue_is_watched() {
+    let t = repo_template();
+    assert_eq!(check_table(&repo_files(), &t), Vec::<String>::new());
+    assert_eq!(check_meta_monitoring(&t), Vec::<String>::new());
+}
+
+#[test]
+fn a_wrong_index_or_an_unwatched_function_is_caught() {
+    let t = repo_template();
+    let wrong = t.replacen(
+        "{AttributeName: fp_sk, KeyType: RANGE}",
+        "{AttributeName: fp_at, KeyType: RANGE}",
+        1,
+    );
+    assert_ne!(wrong, t);
+    assert_eq!(
+        check_table(&repo_files(), &wrong),
+        vec![
+            "Table: index by-fingerprint fp_pk:HASH fp_sk:RANGE ALL is missing",
+            "Table: index by-fingerprint fp_pk:HASH fp_at:RANGE ALL is not the code's",
+        ]
+    );
+    let no_pitr = t.replace(
+        "PointInTimeRecoveryEnabled: true",
+        "PointInTimeRecoveryEnabled: false",
+    );
+    assert_eq!(
+        check_table(&repo_files(), &no_pitr),
+        vec!["Table: PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled must be true"]
+    );
+    let unwatched = t.replace("Value: !Ref RouterFunction}", "Value: !Ref IngestFunction}");
+    assert_ne!(unwatched, t);
+    assert_eq!(
+        check_meta_monitoring(&unwatched),
+        vec!["RouterFunction: no alarm on its Errors"]
     );
 }
 

@@ -286,6 +286,23 @@ def drain(sqs, url, want, timeout=60):
     return out
 
 
+# The largest event SNS (and an async invoke) hands a function; ingest refuses bigger ones.
+MAX_EVENT = 256 * 1024
+
+
+def sns_events(messages, topic):
+    """The messages as SNS events of as many records as fit in MAX_EVENT each."""
+    events, batch = [], []
+    for m in messages:
+        if batch and len(sns_event(batch + [m], topic)) > MAX_EVENT:
+            events.append(sns_event(batch, topic))
+            batch = []
+        batch.append(m)
+    if batch:
+        events.append(sns_event(batch, topic))
+    return events
+
+
 def sns_event(messages, topic):
     return json.dumps({"Records": [{
         "EventSource": "aws:sns", "EventVersion": "1.0",
@@ -383,10 +400,40 @@ def run(bin_path, env, payloads, proxy):
     }
 
 
+def init_runs(bin_path, env, runs):
+    """Starts the function `runs` times with nothing to invoke: init times (ms) and RSS at init (MB)."""
+    inits, rss = [], []
+    for _ in range(runs):
+        rt = Runtime()
+        full = dict(os.environ)
+        full.update(env)
+        full.update({"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{rt.server.server_address[1]}",
+                     "AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+                     "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "RUST_LOG": "warn"})
+        t0 = time.monotonic()
+        proc = subprocess.Popen([bin_path], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while rt.first_next is None and proc.poll() is None and time.monotonic() - t0 < 30:
+            time.sleep(0.0005)
+        if rt.first_next is not None:
+            inits.append((rt.first_next - t0) * 1000)
+            for line in open(f"/proc/{proc.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    rss.append(int(line.split()[1]) / 1024)
+        proc.kill()
+        proc.wait()
+        rt.events.put(b"{}")  # release the handler thread
+        rt.server.shutdown()
+    inits.sort()
+    return {"init_ms_min": round(inits[0], 2) if inits else None,
+            "init_ms_median": round(inits[len(inits) // 2], 2) if inits else None,
+            "rss_at_init_mb": round(max(rss), 1) if rss else None, "runs": len(inits)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1000)
     ap.add_argument("--target-dir", default=os.path.join(ROOT, "target/release"))
+    ap.add_argument("--init-runs", type=int, default=0, help="only measure init, this many starts per function")
     ap.add_argument("--kind", choices=["critical", "medium"], default="critical")
     ap.add_argument("--logs", help="keep each function's log (RUST_LOG=info) in this folder")
     args = ap.parse_args()
@@ -410,6 +457,21 @@ def main():
     }
     deliver_env = {**common, "API_BASE_URL": "https://api.example.com", "LINK_SIGNING_KEY": key}
     binp = lambda b: os.path.join(args.target_dir, b)
+    if args.init_runs:
+        envs = {
+            "ingest": {"ALERTS_TOPIC_ARN": st["alerts"]},
+            "router": {**common, **sched_env},
+            "deliver (ops-slack)": {**deliver_env, "CHANNEL_NAME": "ops-slack", "SLACK_WEBHOOK_URL": sink.url},
+            "deliver (oncall-email)": {**deliver_env, "CHANNEL_NAME": "oncall-email"},
+            "escalate": {**common, **sched_env},
+        }
+        out = {}
+        for name, env in envs.items():
+            out[name] = init_runs(binp(name.split()[0]), env, args.init_runs)
+            print(f"| {name} | {out[name]['init_ms_min']} ms | {out[name]['init_ms_median']} ms | "
+                  f"{out[name]['rss_at_init_mb']} MB |", file=sys.stderr)
+        print(json.dumps(out, indent=1))
+        return
     rows = []
     undelivered = {}
 
@@ -420,11 +482,11 @@ def main():
               f"{res['invocations']} invocation(s), {res['busy_ms']} ms busy  {status}", file=sys.stderr)
 
     # ingest
-    res = run(binp("ingest"), {"ALERTS_TOPIC_ARN": st["alerts"]}, [sns_event(alarm_messages(n, args.kind), "arn:aws:sns:us-east-1:123456789012:alarms")], proxy)
+    res = run(binp("ingest"), {"ALERTS_TOPIC_ARN": st["alerts"]}, sns_events(alarm_messages(n, args.kind), "arn:aws:sns:us-east-1:123456789012:alarms"), proxy)
     record("ingest", "ingest", res, n)
     alerts = drain(st["sqs"], st["taps"]["alerts"], n)
     # router
-    res = run(binp("router"), {**common, **sched_env}, [sns_event(alerts, st["alerts"])], proxy)
+    res = run(binp("router"), {**common, **sched_env}, sns_events(alerts, st["alerts"]), proxy)
     record("router", "router", res, len(alerts))
     # deliver, per channel
     extra = {"ops-slack": {"SLACK_WEBHOOK_URL": sink.url}, "oncall-sms": {}, "oncall-email": {}}
@@ -433,7 +495,7 @@ def main():
         if not jobs:
             print(f"deliver {ch}: no jobs", file=sys.stderr)
             continue
-        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": ch, **env}, [sns_event(jobs, st["deliveries"])], proxy)
+        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": ch, **env}, sns_events(jobs, st["deliveries"]), proxy)
         record(f"deliver ({ch})", "deliver", res, len(jobs))
     # escalate: one tick an invocation, as Scheduler sends them; two rounds (each tick schedules the
     # next step: round 1 is level 1, already paged by the router; round 2 pages level 2).
@@ -460,7 +522,7 @@ def main():
     # its jobs are counted, not sent.
     jobs = drain(st["sqs"], st["taps"]["oncall-sms"], -1, timeout=120)
     if jobs:
-        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms"}, [sns_event(jobs, st["deliveries"])], proxy)
+        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms"}, sns_events(jobs, st["deliveries"]), proxy)
         record("deliver (oncall-sms, level 2)", "deliver", res, len(jobs))
     undelivered["pagerduty"] = len(drain(st["sqs"], st["taps"]["pagerduty"], -1, timeout=60))
     summary = {"records": n, "kind": args.kind, "slack_posts": sink.count, "jobs_not_delivered": undelivered, "functions": rows, "cost": cost(rows, n)}

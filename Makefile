@@ -2,12 +2,26 @@
 CARGO ?= cargo
 SCENARIO ?= events/scenario/incident
 
-.PHONY: demo test lint fmt clippy bench build help
+# Tools installed into .venv on first use (scripts/venv-install.sh), pinned so that every machine lints
+# and builds alike.
+VENV := $(CURDIR)/.venv
+CFN_LINT_VERSION := 1.58.0
+CARGO_LAMBDA_VERSION := 1.9.2
+SAM_CLI_VERSION := 1.170.0
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+# Every crate whose main.rs runs the Lambda runtime is a function, and its folder is its bin's name
+# (tests/stack.rs checks both against infra/template.yaml).
+LAMBDA_BINS := $(sort $(patsubst crates/%/src/main.rs,%,$(shell grep -l -E 'lambda_(runtime|http)::run' crates/*/src/main.rs)))
+
+.PHONY: demo test lint fmt clippy cfn-lint bench build deploy lambda-tools figures help
 
 help:
-	@echo "make demo   replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
-	@echo "make test   lint + every test, AWS-backed ones against moto (installed into .venv)"
-	@echo "make bench  criterion benchmarks (figures go in BENCHMARKS.md)"
+	@echo "make demo    replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
+	@echo "make test    lint (fmt, clippy, cfn-lint) + every test, AWS-backed ones against moto (.venv)"
+	@echo "make bench   criterion benchmarks (figures go in BENCHMARKS.md)"
+	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
+	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
+	@echo "make figures init time, peak RSS, time per record and cost of each function, locally on moto"
 
 demo:
 	$(CARGO) run -q -p tocsin -- replay --config infra/tocsin.yaml $(SCENARIO)
@@ -18,7 +32,7 @@ test: lint
 	bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
 
-lint: fmt clippy
+lint: fmt clippy cfn-lint
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -26,9 +40,42 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+cfn-lint:
+	bash scripts/venv-install.sh cfn-lint==$(CFN_LINT_VERSION)
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
 bench:
 	$(CARGO) bench -p tocsin-core --bench core
 	$(CARGO) bench -p tocsin-core --bench render
 	$(CARGO) bench -p tocsin-channels --bench deliver
 	$(CARGO) build -q --release -p tocsin
 	python3 scripts/whole-run.py target/release/tocsin
+
+# cargo-lambda (from PyPI, with zig for cross-linking) and the arm64 standard library.
+lambda-tools:
+	bash scripts/venv-install.sh cargo-lambda==$(CARGO_LAMBDA_VERSION)
+	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
+
+# One cargo invocation for every function (one feature resolution, dependencies built once), then the
+# zip sizes: target/lambda/<bin>/bootstrap.zip is what Lambda runs.
+build: lambda-tools
+	PATH="$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
+		$(foreach b,$(LAMBDA_BINS),--bin $(b))
+	@for b in $(LAMBDA_BINS); do \
+		printf '%-10s %9d bytes zipped  %9d bytes unzipped\n' $$b \
+			$$(stat -c %s target/lambda/$$b/bootstrap.zip) \
+			$$(unzip -Zt target/lambda/$$b/bootstrap.zip | awk '{print $$3}'); \
+	done
+
+# sam build runs cargo lambda itself (BuildMethod rust-cargolambda, CodeUri the workspace root).
+deploy: lambda-tools
+	bash scripts/venv-install.sh aws-sam-cli==$(SAM_CLI_VERSION)
+	cd infra && PATH="$(VENV)/bin:$$PATH" sam build && PATH="$(VENV)/bin:$$PATH" sam deploy --guided
+
+# Init time, peak RSS, time per record and AWS calls of each function, run on this machine under a local
+# Runtime API against moto, for BENCHMARKS.md (KIND=critical|medium, RECORDS=1000).
+KIND ?= critical
+RECORDS ?= 1000
+figures:
+	$(CARGO) build --release $(foreach b,$(LAMBDA_BINS),--bin $(b))
+	bash scripts/with-moto.sh $(VENV)/bin/python scripts/lambda-figures.py --kind $(KIND) --records $(RECORDS)

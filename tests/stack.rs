@@ -1,0 +1,1402 @@
+//! The SAM stack (`infra/template.yaml`) against the code it deploys. From the sources alone it derives,
+//! per function, which environment variables the code requires or may read and which AWS actions the
+//! code can call, and compares them with the template: a missing variable, a missing or extra IAM
+//! action, a function without a crate or a crate without a function is a failure, one line each.
+//!
+//! How the code is read (a lint for this codebase's idioms, not a Rust compiler):
+//! - **functions**: a crate whose `src/main.rs` runs `lambda_runtime::run` (or `lambda_http::run`) is a
+//!   Lambda function; its bin is the `[[bin]]` of its `Cargo.toml` for `src/main.rs`.
+//! - **adapters**: the AWS adapter types `crates/aws/src/lib.rs` re-exports (`pub use sns::{SnsBus}`)
+//!   that a function's wiring constructs (`SnsBus::alerts(..)`), in `main.rs` or in the `wiring.rs`
+//!   functions it calls. In the deliver binary, a constructor inside a `ChannelKind::X =>` arm counts
+//!   only for the functions whose channel (`CHANNEL_NAME` in the config) is of that kind.
+//! - **actions**: in an adapter's file, every SDK call `client.<op>()` reachable from the adapter's
+//!   trait implementations (the ports: whatever the generic handlers may call) or from a method the
+//!   wiring calls, following calls between the file's own functions. `<op>` maps to `<service>:<Op>`
+//!   (`put_item` -> `dynamodb:PutItem`), with IAM's exceptions: `TransactWriteItems` is authorised per
+//!   item kind, and `CreateSchedule` passes the target's role (`iam:PassRole`).
+//! - **environment**: `tocsin_lambda::env("X")`, `required(_, "X")`, `need("X")` and `value(X)` fail
+//!   without their variable (required); `get("X")`, `env("X")`, `std::env::var("X")` and
+//!   `EnvFilter::try_from_default_env` (`RUST_LOG`) read it if present (optional). `const X: &str = "..."`
+//!   names are resolved. Channel settings `{env: NAME}` and `{secret: NAME}` of the function's channel
+//!   are required (the latter as `TOCSIN_SECRET_<NAME>`, as `tocsin_deliver::resolve_setting` reads it).
+//!
+//! `#[cfg(test)]` modules and comments are ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use regex::Regex;
+
+/// A compiled regex, compiled once per pattern and thread (the reader runs them in loops).
+fn re(pattern: &str) -> Regex {
+    thread_local! {
+        static CACHE: std::cell::RefCell<BTreeMap<String, Regex>> = const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .entry(pattern.to_string())
+            .or_insert_with(|| Regex::new(pattern).expect("regex"))
+            .clone()
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// YAML with CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, `!If`, ...) kept as nodes.
+// ------------------------------------------------------------------------------------------------
+
+/// A YAML node; a tag (`!Ref X`) wraps the node it is on.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Scalar(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+    Tagged(String, Box<Node>),
+}
+
+impl Node {
+    fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn at(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |n, k| n.get(k))
+    }
+
+    fn str(&self) -> Option<&str> {
+        match self {
+            Node::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A scalar or a sequence of scalars, as strings (CloudFormation accepts both for `Action`).
+    fn strings(&self) -> Vec<String> {
+        match self {
+            Node::Scalar(s) => vec![s.clone()],
+            Node::Seq(items) => items
+                .iter()
+                .filter_map(|i| i.str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn entries(&self) -> &[(String, Node)] {
+        match self {
+            Node::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+}
+
+fn parse_yaml(text: &str) -> Result<Node, String> {
+    use yaml_rust2::parser::{Event, EventReceiver, Parser};
+
+    #[derive(Default)]
+    struct Builder {
+        stack: Vec<(Node, Option<String>, Option<String>)>,
+        done: Option<Node>,
+    }
+    fn tag_of(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
+        tag.filter(|t| t.handle == "!").map(|t| t.suffix)
+    }
+    fn wrap(node: Node, tag: Option<String>) -> Node {
+        match tag {
+            Some(t) => Node::Tagged(t, Box::new(node)),
+            None => node,
+        }
+    }
+    impl Builder {
+        fn push(&mut self, node: Node) {
+            match self.stack.last_mut() {
+                None => self.done = Some(node),
+                Some((Node::Seq(items), _, _)) => items.push(node),
+                Some((Node::Map(entries), _, pending)) => match pending.take() {
+                    None => *pending = Some(node.str().unwrap_or_default().to_string()),
+                    Some(key) => entries.push((key, node)),
+                },
+                Some(_) => unreachable!("only collections are stacked"),
+            }
+        }
+    }
+    impl EventReceiver for Builder {
+        fn on_event(&mut self, ev: Event) {
+            match ev {
+                Event::Scalar(v, _, _, tag) => {
+                    let node = wrap(Node::Scalar(v), tag_of(tag));
+                    self.push(node);
+                }
+                Event::SequenceStart(_, tag) => {
+                    self.stack.push((Node::Seq(vec![]), tag_of(tag), None))
+                }
+                Event::MappingStart(_, tag) => {
+                    self.stack.push((Node::Map(vec![]), tag_of(tag), None))
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    if let Some((node, tag, _)) = self.stack.pop() {
+                        self.push(wrap(node, tag));
+                    }
+                }
+                Event::Alias(_) => self.push(Node::Scalar(String::new())),
+                _ => {}
+            }
+        }
+    }
+    let mut builder = Builder::default();
+    Parser::new_from_str(text)
+        .load(&mut builder, false)
+        .map_err(|e| e.to_string())?;
+    builder.done.ok_or_else(|| "empty document".to_string())
+}
+
+// ------------------------------------------------------------------------------------------------
+// The template's side.
+// ------------------------------------------------------------------------------------------------
+
+/// One `AWS::Serverless::Function` of the template, with `Globals` applied.
+#[derive(Debug, Default)]
+struct Function {
+    id: String,
+    bin: Option<String>,
+    env: BTreeMap<String, Node>,
+    /// Allowed actions of its explicit policy statements.
+    actions: BTreeSet<String>,
+    /// Policies that are not explicit statements (managed policies, SAM policy templates).
+    opaque_policies: Vec<String>,
+    /// The `channel` values of its SNS subscriptions' filter policies.
+    channel_filters: Vec<Vec<String>>,
+    settings: BTreeMap<String, String>,
+}
+
+fn functions(template: &Node) -> Vec<Function> {
+    let globals = template.at(&["Globals", "Function"]);
+    let mut out = Vec::new();
+    for (id, res) in template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default()
+    {
+        if res.get("Type").and_then(Node::str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = res.get("Properties");
+        let mut f = Function {
+            id: id.clone(),
+            bin: res
+                .at(&["Metadata", "Binary"])
+                .and_then(Node::str)
+                .map(String::from),
+            ..Function::default()
+        };
+        for source in [globals, props].into_iter().flatten() {
+            for (k, v) in source
+                .at(&["Environment", "Variables"])
+                .map(Node::entries)
+                .unwrap_or_default()
+            {
+                f.env.insert(k.clone(), v.clone());
+            }
+            for key in [
+                "Runtime",
+                "Handler",
+                "Architectures",
+                "MemorySize",
+                "CodeUri",
+            ] {
+                if let Some(v) = source.get(key) {
+                    f.settings.insert(key.to_string(), v.strings().join(","));
+                }
+            }
+        }
+        if let Some(m) = res.at(&["Metadata", "BuildMethod"]).and_then(Node::str) {
+            f.settings.insert("BuildMethod".into(), m.to_string());
+        }
+        let policies = props.and_then(|p| p.get("Policies"));
+        let policies = match policies {
+            Some(Node::Seq(items)) => items.clone(),
+            Some(other) => vec![other.clone()],
+            None => vec![],
+        };
+        for policy in &policies {
+            match policy.get("Statement") {
+                Some(Node::Seq(statements)) => {
+                    for s in statements {
+                        if s.get("Effect").and_then(Node::str) == Some("Allow") {
+                            for a in s.get("Action").map(Node::strings).unwrap_or_default() {
+                                f.actions.insert(a);
+                            }
+                        }
+                    }
+                }
+                _ => f.opaque_policies.push(format!("{policy:?}")),
+            }
+        }
+        for (_, event) in props
+            .and_then(|p| p.get("Events"))
+            .map(Node::entries)
+            .unwrap_or_default()
+        {
+            if event.get("Type").and_then(Node::str) == Some("SNS") {
+                if let Some(filter) = event.at(&["Properties", "FilterPolicy", "channel"]) {
+                    f.channel_filters.push(filter.strings());
+                }
+            }
+        }
+        out.push(f);
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// The code's side.
+// ------------------------------------------------------------------------------------------------
+
+/// The repository's files by relative path (from disk, or made up in the unit tests).
+type Files = BTreeMap<String, String>;
+
+/// The source with comments blanked, braces inside string and char literals blanked (so braces
+/// match), and `#[cfg(test)] mod` blocks removed. String contents otherwise stay (env names).
+fn clean(src: &str) -> String {
+    thread_local! {
+        static CLEANED: std::cell::RefCell<BTreeMap<String, String>> = const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    if let Some(done) = CLEANED.with(|c| c.borrow().get(src).cloned()) {
+        return done;
+    }
+    let done = clean_uncached(src);
+    CLEANED.with(|c| c.borrow_mut().insert(src.to_string(), done.clone()));
+    done
+}
+
+fn clean_uncached(src: &str) -> String {
+    let b: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            while i < b.len() && !(b[i] == '*' && b.get(i + 1) == Some(&'/')) {
+                out.push(if b[i] == '\n' { '\n' } else { ' ' });
+                i += 1;
+            }
+            out.push_str("  ");
+            i += 2;
+        } else if c == 'r'
+            && (next == Some('"') || next == Some('#'))
+            && !ident_char(b.get(i.wrapping_sub(1)))
+        {
+            // Raw string: r"..." or r#"..."#.
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while b.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if b.get(j) != Some(&'"') {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let close: String = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let body_start = j + 1;
+            let rest: String = b[body_start..].iter().collect();
+            let end = rest
+                .find(&close)
+                .map_or(b.len(), |e| body_start + rest[..e].chars().count());
+            out.extend(&b[i..body_start]);
+            out.extend(b[body_start..end].iter().map(|&ch| blank_brace(ch)));
+            i = end;
+        } else if c == '"' {
+            out.push('"');
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' {
+                    out.push(' ');
+                    i += 1;
+                    if i < b.len() {
+                        out.push(' ');
+                    }
+                } else {
+                    out.push(blank_brace(b[i]));
+                }
+                i += 1;
+            }
+            out.push('"');
+            i += 1;
+        } else if c == '\'' {
+            // A char literal ('x', '\n', '{') or a lifetime ('a).
+            let len = if next == Some('\\') {
+                b[i + 2..].iter().position(|&ch| ch == '\'').map(|p| p + 3)
+            } else if b.get(i + 2) == Some(&'\'') {
+                Some(3)
+            } else {
+                None
+            };
+            match len {
+                Some(n) => {
+                    out.push_str(&" ".repeat(n));
+                    i += n;
+                }
+                None => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    remove_test_modules(&out)
+}
+
+fn ident_char(c: Option<&char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || *c == '_')
+}
+
+fn blank_brace(c: char) -> char {
+    if matches!(c, '{' | '}') { ' ' } else { c }
+}
+
+fn remove_test_modules(src: &str) -> String {
+    let re = re(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{");
+    let mut out = src.to_string();
+    while let Some(m) = re.find(&out) {
+        let end = block_end(&out, m.end() - 1);
+        out.replace_range(m.start()..end, "");
+    }
+    out
+}
+
+/// The index just past the `}` that closes the `{` at `open`.
+fn block_end(src: &str, open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, c) in src[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return open + i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    src.len()
+}
+
+/// A `fn` with a body.
+#[derive(Debug)]
+struct RustFn {
+    name: String,
+    body: std::ops::Range<usize>,
+    in_trait_impl: bool,
+}
+
+fn rust_fns(src: &str) -> Vec<RustFn> {
+    let impl_re = re(r"(?m)^\s*impl\b[^{;]*\{");
+    let trait_impls: Vec<std::ops::Range<usize>> = impl_re
+        .find_iter(src)
+        .filter(|m| re(r"\sfor\s").is_match(m.as_str()))
+        .map(|m| m.start()..block_end(src, m.end() - 1))
+        .collect();
+    let fn_re = re(r"\bfn\s+([A-Za-z_]\w*)");
+    let mut out = Vec::new();
+    for c in fn_re.captures_iter(src) {
+        let m = c.get(0).expect("match");
+        let rest = &src[m.end()..];
+        let Some(open) = rest.find(['{', ';']) else {
+            continue;
+        };
+        if rest.as_bytes()[open] == b';' {
+            continue;
+        }
+        let open = m.end() + open;
+        out.push(RustFn {
+            name: c[1].to_string(),
+            body: open..block_end(src, open),
+            in_trait_impl: trait_impls.iter().any(|r| r.contains(&m.start())),
+        });
+    }
+    out
+}
+
+/// Names of the file's functions reachable from `entries`, following calls by name.
+fn reachable(src: &str, fns: &[RustFn], entries: &BTreeSet<String>) -> BTreeSet<String> {
+    let call_re = re(r"\b([A-Za-z_]\w*)\s*\(");
+    let names: BTreeSet<&str> = fns.iter().map(|f| f.name.as_str()).collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<String> = entries
+        .iter()
+        .filter(|e| names.contains(e.as_str()))
+        .cloned()
+        .collect();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        for f in fns.iter().filter(|f| f.name == name) {
+            for c in call_re.captures_iter(&src[f.body.clone()]) {
+                if names.contains(&c[1]) && !seen.contains(&c[1]) {
+                    todo.push(c[1].to_string());
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn camel(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut cs = w.chars();
+            cs.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The IAM actions the SDK calls in `body` need, for an adapter on `service` (the IAM prefix).
+fn actions_of(
+    service: &str,
+    body: &str,
+    problems: &mut Vec<String>,
+    place: &str,
+) -> BTreeSet<String> {
+    let op_re = re(r"\bclient\s*\.\s*([a-z_]+)\s*\(");
+    let item_re = re(r"TransactWriteItem::builder\(\)\s*\.\s*([a-z_]+)\s*\(");
+    let mut out = BTreeSet::new();
+    for c in op_re.captures_iter(body) {
+        match &c[1] {
+            // IAM has no TransactWriteItems action: each item needs its own operation's.
+            "transact_write_items" => {
+                let items: Vec<_> = item_re
+                    .captures_iter(body)
+                    .map(|i| i[1].to_string())
+                    .collect();
+                if items.is_empty() {
+                    problems.push(format!(
+                        "{place}: TransactWriteItems with no item kind found"
+                    ));
+                }
+                for item in items {
+                    let op = match item.as_str() {
+                        "condition_check" => "ConditionCheckItem".to_string(),
+                        other => format!("{}Item", camel(other)),
+                    };
+                    out.insert(format!("{service}:{op}"));
+                }
+            }
+            op => {
+                out.insert(format!("{service}:{}", camel(op)));
+                // CreateSchedule hands Scheduler the role it will assume.
+                if service == "scheduler" && op == "create_schedule" {
+                    out.insert("iam:PassRole".into());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An IAM prefix per SDK crate.
+fn iam_service(sdk_crate: &str) -> Option<&'static str> {
+    Some(match sdk_crate {
+        "dynamodb" => "dynamodb",
+        "sns" => "sns",
+        "scheduler" => "scheduler",
+        "sesv2" | "ses" => "ses",
+        _ => return None,
+    })
+}
+
+/// What a function's code needs from its deployment.
+#[derive(Debug, Default, PartialEq)]
+struct Needs {
+    required_env: BTreeSet<String>,
+    optional_env: BTreeSet<String>,
+    actions: BTreeSet<String>,
+}
+
+/// A Lambda crate: its folder, bin, and cleaned sources (main.rs first).
+struct Crate {
+    dir: String,
+    bin: String,
+    sources: Vec<String>,
+}
+
+fn lambda_crates(files: &Files) -> Vec<Crate> {
+    let main_re = re(r"^crates/([^/]+)/src/main\.rs$");
+    let run_re = re(r"\blambda_(runtime|http)::run\b");
+    let bin_re =
+        re(r#"(?s)\[\[bin\]\][^\[]*?name\s*=\s*"([^"]+)"[^\[]*?path\s*=\s*"src/main\.rs""#);
+    let name_re = re(r#"(?m)^name\s*=\s*"([^"]+)""#);
+    let mut out = Vec::new();
+    for (path, text) in files {
+        let Some(c) = main_re.captures(path) else {
+            continue;
+        };
+        let main = clean(text);
+        if !run_re.is_match(&main) {
+            continue;
+        }
+        let dir = c[1].to_string();
+        let manifest = files
+            .get(&format!("crates/{dir}/Cargo.toml"))
+            .map(String::as_str)
+            .unwrap_or("");
+        let bin = bin_re
+            .captures(manifest)
+            .or_else(|| name_re.captures(manifest))
+            .map_or_else(|| dir.clone(), |b| b[1].to_string());
+        let mut sources = vec![main];
+        let prefix = format!("crates/{dir}/src/");
+        for (p, t) in files {
+            if p.starts_with(&prefix) && p.ends_with(".rs") && !p.ends_with("/main.rs") {
+                sources.push(clean(t));
+            }
+        }
+        out.push(Crate { dir, bin, sources });
+    }
+    out
+}
+
+/// The constant string values of a source (`const NAME: &str = "VALUE";`).
+fn consts(src: &str) -> BTreeMap<String, String> {
+    let re = re(r#"\bconst\s+([A-Z_][A-Z0-9_]*)\s*:\s*&(?:'static\s+)?str\s*=\s*"([^"]*)""#);
+    re.captures_iter(src)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect()
+}
+
+/// Environment reads in `src` (see the module header for the idioms).
+fn env_reads(src: &str, needs: &mut Needs) {
+    let consts = consts(src);
+    let arg = r#"(?:"([A-Z][A-Z0-9_]*)"|\b([A-Z][A-Z0-9_]*)\b)"#;
+    let resolve = |c: &regex::Captures| -> Option<String> {
+        c.get(1)
+            .map(|m| m.as_str().to_string())
+            .or_else(|| c.get(2).and_then(|m| consts.get(m.as_str()).cloned()))
+    };
+    let required = [
+        format!(r"\btocsin_lambda::env\(\s*{arg}\s*\)"),
+        format!(r"\brequired\(\s*[\w|&]+\s*,\s*{arg}\s*\)"),
+        format!(r"\bneed\(\s*{arg}\s*\)"),
+        format!(r"\bvalue\(\s*{arg}\s*\)"),
+    ];
+    let optional = [
+        format!(r"(?:^|[^:\w])get\(\s*{arg}\s*\)"),
+        format!(r"(?:^|[^:\w])env\(\s*{arg}\s*\)"),
+        format!(r"\bstd::env::var(?:_os)?\(\s*{arg}\s*\)"),
+    ];
+    for (patterns, set) in [
+        (&required[..], &mut needs.required_env),
+        (&optional[..], &mut needs.optional_env),
+    ] {
+        for p in patterns.iter() {
+            for c in re(p).captures_iter(src) {
+                if let Some(name) = resolve(&c) {
+                    set.insert(name);
+                }
+            }
+        }
+    }
+    if src.contains("try_from_default_env") {
+        needs.optional_env.insert("RUST_LOG".into());
+    }
+}
+
+/// Where the `ChannelKind::X =>` arms of `match`es on a channel kind are: (range, kinds of the arm,
+/// kinds named by the other arms of the same match).
+fn kind_arms(src: &str) -> Vec<(std::ops::Range<usize>, Option<String>, BTreeSet<String>)> {
+    let arm_re = re(r"(?:ChannelKind::(\w+)|\b_)\s*=>");
+    // Group arm markers by their enclosing block: the innermost unclosed `{` before them.
+    let mut groups: BTreeMap<usize, Vec<(usize, Option<String>)>> = BTreeMap::new();
+    for c in arm_re.captures_iter(src) {
+        let at = c.get(0).expect("match").start();
+        let mut depth = 0i32;
+        let mut open = 0;
+        for (i, ch) in src[..at].char_indices().rev() {
+            match ch {
+                '}' => depth += 1,
+                '{' if depth == 0 => {
+                    open = i;
+                    break;
+                }
+                '{' => depth -= 1,
+                _ => {}
+            }
+        }
+        groups
+            .entry(open)
+            .or_default()
+            .push((at, c.get(1).map(|m| m.as_str().to_string())));
+    }
+    let mut out = Vec::new();
+    for (open, arms) in groups {
+        if arms.iter().all(|(_, k)| k.is_none()) {
+            continue;
+        }
+        let named: BTreeSet<String> = arms.iter().filter_map(|(_, k)| k.clone()).collect();
+        let end = block_end(src, open);
+        for (i, (at, kind)) in arms.iter().enumerate() {
+            let stop = arms.get(i + 1).map_or(end, |(next, _)| *next);
+            out.push((*at..stop, kind.clone(), named.clone()));
+        }
+    }
+    out
+}
+
+/// Everything the code says one function (of crate `krate`, channel kind `kind` for deliver) needs.
+fn needs(files: &Files, krate: &Crate, kind: Option<&str>, problems: &mut Vec<String>) -> Needs {
+    let mut needs = Needs::default();
+    let aws_lib = files
+        .get("crates/aws/src/lib.rs")
+        .map(|s| clean(s))
+        .unwrap_or_default();
+    // Adapter type -> module file.
+    let use_re = re(r"pub use (\w+)::\{([^}]*)\}|pub use (\w+)::(\w+);");
+    let mut adapter_file: BTreeMap<String, String> = BTreeMap::new();
+    for c in use_re.captures_iter(&aws_lib) {
+        let (module, names) = match (c.get(1), c.get(2)) {
+            (Some(m), Some(n)) => (m.as_str(), n.as_str().to_string()),
+            _ => (&c[3], c[4].to_string()),
+        };
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            adapter_file.insert(name.to_string(), format!("crates/aws/src/{module}.rs"));
+        }
+    }
+    // The wiring: the crate's sources, plus what it calls in tocsin_aws::wiring.
+    let mut wiring: Vec<String> = krate.sources.clone();
+    let main = &krate.sources[0];
+    if main.contains("tocsin_aws::wiring::") {
+        let w = files
+            .get("crates/aws/src/wiring.rs")
+            .map(|s| clean(s))
+            .unwrap_or_default();
+        let called: BTreeSet<String> = re(r"tocsin_aws::wiring::(\w+)")
+            .captures_iter(main)
+            .map(|c| c[1].to_string())
+            .collect();
+        let fns = rust_fns(&w);
+        for name in reachable(&w, &fns, &called) {
+            for f in fns.iter().filter(|f| f.name == name) {
+                wiring.push(w[f.body.clone()].to_string());
+            }
+        }
+    }
+    if main.contains("tocsin_lambda::") {
+        wiring.push(
+            files
+                .get("crates/lambda/src/lib.rs")
+                .map(|s| clean(s))
+                .unwrap_or_default(),
+        );
+    }
+    // Adapters constructed, honouring `ChannelKind::X =>` arms in main.rs.
+    let ctor_re = re(r"\b([A-Z]\w*)\s*::\s*\w+\s*\(");
+    let arms = kind_arms(main);
+    let mut adapters: BTreeSet<String> = BTreeSet::new();
+    for (i, src) in wiring.iter().enumerate() {
+        for c in ctor_re.captures_iter(src) {
+            let ty = &c[1];
+            if !adapter_file.contains_key(ty) {
+                continue;
+            }
+            let at = c.get(0).expect("match").start();
+            let applies = if i == 0 {
+                arms.iter()
+                    .filter(|(r, _, _)| r.contains(&at))
+                    .all(|(_, arm, named)| match (arm, kind) {
+                        (Some(a), Some(k)) => a == k,
+                        (None, Some(k)) => !named.contains(k),
+                        (_, None) => true,
+                    })
+            } else {
+                true
+            };
+            if applies {
+                adapters.insert(ty.to_string());
+            }
+        }
+    }
+    let called_methods: BTreeSet<String> = re(r"(?:\.|::)\s*([a-z_]\w*)\s*\(")
+        .captures_iter(&wiring.join("\n"))
+        .map(|c| c[1].to_string())
+        .collect();
+    let mut adapter_files: BTreeSet<&String> = BTreeSet::new();
+    for ty in &adapters {
+        adapter_files.insert(&adapter_file[ty]);
+    }
+    for path in adapter_files {
+        let Some(text) = files.get(path) else {
+            problems.push(format!("{path}: adapter file missing"));
+            continue;
+        };
+        let src = clean(text);
+        let sdk = re(r"\buse aws_sdk_(\w+)")
+            .captures(&src)
+            .map(|c| c[1].to_string());
+        let Some(service) = sdk.as_deref().and_then(iam_service) else {
+            problems.push(format!("{path}: no known AWS SDK client (use aws_sdk_...)"));
+            continue;
+        };
+        let fns = rust_fns(&src);
+        let entries: BTreeSet<String> = fns
+            .iter()
+            .filter(|f| f.in_trait_impl || called_methods.contains(&f.name))
+            .map(|f| f.name.clone())
+            .collect();
+        for name in reachable(&src, &fns, &entries) {
+            for f in fns.iter().filter(|f| f.name == name) {
+                let place = format!("{path}: fn {name}");
+                needs
+                    .actions
+                    .extend(actions_of(service, &src[f.body.clone()], problems, &place));
+            }
+        }
+        env_reads(&src, &mut needs);
+    }
+    for src in &wiring {
+        env_reads(src, &mut needs);
+    }
+    let required = needs.required_env.clone();
+    needs.optional_env.retain(|v| !required.contains(v));
+    needs
+}
+
+/// The variable `tocsin_deliver::resolve_setting` reads for a setting (None for a literal).
+fn setting_var(setting: &tocsin_core::config::Setting) -> Option<String> {
+    use tocsin_core::config::Setting;
+    match setting {
+        Setting::Literal(_) => None,
+        Setting::Env(name) => Some(name.clone()),
+        Setting::Secret(name) => Some(format!(
+            "TOCSIN_SECRET_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        )),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The comparison.
+// ------------------------------------------------------------------------------------------------
+
+/// Every disagreement between the template and the code, one line each. `pending` names bins that
+/// are in the template before their crate has landed (their env and actions cannot be checked yet).
+fn check(files: &Files, template_text: &str, pending: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let template = match parse_yaml(template_text) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("template: {e}")],
+    };
+    let config = match files
+        .get("infra/tocsin.yaml")
+        .map(|t| tocsin_core::config::load(t))
+    {
+        Some(Ok(c)) => c,
+        _ => return vec!["infra/tocsin.yaml: missing or invalid".into()],
+    };
+    // resolve_setting's naming, mirrored above: fail if it changes.
+    let deliver_lib = files
+        .get("crates/deliver/src/lib.rs")
+        .map(String::as_str)
+        .unwrap_or("");
+    if !(deliver_lib.contains("\"TOCSIN_SECRET_{}\"")
+        && deliver_lib.contains(".to_ascii_uppercase().replace('-', \"_\")"))
+    {
+        problems.push("crates/deliver/src/lib.rs: resolve_setting no longer names secrets TOCSIN_SECRET_<NAME>; update setting_var".into());
+    }
+    let crates = lambda_crates(files);
+    let functions = functions(&template);
+    for krate in &crates {
+        if !functions
+            .iter()
+            .any(|f| f.bin.as_deref() == Some(krate.bin.as_str()))
+        {
+            problems.push(format!(
+                "crate {} (bin {}) has no function in the template",
+                krate.dir, krate.bin
+            ));
+        }
+        if pending.contains(&krate.bin.as_str()) {
+            problems.push(format!(
+                "bin {} has landed: take it off the pending list in tests/stack.rs",
+                krate.bin
+            ));
+        }
+    }
+    let mut channels_served: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &functions {
+        let id = &f.id;
+        for (key, want) in [
+            ("Runtime", "provided.al2023"),
+            ("Handler", "bootstrap"),
+            ("Architectures", "arm64"),
+            ("BuildMethod", "rust-cargolambda"),
+        ] {
+            if f.settings.get(key).map(String::as_str) != Some(want) {
+                problems.push(format!(
+                    "{id}: {key} is {:?}, not {want}",
+                    f.settings.get(key)
+                ));
+            }
+        }
+        for p in &f.opaque_policies {
+            problems.push(format!("{id}: policy {p} is not an explicit statement (least privilege is checked on statements)"));
+        }
+        let Some(bin) = &f.bin else {
+            problems.push(format!("{id}: no Metadata.Binary"));
+            continue;
+        };
+        let Some(krate) = crates.iter().find(|c| &c.bin == bin) else {
+            if !pending.contains(&bin.as_str()) {
+                problems.push(format!("{id}: no crate has bin {bin}"));
+            }
+            continue;
+        };
+        // A deliver-style function: its channel decides its kind and its secrets.
+        let mut kind = None;
+        let mut channel_env = BTreeSet::new();
+        let reads_channel = krate.sources[0].contains("\"CHANNEL_NAME\"");
+        if reads_channel {
+            match f.env.get("CHANNEL_NAME").and_then(Node::str) {
+                Some(name) => match config.channels.get(name) {
+                    Some(ch) => {
+                        kind = Some(format!("{:?}", ch.kind));
+                        channel_env.extend(ch.settings.values().filter_map(setting_var));
+                        channels_served
+                            .entry(name.to_string())
+                            .or_default()
+                            .push(id.clone());
+                        if f.channel_filters != vec![vec![name.to_string()]] {
+                            problems.push(format!(
+                                "{id}: its SNS subscription must filter on channel [{name}], found {:?}",
+                                f.channel_filters
+                            ));
+                        }
+                    }
+                    None => problems.push(format!(
+                        "{id}: CHANNEL_NAME {name} is not a channel of infra/tocsin.yaml"
+                    )),
+                },
+                None => problems.push(format!("{id}: CHANNEL_NAME must be a literal channel name")),
+            }
+        }
+        let mut needs = needs(files, krate, kind.as_deref(), &mut problems);
+        for v in channel_env {
+            needs.optional_env.remove(&v);
+            needs.required_env.insert(v);
+        }
+        for v in &needs.required_env {
+            if !f.env.contains_key(v) {
+                problems.push(format!(
+                    "{id}: environment variable {v} is required by bin {bin} but not set"
+                ));
+            }
+        }
+        for v in f.env.keys() {
+            if !needs.required_env.contains(v) && !needs.optional_env.contains(v) {
+                problems.push(format!(
+                    "{id}: environment variable {v} is set but bin {bin} never reads it"
+                ));
+            }
+        }
+        for a in needs.actions.difference(&f.actions) {
+            problems.push(format!(
+                "{id}: action {a} is called by the code but not allowed"
+            ));
+        }
+        for a in f.actions.difference(&needs.actions) {
+            problems.push(format!(
+                "{id}: action {a} is allowed but the code never calls it"
+            ));
+        }
+    }
+    if crates
+        .iter()
+        .any(|c| c.sources[0].contains("\"CHANNEL_NAME\""))
+    {
+        for name in config.channels.keys() {
+            match channels_served.get(name).map(Vec::len) {
+                Some(1) => {}
+                None => problems.push(format!(
+                    "channel {name} of infra/tocsin.yaml has no deliver function"
+                )),
+                Some(_) => problems.push(format!(
+                    "channel {name} has several deliver functions: {:?}",
+                    channels_served[name]
+                )),
+            }
+        }
+    }
+    problems
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tests.
+// ------------------------------------------------------------------------------------------------
+
+/// Bins in the template whose crate is being written on another branch.
+const PENDING: &[&str] = &["api"];
+
+fn repo_files() -> Files {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Files::new();
+    let mut todo = vec![root.join("crates")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+                let rel = path
+                    .strip_prefix(&root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.insert(rel, std::fs::read_to_string(&path).expect("read"));
+            }
+        }
+    }
+    let config = std::fs::read_to_string(root.join("infra/tocsin.yaml")).expect("config");
+    files.insert("infra/tocsin.yaml".into(), config);
+    files
+}
+
+fn repo_template() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"))
+        .expect("template")
+}
+
+#[test]
+fn the_template_matches_the_code() {
+    let problems = check(&repo_files(), &repo_template(), PENDING);
+    assert!(
+        problems.is_empty(),
+        "infra/template.yaml disagrees with the code:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_code_side_sees_what_each_real_function_needs() {
+    // Guards the reader itself: if it stopped seeing the adapters, the comparison would pass vacuously.
+    let files = repo_files();
+    let crates = lambda_crates(&files);
+    let bins: BTreeSet<&str> = crates.iter().map(|c| c.bin.as_str()).collect();
+    assert!(
+        ["ingest", "router", "deliver", "escalate"]
+            .iter()
+            .all(|b| bins.contains(b)),
+        "{bins:?}"
+    );
+    let get = |bin: &str, kind: Option<&str>| {
+        let mut problems = Vec::new();
+        let n = needs(
+            &files,
+            crates.iter().find(|c| c.bin == bin).expect("crate"),
+            kind,
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        n
+    };
+    let ingest = get("ingest", None);
+    assert_eq!(ingest.actions, BTreeSet::from(["sns:Publish".to_string()]));
+    assert!(ingest.required_env.contains("ALERTS_TOPIC_ARN"));
+    let router = get("router", None);
+    for a in [
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+        "scheduler:CreateSchedule",
+        "iam:PassRole",
+    ] {
+        assert!(router.actions.contains(a), "{a} in {:?}", router.actions);
+    }
+    // create_table_if_missing and get_input are not reachable from a function.
+    for a in [
+        "dynamodb:CreateTable",
+        "dynamodb:UpdateTimeToLive",
+        "scheduler:GetSchedule",
+        "dynamodb:TransactWriteItems",
+    ] {
+        assert!(!router.actions.contains(a), "{a} in {:?}", router.actions);
+    }
+    for v in [
+        "TABLE_NAME",
+        "DELIVERIES_TOPIC_ARN",
+        "SCHEDULE_GROUP",
+        "ESCALATE_FUNCTION_ARN",
+        "SCHEDULER_ROLE_ARN",
+    ] {
+        assert!(
+            router.required_env.contains(v),
+            "{v} in {:?}",
+            router.required_env
+        );
+    }
+    assert!(
+        router.optional_env.contains("SCHEDULER_DLQ_ARN")
+            && router.optional_env.contains("TOCSIN_CONFIG")
+    );
+    let email = get("deliver", Some("Email"));
+    let slack = get("deliver", Some("Slack"));
+    assert!(email.actions.contains("ses:SendEmail"));
+    assert!(slack.actions.contains("sns:Publish") && slack.actions.contains("dynamodb:GetItem"));
+    assert_eq!(
+        email.actions.difference(&slack.actions).collect::<Vec<_>>(),
+        vec!["ses:SendEmail"]
+    );
+}
+
+#[test]
+fn removing_a_variable_from_the_real_template_is_caught() {
+    let t = repo_template().replace(
+        "          ALERTS_TOPIC_ARN: !Ref AlertsTopic\n      Policies",
+        "      Policies",
+    );
+    assert_ne!(t, repo_template(), "the doctoring must change the template");
+    let problems = check(&repo_files(), &t, PENDING);
+    assert_eq!(
+        problems,
+        vec![
+            "IngestFunction: environment variable ALERTS_TOPIC_ARN is required by bin ingest but not set"
+        ]
+    );
+}
+
+#[test]
+fn removing_or_adding_an_action_in_the_real_template_is_caught() {
+    let t = repo_template();
+    let email = t.replacen(
+        "              Action: [ses:SendEmail]\n",
+        "              Action: [ses:SendRawEmail]\n",
+        1,
+    );
+    assert_ne!(email, t);
+    let problems = check(&repo_files(), &email, PENDING);
+    assert_eq!(
+        problems,
+        vec![
+            "DeliverOncallEmailFunction: action ses:SendEmail is called by the code but not allowed",
+            "DeliverOncallEmailFunction: action ses:SendRawEmail is allowed but the code never calls it",
+        ]
+    );
+}
+
+/// A made-up workspace: the aws crate's re-exports, one adapter, one function.
+fn tiny(main: &str, template_env: &str, actions: &str) -> (Files, String) {
+    let mut files = Files::new();
+    files.insert(
+        "crates/aws/src/lib.rs".into(),
+        "pub mod sns;\npub use sns::{SnsBus, SnsBusError};\n".into(),
+    );
+    files.insert(
+        "crates/aws/src/sns.rs".into(),
+        r#"use aws_sdk_sns::Client;
+pub struct SnsBus { client: Client }
+impl SnsBus {
+    pub fn alerts(client: Client, t: String) -> Self { SnsBus { client } }
+    async fn publish(&self, body: &str) { self.client.publish().message(body).send().await; }
+    pub async fn admin(&self) { self.client.create_topic().name("x").send().await; }
+}
+impl Bus for SnsBus {
+    async fn publish_alert(&self, a: &Alert) { let _ = "{"; self.publish("}").await }
+}
+#[cfg(test)]
+mod tests {
+    fn t() { std::env::var("TEST_ONLY"); client.delete_topic(); }
+}
+"#
+        .into(),
+    );
+    files.insert(
+        "crates/ingest/Cargo.toml".into(),
+        "[package]\nname = \"tocsin-ingest\"\n\n[[bin]]\nname = \"ingest\"\npath = \"src/main.rs\"\n".into(),
+    );
+    files.insert("crates/ingest/src/main.rs".into(), main.into());
+    files.insert(
+        "infra/tocsin.yaml".into(),
+        "channels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n"
+            .into(),
+    );
+    files.insert(
+        "crates/deliver/src/lib.rs".into(),
+        r#"fn f() { format!("TOCSIN_SECRET_{}", name.to_ascii_uppercase().replace('-', "_")) }"#
+            .into(),
+    );
+    let template = format!(
+        "Globals:\n  Function:\n    Runtime: provided.al2023\n    Architectures: [arm64]\n    Handler: bootstrap\n\
+         Resources:\n  IngestFunction:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: rust-cargolambda\n      Binary: ingest\n\
+         \x20   Properties:\n      Environment:\n        Variables:\n{template_env}\
+         \x20     Policies:\n        - Statement:\n            - Effect: Allow\n              Action: {actions}\n              Resource: !Ref Topic\n"
+    );
+    (files, template)
+}
+
+const TINY_MAIN: &str = r#"// tocsin_lambda::env("IN_A_COMMENT")
+fn main() {
+    let topic = tocsin_lambda::env("ALERTS_TOPIC_ARN")?;
+    let level = std::env::var("LOG_STYLE").ok();
+    let bus = SnsBus::alerts(client, topic);
+    lambda_runtime::run(service_fn(h)).await
+}
+"#;
+
+#[test]
+fn a_tiny_stack_that_agrees_has_no_problems() {
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    assert_eq!(check(&files, &template, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_required_variable_is_a_problem_and_an_optional_one_is_not() {
+    let (files, template) = tiny(TINY_MAIN, "          OTHER: x\n", "[sns:Publish]");
+    assert_eq!(
+        check(&files, &template, &[]),
+        vec![
+            "IngestFunction: environment variable ALERTS_TOPIC_ARN is required by bin ingest but not set",
+            "IngestFunction: environment variable OTHER is set but bin ingest never reads it",
+        ]
+    );
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n          LOG_STYLE: json\n",
+        "[sns:Publish]",
+    );
+    assert_eq!(check(&files, &template, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn missing_and_extra_actions_are_problems() {
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:CreateTopic]",
+    );
+    assert_eq!(
+        check(&files, &template, &[]),
+        vec![
+            "IngestFunction: action sns:Publish is called by the code but not allowed",
+            "IngestFunction: action sns:CreateTopic is allowed but the code never calls it",
+        ]
+    );
+}
+
+#[test]
+fn a_method_the_wiring_calls_adds_its_actions() {
+    let main = TINY_MAIN.replace(
+        "let bus = SnsBus::alerts(client, topic);",
+        "let bus = SnsBus::alerts(client, topic);\n    bus.admin().await;",
+    );
+    let (files, template) = tiny(
+        &main,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    assert_eq!(
+        check(&files, &template, &[]),
+        vec!["IngestFunction: action sns:CreateTopic is called by the code but not allowed"]
+    );
+}
+
+#[test]
+fn a_function_without_a_crate_and_a_crate_without_a_function_are_problems() {
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    let template = template.replace("Binary: ingest", "Binary: nope");
+    assert_eq!(
+        check(&files, &template, &[]),
+        vec![
+            "crate ingest (bin ingest) has no function in the template",
+            "IngestFunction: no crate has bin nope",
+        ]
+    );
+    // A pending bin is allowed to be absent, and must leave the list once it lands.
+    assert_eq!(
+        check(&files, &template, &["nope"]),
+        vec!["crate ingest (bin ingest) has no function in the template"]
+    );
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    assert_eq!(
+        check(&files, &template, &["ingest"]),
+        vec!["bin ingest has landed: take it off the pending list in tests/stack.rs"]
+    );
+}
+
+#[test]
+fn a_main_without_the_lambda_runtime_is_not_a_function() {
+    let main = TINY_MAIN.replace("lambda_runtime::run(service_fn(h)).await", "cli::run()");
+    let (files, template) = tiny(
+        &main,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    assert_eq!(
+        check(&files, &template, &[]),
+        vec!["IngestFunction: no crate has bin ingest"]
+    );
+}
+
+#[test]
+fn managed_policies_and_a_wrong_runtime_are_problems() {
+    let (files, template) = tiny(
+        TINY_MAIN,
+        "          ALERTS_TOPIC_ARN: !Ref Topic\n",
+        "[sns:Publish]",
+    );
+    let template = template
+        .replace("Runtime: provided.al2023", "Runtime: provided.al2")
+        .replace(
+            "      Policies:\n",
+            "      Policies:\n        - AmazonSNSFullAccess\n",
+        );
+    let problems = check(&files, &template, &[]);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("IngestFunction: Runtime is Some(\"provided.al2\")"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("AmazonSNSFullAccess")
+            && problems[1].contains("not an explicit statement")
+    );
+}
+
+#[test]
+fn sdk_calls_map_to_iam_actions_with_its_exceptions() {
+    let mut problems = Vec::new();
+    let body = "self.client.transact_write_items().send(); TransactWriteItem::builder().put(a); \
+                TransactWriteItem::builder()\n .condition_check(c); self.client\n  .batch_write_item()";
+    assert_eq!(
+        actions_of("dynamodb", body, &mut problems, "x"),
+        BTreeSet::from(
+            [
+                "dynamodb:PutItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:BatchWriteItem"
+            ]
+            .map(String::from)
+        )
+    );
+    assert_eq!(
+        actions_of(
+            "scheduler",
+            "self.client.create_schedule()",
+            &mut problems,
+            "x"
+        ),
+        BTreeSet::from(["scheduler:CreateSchedule", "iam:PassRole"].map(String::from))
+    );
+    assert!(problems.is_empty());
+    actions_of(
+        "dynamodb",
+        "self.client.transact_write_items()",
+        &mut problems,
+        "x",
+    );
+    assert_eq!(
+        problems,
+        vec!["x: TransactWriteItems with no item kind found"]
+    );
+}
+
+#[test]
+fn env_reads_tell_required_from_optional_and_resolve_constants() {
+    let src = clean(
+        r#"pub const ENV_GROUP: &str = "SCHEDULE_GROUP";
+const ENV_DLQ: &str = "SCHEDULER_DLQ_ARN";
+fn f(get: impl Fn(&str) -> Option<String>) {
+    let value = |name: &'static str| get(name).unwrap_or_default();
+    new(value(ENV_GROUP), get(ENV_DLQ), need("TABLE_NAME"), required(get, "KEY"), env("OPT"));
+    let _ = '{'; let _ = "}";
+    EnvFilter::try_from_default_env();
+}
+"#,
+    );
+    let mut n = Needs::default();
+    env_reads(&src, &mut n);
+    assert_eq!(
+        n.required_env,
+        BTreeSet::from(["SCHEDULE_GROUP", "TABLE_NAME", "KEY"].map(String::from))
+    );
+    assert_eq!(
+        n.optional_env,
+        BTreeSet::from(["SCHEDULER_DLQ_ARN", "OPT", "RUST_LOG"].map(String::from))
+    );
+}
+
+#[test]
+fn constructors_inside_a_channel_kind_arm_count_for_that_kind_only() {
+    let main = clean(
+        r#"fn main() {
+    let n = match channel.kind {
+        ChannelKind::Email => { Ses::new(c) }
+        ChannelKind::Sms => Sms::new(c),
+        _ => { Http::build(c) }
+    };
+    let s = Store::new(c);
+}"#,
+    );
+    let arms = kind_arms(&main);
+    let kinds_at = |needle: &str| {
+        let at = main.find(needle).expect("needle");
+        arms.iter()
+            .filter(|(r, _, _)| r.contains(&at))
+            .map(|(_, k, _)| k.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds_at("Ses::new"), vec![Some("Email".to_string())]);
+    assert_eq!(kinds_at("Sms::new"), vec![Some("Sms".to_string())]);
+    assert_eq!(kinds_at("Http::build"), vec![None]);
+    assert_eq!(kinds_at("Store::new"), Vec::<Option<String>>::new());
+}
+
+#[test]
+fn cloudformation_tags_survive_parsing() {
+    let t = parse_yaml(
+        "A: !Ref X\nB: !If [C, {Sid: s}, !Ref AWS::NoValue]\nC: !Sub 'arn:${X}'\nD: [a, b]\n",
+    )
+    .expect("yaml");
+    assert_eq!(
+        t.get("A"),
+        Some(&Node::Tagged(
+            "Ref".into(),
+            Box::new(Node::Scalar("X".into()))
+        ))
+    );
+    assert!(
+        matches!(t.get("B"), Some(Node::Tagged(tag, inner)) if tag == "If" && matches!(**inner, Node::Seq(ref s) if s.len() == 3))
+    );
+    assert_eq!(
+        t.get("D").map(Node::strings),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+}

@@ -17,7 +17,7 @@ LAMBDA_BINS := $(sort $(patsubst crates/%/src/main.rs,%,$(shell grep -l -E 'lamb
 
 help:
 	@echo "make demo    replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
-	@echo "make test    lint (fmt, clippy, cfn-lint) + every test, AWS-backed ones against moto (.venv)"
+	@echo "make test    lint (fmt, clippy, cfn-lint) + every test, AWS-backed ones against moto (.venv), the browser test in chromium"
 	@echo "make bench   criterion benchmarks (figures go in BENCHMARKS.md)"
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
@@ -28,8 +28,11 @@ demo:
 
 # The demo runs with the binary the workspace tests built: `cargo run -p tocsin` would unify features
 # differently and rebuild the AWS SDK crates.
+# The browser test (crates/cli/tests/browser.rs) drives Debian's chromium; ensure-chromium.sh installs it
+# when missing, and TOCSIN_REQUIRE_BROWSER=1 makes its absence a failure rather than a skip.
 test: lint
-	bash scripts/with-moto.sh $(CARGO) test --workspace
+	bash scripts/ensure-chromium.sh
+	TOCSIN_REQUIRE_BROWSER=1 bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
 
 lint: fmt clippy cfn-lint

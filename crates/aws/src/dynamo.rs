@@ -630,6 +630,41 @@ impl AlertStore for DynamoStore {
             }
         }
     }
+
+    // --- Queries of the api function (issue 6). ---
+
+    async fn list_alerts(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut alerts = Vec::new();
+        let mut start = None;
+        while alerts.len() < limit {
+            let want = i32::try_from(limit - alerts.len()).unwrap_or(i32::MAX);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("status_pk = :status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                alerts.push(from_body(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        alerts.truncate(limit);
+        Ok(alerts)
+    }
 }
 
 impl DynamoStore {
@@ -638,11 +673,6 @@ impl DynamoStore {
         &self,
         record: &AlertRecord,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let service = record
-            .alert
-            .labels
-            .get("service")
-            .map_or("-", String::as_str);
         let opened = record.opened_at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut item = HashMap::from([
             ("pk".to_string(), s(alert_pk(&record.id))),
@@ -657,12 +687,7 @@ impl DynamoStore {
             (
                 "status_sk".to_string(),
                 // The rank first so that a query reads the most severe first.
-                s(format!(
-                    "{}#{}#{service}#{opened}#{}",
-                    record.severity as u8,
-                    record.severity.as_str(),
-                    record.id
-                )),
+                s(record.status_sort_key()),
             ),
             ("fp_pk".to_string(), s(record.fingerprint.as_str())),
             ("fp_sk".to_string(), s(format!("{opened}#{}", record.id))),

@@ -1,6 +1,6 @@
 //! `tocsin`: the command-line contract of `DESIGN.md`. `parse` prints canonical alerts, `check-config`
 //! validates a routing config, `replay` runs the whole pipeline on the embedded default over event files
-//! on a virtual clock and prints the timeline.
+//! on a virtual clock and prints the timeline, `serve` runs the API and status page locally.
 //!
 //! Exit codes follow sysexits: 65 bad input, 66 input missing, 69 a service (DynamoDB) unavailable,
 //! 70 internal failure, 78 bad config.
@@ -8,6 +8,7 @@
 mod oncall;
 mod render;
 mod replay;
+mod serve;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,9 @@ enum Command {
     Oncall(oncall::Args),
     /// Preview every channel's message for an event (`--out DIR`: one file per channel).
     Render(render::Args),
+    /// The API and status page on 127.0.0.1 over the embedded store, on the real clock; events are
+    /// POSTed to `/events`, the one-click links that would have been sent are printed.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Render(args) => {
             let config = load_config(cli.config.as_deref())?;
             render::run(&config, &args)
+        }
+        Command::Serve(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            serve::run(Arc::new(config), args)
         }
     }
 }

@@ -111,6 +111,8 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     updates_are_conditional_on_the_version(store, prefix).await;
     audit_reads_back_in_time_order(store, prefix).await;
     missing_items_read_as_none(store, prefix).await;
+    // --- Queries of the api function (issue 6). ---
+    alerts_list_by_status_most_severe_first(store, prefix).await;
 }
 
 async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s: &S, p: &str) {
@@ -268,4 +270,79 @@ async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {
             .is_none()
     );
     assert!(s.audit(&format!("{p}-nope")).await.unwrap().is_empty());
+}
+
+// --- Queries of the api function (issue 6). ---
+
+async fn alerts_list_by_status_most_severe_first<S: AlertStore>(s: &S, p: &str) {
+    let id = |n: &str| format!("{p}-list-{n}");
+    let mut low = record(&id("low"), &id("fp-low"), None);
+    low.severity = Severity::Low;
+    let mut crit_search = record(&id("crit-search"), &id("fp-cs"), None);
+    crit_search.severity = Severity::Critical;
+    crit_search
+        .alert
+        .labels
+        .insert("service".into(), "search".into());
+    let mut crit_checkout = record(&id("crit-checkout"), &id("fp-cc"), None);
+    crit_checkout.severity = Severity::Critical;
+    let mut crit_checkout_later = record(&id("crit-checkout-later"), &id("fp-ccl"), None);
+    crit_checkout_later.severity = Severity::Critical;
+    crit_checkout_later.opened_at = t0() + Duration::minutes(3);
+    let acked = record(&id("acked"), &id("fp-acked"), None);
+    for r in [
+        &low,
+        &crit_search,
+        &crit_checkout,
+        &crit_checkout_later,
+        &acked,
+    ] {
+        s.create_alert(r).await.unwrap();
+    }
+    let mut ack = acked.clone();
+    ack.status = Status::Acknowledged;
+    ack.acknowledged = Some(("2026-11-20T02:20:00.000Z".into(), "alice".into()));
+    ack.version = 2;
+    s.update_alert(&ack).await.unwrap();
+    let mine = |v: Vec<AlertRecord>| -> Vec<String> {
+        v.into_iter()
+            .map(|r| r.id)
+            .filter(|i| i.starts_with(&id("")))
+            .collect()
+    };
+    assert_eq!(
+        mine(s.list_alerts(Status::Open, 1000).await.unwrap()),
+        vec![
+            crit_checkout.id.clone(),
+            crit_checkout_later.id.clone(),
+            crit_search.id.clone(),
+            low.id.clone(),
+        ],
+        "open alerts: most severe first, then by service, then by opening time; the acknowledged one apart"
+    );
+    let acks = s.list_alerts(Status::Acknowledged, 1000).await.unwrap();
+    let got = acks.iter().find(|r| r.id == ack.id);
+    assert_eq!(
+        got,
+        Some(&ack),
+        "the list carries whole records, as updated"
+    );
+    assert_eq!(
+        mine(s.list_alerts(Status::Resolved, 1000).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.list_alerts(Status::Open, 2).await.unwrap().len(),
+        2,
+        "the limit caps the list"
+    );
+    let mut resolved = crit_search.clone();
+    resolved.status = Status::Resolved;
+    resolved.version = 2;
+    s.update_alert(&resolved).await.unwrap();
+    assert!(
+        !mine(s.list_alerts(Status::Open, 1000).await.unwrap()).contains(&resolved.id),
+        "an alert leaves its old status's list when it changes status"
+    );
+    assert!(mine(s.list_alerts(Status::Resolved, 1000).await.unwrap()).contains(&resolved.id));
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::model::Alert;
-use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick};
+use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status};
 
 /// Why a store call failed. A failed condition stays distinguishable from a broken backend: the first
 /// is a decision the caller makes sense of, the second makes the function fail so the platform retries.
@@ -90,6 +90,17 @@ pub trait AlertStore: Send + Sync {
         &self,
         alert_id: &str,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    // --- Queries of the api function (issue 6): the alert list and the status page. ---
+
+    /// Up to `limit` alerts with `status`, in the `by-status` index's order: most severe first, then
+    /// by service, then by opening time ([`AlertRecord::status_sort_key`]). On DynamoDB this reads a
+    /// global secondary index, so a write may take a moment to show (eventually consistent).
+    fn list_alerts(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
 }
 
 /// Why a publish failed.
@@ -216,5 +227,15 @@ impl<T: AlertStore> AlertStore for &T {
     }
     fn audit(&self, id: &str) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
         (**self).audit(id)
+    }
+
+    // --- Queries of the api function (issue 6). ---
+
+    fn list_alerts(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send {
+        (**self).list_alerts(status, limit)
     }
 }

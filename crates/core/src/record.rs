@@ -136,6 +136,27 @@ pub struct AlertRecord {
     pub version: u64,
 }
 
+impl AlertRecord {
+    /// The alert's service (the `service` label classification gave it), if it has one.
+    pub fn service(&self) -> Option<&str> {
+        self.alert.labels.get("service").map(String::as_str)
+    }
+
+    /// The order of alerts within one status: `<severity rank>#<severity>#<service or ->#<opened_at>#<id>`,
+    /// so that string order is most severe first, then by service, then by opening time. The DynamoDB
+    /// store writes it as the `by-status` index's sort key; the memory store sorts by it.
+    pub fn status_sort_key(&self) -> String {
+        format!(
+            "{}#{}#{}#{}#{}",
+            self.severity as u8,
+            self.severity.as_str(),
+            self.service().unwrap_or("-"),
+            self.opened_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.id
+        )
+    }
+}
+
 /// What a timeline line or audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

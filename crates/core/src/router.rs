@@ -591,10 +591,27 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             Command::Assign(_) | Command::Note(_) => None,
         };
         if let Some(kind) = tell {
-            if rec.escalation.is_some() {
-                self.scheduler
-                    .cancel(&timer_name(&rec.id, rec.escalation_step + 1))
-                    .await?;
+            if let Some(policy) = &rec.escalation {
+                let next = timer_name(&rec.id, rec.escalation_step + 1);
+                self.scheduler.cancel(&next).await?;
+                // On record, so the timeline (and the API) shows that paging stopped, and why.
+                let mut end = entry(
+                    now,
+                    &rec.id,
+                    &rec.alert,
+                    Action::EscalationEnd,
+                    format!(
+                        "escalation policy {policy:?} stopped after step {}: {} by {actor} (timer {next} cancelled)",
+                        rec.escalation_step,
+                        if kind == DeliveryKind::Resolve {
+                            "resolved"
+                        } else {
+                            "acknowledged"
+                        }
+                    ),
+                );
+                end.event_id = None;
+                entries.push(end);
             }
             // The person who acted knows; everyone else paged is told.
             for t in rec.notified.iter().filter(|t| t.target != actor) {

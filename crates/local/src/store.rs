@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
-use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord};
+use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
 #[derive(Default)]
 struct Inner {
@@ -145,5 +145,23 @@ impl AlertStore for MemoryStore {
         // Stable: entries with the same time keep their append order.
         v.sort_by_key(|e| e.at);
         Ok(v)
+    }
+
+    // --- Queries of the api function (issue 6). ---
+
+    async fn list_alerts(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut v: Vec<(String, AlertRecord)> = self
+            .lock()
+            .alerts
+            .values()
+            .filter(|a| a.status == status)
+            .map(|a| (a.status_sort_key(), a.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(v.into_iter().take(limit).map(|(_, a)| a).collect())
     }
 }

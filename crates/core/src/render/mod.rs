@@ -6,6 +6,7 @@ pub mod email;
 pub mod pagerduty;
 pub mod slack;
 pub mod sms;
+pub mod status_html;
 pub mod teams;
 pub mod webhook;
 

@@ -1,0 +1,23 @@
+//! The api function: wires the router on AWS adapters (DynamoDB, the deliveries topic, EventBridge
+//! Scheduler, to cancel escalations and set acknowledgement timeouts) and the api's settings from the
+//! environment, then serves API Gateway HTTP API requests.
+
+use aws_config::BehaviorVersion;
+use lambda_http::{Error, service_fn};
+use tocsin_api::{Api, ApiSettings};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tocsin_lambda::init_tracing();
+    let get = |n: &str| std::env::var(n).ok();
+    let config = tocsin_lambda::load_config(get)?;
+    let settings = ApiSettings::from_env(get)?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
+    let api = Api { router, settings };
+    let api = &api;
+    lambda_http::run(service_fn(move |req: lambda_http::Request| async move {
+        Ok::<_, Error>(tocsin_api::lambda::handle(api, req).await)
+    }))
+    .await
+}

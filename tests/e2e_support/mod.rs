@@ -157,7 +157,8 @@ pub fn wait_for_port(port: u16, what: &mut Proc, timeout: Duration) {
 }
 
 /// `cargo lambda watch --only-lambda-apis` and the functions attached to it, each a process started
-/// here with `AWS_LAMBDA_RUNTIME_API` = `http://127.0.0.1:<port>/.rt/<function name>`: that is how
+/// here with `AWS_LAMBDA_RUNTIME_API` = `http://127.0.0.1:<port>/.rt/<function name>` (through
+/// [`ArnProxy`]): that is how
 /// cargo-lambda routes a runtime to a function, and it serves only names that are binaries of the
 /// manifest it watches, so it watches a generated manifest whose binaries are the stack's functions.
 pub struct Lambda {
@@ -170,11 +171,12 @@ pub struct Lambda {
     /// Where logs and the generated manifest live.
     pub dir: PathBuf,
     http: reqwest::Client,
+    proxy: ArnProxy,
 }
 
 impl Lambda {
     /// Starts the emulator for functions named `names`.
-    pub fn start(cargo_lambda: &Path, names: &[&str], dir: &Path) -> Lambda {
+    pub async fn start(cargo_lambda: &Path, names: &[&str], dir: &Path) -> Lambda {
         let project = dir.join("stack");
         std::fs::create_dir_all(project.join("src")).unwrap();
         std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
@@ -182,7 +184,9 @@ impl Lambda {
             "[package]\nname = \"tocsin-e2e-stack\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n",
         );
         for n in names {
-            manifest.push_str(&format!("\n[[bin]]\nname = \"{n}\"\npath = \"src/main.rs\"\n"));
+            manifest.push_str(&format!(
+                "\n[[bin]]\nname = \"{n}\"\npath = \"src/main.rs\"\n"
+            ));
         }
         std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
         let port = free_port();
@@ -195,7 +199,9 @@ impl Lambda {
             .current_dir(&project);
         let mut watch = Proc::spawn("cargo-lambda-watch", cmd, dir);
         wait_for_port(port, &mut watch, Duration::from_secs(60));
+        let proxy = ArnProxy::start(port).await;
         Lambda {
+            proxy,
             port,
             watch,
             functions: BTreeMap::new(),
@@ -213,7 +219,7 @@ impl Lambda {
         let mut cmd = Command::new(bin);
         cmd.env(
             "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{}/.rt/{name}", self.port),
+            format!("http://127.0.0.1:{}/.rt/{name}", self.proxy.port),
         )
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -260,6 +266,110 @@ impl Lambda {
         serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("e2e: {step}: {name} answered non-JSON ({e}): {body}"))
     }
+}
+
+/// The Runtime API as Lambda serves it, in front of cargo-lambda's: cargo-lambda hands every invocation
+/// the invoked-function ARN `function-arn`, where Lambda hands the function's ARN, which the SMS deliver
+/// function needs (its throttle's flush schedule targets itself). This proxy forwards everything and
+/// rewrites that header to `arn:aws:lambda:us-east-1:123456789012:function:<name>`, the name taken from
+/// the runtime's path (`/.rt/<name>/...`). Stopped on drop.
+pub struct ArnProxy {
+    /// Its port.
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The ARN the functions are invoked as.
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
+}
+
+impl ArnProxy {
+    /// Starts it in front of the Runtime API on `upstream` (a loopback port).
+    pub async fn start(upstream: u16) -> ArnProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // No timeout: a runtime's `next` waits for the next invocation as long as it takes.
+        let client = reqwest::Client::new();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let client = client.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(forward(&client, upstream, req).await)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        ArnProxy { port, task }
+    }
+}
+
+impl Drop for ArnProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    client: &reqwest::Client,
+    upstream: u16,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let name = path.split('/').nth(2).unwrap_or_default().to_string();
+    let mut out = client
+        .request(
+            parts.method.clone(),
+            format!("http://127.0.0.1:{upstream}{path}"),
+        )
+        .body(body);
+    for (k, v) in &parts.headers {
+        if k != hyper::header::HOST {
+            out = out.header(k, v);
+        }
+    }
+    let mut builder = hyper::Response::builder();
+    let res = match out.send().await {
+        Ok(res) => res,
+        Err(e) => {
+            return builder
+                .status(502)
+                .body(http_body_util::Full::new(e.to_string().into()))
+                .unwrap();
+        }
+    };
+    builder = builder.status(res.status());
+    for (k, v) in res.headers() {
+        let skip = ["content-length", "transfer-encoding", "connection"];
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        if k.as_str() == "lambda-runtime-invoked-function-arn" {
+            builder = builder.header(k, function_arn(&name));
+        } else {
+            builder = builder.header(k, v);
+        }
+    }
+    let bytes = res.bytes().await.unwrap_or_default();
+    builder.body(http_body_util::Full::new(bytes)).unwrap()
 }
 
 /// One message read from a subscribed queue: body and SNS message attributes.

@@ -1,12 +1,13 @@
 //! End to end: the real function binaries (target/debug) under `cargo lambda watch --only-lambda-apis`,
 //! AWS on moto (`scripts/with-moto.sh`), Slack and the signed webhook on local capture servers, routed by
-//! tests/configs/e2e.yaml. The test plays the services between the functions: SNS and EventBridge (it
+//! tests/e2e_support/tocsin.yaml. The test plays the services between the functions: SNS and EventBridge (it
 //! invokes ingest with fixtures of events/, reads what ingest published on the alerts topic from a
 //! subscribed queue and invokes router with it, reads the deliveries topic through one queue per channel
 //! filtered like the template's subscription and invokes that channel's deliver function) and Scheduler
 //! (it invokes the target of each schedule with its input).
 //!
-//! alarm → router pages on-call (SMS, email) and Slack → escalation tick pages level 2 (dana by SMS, the
+//! alarm → router pages on-call (SMS, email) and Slack → the same transition through EventBridge is
+//! deduplicated → escalation tick pages level 2 (dana by SMS, the
 //! audit webhook) → ack through the api (one-click link from the SMS) → everyone paged is told → OK →
 //! resolved. Asserts on the DynamoDB items, moto's sent SMS and email, the captured HTTP calls, and every
 //! function's logs: JSON lines with the request id and the alert id, and no secret anywhere.
@@ -83,7 +84,7 @@ async fn fire_schedules(
         if !functions.contains(&function.as_str()) {
             continue;
         }
-        // A throttle's flush fires when due (a few seconds: tests/configs/e2e.yaml); escalation ticks
+        // A throttle's flush fires when due (a few seconds: tests/e2e_support/tocsin.yaml); escalation ticks
         // fire at once, as if their delay had passed (the handler pages by step, not by the clock).
         if let Some(due) = input["flush"]["due"].as_str() {
             let due = chrono::DateTime::parse_from_rfc3339(due)
@@ -199,7 +200,7 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
     let mut aws = Aws::create(&endpoint, &CHANNELS).await;
     let dir = std::env::temp_dir().join(&run);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = support::root().join("tests/configs/e2e.yaml");
+    let config = support::root().join("tests/e2e_support/tocsin.yaml");
 
     let mut names = vec!["ingest", "router", "escalate", "api"];
     let deliver_names: Vec<String> = CHANNELS.iter().map(|c| deliver_fn(c)).collect();
@@ -348,6 +349,39 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
         String::from_utf8_lossy(&posts[0].body).contains("checkout-api-5xx"),
         "e2e: 1 alarm: Slack body {}",
         String::from_utf8_lossy(&posts[0].body)
+    );
+
+    // The same transition again, through the EventBridge rule: deduplicated, nobody paged twice.
+    let out = lambda
+        .invoke(
+            "1 alarm again: ingest (EventBridge)",
+            "ingest",
+            &fixture("scenario/incident/02-checkout-5xx-alarm.eventbridge.json"),
+        )
+        .await;
+    assert_eq!(out["published"], 1, "e2e: 1 alarm again: ingest: {out}");
+    let again = aws.drain(&aws.alerts_queue).await;
+    assert_eq!(
+        again.len(),
+        1,
+        "e2e: 1 alarm again: the alerts topic got {again:?}"
+    );
+    lambda
+        .invoke(
+            "1 alarm again: router",
+            "router",
+            &sns_event(&aws.alerts_topic, &again),
+        )
+        .await;
+    let dup = deliver_all(&aws, &mut lambda, "1 alarm again").await;
+    assert!(
+        dup.values().all(|n| *n == 0),
+        "e2e: 1 alarm again: the duplicate paged: {dup:?}"
+    );
+    let audit = actions(&aws.audit(&alert_id).await);
+    assert!(
+        audit.iter().any(|a| a == "dedup"),
+        "e2e: 1 alarm again: no dedup in the audit {audit:?}"
     );
 
     // 2. Nobody acknowledges: Scheduler fires the escalation ticks until level 2 is paged.

@@ -169,8 +169,7 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
         return missing(&format!(
             "cargo-lambda is not at {} (make test installs it: scripts/venv-install.sh; or set CARGO_LAMBDA)",
             cargo_lambda.display()
-        ))
-        .unwrap_or(());
+        ));
     }
     let bins = support::bin_dir();
     for b in ["ingest", "router", "escalate", "deliver", "api"] {
@@ -178,8 +177,7 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
             return missing(&format!(
                 "{} is missing (cargo build --workspace --bins --tests)",
                 bins.join(b).display()
-            ))
-            .unwrap_or(());
+            ));
         }
     }
     let started = std::time::Instant::now();

@@ -30,9 +30,14 @@ demo:
 # differently and rebuild the AWS SDK crates.
 # The browser test (crates/cli/tests/browser.rs) drives Debian's chromium; ensure-chromium.sh installs it
 # when missing, and TOCSIN_REQUIRE_BROWSER=1 makes its absence a failure rather than a skip.
+# The end-to-end test (tests/e2e.rs) runs the function binaries under cargo-lambda's Runtime API: the
+# build step makes every bin with the test build's own feature resolution (so `cargo test` reuses them,
+# nothing is built twice), and CARGO_LAMBDA tells the test where cargo-lambda is.
 test: lint
 	bash scripts/ensure-chromium.sh
-	TOCSIN_REQUIRE_BROWSER=1 bash scripts/with-moto.sh $(CARGO) test --workspace
+	bash scripts/venv-install.sh cargo-lambda==$(CARGO_LAMBDA_VERSION)
+	$(CARGO) build --workspace --bins --tests
+	TOCSIN_REQUIRE_BROWSER=1 CARGO_LAMBDA=$(VENV)/bin/cargo-lambda bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
 
 lint: fmt clippy cfn-lint

@@ -77,6 +77,20 @@ impl FlushTimer for SelfTimer {
     }
 }
 
+/// One JSON log line per audit entry written, like the router's and escalate's: the alert id and what
+/// happened (inside the runtime's span, so with the request id). No target, reason or message text.
+fn log_entries(entries: &[tocsin_core::record::AuditEntry]) {
+    for e in entries {
+        tracing::info!(
+            alert = %e.alert,
+            action = e.action.as_str(),
+            channel = e.channel.as_deref().unwrap_or(""),
+            level = e.level.unwrap_or(0),
+            "delivery"
+        );
+    }
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -191,6 +205,7 @@ async fn main() -> Result<(), Error> {
         match event.payload {
             Input::Flush { flush } => {
                 let entries = deliverer.flush(&flush, left).await.map_err(Error::from)?;
+                log_entries(&entries);
                 Ok::<_, Error>(serde_json::json!({ "flushed": entries.len() }))
             }
             Input::Sns(sns) => {
@@ -200,7 +215,8 @@ async fn main() -> Result<(), Error> {
                         serde_json::from_str(&record.sns.message).map_err(|e| {
                             format!("Records[{i}].Sns.Message is not a delivery job: {e}")
                         })?;
-                    deliverer.deliver(&job, left).await.map_err(Error::from)?;
+                    let entries = deliverer.deliver(&job, left).await.map_err(Error::from)?;
+                    log_entries(&entries);
                     done += 1;
                 }
                 Ok(serde_json::json!({ "delivered": done }))

@@ -231,7 +231,6 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
         cfg.clone(),
         table.clone(),
         deliveries.clone(),
-        ("ALERTS_TOPIC_ARN", aws.alerts_topic.clone()),
         ("LINK_SIGNING_KEY", link_key.clone()),
     ];
     api_env.extend(sched.iter().cloned());
@@ -251,9 +250,12 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
                 env.push(("HOOK_URL", hook_url.clone()));
                 env.push(("TOCSIN_SECRET_HOOK_SIGNING_KEY", hook_key.clone()));
             }
-            // The SMS throttle's flush timer (not in infra/template.yaml's SMS function yet: see the
-            // report of issue #8).
-            "oncall-sms" => env.extend(sched.iter().cloned()),
+            // The SMS throttle's flush timer, which targets the function itself.
+            "oncall-sms" => {
+                env.push(("SCHEDULE_GROUP", aws.group.clone()));
+                env.push(("SCHEDULER_ROLE_ARN", sched[2].1.clone()));
+                env.push(("FLUSH_FUNCTION_ARN", support::function_arn(&deliver_fn(ch))));
+            }
             _ => {}
         }
         lambda.function(&deliver_fn(ch), &bins.join("deliver"), &env);

@@ -125,7 +125,7 @@ pub enum DeliverError {
     Bus(#[from] BusError),
     /// A throttle flush could not be scheduled.
     #[error(transparent)]
-    Scheduler(#[from] SchedulerError),
+    Timer(#[from] SchedulerError),
     /// A flush reached a function without a throttle.
     #[error("flush for {0}: this deliver function has no SMS throttle")]
     NoThrottle(String),
@@ -308,7 +308,7 @@ where
             result,
             Err(DeliverError::Store(_)
                 | DeliverError::Bus(_)
-                | DeliverError::Scheduler(_)
+                | DeliverError::Timer(_)
                 | DeliverError::Retryable { .. })
         ) {
             // Let the platform's retry take the job again at once.

@@ -3,10 +3,11 @@
 //! SES for email, SNS SMS for SMS, outbound HTTPS for Slack, Teams, PagerDuty and webhooks.
 //!
 //! Its input is an SNS event (delivery jobs), or, for an SMS channel, `{"flush": {...}}` from the
-//! one-time schedule its throttle made (the schedule targets this function's own ARN, learnt from the
-//! first invocation's context: a function cannot name its own ARN in its template without a cycle).
+//! one-time schedule its throttle made (the schedule targets this function's own ARN, `FLUSH_FUNCTION_ARN`:
+//! the template names the function explicitly so that it can give the function its own ARN without a
+//! cycle).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -14,11 +15,10 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tocsin_aws::{DynamoHold, DynamoStore, EventBridgeScheduler, SesEmail, SnsBus, SnsSms};
 use tocsin_channels::{AnyHttpChannel, SecretError, TokioSleeper};
 use tocsin_core::config::{ChannelKind, Setting};
-use tocsin_core::ports::{Notifier, SchedulerError, SendError, Sent, SystemClock};
+use tocsin_core::ports::{Notifier, SendError, Sent, SystemClock};
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
 use tocsin_core::retry::RetryPolicy;
-use tocsin_core::throttle::{Flush, FlushTimer};
 use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle, resolve_setting};
 
 /// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
@@ -36,43 +36,6 @@ impl Notifier for AnyNotifier {
             AnyNotifier::Email(n) => n.send(job, message).await,
             AnyNotifier::Sms(n) => n.send(job, message).await,
             AnyNotifier::Http(n) => n.send(job, message).await,
-        }
-    }
-}
-
-/// The flush timer: EventBridge Scheduler targeting this function, built once its ARN is known.
-struct SelfTimer {
-    client: aws_sdk_scheduler::Client,
-    group: String,
-    role_arn: String,
-    dead_letter_arn: Option<String>,
-    scheduler: OnceLock<EventBridgeScheduler>,
-}
-
-impl SelfTimer {
-    /// Learns this function's ARN (from an invocation's context) and builds the scheduler once.
-    fn learn(&self, function_arn: &str) -> Result<(), Error> {
-        if self.scheduler.get().is_none() {
-            let s = EventBridgeScheduler::new(
-                self.client.clone(),
-                self.group.clone(),
-                function_arn,
-                self.role_arn.clone(),
-                self.dead_letter_arn.clone(),
-            )?;
-            let _ = self.scheduler.set(s);
-        }
-        Ok(())
-    }
-}
-
-impl FlushTimer for SelfTimer {
-    async fn schedule_flush(&self, flush: &Flush) -> Result<(), SchedulerError> {
-        match self.scheduler.get() {
-            Some(s) => s.schedule_flush(flush).await,
-            None => Err(SchedulerError(
-                "the flush timer does not know this function's ARN yet".into(),
-            )),
         }
     }
 }
@@ -157,13 +120,13 @@ async fn main() -> Result<(), Error> {
                 aws_sdk_dynamodb::Client::new(&sdk),
                 tocsin_lambda::env("TABLE_NAME")?,
             ),
-            timer: SelfTimer {
-                client: aws_sdk_scheduler::Client::new(&sdk),
-                group: tocsin_lambda::env("SCHEDULE_GROUP")?,
-                role_arn: tocsin_lambda::env("SCHEDULER_ROLE_ARN")?,
-                dead_letter_arn: env("SCHEDULER_DLQ_ARN"),
-                scheduler: OnceLock::new(),
-            },
+            timer: EventBridgeScheduler::new(
+                aws_sdk_scheduler::Client::new(&sdk),
+                tocsin_lambda::env("SCHEDULE_GROUP")?,
+                tocsin_lambda::env("FLUSH_FUNCTION_ARN")?,
+                tocsin_lambda::env("SCHEDULER_ROLE_ARN")?,
+                env("SCHEDULER_DLQ_ARN"),
+            )?,
             window,
         }),
         _ => None,
@@ -199,9 +162,6 @@ async fn main() -> Result<(), Error> {
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::from_secs(10));
-        if let Some(t) = &deliverer.throttle {
-            t.timer.learn(&event.context.invoked_function_arn)?;
-        }
         match event.payload {
             Input::Flush { flush } => {
                 let entries = deliverer.flush(&flush, left).await.map_err(Error::from)?;

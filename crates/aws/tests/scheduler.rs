@@ -43,6 +43,7 @@ fn tick(step: u32) -> EscalationTick {
         alert_id: "0123456789abcdef0123456789abcdef".into(),
         step,
         ack_timer: None,
+        noise: None,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod contract;
 pub mod lifecycle;
 pub mod model;
+pub mod noise;
 pub mod oncall;
 pub mod ports;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod retry;
 pub mod router;
 pub mod routing;
 pub mod source;
+pub mod suppress;
 pub mod text;
 pub mod token;
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::classify::{field_value, matches_all};
 use crate::config::{
-    ChannelKind, Config, Field, Literal, MatchOp, Matcher, Notify, Recipient, Route,
+    ChannelKind, Config, Field, Grouping, Literal, MatchOp, Matcher, Notify, Recipient, Route,
 };
 use crate::model::Alert;
 use crate::oncall;
@@ -30,6 +30,8 @@ pub struct RouteMatch<'a> {
     pub escalation: Option<&'a str>,
     /// Why the route notifies nobody now, if it is muted (`muted by time window "nights"`).
     pub muted: Option<String>,
+    /// Effective grouping (its own, or inherited); `None`: pages each alert on its own.
+    pub grouping: Option<&'a Grouping>,
 }
 
 /// The routes that take `alert` at time `at`, in tree order.
@@ -46,6 +48,7 @@ pub fn match_routes<'a>(
         at,
         &config.route.notify,
         config.route.escalation.as_deref(),
+        config.route.grouping.as_ref(),
         &mut out,
     );
     out
@@ -58,6 +61,7 @@ fn visit<'a>(
     at: DateTime<Utc>,
     inherited_notify: &'a [Notify],
     inherited_escalation: Option<&'a str>,
+    inherited_grouping: Option<&'a Grouping>,
     out: &mut Vec<RouteMatch<'a>>,
 ) -> bool {
     if !matches_all(&node.matchers, alert) {
@@ -69,9 +73,10 @@ fn visit<'a>(
         &node.notify
     };
     let escalation = node.escalation.as_deref().or(inherited_escalation);
+    let grouping = node.grouping.as_ref().or(inherited_grouping);
     let mut taken = false;
     let mut try_child = |child: &'a Route, out: &mut Vec<RouteMatch<'a>>| -> bool {
-        if visit(config, child, alert, at, notify, escalation, out) {
+        if visit(config, child, alert, at, notify, escalation, grouping, out) {
             taken = true;
             return !child.continue_matching;
         }
@@ -99,6 +104,7 @@ fn visit<'a>(
             notify,
             escalation,
             muted: muted_reason(config, node, at),
+            grouping,
         });
     }
     true

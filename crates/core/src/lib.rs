@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod explain;
 pub mod contract;
 pub mod lifecycle;
 pub mod model;

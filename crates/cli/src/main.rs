@@ -1,6 +1,7 @@
 //! `tocsin`: the command-line contract of `DESIGN.md`. `parse` prints canonical alerts, `check-config`
 //! validates a routing config, `replay` runs the whole pipeline on the embedded default over event files
-//! on a virtual clock and prints the timeline.
+//! on a virtual clock and prints the timeline (or, with `--explain`, why one alert did or did not page),
+//! `silence` makes, lists and expires silences.
 //!
 //! Exit codes follow sysexits: 65 bad input, 66 input missing, 69 a service (DynamoDB) unavailable,
 //! 70 internal failure, 78 bad config.
@@ -8,6 +9,7 @@
 mod oncall;
 mod render;
 mod replay;
+mod silence;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,8 @@ enum Command {
     Oncall(oncall::Args),
     /// Preview every channel's message for an event (`--out DIR`: one file per channel).
     Render(render::Args),
+    /// Make, list and expire silences on a DynamoDB table (`--table NAME`).
+    Silence(silence::Args),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Render(args) => {
             let config = load_config(cli.config.as_deref())?;
             render::run(&config, &args)
+        }
+        Command::Silence(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            silence::run(Arc::new(config), args)
         }
     }
 }

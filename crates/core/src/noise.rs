@@ -267,6 +267,10 @@ pub enum NoiseTimer {
         group: String,
         /// The group's timer sequence number when scheduled.
         seq: u64,
+        /// Whether it was set only to repeat a notification (nothing changed): such timers recur for as
+        /// long as the group's alerts fire, so a replay without `--until` stops before them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        repeat: bool,
     },
     /// The suppression holding the tick's alert ends: page it if it still fires and nothing else holds it.
     Unsuppress {
@@ -285,6 +289,13 @@ pub enum NoiseTimer {
         /// The state's sequence number when scheduled.
         seq: u64,
     },
+}
+
+impl NoiseTimer {
+    /// Whether this is a group's repeat reminder (see [`NoiseTimer::GroupFlush`]).
+    pub fn is_repeat(&self) -> bool {
+        matches!(self, NoiseTimer::GroupFlush { repeat: true, .. })
+    }
 }
 
 /// The values of `fields` on `alert`, by name, a missing one as `""` (as matchers read it).

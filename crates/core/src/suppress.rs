@@ -444,7 +444,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             entries.extend(flushed);
             return Ok(());
         }
-        self.set_group_timer(&key, &mut st, due).await?;
+        self.set_group_timer(&key, &mut st, due, false).await?;
         self.save(&key, version, NoiseBody::Group(st)).await?;
         Ok(())
     }
@@ -455,6 +455,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         key: &str,
         st: &mut GroupState,
         due: DateTime<Utc>,
+        repeat: bool,
     ) -> Result<(), RouterError> {
         if st.timer_at.is_some_and(|t| t <= due) {
             return Ok(());
@@ -473,6 +474,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             noise: Some(NoiseTimer::GroupFlush {
                 group: key.to_string(),
                 seq: st.seq,
+                repeat,
             }),
         };
         self.scheduler
@@ -532,7 +534,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 format_time(&due)
             ),
         ));
-        self.set_group_timer(key, &mut st, due).await?;
+        self.set_group_timer(key, &mut st, due, false).await?;
         self.save(key, version, NoiseBody::Group(st)).await?;
         Ok(())
     }
@@ -674,7 +676,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         st.last_flush = Some(now);
         if st.members.values().any(|m| m.firing) {
             let due = st.last_sent.unwrap_or(now) + to_chrono(g.repeat_interval);
-            self.set_group_timer(key, &mut st, due).await?;
+            self.set_group_timer(key, &mut st, due, true).await?;
         }
         self.save(key, version, NoiseBody::Group(st)).await?;
         Ok(entries)
@@ -996,7 +998,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
     ) -> Result<Vec<AuditEntry>, RouterError> {
         match timer {
-            NoiseTimer::GroupFlush { group, seq } => self.flush_group(group, Some(*seq), now).await,
+            NoiseTimer::GroupFlush { group, seq, .. } => {
+                self.flush_group(group, Some(*seq), now).await
+            }
             NoiseTimer::Unsuppress { by } => self.unsuppress(&tick.alert_id, by, now).await,
             NoiseTimer::FlapSettle { key, seq } => self.flap_settle(key, *seq, now).await,
             NoiseTimer::SilenceReminder { silence } => self.remind(silence, now).await,

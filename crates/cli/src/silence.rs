@@ -141,12 +141,14 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
             command(config, store, scheduler, args).await
         } else {
-            if matches!(args.command, Command::Add { .. } | Command::Expire { .. }) {
+            let timers = matches!(args.command, Command::Add { .. } | Command::Expire { .. });
+            command(config, store, VirtualScheduler::new(), args).await?;
+            if timers {
                 eprintln!(
                     "note: SCHEDULE_GROUP is not set, so no timer is scheduled on AWS (no reminder before the silence ends; alerts it held are paged at its original end)"
                 );
             }
-            command(config, store, VirtualScheduler::new(), args).await
+            Ok(())
         }
     })
 }

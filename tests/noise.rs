@@ -142,22 +142,43 @@ async fn group_wait_batches_alerts_into_one_notification_that_counts_them() {
     let grouped = of(&entries, Action::Group);
     assert_eq!(grouped.len(), 3);
     assert!(
-        grouped[0].reason.contains(r#"grouped on route "checkout-grouped" by {service="checkout"}"#)
-            && grouped[0].reason.contains("at 2026-11-20T02:00:30.000Z (group_wait 30s)"),
+        grouped[0]
+            .reason
+            .contains(r#"grouped on route "checkout-grouped" by {service="checkout"}"#)
+            && grouped[0]
+                .reason
+                .contains("at 2026-11-20T02:00:30.000Z (group_wait 30s)"),
         "{}",
         grouped[0].reason
     );
-    assert!(p.bus.take_deliveries().is_empty(), "nothing sent during group_wait");
+    assert!(
+        p.bus.take_deliveries().is_empty(),
+        "nothing sent during group_wait"
+    );
 
     let flushed = p.run_timers(Some(t("2026-11-20T02:00:30Z"))).await.unwrap();
     let notes = of(&flushed, Action::Notify);
-    assert_eq!(notes.len(), 1, "one group notification to #ops: {flushed:#?}");
+    assert_eq!(
+        notes.len(),
+        1,
+        "one group notification to #ops: {flushed:#?}"
+    );
     assert_eq!(notes[0].at, t("2026-11-20T02:00:30Z"));
-    assert!(notes[0].reason.starts_with("+3 firing: group {service=\"checkout\"}"), "{}", notes[0].reason);
+    assert!(
+        notes[0]
+            .reason
+            .starts_with("+3 firing: group {service=\"checkout\"}"),
+        "{}",
+        notes[0].reason
+    );
     let jobs = p.bus.take_deliveries();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].target.target, "#ops");
-    assert!(jobs[0].alert.reason.starts_with("+3 firing"), "{}", jobs[0].alert.reason);
+    assert!(
+        jobs[0].alert.reason.starts_with("+3 firing"),
+        "{}",
+        jobs[0].alert.reason
+    );
     assert_eq!(jobs[0].alert.labels["group"], "{service=\"checkout\"}");
     // The two alerts not named on the notification say where they went.
     assert_eq!(
@@ -198,7 +219,12 @@ async fn later_changes_wait_for_group_interval_and_say_only_what_changed() {
         "{entries:#?}"
     );
     // Not before group_interval (5m) after the first notification.
-    assert!(p.run_timers(Some(t("2026-11-20T02:05:29Z"))).await.unwrap().is_empty());
+    assert!(
+        p.run_timers(Some(t("2026-11-20T02:05:29Z")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let flushed = p.run_timers(Some(t("2026-11-20T02:05:30Z"))).await.unwrap();
     let notes = of(&flushed, Action::Notify);
     assert_eq!(notes.len(), 1, "{flushed:#?}");
@@ -215,18 +241,36 @@ async fn a_group_with_nothing_new_repeats_after_repeat_interval_only() {
     feed(&p, vec![firing("checkout-latency", "2026-11-20T02:00:00Z")]).await;
     p.run_timers(Some(t("2026-11-20T02:00:30Z"))).await.unwrap();
     assert!(
-        of(&p.run_timers(Some(t("2026-11-20T03:00:29Z"))).await.unwrap(), Action::Notify).is_empty()
+        of(
+            &p.run_timers(Some(t("2026-11-20T03:00:29Z"))).await.unwrap(),
+            Action::Notify
+        )
+        .is_empty()
     );
     let again = p.run_timers(Some(t("2026-11-20T03:00:30Z"))).await.unwrap();
     let notes = of(&again, Action::Notify);
     assert_eq!(notes.len(), 1, "{again:#?}");
-    assert!(notes[0].reason.starts_with("still firing, nothing changed for 1h00m (repeat_interval)"), "{}", notes[0].reason);
+    assert!(
+        notes[0]
+            .reason
+            .starts_with("still firing, nothing changed for 1h00m (repeat_interval)"),
+        "{}",
+        notes[0].reason
+    );
     // Once everything resolved and was told, the group stops.
     feed(&p, vec![ok("checkout-latency", "2026-11-20T03:10:00Z")]).await;
     let last = p.run_timers(None).await.unwrap();
     assert_eq!(of(&last, Action::Notify).len(), 1);
-    assert!(of(&last, Action::Notify)[0].reason.starts_with("1 resolved"));
-    assert_eq!(p.scheduler.pending(), 0, "no timer left once the group is empty");
+    assert!(
+        of(&last, Action::Notify)[0]
+            .reason
+            .starts_with("1 resolved")
+    );
+    assert_eq!(
+        p.scheduler.pending(),
+        0,
+        "no timer left once the group is empty"
+    );
 }
 
 #[tokio::test]
@@ -237,7 +281,13 @@ async fn a_critical_alert_bypasses_group_wait_and_escalates_on_its_own() {
     let notes = of(&entries, Action::Notify);
     let targets: Vec<(&str, &str, DateTime<Utc>)> = notes
         .iter()
-        .map(|e| (e.channel.as_deref().unwrap(), e.target.as_deref().unwrap(), e.at))
+        .map(|e| {
+            (
+                e.channel.as_deref().unwrap(),
+                e.target.as_deref().unwrap(),
+                e.at,
+            )
+        })
         .collect();
     assert_eq!(
         targets,
@@ -247,8 +297,16 @@ async fn a_critical_alert_bypasses_group_wait_and_escalates_on_its_own() {
         ],
         "{entries:#?}"
     );
-    assert!(notes[1].reason.starts_with("+2 firing"), "the bypass flushes the whole group: {}", notes[1].reason);
-    assert!(of(&entries, Action::Group)[0].reason.contains("severity critical bypasses group_wait"));
+    assert!(
+        notes[1].reason.starts_with("+2 firing"),
+        "the bypass flushes the whole group: {}",
+        notes[1].reason
+    );
+    assert!(
+        of(&entries, Action::Group)[0]
+            .reason
+            .contains("severity critical bypasses group_wait")
+    );
     // The group_wait timer has nothing left to say; escalation stays per alert.
     let later = p.run_timers(Some(t("2026-11-20T02:16:00Z"))).await.unwrap();
     let esc = of(&later, Action::Escalate);
@@ -270,15 +328,25 @@ async fn an_alert_opening_in_a_maintenance_window_is_recorded_and_paged_when_the
     assert!(of(&entries, Action::Notify).is_empty());
     assert!(p.bus.take_deliveries().is_empty());
     let rec = p.store.alerts().into_iter().next().unwrap();
-    assert_eq!(rec.suppressed.as_deref(), Some("maintenance window \"search-deploy\""));
+    assert_eq!(
+        rec.suppressed.as_deref(),
+        Some("maintenance window \"search-deploy\"")
+    );
 
-    assert!(p.run_timers(Some(t("2026-11-20T02:29:59Z"))).await.unwrap().is_empty());
+    assert!(
+        p.run_timers(Some(t("2026-11-20T02:29:59Z")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let end = p.run_timers(Some(t("2026-11-20T02:30:00Z"))).await.unwrap();
     let notes = of(&end, Action::Notify);
     assert_eq!(notes.len(), 1, "{end:#?}");
     assert_eq!(notes[0].at, t("2026-11-20T02:30:00Z"));
     assert!(
-        notes[0].reason.starts_with("maintenance window \"search-deploy\" no longer holds it and it still fires"),
+        notes[0].reason.starts_with(
+            "maintenance window \"search-deploy\" no longer holds it and it still fires"
+        ),
         "{}",
         notes[0].reason
     );
@@ -299,9 +367,18 @@ async fn resolutions_are_never_hidden_by_a_window_and_an_alert_resolved_inside_o
     feed(&p, vec![firing("search-latency", "2026-11-20T02:05:00Z")]).await;
     let inside = feed(&p, vec![ok("search-latency", "2026-11-20T02:20:00Z")]).await;
     let r = of(&inside, Action::Resolve);
-    assert!(r[0].reason.ends_with("it was held by maintenance window \"search-deploy\", so nobody was paged for it"), "{}", r[0].reason);
+    assert!(
+        r[0].reason.ends_with(
+            "it was held by maintenance window \"search-deploy\", so nobody was paged for it"
+        ),
+        "{}",
+        r[0].reason
+    );
     let after = p.run_timers(None).await.unwrap();
-    assert!(notifications_for(&after, "search-latency").is_empty(), "{after:#?}");
+    assert!(
+        notifications_for(&after, "search-latency").is_empty(),
+        "{after:#?}"
+    );
 }
 
 #[tokio::test]
@@ -319,11 +396,17 @@ async fn a_silence_holds_matching_alerts_reminds_before_it_ends_and_releases_wha
         })
         .await
         .unwrap();
-    assert!(created[0].reason.starts_with(&format!("created: silence {} by alice (db failover)", silence.id)));
+    assert!(created[0].reason.starts_with(&format!(
+        "created: silence {} by alice (db failover)",
+        silence.id
+    )));
     let held = feed(&p, vec![firing("payments-db", "2026-11-20T02:10:00Z")]).await;
     let sup = of(&held, Action::Suppress);
     assert!(
-        sup[0].reason.starts_with(&format!("silenced: silence {} by alice (db failover) until 2026-11-20T03:00:00.000Z", silence.id)),
+        sup[0].reason.starts_with(&format!(
+            "silenced: silence {} by alice (db failover) until 2026-11-20T03:00:00.000Z",
+            silence.id
+        )),
         "{}",
         sup[0].reason
     );
@@ -336,13 +419,21 @@ async fn a_silence_holds_matching_alerts_reminds_before_it_ends_and_releases_wha
     let notes = of(&reminder, Action::Notify);
     assert_eq!(notes.len(), 1, "{reminder:#?}");
     assert_eq!(notes[0].alert, format!("silence-{}", silence.id));
-    assert!(notes[0].reason.starts_with(&format!("reminder: silence {} ends in 15m00s", silence.id)));
+    assert!(
+        notes[0]
+            .reason
+            .starts_with(&format!("reminder: silence {} ends in 15m00s", silence.id))
+    );
     assert_eq!(p.bus.take_deliveries()[0].target.target, "#ops");
 
     let end = p.run_timers(Some(t("2026-11-20T03:00:00Z"))).await.unwrap();
     let paged = notifications_for(&end, "payments-db");
     assert_eq!(paged.len(), 1, "{end:#?}");
-    assert!(paged[0].reason.starts_with(&format!("silence {} no longer holds it", silence.id)));
+    assert!(
+        paged[0]
+            .reason
+            .starts_with(&format!("silence {} no longer holds it", silence.id))
+    );
 }
 
 #[tokio::test]
@@ -360,7 +451,10 @@ async fn expiring_a_silence_early_pages_what_it_held_at_once_and_bad_requests_ar
         })
         .await
         .unwrap_err();
-    assert!(bad.to_string().starts_with("matcher 1: invalid regex `(`"), "{bad}");
+    assert!(
+        bad.to_string().starts_with("matcher 1: invalid regex `(`"),
+        "{bad}"
+    );
     let past = p
         .router
         .create_silence(NewSilence {
@@ -372,7 +466,10 @@ async fn expiring_a_silence_early_pages_what_it_held_at_once_and_bad_requests_ar
         })
         .await
         .unwrap_err();
-    assert!(past.to_string().contains("must end after it starts"), "{past}");
+    assert!(
+        past.to_string().contains("must end after it starts"),
+        "{past}"
+    );
 
     let (silence, _) = p
         .router
@@ -421,11 +518,18 @@ async fn a_composite_alarm_inhibits_its_services_children_until_it_resolves() {
     let mut recovered = ok("payments-composite", "2026-11-20T02:10:00Z");
     recovered.kind = "composite".into();
     let resolved = feed(&p, vec![recovered]).await;
-    assert!(resolved.iter().any(|e| e.reason.starts_with("inhibit rule \"composite-mutes-children\" lets go of 1 held alert")));
+    assert!(resolved.iter().any(|e| {
+        e.reason
+            .starts_with("inhibit rule \"composite-mutes-children\" lets go of 1 held alert")
+    }));
     let released = p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
     let paged = notifications_for(&released, "payments-latency");
     assert_eq!(paged.len(), 1, "{released:#?}");
-    assert!(paged[0].reason.starts_with("inhibit rule \"composite-mutes-children\" no longer holds it"));
+    assert!(
+        paged[0]
+            .reason
+            .starts_with("inhibit rule \"composite-mutes-children\" no longer holds it")
+    );
 }
 
 #[tokio::test]
@@ -434,17 +538,28 @@ async fn a_flapping_alarm_pages_once_as_flapping_and_once_when_it_settles() {
     let mut all = Vec::new();
     for i in 0..10 {
         let at = format!("2026-11-20T02:0{i}:00Z");
-        let a = if i % 2 == 0 { firing("flappy-disk", &at) } else { ok("flappy-disk", &at) };
+        let a = if i % 2 == 0 {
+            firing("flappy-disk", &at)
+        } else {
+            ok("flappy-disk", &at)
+        };
         all.extend(p.ingest(a).await.unwrap());
     }
     let notes = notifications_for(&all, "flappy-disk");
     // Four changes act as usual (open, resolve, open, resolve: four pages); the fifth pages as flapping.
     assert_eq!(notes.len(), 5, "{all:#?}");
-    assert!(notes[4].reason.starts_with("flapping: 5 changes in 10m00s"), "{}", notes[4].reason);
+    assert!(
+        notes[4].reason.starts_with("flapping: 5 changes in 10m00s"),
+        "{}",
+        notes[4].reason
+    );
     assert_eq!(notes[4].at, t("2026-11-20T02:04:00Z"));
     let damped: Vec<_> = of(&all, Action::Suppress)
         .into_iter()
-        .filter(|e| e.reason.starts_with("flapping since 2026-11-20T02:04:00.000Z"))
+        .filter(|e| {
+            e.reason
+                .starts_with("flapping since 2026-11-20T02:04:00.000Z")
+        })
         .collect();
     assert_eq!(damped.len(), 5, "02:05 to 02:09 are recorded, not acted on");
     // Settles 10 minutes after the last change, resolved: one page.
@@ -452,8 +567,17 @@ async fn a_flapping_alarm_pages_once_as_flapping_and_once_when_it_settles() {
     let notes = notifications_for(&settled, "flappy-disk");
     assert_eq!(notes.len(), 1, "{settled:#?}");
     assert_eq!(notes[0].at, t("2026-11-20T02:19:00Z"));
-    assert!(notes[0].reason.starts_with("settled resolved after flapping since 2026-11-20T02:04:00.000Z"), "{}", notes[0].reason);
-    assert_eq!(p.bus.take_deliveries().last().unwrap().kind, DeliveryKind::Resolve);
+    assert!(
+        notes[0]
+            .reason
+            .starts_with("settled resolved after flapping since 2026-11-20T02:04:00.000Z"),
+        "{}",
+        notes[0].reason
+    );
+    assert_eq!(
+        p.bus.take_deliveries().last().unwrap().kind,
+        DeliveryKind::Resolve
+    );
     // A change after settling counts afresh: it acts as usual.
     let fresh = feed(&p, vec![firing("flappy-disk", "2026-11-20T02:40:00Z")]).await;
     assert_eq!(of(&fresh, Action::Open).len(), 1);
@@ -475,10 +599,22 @@ async fn explain_says_why_an_alert_did_or_did_not_page() {
     let held = explain(&all, "search-latency");
     assert_eq!(held.len(), 1);
     assert!(!held[0].paged);
-    assert!(held[0].verdict.starts_with("not paged: suppress — in maintenance window \"search-deploy\""), "{}", held[0].verdict);
+    assert!(
+        held[0]
+            .verdict
+            .starts_with("not paged: suppress — in maintenance window \"search-deploy\""),
+        "{}",
+        held[0].verdict
+    );
     let paged = explain(&all, "search-errors");
     assert!(paged[0].paged);
-    assert!(paged[0].verdict.starts_with("paged: 1 notification(s), first at 2026-11-20T01:50:00.000Z"), "{}", paged[0].verdict);
+    assert!(
+        paged[0]
+            .verdict
+            .starts_with("paged: 1 notification(s), first at 2026-11-20T01:50:00.000Z"),
+        "{}",
+        paged[0].verdict
+    );
     // By id prefix too.
     let by_id = explain(&all, &paged[0].alert[..8]);
     assert_eq!(by_id[0].alert, paged[0].alert);

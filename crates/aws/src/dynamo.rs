@@ -651,7 +651,10 @@ impl AlertStore for DynamoStore {
                     Some(PutItemError::ConditionalCheckFailedException(_))
                 ) =>
             {
-                Err(StoreError::Conflict(format!("silence {} exists", silence.id)))
+                Err(StoreError::Conflict(format!(
+                    "silence {} exists",
+                    silence.id
+                )))
             }
             Err(err) => Err(backend("PutItem", &err)),
         }
@@ -692,7 +695,10 @@ impl AlertStore for DynamoStore {
     ) -> Result<Silence, StoreError> {
         // Read, decide, write conditioned on the body read: a concurrent expiry makes us read again.
         for _ in 0..3 {
-            let Some(item) = self.get_item(SILENCES_PK.to_string(), &silence_sk(id)).await? else {
+            let Some(item) = self
+                .get_item(SILENCES_PK.to_string(), &silence_sk(id))
+                .await?
+            else {
                 return Err(StoreError::NotFound(format!("silence {id}")));
             };
             let mut silence: Silence = from_body(&item)?;

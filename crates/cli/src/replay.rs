@@ -9,9 +9,9 @@ use tocsin_aws::DynamoStore;
 use tocsin_core::config::{Config, parse_duration};
 use tocsin_core::model::{Alert, format_time};
 use tocsin_core::noise::NewSilence;
-use tocsin_core::suppress::SilenceCommandError;
 use tocsin_core::ports::AlertStore;
 use tocsin_core::record::AuditEntry;
+use tocsin_core::suppress::SilenceCommandError;
 use tocsin_core::text::one_line;
 use tocsin_local::Embedded;
 
@@ -195,16 +195,7 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
     rt.block_on(async {
         match args.table.as_deref().filter(|_| args.store == "dynamodb") {
-            None => {
-                drive(
-                    Embedded::new(config, start),
-                    alerts,
-                    silences,
-                    until,
-                    &out,
-                )
-                .await
-            }
+            None => drive(Embedded::new(config, start), alerts, silences, until, &out).await,
             Some(table) => {
                 let sdk = aws_config::load_from_env().await;
                 let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
@@ -269,7 +260,10 @@ async fn drive<S: AlertStore + Clone>(
         match pipeline.router.create_silence(s).await {
             Ok((_, entries)) => out.emit(entries)?,
             Err(SilenceCommandError::Invalid(why)) => {
-                return Err(Failure::new(EX_DATAERR, format!("silence {}: {why}", i + 1)));
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("silence {}: {why}", i + 1),
+                ));
             }
             Err(SilenceCommandError::Router(e)) => {
                 return Err(Failure::new(EX_SOFTWARE, e.to_string()));

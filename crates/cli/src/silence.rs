@@ -54,7 +54,11 @@ enum Command {
         #[arg(long)]
         starts: Option<String>,
         /// When it ends (RFC 3339).
-        #[arg(long, conflicts_with = "duration", required_unless_present = "duration")]
+        #[arg(
+            long,
+            conflicts_with = "duration",
+            required_unless_present = "duration"
+        )]
         ends: Option<String>,
         /// How long it lasts from its start (`2h`).
         #[arg(long = "for")]
@@ -107,7 +111,8 @@ fn print(json: bool, silences: &[Silence]) -> Result<(), Failure> {
     let now = Utc::now();
     for s in silences {
         if json {
-            let l = serde_json::to_string(s).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
+            let l =
+                serde_json::to_string(s).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
             println!("{l}");
         } else {
             println!("{}", line(s, now));
@@ -177,19 +182,28 @@ async fn command<K: Scheduler>(
             ends,
             duration,
         } => {
-            let starts_at = starts.as_deref().map(|s| instant(s, "--starts")).transpose()?;
+            let starts_at = starts
+                .as_deref()
+                .map(|s| instant(s, "--starts"))
+                .transpose()?;
             let ends_at = match (ends, duration) {
                 (Some(e), _) => instant(&e, "--ends")?,
                 (None, Some(d)) => {
                     let d = parse_duration(&d)
                         .and_then(|d| chrono::TimeDelta::from_std(d).ok())
                         .ok_or_else(|| {
-                            Failure::new(EX_DATAERR, format!("--for {d:?}: expected a duration like 2h"))
+                            Failure::new(
+                                EX_DATAERR,
+                                format!("--for {d:?}: expected a duration like 2h"),
+                            )
                         })?;
                     starts_at.unwrap_or_else(Utc::now) + d
                 }
                 (None, None) => {
-                    return Err(Failure::new(EX_DATAERR, "give --ends TIME or --for DURATION"));
+                    return Err(Failure::new(
+                        EX_DATAERR,
+                        "give --ends TIME or --for DURATION",
+                    ));
                 }
             };
             let request = NewSilence {

@@ -280,7 +280,10 @@ async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {
 fn silence(id: &str, starts: DateTime<Utc>, ends: DateTime<Utc>) -> Silence {
     Silence {
         id: id.to_string(),
-        matchers: vec!["service = checkout".into(), "alarm_name =~ \"checkout-.*\"".into()],
+        matchers: vec![
+            "service = checkout".into(),
+            "alarm_name =~ \"checkout-.*\"".into(),
+        ],
         created_by: "alice".into(),
         comment: "deploy <b>&</b> \"migration\"".into(),
         created_at: starts,
@@ -292,7 +295,11 @@ fn silence(id: &str, starts: DateTime<Utc>, ends: DateTime<Utc>) -> Silence {
 }
 
 async fn silences_are_stored_listed_and_expired<S: AlertStore>(s: &S, p: &str) {
-    let later = silence(&format!("{p}-s2"), t0() + Duration::hours(1), t0() + Duration::hours(3));
+    let later = silence(
+        &format!("{p}-s2"),
+        t0() + Duration::hours(1),
+        t0() + Duration::hours(3),
+    );
     let first = silence(&format!("{p}-s1"), t0(), t0() + Duration::hours(2));
     s.create_silence(&later).await.unwrap();
     s.create_silence(&first).await.unwrap();
@@ -301,7 +308,9 @@ async fn silences_are_stored_listed_and_expired<S: AlertStore>(s: &S, p: &str) {
         "a silence id is created once"
     );
     let mine = |all: Vec<Silence>| -> Vec<Silence> {
-        all.into_iter().filter(|x| x.id.starts_with(&format!("{p}-s"))).collect()
+        all.into_iter()
+            .filter(|x| x.id.starts_with(&format!("{p}-s")))
+            .collect()
     };
     assert_eq!(
         mine(s.silences().await.unwrap()),
@@ -364,7 +373,10 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
         ..v2.clone()
     };
     assert!(
-        matches!(s.put_noise_state(&stale).await, Err(StoreError::Conflict(_))),
+        matches!(
+            s.put_noise_state(&stale).await,
+            Err(StoreError::Conflict(_))
+        ),
         "a write based on a stale version loses"
     );
     assert_eq!(s.noise_state(&key).await.unwrap(), Some(v2));

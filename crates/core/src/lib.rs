@@ -4,8 +4,8 @@
 
 pub mod classify;
 pub mod config;
-pub mod explain;
 pub mod contract;
+pub mod explain;
 pub mod lifecycle;
 pub mod model;
 pub mod noise;

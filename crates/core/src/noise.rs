@@ -135,7 +135,8 @@ impl NewSilence {
 impl Silence {
     /// When it stops holding alerts: its end, or when it was expired if that came first.
     pub fn end(&self) -> DateTime<Utc> {
-        self.expired_at.map_or(self.ends_at, |e| e.min(self.ends_at))
+        self.expired_at
+            .map_or(self.ends_at, |e| e.min(self.ends_at))
     }
 
     /// Whether it holds alerts at `t`.

@@ -438,7 +438,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for (t, route) in plan.direct.iter().zip(&plan.direct_routes) {
             let job = self.job(record, DeliveryKind::Trigger, t, None, now);
             self.bus.publish_delivery(&job).await?;
-            let mut e = entry(now, id, alert, Action::Notify, format!("{why}; route {route}"));
+            let mut e = entry(
+                now,
+                id,
+                alert,
+                Action::Notify,
+                format!("{why}; route {route}"),
+            );
             e = e.with_target(t);
             entries.push(e);
         }
@@ -607,9 +613,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             ),
         )];
         if let Some(by) = &rec.suppressed {
-            entries[0]
-                .reason
-                .push_str(&format!("; it was held by {by}, so nobody was paged for it"));
+            entries[0].reason.push_str(&format!(
+                "; it was held by {by}, so nobody was paged for it"
+            ));
         }
         for t in &rec.notified {
             let job = self.job(&rec, DeliveryKind::Resolve, t, None, now);

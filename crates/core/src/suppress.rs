@@ -312,7 +312,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     }
 
     /// Schedules the end-of-hold check of a held alert now.
-    async fn release(&self, alert_id: &str, by: &str, now: DateTime<Utc>) -> Result<(), RouterError> {
+    async fn release(
+        &self,
+        alert_id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RouterError> {
         let tick = EscalationTick {
             alert_id: alert_id.to_string(),
             step: 0,
@@ -415,7 +420,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let firing = st.members.values().filter(|m| m.firing).count();
         let bypass = g.bypass.contains(&alert.severity);
         let (due, why) = match st.last_flush {
-            _ if bypass => (now, format!("severity {} bypasses group_wait", alert.severity)),
+            _ if bypass => (
+                now,
+                format!("severity {} bypasses group_wait", alert.severity),
+            ),
             None => (
                 st.timer_at
                     .unwrap_or(now + to_chrono(g.group_wait))
@@ -652,7 +660,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                             alert: other.clone(),
                             alarm_name: m.alarm_name.clone(),
                             action: Action::Group,
-                            reason: format!("in group notification under alert {rep_id}: {summary}"),
+                            reason: format!(
+                                "in group notification under alert {rep_id}: {summary}"
+                            ),
                             event_id: None,
                             channel: None,
                             target: None,
@@ -706,7 +716,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 &rep.id,
                 &rep.alert,
                 Action::Suppress,
-                format!("group notification not sent: route {:?} no longer takes its alerts", st.route),
+                format!(
+                    "group notification not sent: route {:?} no longer takes its alerts",
+                    st.route
+                ),
             )));
             return Ok(entries);
         };
@@ -734,7 +747,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             for t in targets {
                 let job = DeliveryJob {
-                    delivery_id: stable_id(&["delivery", "group", key, &stamp, &t.channel, &t.target]),
+                    delivery_id: stable_id(&[
+                        "delivery", "group", key, &stamp, &t.channel, &t.target,
+                    ]),
                     alert_id: rep.id.clone(),
                     kind: if only_resolved {
                         DeliveryKind::Resolve
@@ -749,8 +764,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 };
                 self.bus.publish_delivery(&job).await?;
                 entries.push(
-                    timeless(entry(now, &rep.id, &rep.alert, Action::Notify, summary.to_string()))
-                        .with_target(&t),
+                    timeless(entry(
+                        now,
+                        &rep.id,
+                        &rep.alert,
+                        Action::Notify,
+                        summary.to_string(),
+                    ))
+                    .with_target(&t),
                 );
             }
         }
@@ -905,7 +926,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         continue;
                     }
                     let job = DeliveryJob {
-                        delivery_id: stable_id(&["delivery", "flap", id, &stamp, &t.channel, &t.target]),
+                        delivery_id: stable_id(&[
+                            "delivery", "flap", id, &stamp, &t.channel, &t.target,
+                        ]),
                         alert_id: id.to_string(),
                         kind: if alert.state == AlarmState::Ok {
                             DeliveryKind::Resolve
@@ -920,8 +943,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     };
                     self.bus.publish_delivery(&job).await?;
                     entries.push(
-                        entry(now, id, alert, Action::Notify, format!("{why}; route {}", m.route.name))
-                            .with_target(&t),
+                        entry(
+                            now,
+                            id,
+                            alert,
+                            Action::Notify,
+                            format!("{why}; route {}", m.route.name),
+                        )
+                        .with_target(&t),
                     );
                 }
             }
@@ -1038,7 +1067,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .map_err(RouterError::from)?;
             }
         }
-        let e = silence_entry(&silence, now, Action::Note, format!("created: {}", silence.describe()));
+        let e = silence_entry(
+            &silence,
+            now,
+            Action::Note,
+            format!("created: {}", silence.describe()),
+        );
         self.store
             .append_audit(std::slice::from_ref(&e))
             .await
@@ -1073,7 +1107,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             self.save(&key, version, NoiseBody::Inhibit(st)).await?;
         }
         for alert_id in &held {
-            self.release(alert_id, &format!("silence {id}"), now).await?;
+            self.release(alert_id, &format!("silence {id}"), now)
+                .await?;
         }
         let e = silence_entry(
             &silence,
@@ -1090,7 +1125,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     /// The reminder before a silence ends, to the config's `silence_reminder.notify`.
     async fn remind(&self, id: &str, now: DateTime<Utc>) -> Result<Vec<AuditEntry>, RouterError> {
-        let Some(s) = self.store.silences().await?.into_iter().find(|s| s.id == id) else {
+        let Some(s) = self
+            .store
+            .silences()
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+        else {
             return Ok(Vec::new());
         };
         let Some(r) = &self.config.noise.silence_reminder else {
@@ -1111,11 +1152,22 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for n in &r.notify {
             let (targets, problems) = expand(&self.config, n, now);
             for p in problems {
-                entries.push(silence_entry(&s, now, Action::Suppress, format!("silence_reminder, channel {:?}: {p}", n.channel)));
+                entries.push(silence_entry(
+                    &s,
+                    now,
+                    Action::Suppress,
+                    format!("silence_reminder, channel {:?}: {p}", n.channel),
+                ));
             }
             for t in targets {
                 let job = DeliveryJob {
-                    delivery_id: stable_id(&["delivery", "silence-reminder", id, &t.channel, &t.target]),
+                    delivery_id: stable_id(&[
+                        "delivery",
+                        "silence-reminder",
+                        id,
+                        &t.channel,
+                        &t.target,
+                    ]),
                     alert_id: aid.clone(),
                     kind: DeliveryKind::Trigger,
                     target: t.clone(),

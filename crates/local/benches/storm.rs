@@ -129,7 +129,11 @@ fn payload(e: &Event, start: DateTime<Utc>) -> Vec<u8> {
     let arn = format!("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:{name}");
     let reason = format!(
         "Threshold Crossed: 1 out of the last 1 datapoints was {} the threshold",
-        if e.firing { "greater than" } else { "not greater than" }
+        if e.firing {
+            "greater than"
+        } else {
+            "not greater than"
+        }
     );
     if e.eventbridge {
         let ts = at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
@@ -206,7 +210,11 @@ fn main() {
     let mut jsonl =
         std::io::BufWriter::new(std::fs::File::create(out_dir.join("transitions.jsonl")).unwrap());
     for e in &events {
-        let sev = if e.alarm % ALARMS_PER_SERVICE == 0 { "critical" } else { "medium" };
+        let sev = if e.alarm % ALARMS_PER_SERVICE == 0 {
+            "critical"
+        } else {
+            "medium"
+        };
         writeln!(
             jsonl,
             "{{\"at_ms\":{},\"alarm\":\"{}\",\"service\":\"{}\",\"severity\":\"{sev}\",\"firing\":{},\"transport\":\"{}\"}}",
@@ -223,7 +231,9 @@ fn main() {
     let duplicates = events.iter().filter(|e| e.duplicate).count();
     let via_eb = events.iter().filter(|e| e.eventbridge).count();
 
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let rss_before = peak_rss_kib();
     let pipeline = Embedded::new(config, start);
     let mut rendering = Duration::ZERO;

@@ -156,7 +156,10 @@ impl AlertStore for MemoryStore {
     async fn create_silence(&self, silence: &Silence) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.silences.contains_key(&silence.id) {
-            return Err(StoreError::Conflict(format!("silence {} exists", silence.id)));
+            return Err(StoreError::Conflict(format!(
+                "silence {} exists",
+                silence.id
+            )));
         }
         g.silences.insert(silence.id.clone(), silence.clone());
         Ok(())

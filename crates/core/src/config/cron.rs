@@ -162,7 +162,11 @@ mod tests {
         assert!(!c.fires_at(Tz::UTC, at("2026-12-02T13:45:00Z")));
         assert!(!c.fires_at(Tz::UTC, at("2026-12-01T14:00:00Z")));
         assert!(!c.fires_at(Tz::UTC, at("2026-12-01T13:50:00Z")));
-        assert!(Cron::parse("0 0 * * 7").expect("7 is sunday").fires_at(Tz::UTC, at("2026-11-22T00:00:00Z")));
+        assert!(
+            Cron::parse("0 0 * * 7")
+                .expect("7 is sunday")
+                .fires_at(Tz::UTC, at("2026-11-22T00:00:00Z"))
+        );
     }
 
     #[test]

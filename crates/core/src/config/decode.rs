@@ -18,9 +18,9 @@ use super::matcher::parse_matcher;
 use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, pos};
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
-    Channel, Config, Field, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
-    InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation, Route,
-    Schedule, Service, SeverityRule, TimeWindow,
+    Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
+    Field, InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation,
+    Route, Schedule, Service, SeverityRule, TimeWindow,
 };
 use super::{
     Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceReminder,
@@ -742,10 +742,10 @@ impl<'a> Decoder<'a> {
             }
         }
         let mut duration = |key: &str, default: u64| {
-            f.get(key).map_or(
-                Some(std::time::Duration::from_secs(default)),
-                |n| parsed(&mut self.p, n, duration_of),
-            )
+            f.get(key)
+                .map_or(Some(std::time::Duration::from_secs(default)), |n| {
+                    parsed(&mut self.p, n, duration_of)
+                })
         };
         let group_wait = duration("group_wait", 30);
         let group_interval = duration("group_interval", 300);
@@ -921,7 +921,9 @@ impl<'a> Decoder<'a> {
             if m.is_empty() {
                 this.p.at(
                     pos(n),
-                    format!("`{key}` needs at least one matcher (an empty list would match every alert)"),
+                    format!(
+                        "`{key}` needs at least one matcher (an empty list would match every alert)"
+                    ),
                 );
                 return None;
             }
@@ -986,8 +988,10 @@ impl<'a> Decoder<'a> {
             .collect();
         if let Some(n) = notify_node {
             if matches!(n, Node::Sequence(s) if s.is_empty()) {
-                self.p
-                    .at(pos(n), "a silence reminder needs at least one `notify` entry");
+                self.p.at(
+                    pos(n),
+                    "a silence reminder needs at least one `notify` entry",
+                );
             }
         }
         Some(SilenceReminder {

@@ -632,7 +632,10 @@ fn noise_control_keys_load_with_their_defaults_and_grouping_is_inherited() {
     assert_eq!(root.repeat_interval, Duration::from_secs(4 * 3600));
     assert_eq!(root.bypass, [Severity::Critical]);
     assert!(config.route.routes[0].grouping.is_none(), "child inherits");
-    let own = config.route.routes[1].grouping.as_ref().expect("own grouping");
+    let own = config.route.routes[1]
+        .grouping
+        .as_ref()
+        .expect("own grouping");
     assert_eq!(own.group_by, ["region"]);
     assert_eq!(own.group_wait, Duration::from_secs(30));
     assert_eq!(own.repeat_interval, Duration::from_secs(3600));
@@ -653,7 +656,10 @@ fn noise_control_keys_load_with_their_defaults_and_grouping_is_inherited() {
     assert_eq!(rule.name, "composite-mutes-children");
     assert_eq!(rule.equal_fields, [Field::Service, Field::Region]);
     let fd = config.noise.flap_damping.as_ref().expect("flap damping");
-    assert_eq!((fd.max_changes, fd.window, fd.settle), (4, Duration::from_secs(600), Duration::from_secs(600)));
+    assert_eq!(
+        (fd.max_changes, fd.window, fd.settle),
+        (4, Duration::from_secs(600), Duration::from_secs(600))
+    );
     let r = config.noise.silence_reminder.as_ref().expect("reminder");
     assert_eq!(r.before, Duration::from_secs(3600));
     assert_eq!(r.notify[0].channel, "s");
@@ -665,13 +671,22 @@ fn a_maintenance_window_knows_when_it_closes_in_each_form() {
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
     let w = &config.noise.maintenance_windows;
     // backups: 02:00-02:30 UTC every day.
-    assert_eq!(w[2].schedule.open_until(at("2026-11-20T02:10:00Z")), Some(at("2026-11-20T02:30:00Z")));
+    assert_eq!(
+        w[2].schedule.open_until(at("2026-11-20T02:10:00Z")),
+        Some(at("2026-11-20T02:30:00Z"))
+    );
     assert_eq!(w[2].schedule.open_until(at("2026-11-20T02:30:00Z")), None);
     // deploys: once.
-    assert_eq!(w[0].schedule.open_until(at("2026-11-20T02:59:59Z")), Some(at("2026-11-20T03:00:00Z")));
+    assert_eq!(
+        w[0].schedule.open_until(at("2026-11-20T02:59:59Z")),
+        Some(at("2026-11-20T03:00:00Z"))
+    );
     assert_eq!(w[0].schedule.open_until(at("2026-11-20T01:59:59Z")), None);
     // patching: Saturday 01:00-03:00 New York (EST, UTC-5) is 06:00-08:00 UTC on 21 November.
-    assert_eq!(w[1].schedule.open_until(at("2026-11-21T06:30:00Z")), Some(at("2026-11-21T08:00:00Z")));
+    assert_eq!(
+        w[1].schedule.open_until(at("2026-11-21T06:30:00Z")),
+        Some(at("2026-11-21T08:00:00Z"))
+    );
     assert_eq!(w[1].schedule.open_until(at("2026-11-21T08:00:00Z")), None);
 }
 

@@ -21,7 +21,9 @@ impl WindowSchedule {
                 (1..=MAX_LOOKAHEAD_MINUTES)
                     .map(|i| minute + chrono::TimeDelta::minutes(i))
                     .find(|m| !w.contains(*m))
-                    .or(Some(minute + chrono::TimeDelta::minutes(MAX_LOOKAHEAD_MINUTES)))
+                    .or(Some(
+                        minute + chrono::TimeDelta::minutes(MAX_LOOKAHEAD_MINUTES),
+                    ))
             }
             WindowSchedule::Cron {
                 cron,

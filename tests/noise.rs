@@ -107,7 +107,7 @@ fn pipeline() -> Embedded {
     Embedded::new(config_from(CONFIG), t("2026-11-20T01:00:00Z"))
 }
 
-fn of<'a>(entries: &'a [AuditEntry], action: Action) -> Vec<&'a AuditEntry> {
+fn of(entries: &[AuditEntry], action: Action) -> Vec<&AuditEntry> {
     entries.iter().filter(|e| e.action == action).collect()
 }
 

@@ -246,7 +246,7 @@ pub struct FlapState {
     pub seq: u64,
     /// The latest transition while flapping (what settling reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<Alert>,
+    pub last: Option<Box<Alert>>,
 }
 
 /// The live source alerts of one inhibition rule and `equal` values, and the targets they hold.

@@ -731,7 +731,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     pub async fn escalate(&self, tick: &EscalationTick) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
         if let Some(timer) = &tick.noise {
-            let entries = self.noise_timer(tick, timer, now).await?;
+            // Boxed: the noise timers reach into open/resolve/grouping, and inlining all of that into
+            // this future makes the escalate function's future too deep for the compiler's layout.
+            let entries = Box::pin(self.noise_timer(tick, timer, now)).await?;
             self.store.append_audit(&entries).await?;
             return Ok(entries);
         }

@@ -378,7 +378,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             format_time(&rec.opened_at),
             human(now - rec.opened_at)
         );
-        self.page_plan(&rec, plan, &why, now, &mut entries).await?;
+        Box::pin(self.page_plan(&rec, plan, &why, now, &mut entries)).await?;
         Ok(entries.into_iter().map(timeless).collect())
     }
 
@@ -448,7 +448,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         ));
         if bypass {
             self.save(&key, version, NoiseBody::Group(st)).await?;
-            let flushed = self.flush_group(&key, None, now).await?;
+            let flushed = Box::pin(self.flush_group(&key, None, now)).await?;
             entries.extend(flushed);
             return Ok(());
         }
@@ -832,7 +832,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
                     .await?;
             }
-            st.last = Some(alert.clone());
+            st.last = Some(Box::new(alert.clone()));
             self.save(&key, version, NoiseBody::Flap(st)).await?;
             let e = entry(
                 now,
@@ -856,7 +856,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         let count = st.changes.len();
         st.flapping_since = Some(now);
-        st.last = Some(alert.clone());
+        st.last = Some(Box::new(alert.clone()));
         self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
             .await?;
         self.save(&key, version, NoiseBody::Flap(st)).await?;
@@ -980,7 +980,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let last = st.last.take();
         st.changes.clear();
         self.save(key, version, NoiseBody::Flap(st.clone())).await?;
-        let Some(alert) = last else {
+        let Some(alert) = last.map(|a| *a) else {
             return Ok(Vec::new());
         };
         let latest = self.store.latest_alert(&alert.fingerprint).await?;
@@ -993,14 +993,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let mut out = Vec::new();
         match (st.firing, live) {
             (true, None) => {
-                let (_, entries) = self.open(&alert, latest, now).await?;
+                let (_, entries) = Box::pin(self.open(&alert, latest, now)).await?;
                 out.extend(entries);
                 if let Some(first) = out.first_mut() {
                     first.reason = format!("{settled}; {}", first.reason);
                 }
             }
             (false, Some(rec)) => {
-                let (_, entries) = self.resolve(rec, &alert, now).await?;
+                let (_, entries) = Box::pin(self.resolve(rec, &alert, now)).await?;
                 out.extend(entries);
                 if let Some(first) = out.first_mut() {
                     first.reason = format!("{settled}; {}", first.reason);

@@ -562,6 +562,10 @@ async fn a_flapping_alarm_pages_once_as_flapping_and_once_when_it_settles() {
         })
         .collect();
     assert_eq!(damped.len(), 5, "02:05 to 02:09 are recorded, not acted on");
+    assert!(
+        damped.iter().all(|e| e.alert == notes[4].alert),
+        "the flapping episode's decisions share one trail"
+    );
     // Settles 10 minutes after the last change, resolved: one page.
     let settled = p.run_timers(None).await.unwrap();
     let notes = notifications_for(&settled, "flappy-disk");

@@ -244,6 +244,10 @@ pub struct FlapState {
     pub flapping_since: Option<DateTime<Utc>>,
     /// The settle timer's sequence number: a timer carrying another is stale.
     pub seq: u64,
+    /// The alert id the flapping episode is recorded under when no alert is live (so that its
+    /// decisions share one trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<String>,
     /// The latest transition while flapping (what settling reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<Box<Alert>>,

@@ -810,6 +810,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     firing: live.is_some(),
                     flapping_since: None,
                     seq: 0,
+                    episode: None,
                     last: None,
                 },
             ),
@@ -821,7 +822,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         let horizon = now - to_chrono(fd.window);
         st.changes.retain(|t| *t > horizon);
-        let id = live.map_or_else(|| alert_id_for(alert), |r| r.id.clone());
+        let id = live.map_or_else(
+            || st.episode.clone().unwrap_or_else(|| alert_id_for(alert)),
+            |r| r.id.clone(),
+        );
         let rule = format!(
             "flap_damping: more than {} changes in {}",
             fd.max_changes,
@@ -856,6 +860,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         let count = st.changes.len();
         st.flapping_since = Some(now);
+        st.episode = Some(id.clone());
         st.last = Some(Box::new(alert.clone()));
         self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
             .await?;
@@ -977,6 +982,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok(Vec::new());
         }
         let since = st.flapping_since.take();
+        let episode = st.episode.take();
         let last = st.last.take();
         st.changes.clear();
         self.save(key, version, NoiseBody::Flap(st.clone())).await?;
@@ -1007,7 +1013,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             }
             (_, live) => {
-                let id = live.map_or_else(|| alert_id_for(&alert), |r| r.id);
+                let id =
+                    live.map_or_else(|| episode.unwrap_or_else(|| alert_id_for(&alert)), |r| r.id);
                 self.page_once(&alert, &id, &settled, now, &mut out).await?;
                 if out.is_empty() {
                     out.push(entry(now, &id, &alert, Action::Suppress, settled));

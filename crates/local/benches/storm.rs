@@ -72,11 +72,11 @@ fn storm() -> Vec<Event> {
         let mut t = rng.below(120_000);
         let mut firing = false;
         if (1..=FLAPPERS_PER_SERVICE).contains(&a) {
-            // Flapping: a change every 2 to 7 seconds, all hour.
+            // Flapping: a change every 2 to 6.6 seconds, all hour.
             while t < hour_ms {
                 firing = !firing;
                 transitions.push((t, alarm, firing));
-                t += 2_000 + rng.below(5_000);
+                t += 2_000 + rng.below(4_600);
             }
         } else {
             // Fires once or twice for a few minutes.
@@ -273,6 +273,16 @@ fn main() {
     note_jobs(&pipeline, &mut pages, &mut told);
     let wall = began.elapsed();
     let rss = peak_rss_kib();
+    let audit_entries: usize = rt.block_on(async {
+        let mut n = 0;
+        for a in pipeline.store.alerts() {
+            n += tocsin_core::ports::AlertStore::audit(&pipeline.store, &a.id)
+                .await
+                .unwrap()
+                .len();
+        }
+        n
+    });
     let lost: Vec<&String> = fired_critical.difference(&told).collect();
     let pipeline_time = wall.saturating_sub(rendering);
     let report = serde_json::json!({
@@ -291,6 +301,7 @@ fn main() {
         "critical_alarms_fired": fired_critical.len(),
         "critical_alarms_lost": lost,
         "alerts_stored": pipeline.store.alerts().len(),
+        "audit_entries_of_stored_alerts": audit_entries,
     });
     std::fs::write(out_dir.join("tocsin.json"), report.to_string()).unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());

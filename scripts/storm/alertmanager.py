@@ -108,9 +108,9 @@ def main():
         f.write(f"""route:
   receiver: hook
   group_by: [service]
-  group_wait: {30 / COMPRESSION:.3f}s
-  group_interval: {300 / COMPRESSION:.3f}s
-  repeat_interval: {14400 / COMPRESSION:.3f}s
+  group_wait: {int(30_000 / COMPRESSION)}ms
+  group_interval: {int(300_000 / COMPRESSION)}ms
+  repeat_interval: {int(14_400_000 / COMPRESSION)}ms
 receivers:
   - name: hook
     webhook_configs:

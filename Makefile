@@ -7,7 +7,7 @@ SCENARIO ?= events/scenario/incident
 help:
 	@echo "make demo   replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
 	@echo "make test   lint + every test, AWS-backed ones against moto (installed into .venv)"
-	@echo "make bench  criterion benchmarks (figures go in BENCHMARKS.md)"
+	@echo "make bench  criterion benchmarks and the storm against Alertmanager (figures go in BENCHMARKS.md)"
 
 demo:
 	$(CARGO) run -q -p tocsin -- replay --config infra/tocsin.yaml $(SCENARIO)
@@ -32,3 +32,5 @@ bench:
 	$(CARGO) bench -p tocsin-channels --bench deliver
 	$(CARGO) build -q --release -p tocsin
 	python3 scripts/whole-run.py target/release/tocsin
+	$(CARGO) bench -p tocsin-local --bench storm
+	python3 scripts/storm/alertmanager.py target/storm/transitions.jsonl

@@ -44,7 +44,7 @@ inhibit_rules:
     source_match: ['kind = composite']
     target_match: ['kind != composite']
     equal: [service]
-flap_damping: {max_changes: 4, window: 10m, match: ['service = flappy']}
+flap_damping: {max_changes: 4, window: 10m, match: ['alarm_name =~ ".*-(flappy|disk).*"']}
 silence_reminder: {before: 15m, notify: [{channel: ops-slack}]}
 route:
   notify: [{channel: ops-slack}]
@@ -623,4 +623,41 @@ async fn explain_says_why_an_alert_did_or_did_not_page() {
     let by_id = explain(&all, &paged[0].alert[..8]);
     assert_eq!(by_id[0].alert, paged[0].alert);
     assert!(explain(&all, "no-such-alarm").is_empty());
+}
+
+#[tokio::test]
+async fn a_flapping_alarm_on_a_grouping_route_is_told_of_in_its_groups_next_notification() {
+    let p = pipeline();
+    let mut all = Vec::new();
+    for i in 0..5 {
+        let at = format!("2026-11-20T02:0{i}:00Z");
+        let a = if i % 2 == 0 {
+            firing("checkout-disk", &at)
+        } else {
+            ok("checkout-disk", &at)
+        };
+        all.extend(p.ingest(a).await.unwrap());
+    }
+    let flap = of(&all, Action::Group)
+        .into_iter()
+        .find(|e| e.reason.starts_with("flapping: 5 changes"))
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    assert!(
+        flap.reason.ends_with("told in the next notification of group {service=\"checkout\"} on route \"checkout-grouped\" at 2026-11-20T02:05:30.000Z"),
+        "{}",
+        flap.reason
+    );
+    let later = p.run_timers(Some(t("2026-11-20T02:05:30Z"))).await.unwrap();
+    let notes = of(&later, Action::Notify);
+    assert_eq!(notes.len(), 1, "{later:#?}");
+    assert!(
+        notes[0]
+            .reason
+            .starts_with("1 resolved, 1 flapping: group {service=\"checkout\"}")
+            && notes[0]
+                .reason
+                .ends_with("; resolved: checkout-disk; flapping: checkout-disk"),
+        "{}",
+        notes[0].reason
+    );
 }

@@ -208,6 +208,10 @@ pub struct GroupMember {
     pub firing: bool,
     /// Whether a group notification has told of it firing.
     pub notified: bool,
+    /// Something the group's next notification tells of it besides firing or resolving (`flapping`,
+    /// `settled firing`); cleared once told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A notification group: the alerts of one route with equal `group_by` values, and what has been told.
@@ -338,12 +342,22 @@ pub fn noise_timer_name(kind: &str, key: &str, seq: u64) -> String {
     format!("tocsin-{kind}-{}-{seq}", &stable_id(&[key])[..20])
 }
 
-/// The delta text of a group notification: `+3 firing, 1 resolved`, or `still firing` for a repeat.
-pub fn delta_text(new_firing: usize, resolved: usize) -> String {
-    match (new_firing, resolved) {
-        (0, 0) => "no change".into(),
-        (f, 0) => format!("+{f} firing"),
-        (0, r) => format!("{r} resolved"),
-        (f, r) => format!("+{f} firing, {r} resolved"),
+/// The delta text of a group notification: `+3 firing, 1 resolved`, then any notes counted
+/// (`2 flapping`), in the order given.
+pub fn delta_text(new_firing: usize, resolved: usize, notes: &[(String, usize)]) -> String {
+    let mut parts = Vec::new();
+    if new_firing > 0 {
+        parts.push(format!("+{new_firing} firing"));
+    }
+    if resolved > 0 {
+        parts.push(format!("{resolved} resolved"));
+    }
+    for (note, n) in notes {
+        parts.push(format!("{n} {note}"));
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join(", ")
     }
 }

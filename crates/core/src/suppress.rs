@@ -415,6 +415,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 severity: alert.severity,
                 firing: true,
                 notified: false,
+                note: None,
             },
         );
         let firing = st.members.values().filter(|m| m.firing).count();
@@ -606,21 +607,33 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .filter(|(_, m)| m.firing && m.notified)
             .map(|(id, _)| id.clone())
             .collect();
+        let mut notes: Vec<(String, usize)> = Vec::new();
+        let mut noted: Vec<String> = Vec::new();
+        for (id, m) in &st.members {
+            if let Some(n) = &m.note {
+                noted.push(id.clone());
+                match notes.iter_mut().find(|(k, _)| k == n) {
+                    Some((_, c)) => *c += 1,
+                    None => notes.push((n.clone(), 1)),
+                }
+            }
+        }
         let repeat_due = new.is_empty()
             && resolved.is_empty()
+            && noted.is_empty()
             && !still.is_empty()
             && st
                 .last_sent
                 .is_some_and(|l| now >= l + to_chrono(g.repeat_interval));
         let mut entries = Vec::new();
-        if !new.is_empty() || !resolved.is_empty() || repeat_due {
+        if !new.is_empty() || !resolved.is_empty() || !noted.is_empty() || repeat_due {
             let text = if repeat_due {
                 format!(
                     "still firing, nothing changed for {} (repeat_interval)",
                     human(to_chrono(g.repeat_interval))
                 )
             } else {
-                delta_text(new.len(), resolved.len())
+                delta_text(new.len(), resolved.len(), &notes)
             };
             let names = |ids: &[String]| -> String {
                 ids.iter()
@@ -641,19 +654,33 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             if !resolved.is_empty() {
                 summary.push_str(&format!("; resolved: {}", names(&resolved)));
             }
+            for (note, _) in &notes {
+                let ids: Vec<String> = noted
+                    .iter()
+                    .filter(|id| st.members.get(*id).and_then(|m| m.note.as_ref()) == Some(note))
+                    .cloned()
+                    .collect();
+                summary.push_str(&format!("; {note}: {}", names(&ids)));
+            }
             let rep_id = new
                 .first()
                 .or(resolved.first())
+                .or(noted.first())
                 .or(still.first())
                 .cloned()
                 .unwrap_or_default();
             if let Some(rep) = self.store.get_alert(&rep_id).await? {
-                let only_resolved = new.is_empty() && !repeat_due;
+                let only_resolved = new.is_empty() && noted.is_empty() && !repeat_due;
                 entries.extend(
                     self.send_group(&st, key, &rep, &summary, only_resolved, now)
                         .await?,
                 );
-                for other in new.iter().chain(&resolved).filter(|id| **id != rep_id) {
+                for other in new
+                    .iter()
+                    .chain(&resolved)
+                    .chain(&noted)
+                    .filter(|id| **id != rep_id)
+                {
                     if let Some(m) = st.members.get(other) {
                         entries.push(AuditEntry {
                             at: now,
@@ -683,6 +710,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for id in &resolved {
             st.members.remove(id);
         }
+        for id in &noted {
+            if let Some(m) = st.members.get_mut(id) {
+                m.note = None;
+            }
+        }
+        st.members.retain(|_, m| m.firing || m.notified);
         st.last_flush = Some(now);
         if st.members.values().any(|m| m.firing) {
             let due = st.last_sent.unwrap_or(now) + to_chrono(g.repeat_interval);
@@ -870,7 +903,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             human(to_chrono(fd.window))
         );
         let mut entries = vec![entry(now, &id, alert, Action::Suppress, why.clone())];
-        self.page_once(alert, &id, &why, now, &mut entries).await?;
+        self.page_once(alert, &id, "flapping", &why, now, &mut entries)
+            .await?;
         Ok(Some((id, entries)))
     }
 
@@ -903,10 +937,65 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     /// One page to every target the alert's routes name, grouped or not (a flapping alarm is told of
     /// once, not batched), unless a rule holds it.
+    #[allow(clippy::too_many_arguments)]
+    async fn note_in_group(
+        &self,
+        route: &str,
+        g: &Grouping,
+        alert: &Alert,
+        id: &str,
+        note: &str,
+        why: &str,
+        now: DateTime<Utc>,
+        entries: &mut Vec<AuditEntry>,
+    ) -> Result<(), RouterError> {
+        let labels = label_values(&g.group_by, &g.fields, alert);
+        let key = group_key(route, &labels);
+        let (version, mut st) = self.group_state(&key).await?.unwrap_or((
+            0,
+            GroupState {
+                route: route.to_string(),
+                labels: labels.clone(),
+                members: BTreeMap::new(),
+                last_flush: None,
+                last_sent: None,
+                timer_at: None,
+                seq: 0,
+            },
+        ));
+        let m = st.members.entry(id.to_string()).or_insert(GroupMember {
+            alarm_name: alert.alarm_name.clone(),
+            severity: alert.severity,
+            firing: false,
+            notified: false,
+            note: None,
+        });
+        m.note = Some(note.to_string());
+        let due = match st.last_flush {
+            Some(last) => (last + to_chrono(g.group_interval)).max(now),
+            None => now + to_chrono(g.group_wait),
+        };
+        entries.push(entry(
+            now,
+            id,
+            alert,
+            Action::Group,
+            format!(
+                "{why}: told in the next notification of group {} on route {route:?} at {}",
+                label_text(&labels),
+                format_time(&due)
+            ),
+        ));
+        self.set_group_timer(&key, &mut st, due, false).await?;
+        self.save(&key, version, NoiseBody::Group(st)).await?;
+        Ok(())
+    }
+
     async fn page_once(
         &self,
         alert: &Alert,
         id: &str,
+        note: &str,
         why: &str,
         now: DateTime<Utc>,
         entries: &mut Vec<AuditEntry>,
@@ -922,6 +1011,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for m in match_routes(&self.config, alert, now) {
             if let Some(w) = &m.muted {
                 entries.push(entry(now, id, alert, Action::Suppress, w.clone()));
+                continue;
+            }
+            if let Some(g) = m.grouping {
+                // A grouping route tells of it in the group's next notification, not on its own.
+                self.note_in_group(&m.route.name, g, alert, id, note, why, now, entries)
+                    .await?;
                 continue;
             }
             for n in m.notify {
@@ -1015,7 +1110,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             (_, live) => {
                 let id =
                     live.map_or_else(|| episode.unwrap_or_else(|| alert_id_for(&alert)), |r| r.id);
-                self.page_once(&alert, &id, &settled, now, &mut out).await?;
+                let note = if st.firing {
+                    "settled firing"
+                } else {
+                    "settled resolved"
+                };
+                self.page_once(&alert, &id, note, &settled, now, &mut out)
+                    .await?;
                 if out.is_empty() {
                     out.push(entry(now, &id, &alert, Action::Suppress, settled));
                 }

@@ -18,7 +18,7 @@ LAMBDA_BINS := $(sort $(patsubst crates/%/src/main.rs,%,$(shell grep -l -E 'lamb
 help:
 	@echo "make demo    replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
 	@echo "make test    lint (fmt, clippy, cfn-lint) + every test, AWS-backed ones against moto (.venv), the browser test in chromium"
-	@echo "make bench   criterion benchmarks (figures go in BENCHMARKS.md)"
+	@echo "make bench   criterion benchmarks and the storm against Alertmanager (figures go in BENCHMARKS.md)"
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
 	@echo "make figures init time, peak RSS, time per record and cost of each function, locally on moto"
@@ -58,6 +58,8 @@ bench:
 	$(CARGO) bench -p tocsin-channels --bench deliver
 	$(CARGO) build -q --release -p tocsin
 	python3 scripts/whole-run.py target/release/tocsin
+	$(CARGO) bench -p tocsin-local --bench storm
+	python3 scripts/storm/alertmanager.py target/storm/transitions.jsonl
 
 # cargo-lambda (from PyPI, with zig for cross-linking) and the arm64 standard library.
 lambda-tools:

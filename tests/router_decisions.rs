@@ -478,6 +478,7 @@ async fn a_late_or_doubled_escalation_timer_pages_once() {
         alert_id: open[0].alert.clone(),
         step: 1,
         ack_timer: None,
+        noise: None,
     };
     let again = p.router.escalate(&tick).await.unwrap();
     assert_eq!(actions(&again), vec![Action::Dedup]);

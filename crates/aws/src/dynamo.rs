@@ -50,6 +50,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
+use tocsin_core::noise::{NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
@@ -665,6 +666,150 @@ impl AlertStore for DynamoStore {
         alerts.truncate(limit);
         Ok(alerts)
     }
+
+    // ---- Noise control (issue 7): silences and noise-control state. Keep this block last.
+
+    async fn create_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(silence_item(silence)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "silence {} exists",
+                    silence.id
+                )))
+            }
+            Err(err) => Err(backend("PutItem", &err)),
+        }
+    }
+
+    async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        let mut all: Vec<Silence> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(SILENCES_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                all.push(from_body(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        all.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Silence, StoreError> {
+        // Read, decide, write conditioned on the body read: a concurrent expiry makes us read again.
+        for _ in 0..3 {
+            let Some(item) = self
+                .get_item(SILENCES_PK.to_string(), &silence_sk(id))
+                .await?
+            else {
+                return Err(StoreError::NotFound(format!("silence {id}")));
+            };
+            let mut silence: Silence = from_body(&item)?;
+            if silence.end() <= at {
+                return Ok(silence);
+            }
+            let old_body = string_attr(&item, BODY)?;
+            silence.expired_at = Some(at);
+            silence.expired_by = Some(actor.to_string());
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(silence_item(&silence)?))
+                .condition_expression("#body = :old")
+                .expression_attribute_names("#body", BODY)
+                .expression_attribute_values(":old", s(old_body))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(silence),
+                Err(err)
+                    if matches!(
+                        err.as_service_error(),
+                        Some(PutItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(err) => return Err(backend("PutItem", &err)),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "silence {id} keeps changing while being expired"
+        )))
+    }
+
+    async fn noise_state(&self, key: &str) -> Result<Option<NoiseState>, StoreError> {
+        match self.get_item(noise_pk(key), NOISE_SK).await? {
+            Some(item) => Ok(Some(from_body(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(noise_pk(&state.key))),
+            ("sk".to_string(), s(NOISE_SK)),
+            ("version".to_string(), n(state.version as i64)),
+            (BODY.to_string(), s(to_body(state)?)),
+        ]);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        put = if state.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(state.version as i64 - 1))
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "noise state {} is not at version {}",
+                    state.key,
+                    state.version.saturating_sub(1)
+                )))
+            }
+            Err(err) => Err(backend("PutItem", &err)),
+        }
+    }
 }
 
 impl DynamoStore {
@@ -765,6 +910,26 @@ impl AuditSeq {
             .unwrap_or_else(|last| last);
         format!("{:020}#{:016x}", now.max(prev + 1), self.writer)
     }
+}
+
+/// The partition of every silence: few, and listed together.
+const SILENCES_PK: &str = "SILENCES";
+const NOISE_SK: &str = "NOISE";
+
+fn silence_sk(id: &str) -> String {
+    format!("SILENCE#{id}")
+}
+
+fn noise_pk(key: &str) -> String {
+    format!("NOISE#{key}")
+}
+
+fn silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    Ok(HashMap::from([
+        ("pk".to_string(), s(SILENCES_PK)),
+        ("sk".to_string(), s(silence_sk(&silence.id))),
+        (BODY.to_string(), s(to_body(silence)?)),
+    ]))
 }
 
 fn dedup_pk(event_id: &str) -> String {

@@ -43,6 +43,7 @@ fn tick(step: u32) -> EscalationTick {
         alert_id: "0123456789abcdef0123456789abcdef".into(),
         step,
         ack_timer: None,
+        noise: None,
     }
 }
 
@@ -218,4 +219,80 @@ async fn scheduling_into_a_group_that_does_not_exist_is_an_error_not_success() {
         "{err}"
     );
     assert!(!err.contains('\n'), "{err}");
+}
+
+// ---- Noise control (issue 7): group timers go through the same adapter.
+
+/// The router on this adapter groups an alert: its group's flush is a one-time schedule whose input is
+/// the group-flush tick, at group_wait after the alert (rounded up to Scheduler's whole minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_flush_timer_is_a_scheduler_schedule_carrying_its_tick() {
+    use std::sync::Arc;
+    use tocsin_core::noise::{NoiseTimer, group_key, noise_timer_name};
+    use tocsin_core::router::{Router, RouterSettings};
+
+    let Some(client) = client("scheduler-group").await else {
+        return;
+    };
+    let group = fresh_group(&client, "grp").await;
+    let scheduler =
+        EventBridgeScheduler::new(client.clone(), group.clone(), TARGET, ROLE, None).unwrap();
+    let config = tocsin_core::config::load(
+        "channels: {s: {type: slack, webhook_url: {env: S}, default_to: ['#ops']}}\n\
+         route: {notify: [{channel: s}], group_by: [region], group_wait: 90s}\n",
+    )
+    .unwrap();
+    let at: DateTime<Utc> = "2030-01-02T03:04:00Z".parse().unwrap();
+    let router = Router {
+        config: Arc::new(config),
+        store: tocsin_local::MemoryStore::new(),
+        bus: tocsin_local::LocalBus::new(),
+        scheduler,
+        clock: tocsin_local::VirtualClock::new(at),
+        settings: RouterSettings::default(),
+    };
+    let alert = tocsin_core::source::parse(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../events/sns/metric-alarm.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let entries = router.handle(alert).await.unwrap();
+    assert!(
+        entries.iter().any(|e| e
+            .reason
+            .contains("group notification at 2030-01-02T03:05:30.000Z")),
+        "{entries:?}"
+    );
+    let key = group_key(
+        "root",
+        &[("region".to_string(), "eu-west-1".to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let name = noise_timer_name("grp", &key, 1);
+    let got = client
+        .get_schedule()
+        .group_name(&group)
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    // 03:05:30 rounds up to 03:06: a group waits up to a minute longer on AWS, never less.
+    assert_eq!(
+        at_time(got.schedule_expression().unwrap()),
+        "2030-01-02T03:06:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    let input = router.scheduler.get_input(&name).await.unwrap().unwrap();
+    assert_eq!(
+        input.noise,
+        Some(NoiseTimer::GroupFlush {
+            group: key,
+            seq: 1,
+            repeat: false
+        })
+    );
 }

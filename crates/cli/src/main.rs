@@ -1,6 +1,7 @@
 //! `tocsin`: the command-line contract of `DESIGN.md`. `parse` prints canonical alerts, `check-config`
 //! validates a routing config, `replay` runs the whole pipeline on the embedded default over event files
-//! on a virtual clock and prints the timeline, `serve` runs the API and status page locally.
+//! on a virtual clock and prints the timeline (or, with `--explain`, why one alert did or did not page),
+//! `serve` runs the API and status page locally, `silence` makes, lists and expires silences.
 //!
 //! Exit codes follow sysexits: 65 bad input, 66 input missing, 69 a service (DynamoDB) unavailable,
 //! 70 internal failure, 78 bad config.
@@ -9,6 +10,7 @@ mod oncall;
 mod render;
 mod replay;
 mod serve;
+mod silence;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,8 @@ enum Command {
     /// The API and status page on 127.0.0.1 over the embedded store, on the real clock; events are
     /// POSTed to `/events`, the one-click links that would have been sent are printed.
     Serve(serve::Args),
+    /// Make, list and expire silences on a DynamoDB table (`--table NAME`).
+    Silence(silence::Args),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => {
             let config = load_config(cli.config.as_deref())?;
             serve::run(Arc::new(config), args)
+        }
+        Command::Silence(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            silence::run(Arc::new(config), args)
         }
     }
 }

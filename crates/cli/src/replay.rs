@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use tocsin_aws::DynamoStore;
 use tocsin_core::config::{Config, parse_duration};
 use tocsin_core::model::{Alert, format_time};
+use tocsin_core::noise::NewSilence;
 use tocsin_core::ports::AlertStore;
 use tocsin_core::record::AuditEntry;
 use tocsin_core::source::Reassembly;
+use tocsin_core::suppress::SilenceCommandError;
 use tocsin_core::text::one_line;
 use tocsin_local::Embedded;
 
@@ -32,6 +34,14 @@ pub struct Args {
     /// The DynamoDB table, with `--store dynamodb`.
     #[arg(long, required_if_eq("store", "dynamodb"))]
     table: Option<String>,
+    /// Silences to load before the first event: a JSON array of
+    /// `{"matchers": [...], "created_by": ..., "comment": ..., "starts_at": ..., "ends_at": ...}`.
+    #[arg(long)]
+    silences: Option<PathBuf>,
+    /// Instead of the timeline, why this alert (an alarm name, or an alert id or its first 4+ characters)
+    /// did or did not page: its decisions, each with the rule that made it.
+    #[arg(long)]
+    explain: Option<String>,
     /// Event files or folders (folders are read recursively, files in name order).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -178,11 +188,36 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         })?),
     };
 
+    let silences: Vec<NewSilence> = match &args.silences {
+        None => Vec::new(),
+        Some(path) => {
+            let name = path.display().to_string();
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::new(EX_NOINPUT, format!("{name}: {e}")))?;
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::new(
+                    EX_DATAERR,
+                    format!("{name}: not a JSON array of silences: {e}"),
+                )
+            })?
+        }
+    };
+    let out = Output {
+        json: args.json,
+        explain: args.explain.clone(),
+        collected: std::cell::RefCell::new(Vec::new()),
+    };
     for (file, reason) in &skips {
-        println!("{}", input_line(args.json, start, "skip", file, reason));
+        if out.explain.is_none() {
+            println!("{}", input_line(args.json, start, "skip", file, reason));
+        }
     }
     for (file, reason) in &rejects {
-        println!("{}", input_line(args.json, start, "reject", file, reason));
+        if out.explain.is_none() {
+            println!("{}", input_line(args.json, start, "reject", file, reason));
+        } else {
+            eprintln!("rejected: {}: {}", one_line(file), one_line(reason));
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -190,7 +225,7 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
     rt.block_on(async {
         match args.table.as_deref().filter(|_| args.store == "dynamodb") {
-            None => drive(Embedded::new(config, start), alerts, until, args.json).await,
+            None => drive(Embedded::new(config, start), alerts, silences, until, &out).await,
             Some(table) => {
                 let sdk = aws_config::load_from_env().await;
                 let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
@@ -201,13 +236,17 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                 drive(
                     Embedded::with_store(config, start, store),
                     alerts,
+                    silences,
                     until,
-                    args.json,
+                    &out,
                 )
                 .await
             }
         }
     })?;
+    if let Some(selector) = &out.explain {
+        return explain(selector, &out.collected.borrow(), args.json);
+    }
     if rejects.is_empty() {
         Ok(())
     } else {
@@ -221,13 +260,46 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
     }
 }
 
-/// Feeds the alerts through the pipeline in order, then runs the clock on; prints as it goes.
+/// Where the timeline goes: printed as it runs, or kept for `--explain`.
+struct Output {
+    json: bool,
+    explain: Option<String>,
+    collected: std::cell::RefCell<Vec<AuditEntry>>,
+}
+
+impl Output {
+    fn emit(&self, entries: Vec<AuditEntry>) -> Result<(), Failure> {
+        if self.explain.is_some() {
+            self.collected.borrow_mut().extend(entries);
+            Ok(())
+        } else {
+            print(self.json, &entries)
+        }
+    }
+}
+
+/// Loads the silences, feeds the alerts through the pipeline in order, then runs the clock on.
 async fn drive<S: AlertStore + Clone>(
     pipeline: Embedded<S>,
     alerts: Vec<Alert>,
+    silences: Vec<NewSilence>,
     until: Option<DateTime<Utc>>,
-    json: bool,
+    out: &Output,
 ) -> Result<(), Failure> {
+    for (i, s) in silences.into_iter().enumerate() {
+        match pipeline.router.create_silence(s).await {
+            Ok((_, entries)) => out.emit(entries)?,
+            Err(SilenceCommandError::Invalid(why)) => {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("silence {}: {why}", i + 1),
+                ));
+            }
+            Err(SilenceCommandError::Router(e)) => {
+                return Err(Failure::new(EX_SOFTWARE, e.to_string()));
+            }
+        }
+    }
     for a in alerts {
         if until.is_some_and(|u| a.state_changed_at > u) {
             break;
@@ -236,13 +308,44 @@ async fn drive<S: AlertStore + Clone>(
             .ingest(a)
             .await
             .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-        print(json, &entries)?;
+        out.emit(entries)?;
     }
     let entries = pipeline
         .run_timers(until)
         .await
         .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-    print(json, &entries)
+    out.emit(entries)
+}
+
+/// Prints why the selected alert(s) did or did not page: a verdict line, then their decisions.
+fn explain(selector: &str, entries: &[AuditEntry], json: bool) -> Result<(), Failure> {
+    let found = tocsin_core::explain::explain(entries, selector);
+    if found.is_empty() {
+        return Err(Failure::new(
+            EX_DATAERR,
+            format!("no alert named {selector:?} or with an id starting so in this replay"),
+        ));
+    }
+    for ex in &found {
+        if json {
+            let v = serde_json::json!({
+                "alert": ex.alert, "alarm_name": ex.alarm_name, "paged": ex.paged,
+                "verdict": ex.verdict, "entries": ex.entries,
+            });
+            println!("{v}");
+        } else {
+            println!(
+                "{} ({}): {}",
+                one_line(&ex.alarm_name),
+                ex.alert,
+                one_line(&ex.verdict)
+            );
+            for e in &ex.entries {
+                println!("  {}", human_line(e));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_until(s: &str, last: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::ChannelKind;
 use crate::model::{AlarmState, Alert, Severity, Source, Transport};
+use crate::noise::{GroupState, InhibitState, NoiseBody, NoiseState, Silence};
 use crate::ports::{AlertStore, Claim, StoreError};
 use crate::record::{Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status, Target};
 
@@ -83,6 +84,8 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
         ack_timer: None,
         previous: previous.map(str::to_string),
         version: 1,
+        suppressed: None,
+        groups: Vec::new(),
     }
 }
 
@@ -113,6 +116,9 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     missing_items_read_as_none(store, prefix).await;
     // --- Queries of the api function (issue 6). ---
     alerts_list_by_status_most_severe_first(store, prefix).await;
+    // Noise control (issue 7). Keep these last.
+    silences_are_stored_listed_and_expired(store, prefix).await;
+    noise_state_writes_are_conditional_on_the_version(store, prefix).await;
 }
 
 async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s: &S, p: &str) {
@@ -345,4 +351,120 @@ async fn alerts_list_by_status_most_severe_first<S: AlertStore>(s: &S, p: &str) 
         "an alert leaves its old status's list when it changes status"
     );
     assert!(mine(s.list_alerts(Status::Resolved, 1000).await.unwrap()).contains(&resolved.id));
+}
+
+// ---- Noise control (issue 7): silences and noise-control state. Keep this block last.
+
+fn silence(id: &str, starts: DateTime<Utc>, ends: DateTime<Utc>) -> Silence {
+    Silence {
+        id: id.to_string(),
+        matchers: vec![
+            "service = checkout".into(),
+            "alarm_name =~ \"checkout-.*\"".into(),
+        ],
+        created_by: "alice".into(),
+        comment: "deploy <b>&</b> \"migration\"".into(),
+        created_at: starts,
+        starts_at: starts,
+        ends_at: ends,
+        expired_at: None,
+        expired_by: None,
+    }
+}
+
+async fn silences_are_stored_listed_and_expired<S: AlertStore>(s: &S, p: &str) {
+    let later = silence(
+        &format!("{p}-s2"),
+        t0() + Duration::hours(1),
+        t0() + Duration::hours(3),
+    );
+    let first = silence(&format!("{p}-s1"), t0(), t0() + Duration::hours(2));
+    s.create_silence(&later).await.unwrap();
+    s.create_silence(&first).await.unwrap();
+    assert!(
+        matches!(s.create_silence(&first).await, Err(StoreError::Conflict(_))),
+        "a silence id is created once"
+    );
+    let mine = |all: Vec<Silence>| -> Vec<Silence> {
+        all.into_iter()
+            .filter(|x| x.id.starts_with(&format!("{p}-s")))
+            .collect()
+    };
+    assert_eq!(
+        mine(s.silences().await.unwrap()),
+        vec![first.clone(), later.clone()],
+        "silences list by start time, whole"
+    );
+    let at = t0() + Duration::minutes(30);
+    let expired = s.expire_silence(&first.id, at, "bob").await.unwrap();
+    assert_eq!(expired.expired_at, Some(at));
+    assert_eq!(expired.expired_by.as_deref(), Some("bob"));
+    assert_eq!(expired.end(), at);
+    // Expiring again later changes nothing: it already ended.
+    let again = s
+        .expire_silence(&first.id, at + Duration::minutes(5), "carol")
+        .await
+        .unwrap();
+    assert_eq!(again, expired);
+    assert_eq!(mine(s.silences().await.unwrap())[0], expired);
+    assert!(
+        matches!(
+            s.expire_silence(&format!("{p}-no-such"), at, "bob").await,
+            Err(StoreError::NotFound(_))
+        ),
+        "expiring a missing silence is NotFound"
+    );
+}
+
+async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
+    let key = format!("group/{p}-route/{{service=\"checkout\"}}");
+    assert_eq!(s.noise_state(&key).await.unwrap(), None);
+    let mut group = GroupState {
+        route: format!("{p}-route"),
+        labels: BTreeMap::from([("service".to_string(), "checkout".to_string())]),
+        members: BTreeMap::new(),
+        last_flush: None,
+        last_sent: None,
+        timer_at: Some(t0()),
+        seq: 1,
+    };
+    let v1 = NoiseState {
+        key: key.clone(),
+        version: 1,
+        body: NoiseBody::Group(group.clone()),
+    };
+    s.put_noise_state(&v1).await.unwrap();
+    assert!(
+        matches!(s.put_noise_state(&v1).await, Err(StoreError::Conflict(_))),
+        "version 1 is a create, once"
+    );
+    group.seq = 2;
+    let v2 = NoiseState {
+        key: key.clone(),
+        version: 2,
+        body: NoiseBody::Group(group.clone()),
+    };
+    s.put_noise_state(&v2).await.unwrap();
+    let stale = NoiseState {
+        version: 2,
+        body: NoiseBody::Inhibit(InhibitState::default()),
+        ..v2.clone()
+    };
+    assert!(
+        matches!(
+            s.put_noise_state(&stale).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a write based on a stale version loses"
+    );
+    assert_eq!(s.noise_state(&key).await.unwrap(), Some(v2));
+    let skip = NoiseState {
+        key: format!("flap/{p}-never"),
+        version: 3,
+        body: NoiseBody::Inhibit(InhibitState::default()),
+    };
+    assert!(
+        matches!(s.put_noise_state(&skip).await, Err(StoreError::Conflict(_))),
+        "a write over a version that does not exist loses"
+    );
 }

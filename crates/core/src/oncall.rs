@@ -471,6 +471,7 @@ mod tests {
             escalation_policies: BTreeMap::new(),
             schedules: BTreeMap::new(),
             route: Route::default(),
+            noise: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::model::Alert;
+use crate::noise::{NoiseState, Silence};
 use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status};
 
 /// Why a store call failed. A failed condition stays distinguishable from a broken backend: the first
@@ -101,6 +102,40 @@ pub trait AlertStore: Send + Sync {
         status: Status,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
+
+    // ---- Noise control (issue 7): silences and suppression state. Keep this block last; other
+    // ---- branches append their own blocks after it.
+
+    /// Stores a new silence; [`StoreError::Conflict`] when its id exists.
+    fn create_silence(
+        &self,
+        silence: &Silence,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every stored silence, expired or not, by start time then id.
+    fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send;
+
+    /// Expires a silence at `at` by `actor`, unless it already ended (then it is returned as it is);
+    /// [`StoreError::NotFound`] when there is none with that id.
+    fn expire_silence(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> impl Future<Output = Result<Silence, StoreError>> + Send;
+
+    /// A noise-control state by key.
+    fn noise_state(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<NoiseState>, StoreError>> + Send;
+
+    /// Writes a noise-control state: version 1 only if the key is absent, else only over version − 1;
+    /// otherwise [`StoreError::Conflict`].
+    fn put_noise_state(
+        &self,
+        state: &NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Why a publish failed.
@@ -237,5 +272,33 @@ impl<T: AlertStore> AlertStore for &T {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send {
         (**self).list_alerts(status, limit)
+    }
+
+    // ---- Noise control (issue 7). Keep this block last.
+    fn create_silence(&self, s: &Silence) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create_silence(s)
+    }
+    fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
+        (**self).silences()
+    }
+    fn expire_silence(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> impl Future<Output = Result<Silence, StoreError>> + Send {
+        (**self).expire_silence(id, at, actor)
+    }
+    fn noise_state(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<NoiseState>, StoreError>> + Send {
+        (**self).noise_state(key)
+    }
+    fn put_noise_state(
+        &self,
+        state: &NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_noise_state(state)
     }
 }

@@ -134,6 +134,13 @@ pub struct AlertRecord {
     pub previous: Option<String>,
     /// Optimistic-concurrency version: 1 at creation, +1 on every update.
     pub version: u64,
+    /// While nobody has been paged on purpose: the rule holding it (`maintenance window "deploys"`,
+    /// `silence 3f2a...`, `inhibit rule "composite-mutes-children"`). Cleared when it is paged after all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
+    /// The notification groups (keys of [`crate::noise::GroupState`]) the alert joined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl AlertRecord {
@@ -187,6 +194,8 @@ pub enum Action {
     Note,
     /// A deliver function tried to send one message (the outcome, latency and error class say how it went).
     Attempt,
+    /// The alert joined a notification group: the group's notification, not the alert, pages.
+    Group,
 }
 
 impl Action {
@@ -206,6 +215,7 @@ impl Action {
             Action::Assign => "assign",
             Action::Note => "note",
             Action::Attempt => "attempt",
+            Action::Group => "group",
         }
     }
 }
@@ -330,4 +340,8 @@ pub struct EscalationTick {
     /// alert's `ack_timer` when it fires (a later ack or a resolve makes it stale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_timer: Option<String>,
+    /// For a noise-control timer (a group flush, the end of a suppression, a silence reminder, a flap
+    /// settling) instead of an escalation step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::noise::NoiseTimer>,
 }

@@ -111,7 +111,43 @@ pub fn alert_id_for(alert: &Alert) -> String {
     stable_id(&["alert", &alert.fingerprint, &alert.event_id])
 }
 
-fn entry(at: DateTime<Utc>, id: &str, alert: &Alert, action: Action, reason: String) -> AuditEntry {
+/// What [`Router::plan`] decides for an alert opening now.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Every route that took the alert.
+    pub(crate) route_names: Vec<String>,
+    /// Targets paged at once, and the route of each.
+    pub(crate) direct: Vec<Target>,
+    pub(crate) direct_routes: Vec<String>,
+    /// Routes that group the alert instead, with their grouping.
+    pub(crate) groups: Vec<(String, crate::config::Grouping)>,
+    /// The escalation policy.
+    pub(crate) escalation: Option<String>,
+    /// Muted routes and unreachable recipients.
+    pub(crate) entries: Vec<AuditEntry>,
+}
+
+impl Plan {
+    pub(crate) fn group_keys(&self, alert: &Alert) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|(route, g)| {
+                crate::noise::group_key(
+                    route,
+                    &crate::noise::label_values(&g.group_by, &g.fields, alert),
+                )
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn entry(
+    at: DateTime<Utc>,
+    id: &str,
+    alert: &Alert,
+    action: Action,
+    reason: String,
+) -> AuditEntry {
     AuditEntry {
         at,
         alert: id.to_string(),
@@ -127,7 +163,7 @@ fn entry(at: DateTime<Utc>, id: &str, alert: &Alert, action: Action, reason: Str
     }
 }
 
-fn human(d: chrono::TimeDelta) -> String {
+pub(crate) fn human(d: chrono::TimeDelta) -> String {
     let s = d.num_seconds().max(0);
     match s {
         s if s < 60 => format!("{s}s"),
@@ -136,7 +172,7 @@ fn human(d: chrono::TimeDelta) -> String {
     }
 }
 
-fn to_chrono(d: Duration) -> chrono::TimeDelta {
+pub(crate) fn to_chrono(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
@@ -227,7 +263,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             },
         };
-        let latest = self.store.latest_alert(&alert.fingerprint).await?;
+        let mut latest = self.store.latest_alert(&alert.fingerprint).await?;
         // A retry of an event whose state change was written before the attempt failed: the record's
         // last transition is this event. Re-emit its side effects (idempotent by delivery id and
         // timer name) without applying the change twice.
@@ -238,6 +274,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .filter(|r| r.alert.event_id == alert.event_id && now - r.updated_at < window)
         {
             return self.resume(rec.clone(), alert, now).await;
+        }
+        if let Some(absorbed) = self.damp(alert, firing, &mut latest, now).await? {
+            return Ok(absorbed);
         }
         if firing {
             match latest {
@@ -265,47 +304,22 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
     }
 
-    async fn open(
+    /// Opens an occurrence: held (maintenance window, silence, inhibition) with nobody paged, or paged
+    /// now on the routes that page each alert and grouped on the routes that group.
+    pub(crate) async fn open(
         &self,
         alert: &Alert,
         previous: Option<AlertRecord>,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         let id = alert_id_for(alert);
-        let mut entries = Vec::new();
-        let mut targets: Vec<Target> = Vec::new();
-        let mut target_routes: Vec<String> = Vec::new();
-        let mut route_names = Vec::new();
-        let mut escalation = None;
-        let mut seen = BTreeSet::new();
-        for m in match_routes(&self.config, alert, now) {
-            route_names.push(m.route.name.clone());
-            if let Some(why) = &m.muted {
-                entries.push(entry(now, &id, alert, Action::Suppress, why.clone()));
-                continue;
-            }
-            if escalation.is_none() {
-                escalation = m.escalation.map(str::to_string);
-            }
-            for n in m.notify {
-                let (ts, problems) = expand(&self.config, n, now);
-                for p in problems {
-                    entries.push(entry(
-                        now,
-                        &id,
-                        alert,
-                        Action::Suppress,
-                        format!("route {:?}, channel {:?}: {p}", m.route.name, n.channel),
-                    ));
-                }
-                for t in ts {
-                    if seen.insert((t.channel.clone(), t.target.clone())) {
-                        targets.push(t);
-                        target_routes.push(m.route.name.clone());
-                    }
-                }
-            }
-        }
+        let plan = self.plan(alert, &id, now);
+        let held = self.held(alert, &id, now).await?;
+        let paged = if held.is_some() {
+            Vec::new()
+        } else {
+            plan.direct.clone()
+        };
         let record = AlertRecord {
             id: id.clone(),
             fingerprint: alert.fingerprint.clone(),
@@ -318,14 +332,20 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             assignee: None,
             resolved_at: None,
             occurrences: 1,
-            routes: route_names.clone(),
-            notified: targets.clone(),
-            initial_targets: targets.len(),
-            escalation: escalation.clone(),
+            routes: plan.route_names.clone(),
+            initial_targets: paged.len(),
+            notified: paged,
+            escalation: plan.escalation.clone(),
             escalation_step: 0,
             ack_timer: None,
             previous: previous.as_ref().map(|p| p.id.clone()),
             version: 1,
+            suppressed: held.as_ref().map(|h| h.by.clone()),
+            groups: if held.is_some() {
+                Vec::new()
+            } else {
+                plan.group_keys(alert)
+            },
         };
         // A retry of this event after its alert was written never gets here (`process` resumes it), so a
         // conflict is a real race or a stale view: fail, and let the platform's retry read again.
@@ -344,34 +364,105 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if let Some(s) = alert.labels.get("service") {
             reason.push_str(&format!(", service {s}"));
         }
-        reason.push_str(&format!("; routes {}", route_names.join(", ")));
+        reason.push_str(&format!("; routes {}", plan.route_names.join(", ")));
         if let Some(p) = &previous {
             reason.push_str(&format!("; follows occurrence {}", p.id));
         }
-        entries.insert(0, entry(now, &id, alert, Action::Open, reason));
-        for (t, route) in targets.iter().zip(&target_routes) {
-            let job = self.job(&record, DeliveryKind::Trigger, t, None, now);
+        let mut entries = vec![entry(now, &id, alert, Action::Open, reason)];
+        self.note_inhibit_source(alert, &id, now, &mut entries)
+            .await?;
+        match held {
+            Some(h) => self.hold(&record, h, now, &mut entries).await?,
+            None => {
+                self.page_plan(&record, plan, "alert opened", now, &mut entries)
+                    .await?
+            }
+        }
+        Ok((id, entries))
+    }
+
+    /// Which routes take the alert now, whom the routes that page each alert page, and which routes
+    /// group it instead. Muted routes and unreachable recipients are recorded in `entries`.
+    pub(crate) fn plan(&self, alert: &Alert, id: &str, now: DateTime<Utc>) -> Plan {
+        let mut plan = Plan::default();
+        let mut seen = BTreeSet::new();
+        for m in match_routes(&self.config, alert, now) {
+            plan.route_names.push(m.route.name.clone());
+            if let Some(why) = &m.muted {
+                plan.entries
+                    .push(entry(now, id, alert, Action::Suppress, why.clone()));
+                continue;
+            }
+            if plan.escalation.is_none() {
+                plan.escalation = m.escalation.map(str::to_string);
+            }
+            if let Some(g) = m.grouping {
+                plan.groups.push((m.route.name.clone(), g.clone()));
+                continue;
+            }
+            for n in m.notify {
+                let (ts, problems) = expand(&self.config, n, now);
+                for p in problems {
+                    plan.entries.push(entry(
+                        now,
+                        id,
+                        alert,
+                        Action::Suppress,
+                        format!("route {:?}, channel {:?}: {p}", m.route.name, n.channel),
+                    ));
+                }
+                for t in ts {
+                    if seen.insert((t.channel.clone(), t.target.clone())) {
+                        plan.direct.push(t);
+                        plan.direct_routes.push(m.route.name.clone());
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    /// Pages a planned alert whose record is written: its direct targets now, its groups by their
+    /// timers, and the first escalation step.
+    pub(crate) async fn page_plan(
+        &self,
+        record: &AlertRecord,
+        plan: Plan,
+        why: &str,
+        now: DateTime<Utc>,
+        entries: &mut Vec<AuditEntry>,
+    ) -> Result<(), RouterError> {
+        let alert = &record.alert;
+        let id = &record.id;
+        entries.extend(plan.entries);
+        for (t, route) in plan.direct.iter().zip(&plan.direct_routes) {
+            let job = self.job(record, DeliveryKind::Trigger, t, None, now);
             self.bus.publish_delivery(&job).await?;
             let mut e = entry(
                 now,
-                &id,
+                id,
                 alert,
                 Action::Notify,
-                format!("alert opened; route {route}"),
+                format!("{why}; route {route}"),
             );
             e = e.with_target(t);
             entries.push(e);
         }
-        if targets.is_empty() {
+        for (route, grouping) in &plan.groups {
+            self.join_group(route, grouping, alert, id, now, entries)
+                .await?;
+        }
+        if plan.direct.is_empty() && plan.groups.is_empty() {
             entries.push(entry(
                 now,
-                &id,
+                id,
                 alert,
                 Action::Suppress,
                 "no route notifies anyone for this alert now".into(),
             ));
         }
-        if let Some(policy) = escalation
+        if let Some(policy) = plan
+            .escalation
             .as_deref()
             .and_then(|p| self.config.escalation_policies.get(p))
         {
@@ -381,13 +472,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     alert_id: id.clone(),
                     step: 1,
                     ack_timer: None,
+                    noise: None,
                 };
                 self.scheduler
-                    .schedule(&timer_name(&id, 1), at, &tick)
+                    .schedule(&timer_name(id, 1), at, &tick)
                     .await?;
             }
         }
-        Ok((id, entries))
+        Ok(())
     }
 
     async fn resume(
@@ -450,6 +542,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     alert_id: rec.id.clone(),
                     step: 1,
                     ack_timer: None,
+                    noise: None,
                 };
                 let at = rec.opened_at + to_chrono(first.delay);
                 self.scheduler
@@ -497,7 +590,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Ok((rec.id, entries))
     }
 
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         mut rec: AlertRecord,
         alert: &Alert,
@@ -530,6 +623,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 human(now - rec.opened_at)
             ),
         )];
+        if let Some(by) = &rec.suppressed {
+            entries[0].reason.push_str(&format!(
+                "; it was held by {by}, so nobody was paged for it"
+            ));
+        }
         for t in &rec.notified {
             let job = self.job(&rec, DeliveryKind::Resolve, t, None, now);
             self.bus.publish_delivery(&job).await?;
@@ -537,6 +635,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             e = e.with_target(t);
             entries.push(e);
         }
+        self.after_resolve(&rec, now, &mut entries).await?;
         Ok((rec.id, entries))
     }
 
@@ -588,6 +687,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 alert_id: rec.id.clone(),
                 step: 0,
                 ack_timer: Some(name.clone()),
+                noise: None,
             };
             self.scheduler
                 .schedule(name, now + to_chrono(timeout), &tick)
@@ -647,6 +747,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 entries.push(n);
             }
         }
+        if matches!(cmd, Command::Resolve) {
+            self.after_resolve(&rec, now, &mut entries).await?;
+        }
         self.store.append_audit(&entries).await?;
         Ok(entries)
     }
@@ -655,6 +758,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// schedules the next step. A step already paged pages nothing.
     pub async fn escalate(&self, tick: &EscalationTick) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
+        if let Some(timer) = &tick.noise {
+            // Boxed: the noise timers reach into open/resolve/grouping, and inlining all of that into
+            // this future makes the escalate function's future too deep for the compiler's layout.
+            let entries = Box::pin(self.noise_timer(tick, timer, now)).await?;
+            self.store.append_audit(&entries).await?;
+            return Ok(entries);
+        }
         let Some(mut rec) = self.store.get_alert(&tick.alert_id).await? else {
             return Ok(Vec::new());
         };
@@ -811,6 +921,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                             alert_id: rec.id.clone(),
                             step: next,
                             ack_timer: None,
+                            noise: None,
                         };
                         self.scheduler
                             .schedule(&timer_name(&rec.id, next), at, &next_tick)
@@ -901,6 +1012,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     alert_id: rec.id.clone(),
                     step: next,
                     ack_timer: None,
+                    noise: None,
                 };
                 let at = now + to_chrono(policy.levels[idx].delay);
                 self.scheduler
@@ -974,7 +1086,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         (targets, problems)
     }
 
-    fn job(
+    pub(crate) fn job(
         &self,
         rec: &AlertRecord,
         kind: DeliveryKind,

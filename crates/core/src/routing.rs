@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::classify::{field_value, matches_all};
 use crate::config::{
-    ChannelKind, Config, Field, Literal, MatchOp, Matcher, Notify, Recipient, Route,
+    ChannelKind, Config, Field, Grouping, Literal, MatchOp, Matcher, Notify, Recipient, Route,
 };
 use crate::model::Alert;
 use crate::oncall;
@@ -30,6 +30,8 @@ pub struct RouteMatch<'a> {
     pub escalation: Option<&'a str>,
     /// Why the route notifies nobody now, if it is muted (`muted by time window "nights"`).
     pub muted: Option<String>,
+    /// Effective grouping (its own, or inherited); `None`: pages each alert on its own.
+    pub grouping: Option<&'a Grouping>,
 }
 
 /// The routes that take `alert` at time `at`, in tree order.
@@ -39,16 +41,21 @@ pub fn match_routes<'a>(
     at: DateTime<Utc>,
 ) -> Vec<RouteMatch<'a>> {
     let mut out = Vec::new();
-    visit(
-        config,
-        &config.route,
-        alert,
-        at,
-        &config.route.notify,
-        config.route.escalation.as_deref(),
-        &mut out,
-    );
+    let inherited = Inherited {
+        notify: &config.route.notify,
+        escalation: config.route.escalation.as_deref(),
+        grouping: config.route.grouping.as_ref(),
+    };
+    visit(config, &config.route, alert, at, inherited, &mut out);
     out
+}
+
+/// What a node passes down to its children: its effective notify, escalation and grouping.
+#[derive(Clone, Copy)]
+struct Inherited<'a> {
+    notify: &'a [Notify],
+    escalation: Option<&'a str>,
+    grouping: Option<&'a Grouping>,
 }
 
 fn visit<'a>(
@@ -56,22 +63,27 @@ fn visit<'a>(
     node: &'a Route,
     alert: &Alert,
     at: DateTime<Utc>,
-    inherited_notify: &'a [Notify],
-    inherited_escalation: Option<&'a str>,
+    inherited: Inherited<'a>,
     out: &mut Vec<RouteMatch<'a>>,
 ) -> bool {
     if !matches_all(&node.matchers, alert) {
         return false;
     }
     let notify: &'a [Notify] = if node.notify.is_empty() {
-        inherited_notify
+        inherited.notify
     } else {
         &node.notify
     };
-    let escalation = node.escalation.as_deref().or(inherited_escalation);
+    let escalation = node.escalation.as_deref().or(inherited.escalation);
+    let grouping = node.grouping.as_ref().or(inherited.grouping);
+    let passed = Inherited {
+        notify,
+        escalation,
+        grouping,
+    };
     let mut taken = false;
     let mut try_child = |child: &'a Route, out: &mut Vec<RouteMatch<'a>>| -> bool {
-        if visit(config, child, alert, at, notify, escalation, out) {
+        if visit(config, child, alert, at, passed, out) {
             taken = true;
             return !child.continue_matching;
         }
@@ -99,6 +111,7 @@ fn visit<'a>(
             notify,
             escalation,
             muted: muted_reason(config, node, at),
+            grouping,
         });
     }
     true

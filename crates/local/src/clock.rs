@@ -77,6 +77,11 @@ impl VirtualScheduler {
         Some((key.0, name, tick))
     }
 
+    /// Whether every pending timer's tick satisfies `pred` (true when none is pending).
+    pub fn all_pending(&self, pred: impl Fn(&EscalationTick) -> bool) -> bool {
+        self.lock().by_time.values().all(|(_, tick)| pred(tick))
+    }
+
     /// How many timers are pending.
     pub fn pending(&self) -> usize {
         self.lock().by_time.len()

@@ -70,7 +70,8 @@ impl<S: AlertStore + Clone> Embedded<S> {
         Ok(out)
     }
 
-    /// Fires due timers in time order up to `until` (all of them, however far, when `None`).
+    /// Fires due timers in time order up to `until`. With `None`, until no timer is pending other than
+    /// notification groups' repeat reminders, which recur for as long as their alerts fire.
     pub async fn run_timers(
         &self,
         until: Option<DateTime<Utc>>,
@@ -78,6 +79,13 @@ impl<S: AlertStore + Clone> Embedded<S> {
         let mut out = Vec::new();
         let limit = until.unwrap_or(DateTime::<Utc>::MAX_UTC);
         for _ in 0..MAX_TIMER_FIRINGS {
+            let only_repeats = || {
+                self.scheduler
+                    .all_pending(|t| t.noise.as_ref().is_some_and(|n| n.is_repeat()))
+            };
+            if until.is_none() && only_repeats() {
+                return Ok(out);
+            }
             let Some((at, _name, tick)) = self.scheduler.pop_due(limit) else {
                 return Ok(out);
             };

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chrono::{DateTime, Utc};
+use tocsin_core::noise::{NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
@@ -13,6 +15,8 @@ struct Inner {
     alerts: HashMap<String, AlertRecord>,
     latest: HashMap<String, String>,
     audit: HashMap<String, Vec<AuditEntry>>,
+    silences: HashMap<String, Silence>,
+    noise: HashMap<String, NoiseState>,
 }
 
 /// An in-memory `AlertStore`. Clones share the same state.
@@ -163,5 +167,63 @@ impl AlertStore for MemoryStore {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(v.into_iter().take(limit).map(|(_, a)| a).collect())
+    }
+
+    // ---- Noise control (issue 7). Keep this block last.
+
+    async fn create_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.silences.contains_key(&silence.id) {
+            return Err(StoreError::Conflict(format!(
+                "silence {} exists",
+                silence.id
+            )));
+        }
+        g.silences.insert(silence.id.clone(), silence.clone());
+        Ok(())
+    }
+
+    async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        let mut v: Vec<Silence> = self.lock().silences.values().cloned().collect();
+        v.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Silence, StoreError> {
+        let mut g = self.lock();
+        let s = g
+            .silences
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(format!("silence {id}")))?;
+        if s.end() > at {
+            s.expired_at = Some(at);
+            s.expired_by = Some(actor.to_string());
+        }
+        Ok(s.clone())
+    }
+
+    async fn noise_state(&self, key: &str) -> Result<Option<NoiseState>, StoreError> {
+        Ok(self.lock().noise.get(key).cloned())
+    }
+
+    async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let current = g.noise.get(&state.key).map(|s| s.version);
+        let expected = (state.version > 1).then(|| state.version - 1);
+        if current != expected {
+            return Err(StoreError::Conflict(format!(
+                "noise state {} is at version {}, not {}",
+                state.key,
+                current.unwrap_or(0),
+                expected.unwrap_or(0)
+            )));
+        }
+        g.noise.insert(state.key.clone(), state.clone());
+        Ok(())
     }
 }

@@ -19,8 +19,12 @@ use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, po
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
     Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
-    InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation, Route,
-    Schedule, Service, SeverityRule, TimeWindow,
+    Field, InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation,
+    Route, Schedule, Service, SeverityRule, TimeWindow,
+};
+use super::{
+    Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceReminder,
+    WindowSchedule,
 };
 use crate::model::Severity;
 
@@ -34,6 +38,10 @@ const TOP_KEYS: &[&str] = &[
     "escalation_policies",
     "schedules",
     "route",
+    "maintenance_windows",
+    "inhibit_rules",
+    "flap_damping",
+    "silence_reminder",
 ];
 
 /// Routes nest no deeper than this. Real trees are a few levels deep; the bound keeps a hostile file from
@@ -145,6 +153,7 @@ pub(super) fn decode(root: &Node) -> Result<Config, Vec<ConfigError>> {
         .required(&mut d.p, "route")
         .map(|n| d.decode_route(n, "root", 0))
         .unwrap_or_default();
+    let noise = d.decode_noise(&top);
 
     if !d.p.is_empty() {
         return Err(d.p.into_sorted());
@@ -159,6 +168,7 @@ pub(super) fn decode(root: &Node) -> Result<Config, Vec<ConfigError>> {
         escalation_policies: d.escalation_policies,
         schedules: d.schedules,
         route,
+        noise,
     })
 }
 
@@ -620,6 +630,11 @@ impl<'a> Decoder<'a> {
             "active_during",
             "muted_during",
             "routes",
+            "group_by",
+            "group_wait",
+            "group_interval",
+            "repeat_interval",
+            "group_bypass",
         ];
         let at = pos(node);
         let Some(f) = Fields::new(&mut self.p, node, KEYS) else {
@@ -681,7 +696,9 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
+        let grouping = self.decode_grouping(&f);
         Route {
+            grouping,
             name,
             pos: at,
             matchers,
@@ -699,6 +716,288 @@ impl<'a> Decoder<'a> {
         let f = Fields::new(&mut self.p, node, &["channel", "to"])?;
         let (channel, to) = self.channel_with_recipients(&f)?;
         Some(Notify { channel, to })
+    }
+
+    /// A route's grouping keys: `None` when it sets none (it inherits its parent's).
+    fn decode_grouping(&mut self, f: &Fields<'a>) -> Option<Grouping> {
+        const KEYS: [&str; 5] = [
+            "group_by",
+            "group_wait",
+            "group_interval",
+            "repeat_interval",
+            "group_bypass",
+        ];
+        if !KEYS.iter().any(|k| f.get(k).is_some()) {
+            return None;
+        }
+        let mut group_by = Vec::new();
+        for item in items(&mut self.p, f.get("group_by")) {
+            if let Some(name) = as_name(&mut self.p, item, "a field or label name") {
+                if group_by.iter().any(|g| g == name) {
+                    self.p
+                        .at(pos(item), format!("`{name}` is listed twice in group_by"));
+                } else {
+                    group_by.push(name.to_string());
+                }
+            }
+        }
+        let mut duration = |key: &str, default: u64| {
+            f.get(key)
+                .map_or(Some(std::time::Duration::from_secs(default)), |n| {
+                    parsed(&mut self.p, n, duration_of)
+                })
+        };
+        let group_wait = duration("group_wait", 30);
+        let group_interval = duration("group_interval", 300);
+        let repeat_interval = duration("repeat_interval", 4 * 3600);
+        if let Some(n) = f.get("group_interval") {
+            if group_interval.is_some_and(|d| d.is_zero()) {
+                self.p.at(pos(n), "group_interval cannot be zero");
+            }
+        }
+        if let Some(n) = f.get("repeat_interval") {
+            if repeat_interval.is_some_and(|d| d.is_zero()) {
+                self.p.at(pos(n), "repeat_interval cannot be zero");
+            }
+        }
+        let bypass = items(&mut self.p, f.get("group_bypass"))
+            .iter()
+            .filter_map(|n| parsed(&mut self.p, n, parse_severity))
+            .collect();
+        Some(Grouping {
+            fields: group_by.iter().map(|g| Field::parse(g)).collect(),
+            group_by,
+            group_wait: group_wait?,
+            group_interval: group_interval?,
+            repeat_interval: repeat_interval?,
+            bypass,
+        })
+    }
+
+    /// The noise-control sections: `maintenance_windows`, `inhibit_rules`, `flap_damping`,
+    /// `silence_reminder`.
+    fn decode_noise(&mut self, top: &Fields<'a>) -> NoiseConfig {
+        let mut noise = NoiseConfig::default();
+        if let Some(node) = top.get("maintenance_windows") {
+            for (name, body) in entries(&mut self.p, node) {
+                if let Some(w) = self.decode_maintenance(name, body) {
+                    noise.maintenance_windows.push(w);
+                }
+            }
+        }
+        if let Some(node) = top.get("inhibit_rules") {
+            let Some(list) = as_list(&mut self.p, node) else {
+                return noise;
+            };
+            let mut names: BTreeMap<String, Pos> = BTreeMap::new();
+            for (i, item) in list.iter().enumerate() {
+                if let Some(rule) = self.decode_inhibit(item, i) {
+                    if let Some(first) = names.insert(rule.name.clone(), pos(item)) {
+                        self.p.at(
+                            pos(item),
+                            format!(
+                                "duplicate inhibit rule name `{}` (first at {}:{})",
+                                rule.name, first.line, first.col
+                            ),
+                        );
+                    }
+                    noise.inhibit_rules.push(rule);
+                }
+            }
+        }
+        if let Some(node) = top.get("flap_damping") {
+            noise.flap_damping = self.decode_flap(node);
+        }
+        if let Some(node) = top.get("silence_reminder") {
+            noise.silence_reminder = self.decode_reminder(node);
+        }
+        noise
+    }
+
+    fn decode_maintenance(&mut self, name: &str, body: &'a Node) -> Option<MaintenanceWindow> {
+        let f = Fields::new(
+            &mut self.p,
+            body,
+            &[
+                "match", "start", "end", "timezone", "weekdays", "times", "cron", "duration",
+            ],
+        )?;
+        let matchers = self.matchers(f.get("match"));
+        let once = f.has("start") || f.has("end");
+        let recurring = f.has("weekdays") || f.has("times");
+        let cron = f.has("cron") || f.has("duration");
+        let forms = [once, recurring, cron].iter().filter(|b| **b).count();
+        if forms != 1 {
+            self.p.at(
+                f.pos,
+                format!(
+                    "maintenance window `{name}` needs exactly one of: `start` and `end`; `weekdays` and/or `times`; `cron` and `duration`"
+                ),
+            );
+            return None;
+        }
+        let timezone = f.get("timezone").map_or(Some(self.defaults.timezone), |n| {
+            parsed(&mut self.p, n, parse_tz)
+        });
+        let schedule = if once {
+            if f.has("timezone") {
+                self.p.at(
+                    f.key_pos("timezone"),
+                    "a one-off window's `start` and `end` are instants with their own offset; `timezone` does not apply",
+                );
+            }
+            let start = f
+                .required(&mut self.p, "start")
+                .and_then(|n| parsed(&mut self.p, n, parse_instant));
+            let end_node = f.required(&mut self.p, "end");
+            let end = end_node.and_then(|n| parsed(&mut self.p, n, parse_instant));
+            let (start, end, end_node) = (start?, end?, end_node?);
+            if end <= start {
+                self.p
+                    .at(pos(end_node), "a window's `end` must be after its `start`");
+                return None;
+            }
+            WindowSchedule::Once { start, end }
+        } else if recurring {
+            let mut weekdays = Vec::new();
+            for item in items(&mut self.p, f.get("weekdays")) {
+                for day in parsed(&mut self.p, item, parse_weekdays).unwrap_or_default() {
+                    if !weekdays.contains(&day) {
+                        weekdays.push(day);
+                    }
+                }
+            }
+            let times = items(&mut self.p, f.get("times"))
+                .iter()
+                .filter_map(|item| parsed(&mut self.p, item, parse_time_range))
+                .collect();
+            WindowSchedule::Recurring(TimeWindow {
+                name: name.to_string(),
+                timezone: timezone?,
+                weekdays,
+                times,
+            })
+        } else {
+            let cron = f
+                .required(&mut self.p, "cron")
+                .and_then(|n| parsed(&mut self.p, n, Cron::parse));
+            let duration_node = f.required(&mut self.p, "duration");
+            let duration = duration_node.and_then(|n| parsed(&mut self.p, n, duration_of));
+            if let (Some(d), Some(n)) = (duration, duration_node) {
+                if d.is_zero() || d > super::cron::MAX_CRON_DURATION {
+                    self.p.at(
+                        pos(n),
+                        "a cron window's `duration` must be more than 0 and at most 7d",
+                    );
+                    return None;
+                }
+            }
+            WindowSchedule::Cron {
+                cron: cron?,
+                timezone: timezone?,
+                duration: duration?,
+            }
+        };
+        Some(MaintenanceWindow {
+            name: name.to_string(),
+            matchers: matchers?,
+            schedule,
+        })
+    }
+
+    fn decode_inhibit(&mut self, node: &'a Node, index: usize) -> Option<InhibitRule> {
+        let f = Fields::new(
+            &mut self.p,
+            node,
+            &["name", "source_match", "target_match", "equal"],
+        )?;
+        let name = match f.get("name") {
+            Some(n) => as_name(&mut self.p, n, "a rule name")?.to_string(),
+            None => format!("inhibit/{index}"),
+        };
+        let non_empty = |key: &str, this: &mut Self| -> Option<Vec<Matcher>> {
+            let n = f.required(&mut this.p, key)?;
+            let m = this.matchers(Some(n))?;
+            if m.is_empty() {
+                this.p.at(
+                    pos(n),
+                    format!(
+                        "`{key}` needs at least one matcher (an empty list would match every alert)"
+                    ),
+                );
+                return None;
+            }
+            Some(m)
+        };
+        let source = non_empty("source_match", self);
+        let target = non_empty("target_match", self);
+        let mut equal = Vec::new();
+        for item in items(&mut self.p, f.get("equal")) {
+            if let Some(name) = as_name(&mut self.p, item, "a field or label name") {
+                equal.push(name.to_string());
+            }
+        }
+        Some(InhibitRule {
+            name,
+            source: source?,
+            target: target?,
+            equal_fields: equal.iter().map(|e| Field::parse(e)).collect(),
+            equal,
+        })
+    }
+
+    fn decode_flap(&mut self, node: &'a Node) -> Option<FlapDamping> {
+        let f = Fields::new(
+            &mut self.p,
+            node,
+            &["max_changes", "window", "settle", "match"],
+        )?;
+        let max_changes_node = f.required(&mut self.p, "max_changes");
+        let max_changes = max_changes_node.and_then(|n| {
+            parsed(&mut self.p, n, |s| match s.parse::<u32>() {
+                Ok(v) if v >= 2 => Ok(v),
+                _ => Err(format!(
+                    "invalid max_changes `{s}` (expected a whole number, 2 or more)"
+                )),
+            })
+        });
+        let window_node = f.required(&mut self.p, "window");
+        let window = window_node.and_then(|n| parsed(&mut self.p, n, nonzero_duration));
+        let settle = match f.get("settle") {
+            None => window,
+            Some(n) => parsed(&mut self.p, n, nonzero_duration),
+        };
+        let matchers = self.matchers(f.get("match"));
+        Some(FlapDamping {
+            max_changes: max_changes?,
+            window: window?,
+            settle: settle?,
+            matchers: matchers?,
+        })
+    }
+
+    fn decode_reminder(&mut self, node: &'a Node) -> Option<SilenceReminder> {
+        let f = Fields::new(&mut self.p, node, &["before", "notify"])?;
+        let before = f
+            .required(&mut self.p, "before")
+            .and_then(|n| parsed(&mut self.p, n, nonzero_duration));
+        let notify_node = f.required(&mut self.p, "notify");
+        let notify: Vec<Notify> = items(&mut self.p, notify_node)
+            .iter()
+            .filter_map(|item| self.decode_notify(item))
+            .collect();
+        if let Some(n) = notify_node {
+            if matches!(n, Node::Sequence(s) if s.is_empty()) {
+                self.p.at(
+                    pos(n),
+                    "a silence reminder needs at least one `notify` entry",
+                );
+            }
+        }
+        Some(SilenceReminder {
+            before: before?,
+            notify,
+        })
     }
 }
 
@@ -745,6 +1044,13 @@ fn parse_tier(s: &str) -> Result<u8, String> {
 fn parse_count(s: &str, key: &str) -> Result<u32, String> {
     s.parse::<u32>()
         .map_err(|_| format!("invalid {key} `{s}` (expected a whole number, 0 or more)"))
+}
+
+fn nonzero_duration(s: &str) -> Result<std::time::Duration, String> {
+    match duration_of(s)? {
+        d if d.is_zero() => Err(format!("invalid duration `{s}` (must be more than 0)")),
+        d => Ok(d),
+    }
 }
 
 fn duration_of(s: &str) -> Result<std::time::Duration, String> {

@@ -5,6 +5,7 @@
 //! because serde stops at the first problem and `check-config` must report them all.
 
 mod channels;
+mod cron;
 mod decode;
 mod duration;
 mod literal;
@@ -17,6 +18,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use cron::Cron;
 pub use duration::parse_duration;
 pub use literal::Literal;
 pub use model::*;
@@ -34,6 +36,12 @@ pub struct ConfigError {
     pub pos: Pos,
     /// What is wrong, one line, lowercase.
     pub message: String,
+}
+
+/// Parses one matcher string, `FIELD OP VALUE`, as the config does (for silences made through the API
+/// and the CLI); the error is one line.
+pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
+    matcher::parse_matcher(s)
 }
 
 /// Parses and validates a config. On failure returns every problem found, sorted by position; a YAML

@@ -41,6 +41,112 @@ pub struct Config {
     pub schedules: BTreeMap<String, Schedule>,
     /// The root of the route tree; it matches every alert.
     pub route: Route,
+    /// Noise control: maintenance windows, inhibition, flap damping, silence reminders.
+    pub noise: NoiseConfig,
+}
+
+/// Noise control settings outside the route tree (grouping is per route: [`Route::grouping`]).
+#[derive(Debug, Clone, Default)]
+pub struct NoiseConfig {
+    /// Maintenance windows, in file order; the first active one that matches suppresses an alert.
+    pub maintenance_windows: Vec<MaintenanceWindow>,
+    /// Inhibition rules, in file order.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Flap damping, if configured.
+    pub flap_damping: Option<FlapDamping>,
+    /// Who is reminded before a silence expires, and how long before.
+    pub silence_reminder: Option<SilenceReminder>,
+}
+
+/// How a route batches its alerts into group notifications (Alertmanager's grouping).
+#[derive(Debug, Clone)]
+pub struct Grouping {
+    /// The names the groups are keyed by, as written (`service`, `region`, `label.env`).
+    pub group_by: Vec<String>,
+    /// The same names as fields.
+    pub fields: Vec<Field>,
+    /// How long a new group waits for more alerts before its first notification. Default 30s.
+    pub group_wait: Duration,
+    /// How long a group that has notified waits before notifying about changes. Default 5m.
+    pub group_interval: Duration,
+    /// How long a group with nothing new waits before reminding that its alerts still fire. Default 4h.
+    pub repeat_interval: Duration,
+    /// Severities that do not wait: an alert of one of them flushes its group at once.
+    pub bypass: Vec<Severity>,
+}
+
+/// When a maintenance window is open.
+#[derive(Debug, Clone)]
+pub enum WindowSchedule {
+    /// Once, `[start, end)`.
+    Once {
+        /// Start (UTC).
+        start: chrono::DateTime<chrono::Utc>,
+        /// End (UTC), exclusive.
+        end: chrono::DateTime<chrono::Utc>,
+    },
+    /// Every week, on these weekdays, between these times, in a zone.
+    Recurring(TimeWindow),
+    /// From each start of a cron expression (read in a zone), for a duration.
+    Cron {
+        /// The schedule of starts.
+        cron: super::cron::Cron,
+        /// The zone the expression is read in.
+        timezone: Tz,
+        /// How long each opening lasts.
+        duration: Duration,
+    },
+}
+
+/// A maintenance window: alerts it matches that open while it is open are recorded, not paged; those
+/// still firing when it closes are paged then. Resolutions always go out.
+#[derive(Debug, Clone)]
+pub struct MaintenanceWindow {
+    /// The window's name (the audit names it).
+    pub name: String,
+    /// Which alerts it holds; none matches every alert.
+    pub matchers: Vec<Matcher>,
+    /// When it is open.
+    pub schedule: WindowSchedule,
+}
+
+/// An inhibition rule: while an alert matching `source` is live, alerts matching `target` with the same
+/// values of the `equal` names are not paged (a composite or region-level alarm mutes its children).
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    /// The rule's name (the audit names it); default `inhibit/<index>`.
+    pub name: String,
+    /// The muting alerts.
+    pub source: Vec<Matcher>,
+    /// The muted alerts.
+    pub target: Vec<Matcher>,
+    /// Names whose values must be equal in source and target, as written.
+    pub equal: Vec<String>,
+    /// The same names as fields.
+    pub equal_fields: Vec<Field>,
+}
+
+/// Flap damping: an alarm that changes state more than `max_changes` times within `window` pages once
+/// as flapping, then nothing until it has not changed for `settle`, when it pages once more.
+#[derive(Debug, Clone)]
+pub struct FlapDamping {
+    /// More changes than this within `window` is flapping.
+    pub max_changes: u32,
+    /// The window changes are counted in.
+    pub window: Duration,
+    /// How long without a change counts as settled. Default: `window`.
+    pub settle: Duration,
+    /// Which alerts are damped; none means every alert.
+    pub matchers: Vec<Matcher>,
+}
+
+/// The reminder sent before a silence expires.
+#[derive(Debug, Clone)]
+pub struct SilenceReminder {
+    /// How long before the end.
+    pub before: Duration,
+    /// Who is told.
+    pub notify: Vec<Notify>,
 }
 
 /// Config-wide defaults.
@@ -482,6 +588,8 @@ pub struct Route {
     pub escalation: Option<String>,
     /// Child routes.
     pub routes: Vec<Route>,
+    /// Grouping; inherited by children that set none.
+    pub grouping: Option<Grouping>,
     /// An index over the children, built at load time for nodes with many of them.
     pub index: Option<std::sync::Arc<crate::routing::ChildIndex>>,
 }

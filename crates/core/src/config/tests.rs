@@ -601,3 +601,160 @@ fn an_sms_throttle_is_a_duration_and_anything_else_is_refused_at_its_place() {
         "unknown setting `throttle` for an email channel",
     );
 }
+
+// ---- Noise control (issue 7): grouping, maintenance windows, inhibition, flap damping, reminders.
+
+const NOISE: &str = "\
+channels:
+  s: {type: slack, webhook_url: {env: S}, default_to: ['#ops']}
+maintenance_windows:
+  deploys:
+    match: ['service = checkout']
+    start: 2026-11-20T02:00:00Z
+    end: 2026-11-20T03:00:00Z
+  patching:
+    timezone: America/New_York
+    weekdays: [sat]
+    times: ['01:00-03:00']
+  backups:
+    cron: '0 2 * * *'
+    duration: 30m
+inhibit_rules:
+  - name: composite-mutes-children
+    source_match: ['kind = composite']
+    target_match: ['kind != composite']
+    equal: [service, region]
+flap_damping: {max_changes: 4, window: 10m}
+silence_reminder: {before: 1h, notify: [{channel: s}]}
+route:
+  notify: [{channel: s}]
+  group_by: [service, label.env]
+  group_wait: 1m
+  group_bypass: [critical]
+  routes:
+    - name: child
+      match: ['severity = low']
+    - name: own
+      match: ['severity = info']
+      group_by: [region]
+      repeat_interval: 1h
+";
+
+#[test]
+fn noise_control_keys_load_with_their_defaults_and_grouping_is_inherited() {
+    let config = load(NOISE).unwrap_or_else(|e| panic!("{e:#?}"));
+    let root = config.route.grouping.as_ref().expect("root groups");
+    assert_eq!(root.group_by, ["service", "label.env"]);
+    assert_eq!(root.fields, [Field::Service, Field::Label("env".into())]);
+    assert_eq!(root.group_wait, Duration::from_secs(60));
+    assert_eq!(root.group_interval, Duration::from_secs(300));
+    assert_eq!(root.repeat_interval, Duration::from_secs(4 * 3600));
+    assert_eq!(root.bypass, [Severity::Critical]);
+    assert!(config.route.routes[0].grouping.is_none(), "child inherits");
+    let own = config.route.routes[1]
+        .grouping
+        .as_ref()
+        .expect("own grouping");
+    assert_eq!(own.group_by, ["region"]);
+    assert_eq!(own.group_wait, Duration::from_secs(30));
+    assert_eq!(own.repeat_interval, Duration::from_secs(3600));
+
+    let w = &config.noise.maintenance_windows;
+    assert_eq!(
+        w.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        ["deploys", "patching", "backups"],
+        "in file order"
+    );
+    assert!(matches!(w[0].schedule, WindowSchedule::Once { .. }));
+    assert!(matches!(w[2].schedule, WindowSchedule::Cron { .. }));
+    match &w[1].schedule {
+        WindowSchedule::Recurring(tw) => assert_eq!(tw.timezone, chrono_tz::Tz::America__New_York),
+        other => panic!("{other:?}"),
+    }
+    let rule = &config.noise.inhibit_rules[0];
+    assert_eq!(rule.name, "composite-mutes-children");
+    assert_eq!(rule.equal_fields, [Field::Service, Field::Region]);
+    let fd = config.noise.flap_damping.as_ref().expect("flap damping");
+    assert_eq!(
+        (fd.max_changes, fd.window, fd.settle),
+        (4, Duration::from_secs(600), Duration::from_secs(600))
+    );
+    let r = config.noise.silence_reminder.as_ref().expect("reminder");
+    assert_eq!(r.before, Duration::from_secs(3600));
+    assert_eq!(r.notify[0].channel, "s");
+}
+
+#[test]
+fn a_maintenance_window_knows_when_it_closes_in_each_form() {
+    let config = load(NOISE).unwrap_or_else(|e| panic!("{e:#?}"));
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let w = &config.noise.maintenance_windows;
+    // backups: 02:00-02:30 UTC every day.
+    assert_eq!(
+        w[2].schedule.open_until(at("2026-11-20T02:10:00Z")),
+        Some(at("2026-11-20T02:30:00Z"))
+    );
+    assert_eq!(w[2].schedule.open_until(at("2026-11-20T02:30:00Z")), None);
+    // deploys: once.
+    assert_eq!(
+        w[0].schedule.open_until(at("2026-11-20T02:59:59Z")),
+        Some(at("2026-11-20T03:00:00Z"))
+    );
+    assert_eq!(w[0].schedule.open_until(at("2026-11-20T01:59:59Z")), None);
+    // patching: Saturday 01:00-03:00 New York (EST, UTC-5) is 06:00-08:00 UTC on 21 November.
+    assert_eq!(
+        w[1].schedule.open_until(at("2026-11-21T06:30:00Z")),
+        Some(at("2026-11-21T08:00:00Z"))
+    );
+    assert_eq!(w[1].schedule.open_until(at("2026-11-21T08:00:00Z")), None);
+}
+
+#[test]
+fn noise_control_problems_are_reported_at_their_positions() {
+    let yaml = "\
+maintenance_windows:
+  both:
+    start: 2026-11-20T02:00:00Z
+    end: 2026-11-20T03:00:00Z
+    times: ['01:00-02:00']
+  backwards:
+    start: 2026-11-20T02:00:00Z
+    end: 2026-11-20T01:00:00Z
+  badcron:
+    cron: '0 25 * * *'
+    duration: 1h
+  typo:
+    match: ['service = x']
+    weekday: [sat]
+inhibit_rules:
+  - source_match: []
+    target_match: ['severity = loud']
+flap_damping: {max_changes: 1, window: 0m}
+silence_reminder: {notify: []}
+route:
+  group_by: [service, service]
+  group_wait: soon
+  group_interval: 0s
+  group_bypass: [urgent]
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "3:5: maintenance window `both` needs exactly one of: `start` and `end`; `weekdays` and/or `times`; `cron` and `duration`",
+            "8:10: a window's `end` must be after its `start`",
+            "10:11: invalid cron hour `25`: `25` is not a number from 0 to 23",
+            "13:5: maintenance window `typo` needs exactly one of: `start` and `end`; `weekdays` and/or `times`; `cron` and `duration`",
+            "14:5: unknown key `weekday` (expected `match`, `start`, `end`, `timezone`, `weekdays`, `times`, `cron` or `duration`)",
+            "16:19: `source_match` needs at least one matcher (an empty list would match every alert)",
+            "17:20: invalid matcher `severity = loud`: `loud` is never a value of this field (expected critical, high, medium, low, info)",
+            "18:29: invalid max_changes `1` (expected a whole number, 2 or more)",
+            "18:40: invalid duration `0m` (must be more than 0)",
+            "19:19: missing key `before`",
+            "19:28: a silence reminder needs at least one `notify` entry",
+            "21:23: `service` is listed twice in group_by",
+            "22:15: invalid duration `soon` (expected like 30s, 15m, 1h30m or 2d)",
+            "23:19: group_interval cannot be zero",
+            "24:18: unknown severity `urgent` (expected critical, high, medium, low or info)",
+        ]
+    );
+}

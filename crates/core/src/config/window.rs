@@ -2,7 +2,41 @@
 
 use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc, Weekday};
 
-use super::TimeWindow;
+use super::{TimeWindow, WindowSchedule};
+
+/// How far ahead the end of a recurring window is looked for: a window that never closes (every day, all
+/// day) is reported as closing a week later, when it is looked at again.
+const MAX_LOOKAHEAD_MINUTES: i64 = 8 * 24 * 60;
+
+impl WindowSchedule {
+    /// When the window is open at `t`, the instant it closes; `None` when it is closed at `t`.
+    pub fn open_until(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            WindowSchedule::Once { start, end } => (*start <= t && t < *end).then_some(*end),
+            WindowSchedule::Recurring(w) => {
+                if !w.contains(t) {
+                    return None;
+                }
+                let minute = t.with_second(0)?.with_nanosecond(0)?;
+                (1..=MAX_LOOKAHEAD_MINUTES)
+                    .map(|i| minute + chrono::TimeDelta::minutes(i))
+                    .find(|m| !w.contains(*m))
+                    .or(Some(
+                        minute + chrono::TimeDelta::minutes(MAX_LOOKAHEAD_MINUTES),
+                    ))
+            }
+            WindowSchedule::Cron {
+                cron,
+                timezone,
+                duration,
+            } => {
+                let start = cron.last_start(*timezone, t, *duration)?;
+                let end = start + chrono::TimeDelta::from_std(*duration).ok()?;
+                (t < end).then_some(end)
+            }
+        }
+    }
+}
 
 impl TimeWindow {
     /// Whether the instant `t` falls inside the window, read as wall-clock time in the window's zone.

@@ -1,0 +1,363 @@
+//! Noise control's records: silences, and the small versioned states the router keeps per notification
+//! group, per flapping alarm and per inhibition key, plus the payloads of its timers. They serialize as
+//! JSON (snake_case) and stores carry them as they are (`docs/storage.md`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::classify::{field_value, matches_all};
+use crate::config::{Field, Matcher, parse_matcher};
+use crate::model::{Alert, Severity, format_time, rfc3339, stable_id};
+use crate::text::one_line;
+
+/// A silence: alerts all of whose matchers match, opening while it is active, are recorded and not
+/// paged. Made through the API or the CLI; kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Stable id (from its content and creation time).
+    pub id: String,
+    /// Matchers, as written (`FIELD OP VALUE`, as in the config); all must match.
+    pub matchers: Vec<String>,
+    /// Who made it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// When it was made.
+    #[serde(with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    /// When it starts holding alerts.
+    #[serde(with = "rfc3339")]
+    pub starts_at: DateTime<Utc>,
+    /// When it stops, unless expired earlier.
+    #[serde(with = "rfc3339")]
+    pub ends_at: DateTime<Utc>,
+    /// When somebody expired it early, if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<DateTime<Utc>>,
+    /// Who expired it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_by: Option<String>,
+}
+
+/// What a person asks for when making a silence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSilence {
+    /// Matchers (`FIELD OP VALUE`); at least one.
+    pub matchers: Vec<String>,
+    /// Who makes it.
+    pub created_by: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+    /// When it starts; default now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// When it ends.
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Why a silence was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SilenceError {
+    /// No matchers: it would silence everything.
+    #[error("a silence needs at least one matcher")]
+    NoMatchers,
+    /// A matcher does not parse.
+    #[error("matcher {index}: {reason}")]
+    BadMatcher {
+        /// 1-based.
+        index: usize,
+        /// One line.
+        reason: String,
+    },
+    /// No creator.
+    #[error("a silence needs its creator (created_by)")]
+    NoCreator,
+    /// It ends before it starts, or is already over.
+    #[error("a silence must end after it starts and in the future (ends {ends}, starts {starts})")]
+    BadTimes {
+        /// RFC 3339.
+        starts: String,
+        /// RFC 3339.
+        ends: String,
+    },
+}
+
+impl NewSilence {
+    /// Validates the request and makes the silence, created at `now`.
+    pub fn build(self, now: DateTime<Utc>) -> Result<Silence, SilenceError> {
+        if self.matchers.is_empty() {
+            return Err(SilenceError::NoMatchers);
+        }
+        for (i, m) in self.matchers.iter().enumerate() {
+            parse_matcher(m).map_err(|reason| SilenceError::BadMatcher {
+                index: i + 1,
+                reason: one_line(&reason).into_owned(),
+            })?;
+        }
+        if self.created_by.trim().is_empty() {
+            return Err(SilenceError::NoCreator);
+        }
+        let starts_at = self.starts_at.unwrap_or(now);
+        if self.ends_at <= starts_at || self.ends_at <= now {
+            return Err(SilenceError::BadTimes {
+                starts: format_time(&starts_at),
+                ends: format_time(&self.ends_at),
+            });
+        }
+        let mut parts = vec![
+            "silence".to_string(),
+            self.created_by.clone(),
+            format_time(&now),
+            format_time(&starts_at),
+            format_time(&self.ends_at),
+            self.comment.clone(),
+        ];
+        parts.extend(self.matchers.iter().cloned());
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(Silence {
+            id: stable_id(&refs)[..16].to_string(),
+            matchers: self.matchers,
+            created_by: self.created_by,
+            comment: self.comment,
+            created_at: now,
+            starts_at,
+            ends_at: self.ends_at,
+            expired_at: None,
+            expired_by: None,
+        })
+    }
+}
+
+impl Silence {
+    /// When it stops holding alerts: its end, or when it was expired if that came first.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.expired_at
+            .map_or(self.ends_at, |e| e.min(self.ends_at))
+    }
+
+    /// Whether it holds alerts at `t`.
+    pub fn active_at(&self, t: DateTime<Utc>) -> bool {
+        self.starts_at <= t && t < self.end()
+    }
+
+    /// Its matchers, compiled. A stored matcher that no longer parses makes the silence match nothing
+    /// (and is reported by the caller), rather than everything.
+    pub fn compiled(&self) -> Result<Vec<Matcher>, String> {
+        self.matchers.iter().map(|m| parse_matcher(m)).collect()
+    }
+
+    /// Whether it holds `alert` at `t`.
+    pub fn silences(&self, alert: &Alert, t: DateTime<Utc>) -> bool {
+        self.active_at(t) && self.compiled().is_ok_and(|m| matches_all(&m, alert))
+    }
+
+    /// One line for the audit and the CLI: id, who, why, until when, matchers.
+    pub fn describe(&self) -> String {
+        one_line(&format!(
+            "silence {} by {} ({}) until {}: {}",
+            self.id,
+            self.created_by,
+            if self.comment.is_empty() {
+                "no comment"
+            } else {
+                &self.comment
+            },
+            format_time(&self.end()),
+            self.matchers.join(", ")
+        ))
+        .into_owned()
+    }
+}
+
+/// A small versioned state the router keeps for noise control, under a key. Writes are conditional on
+/// the version, like alert records: version 1 is a create, any other replaces version − 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseState {
+    /// The key (`group/...`, `flap/...`, `inhibit/...`).
+    pub key: String,
+    /// 1 at creation, +1 on every write.
+    pub version: u64,
+    /// What it holds.
+    pub body: NoiseBody,
+}
+
+/// The kinds of noise-control state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoiseBody {
+    /// A notification group.
+    Group(GroupState),
+    /// An alarm's recent state changes, for flap damping.
+    Flap(FlapState),
+    /// The live source alerts of one inhibition key, and the targets they hold.
+    Inhibit(InhibitState),
+}
+
+/// One alert of a notification group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// The alarm's name, for the group's message.
+    pub alarm_name: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Whether it is firing now.
+    pub firing: bool,
+    /// Whether a group notification has told of it firing.
+    pub notified: bool,
+    /// Something the group's next notification tells of it besides firing or resolving (`flapping`,
+    /// `settled firing`); cleared once told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A notification group: the alerts of one route with equal `group_by` values, and what has been told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    /// The route that groups.
+    pub route: String,
+    /// The `group_by` values.
+    pub labels: BTreeMap<String, String>,
+    /// Members by alert id.
+    pub members: BTreeMap<String, GroupMember>,
+    /// When the group last notified (or was flushed with nothing to say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_flush: Option<DateTime<Utc>>,
+    /// When it last sent a notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent: Option<DateTime<Utc>>,
+    /// When its pending flush timer fires, if one is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_at: Option<DateTime<Utc>>,
+    /// The pending timer's sequence number: a timer carrying another is stale.
+    pub seq: u64,
+}
+
+/// An alarm's recent changes between firing and not firing, for flap damping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlapState {
+    /// Changes within the damping window, oldest first.
+    pub changes: Vec<DateTime<Utc>>,
+    /// Whether the alarm's last transition was firing.
+    pub firing: bool,
+    /// Since when it is flapping, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping_since: Option<DateTime<Utc>>,
+    /// The settle timer's sequence number: a timer carrying another is stale.
+    pub seq: u64,
+    /// The alert id the flapping episode is recorded under when no alert is live (so that its
+    /// decisions share one trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<String>,
+    /// The latest transition while flapping (what settling reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Box<Alert>>,
+}
+
+/// The live source alerts of one inhibition rule and `equal` values, and the targets they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InhibitState {
+    /// Live source alert ids, with their alarm names.
+    pub sources: BTreeMap<String, String>,
+    /// Target alert ids held (paged when the last source resolves, if still firing).
+    pub targets: BTreeSet<String>,
+}
+
+/// The payload of a noise-control timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoiseTimer {
+    /// Flush a notification group.
+    GroupFlush {
+        /// The group's key.
+        group: String,
+        /// The group's timer sequence number when scheduled.
+        seq: u64,
+        /// Whether it was set only to repeat a notification (nothing changed): such timers recur for as
+        /// long as the group's alerts fire, so a replay without `--until` stops before them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        repeat: bool,
+    },
+    /// The suppression holding the tick's alert ends: page it if it still fires and nothing else holds it.
+    Unsuppress {
+        /// What held it (for the audit).
+        by: String,
+    },
+    /// Remind that a silence expires soon.
+    SilenceReminder {
+        /// The silence.
+        silence: String,
+    },
+    /// A flapping alarm may have settled.
+    FlapSettle {
+        /// The flap state's key.
+        key: String,
+        /// The state's sequence number when scheduled.
+        seq: u64,
+    },
+}
+
+impl NoiseTimer {
+    /// Whether this is a group's repeat reminder (see [`NoiseTimer::GroupFlush`]).
+    pub fn is_repeat(&self) -> bool {
+        matches!(self, NoiseTimer::GroupFlush { repeat: true, .. })
+    }
+}
+
+/// The values of `fields` on `alert`, by name, a missing one as `""` (as matchers read it).
+pub fn label_values(names: &[String], fields: &[Field], alert: &Alert) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .zip(fields)
+        .map(|(n, f)| (n.clone(), field_value(alert, f).unwrap_or("").to_string()))
+        .collect()
+}
+
+/// `{a="x", b="y"}`, quoted, for keys and messages.
+pub fn label_text(labels: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// The key of a route's group.
+pub fn group_key(route: &str, labels: &BTreeMap<String, String>) -> String {
+    format!("group/{route}/{}", label_text(labels))
+}
+
+/// The key of an alarm's flap state.
+pub fn flap_key(fingerprint: &str) -> String {
+    format!("flap/{fingerprint}")
+}
+
+/// The key of an inhibition rule's state for some `equal` values.
+pub fn inhibit_key(rule: &str, labels: &BTreeMap<String, String>) -> String {
+    format!("inhibit/{rule}/{}", label_text(labels))
+}
+
+/// A timer name for a key and sequence number: short, stable, in the Scheduler's alphabet.
+pub fn noise_timer_name(kind: &str, key: &str, seq: u64) -> String {
+    format!("tocsin-{kind}-{}-{seq}", &stable_id(&[key])[..20])
+}
+
+/// The delta text of a group notification: `+3 firing, 1 resolved`, then any notes counted
+/// (`2 flapping`), in the order given.
+pub fn delta_text(new_firing: usize, resolved: usize, notes: &[(String, usize)]) -> String {
+    let mut parts = Vec::new();
+    if new_firing > 0 {
+        parts.push(format!("+{new_firing} firing"));
+    }
+    if resolved > 0 {
+        parts.push(format!("{resolved} resolved"));
+    }
+    for (note, n) in notes {
+        parts.push(format!("{n} {note}"));
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join(", ")
+    }
+}

@@ -13,7 +13,7 @@
 //! | `POST /a/{token}`                      | signed token    | performs the token's action                 |
 //! | `GET /status`, `GET /status.json`      | none (customer) | the status page; `?audience=internal` needs the authorizer |
 //! | `GET /metrics.json`                    | authorizer      | MTTA, MTTR, counts, noisiest alarms         |
-//! | `GET/POST /silences`, `DELETE /silences/{id}` | authorizer | **not yet wired: 501** (silence storage is built on another branch) |
+//! | `GET/POST /silences`, `DELETE /silences/{id}` | authorizer | list (`?all=true`: expired too), create (the creator is the authorizer's actor), expire |
 //!
 //! Errors are JSON, one shape everywhere: `{"error": {"status": 404, "code": "not_found", "message":
 //! "..."}}`; on the one-click routes a browser (`Accept: text/html`) gets the same as a small page.
@@ -351,7 +351,7 @@ enum Route<'a> {
     Perform(&'a str),
     Status { json: bool },
     Metrics,
-    Silences,
+    Silences(Option<&'a str>),
 }
 
 fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
@@ -379,8 +379,8 @@ fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["status"] => allow(&["GET", "HEAD"], Route::Status { json: false }),
         ["status.json"] => allow(&["GET"], Route::Status { json: true }),
         ["metrics.json"] => allow(&["GET"], Route::Metrics),
-        ["silences"] => allow(&["GET", "POST"], Route::Silences),
-        ["silences", id] if !id.is_empty() => allow(&["DELETE"], Route::Silences),
+        ["silences"] => allow(&["GET", "POST"], Route::Silences(None)),
+        ["silences", id] if !id.is_empty() => allow(&["DELETE"], Route::Silences(Some(id))),
         _ => Err(ApiError::NotFound("no such route".into())),
     }
 }
@@ -397,6 +397,17 @@ struct NoteBody {
 
 /// The longest note accepted, in characters.
 pub const MAX_NOTE: usize = 4000;
+
+/// `POST /silences`.
+#[derive(Deserialize)]
+struct SilenceBody {
+    matchers: Vec<String>,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+}
 
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8], shape: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
@@ -494,15 +505,65 @@ where
                 self.actor(req)?;
                 self.metrics(req).await
             }
-            Route::Silences => {
-                self.actor(req)?;
-                // NOT YET WIRED (issue 6, out of scope here): silence storage and matching are built on
-                // another branch. Wiring them is three handlers here (create, list, delete) over the
-                // store's silence methods; the routes, auth and error shape are already in place.
-                Err(ApiError::NotImplemented(
-                    "silences are not yet wired in this build".into(),
-                ))
+            Route::Silences(id) => {
+                let actor = self.actor(req)?;
+                self.silences(req, id, actor).await
             }
+        }
+    }
+
+    /// `GET /silences` (active ones; `?all=true` for expired too), `POST /silences` (made by the
+    /// authorizer's actor, never by a name in the body), `DELETE /silences/{id}` (expires it now).
+    async fn silences(
+        &self,
+        req: &Request,
+        id: Option<&str>,
+        actor: String,
+    ) -> Result<Response, ApiError> {
+        match (req.method.as_str(), id) {
+            ("GET", _) => {
+                let all = req.query.split('&').any(|kv| kv == "all=true");
+                let list = self.router.list_silences(!all).await?;
+                Ok(Response::json(200, &json!({ "silences": list })))
+            }
+            ("POST", _) => {
+                let b: SilenceBody = json_body(
+                    &req.body,
+                    r#"{"matchers": ["service = search"], "ends_at": "RFC 3339", "comment": "why"}"#,
+                )?;
+                let request = tocsin_core::noise::NewSilence {
+                    matchers: b.matchers,
+                    created_by: actor,
+                    comment: one_line(b.comment.trim()).into_owned(),
+                    starts_at: b.starts_at,
+                    ends_at: b.ends_at,
+                };
+                let (silence, entries) =
+                    self.router
+                        .create_silence(request)
+                        .await
+                        .map_err(|e| match e {
+                            tocsin_core::suppress::SilenceCommandError::Invalid(v) => {
+                                ApiError::BadRequest(v.to_string())
+                            }
+                            tocsin_core::suppress::SilenceCommandError::Router(r) => r.into(),
+                        })?;
+                Ok(Response {
+                    recorded: entries,
+                    ..Response::json(201, &json!({ "silence": silence }))
+                })
+            }
+            (_, Some(id)) => {
+                let (silence, entries) = self.router.expire_silence(id, &actor).await?;
+                Ok(Response {
+                    recorded: entries,
+                    ..Response::json(200, &json!({ "silence": silence }))
+                })
+            }
+            _ => Err(ApiError::MethodNotAllowed(format!(
+                "{} is not allowed here",
+                one_line(&req.method)
+            ))),
         }
     }
 

@@ -531,13 +531,61 @@ async fn metrics_count_alerts_and_log_emf_lines() {
 }
 
 #[tokio::test]
-async fn silences_are_a_clear_501_until_they_are_wired() {
+async fn a_silence_is_made_by_the_authorizers_actor_listed_and_expired() {
     let w = world().await;
-    assert_error(
-        &w.call("silences-create", &[]).await,
-        501,
-        "not_implemented",
+    let made = w.call("silences-create", &[]).await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let silence = json(&made)["silence"].clone();
+    let id = silence["id"].as_str().unwrap().to_string();
+    assert_eq!(silence["matchers"][0], "service = checkout");
+    assert!(
+        !silence["created_by"].as_str().unwrap().is_empty(),
+        "the creator is the authorizer's actor"
     );
+    assert!(!made.recorded.is_empty(), "its creation is on record");
+
+    let get = [
+        ("\"method\": \"POST\"", "\"method\": \"GET\""),
+        ("POST /silences", "GET /silences"),
+    ];
+    let listed = w.call("silences-create", &get).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(json(&listed)["silences"][0]["id"], id.as_str());
+
+    let path = format!("/silences/{id}");
+    let delete = [
+        ("\"method\": \"POST\"", "\"method\": \"DELETE\""),
+        ("POST /silences", "DELETE /silences/{id}"),
+        ("\"/silences\"", &format!("\"{path}\"")),
+    ];
+    let expired = w.call("silences-create", &delete).await;
+    assert_eq!(expired.status, 200, "{}", expired.text());
+    assert!(json(&expired)["silence"]["expired_at"].is_string());
+    let after = w.call("silences-create", &get).await;
+    assert_eq!(
+        json(&after)["silences"],
+        serde_json::json!([]),
+        "an expired silence is not active"
+    );
+}
+
+#[tokio::test]
+async fn a_silence_with_a_bad_matcher_or_ending_in_the_past_is_a_400() {
+    let w = world().await;
+    let bad = w
+        .call(
+            "silences-create",
+            &[("service = checkout", "service ~ checkout")],
+        )
+        .await;
+    assert_error(&bad, 400, "bad_request");
+    let past = w
+        .call(
+            "silences-create",
+            &[("2026-11-20T04:00:00Z", "2020-01-01T00:00:00Z")],
+        )
+        .await;
+    assert_error(&past, 400, "bad_request");
 }
 
 #[tokio::test]

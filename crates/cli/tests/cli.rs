@@ -589,20 +589,23 @@ fn replay_of_the_health_folder_pages_for_an_issue_and_again_only_for_news() {
         actions,
         [
             ("08:05", "open"),
+            ("08:05", "group"),
             ("08:05", "notify"),
             ("08:35", "repeat"),
             ("08:35", "notify"),
             ("08:50", "repeat"),
             ("09:40", "resolve"),
+            ("09:40", "group"),
             ("09:40", "notify"),
         ],
-        "paged when opened, told again when the description and entities changed, not when \
-         resent unchanged, told of the resolution: {issue:?}"
+        "paged when opened (in its group on the example config's catch-all), told again when the \
+         description and entities changed, not when resent unchanged, told of the resolution in \
+         the group's update: {issue:?}"
     );
     assert!(
-        issue[3].2.starts_with("content changed (health_digest)"),
+        issue[4].2.starts_with("content changed (health_digest)"),
         "{:?}",
-        issue[3]
+        issue[4]
     );
     // The two pages open one alert; the backup-region copy is a skip line, not a second page.
     let paged = of("AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED");

@@ -72,6 +72,7 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
         resolved_at: None,
         occurrences: 1,
         routes: vec!["root".into()],
+        group_notified: Vec::new(),
         notified: vec![Target {
             channel: "ops-slack".into(),
             channel_kind: ChannelKind::Slack,

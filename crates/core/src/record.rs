@@ -120,6 +120,10 @@ pub struct AlertRecord {
     pub routes: Vec<String>,
     /// Everyone notified so far.
     pub notified: Vec<Target>,
+    /// Channels that heard of the alert only inside a group notification: told of a person's ack or
+    /// resolve like `notified`, but an automatic resolution reaches them in the group's own update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_notified: Vec<Target>,
     /// How many of `notified` were paged when the alert opened (the rest came from escalation).
     #[serde(default)]
     pub initial_targets: usize,

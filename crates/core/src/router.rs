@@ -335,6 +335,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             routes: plan.route_names.clone(),
             initial_targets: paged.len(),
             notified: paged,
+            group_notified: Vec::new(),
             escalation: plan.escalation.clone(),
             escalation_step: 0,
             ack_timer: None,
@@ -725,7 +726,16 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 entries.push(end);
             }
             // The person who acted knows; everyone else paged is told.
-            for t in rec.notified.iter().filter(|t| t.target != actor) {
+            let grouped = rec
+                .group_notified
+                .iter()
+                .filter(|g| !rec.notified.contains(g));
+            for t in rec
+                .notified
+                .iter()
+                .chain(grouped)
+                .filter(|t| t.target != actor)
+            {
                 let job = self.job(&rec, kind, t, None, now);
                 self.bus.publish_delivery(&job).await?;
                 let mut n = entry(

@@ -30,7 +30,7 @@ use crate::noise::{
 };
 use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
 use crate::record::{
-    Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Status,
+    Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Status, Target,
 };
 use crate::router::{Router, RouterError, alert_id_for, entry, human, to_chrono};
 use crate::routing::{expand, match_routes};
@@ -671,10 +671,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 .unwrap_or_default();
             if let Some(rep) = self.store.get_alert(&rep_id).await? {
                 let only_resolved = new.is_empty() && noted.is_empty() && !repeat_due;
-                entries.extend(
-                    self.send_group(&st, key, &rep, &summary, only_resolved, now)
-                        .await?,
-                );
+                let (sent, targets) = self
+                    .send_group(&st, key, &rep, &summary, only_resolved, now)
+                    .await?;
+                entries.extend(sent);
+                self.join_notified(&new, &targets).await?;
                 for other in new
                     .iter()
                     .chain(&resolved)
@@ -734,8 +735,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         summary: &str,
         only_resolved: bool,
         now: DateTime<Utc>,
-    ) -> Result<Vec<AuditEntry>, RouterError> {
+    ) -> Result<(Vec<AuditEntry>, Vec<Target>), RouterError> {
         let mut entries = Vec::new();
+        let mut sent_to: Vec<Target> = Vec::new();
         let mut alert = rep.alert.clone();
         alert.reason = summary.to_string();
         alert.labels.insert("group".into(), label_text(&st.labels));
@@ -754,7 +756,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     st.route
                 ),
             )));
-            return Ok(entries);
+            return Ok((entries, sent_to));
         };
         if let Some(why) = &m.muted {
             entries.push(timeless(entry(
@@ -764,7 +766,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 Action::Suppress,
                 format!("group notification not sent: {why} ({summary})"),
             )));
-            return Ok(entries);
+            return Ok((entries, sent_to));
         }
         let stamp = format_time(&now);
         for n in m.notify {
@@ -797,6 +799,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     thread: None,
                 };
                 self.bus.publish_delivery(&job).await?;
+                sent_to.push(t.clone());
                 entries.push(
                     timeless(entry(
                         now,
@@ -809,7 +812,36 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 );
             }
         }
-        Ok(entries)
+        Ok((entries, sent_to))
+    }
+
+    /// The targets of a group notification heard of each new member: they join its `group_notified`,
+    /// so a person's acknowledgement of that alert is told to them as to anyone paged directly.
+    async fn join_notified(&self, ids: &[String], targets: &[Target]) -> Result<(), RouterError> {
+        for id in ids {
+            // A concurrent change of the alert (an ack racing the flush) is read again, a few times.
+            for _ in 0..3 {
+                let Some(mut rec) = self.store.get_alert(id).await? else {
+                    break;
+                };
+                let missing: Vec<Target> = targets
+                    .iter()
+                    .filter(|t| !rec.notified.contains(t) && !rec.group_notified.contains(t))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    break;
+                }
+                rec.group_notified.extend(missing);
+                rec.version += 1;
+                match self.store.update_alert(&rec).await {
+                    Ok(()) => break,
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- flap damping

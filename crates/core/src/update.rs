@@ -41,8 +41,14 @@ pub fn update_jobs(rec: &AlertRecord, now: DateTime<Utc>) -> Vec<DeliveryJob> {
         .iter()
         .filter_map(|k| rec.alert.labels.get(*k).map(String::as_str))
         .collect();
+    // Everyone told of the alert hears the news, those who heard of it in a group notification too.
+    let grouped = rec
+        .group_notified
+        .iter()
+        .filter(|g| !rec.notified.contains(g));
     rec.notified
         .iter()
+        .chain(grouped)
         .map(|t| {
             let mut parts = vec!["delivery", rec.id.as_str(), "update"];
             parts.extend(&digest);

@@ -36,11 +36,14 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every source event under `events/` (not `events/api/`: those are HTTP requests to the api function).
+/// Every source event under `events/` (not `events/api/`, HTTP requests to the api function, nor
+/// `events/silences/`, silences for `replay --silences`).
 pub(super) fn all_fixtures() -> Vec<PathBuf> {
     let mut files = Vec::new();
     files_under(&events_dir(), &mut files);
-    files.retain(|p| !p.starts_with(events_dir().join("api")));
+    files.retain(|p| {
+        !p.starts_with(events_dir().join("api")) && !p.starts_with(events_dir().join("silences"))
+    });
     files.sort();
     files
 }

@@ -16,7 +16,7 @@ fn explain_says_a_silenced_alert_was_held_by_the_silence_and_paged_when_it_ended
         "--config",
         "infra/tocsin.yaml",
         "--silences",
-        "events/silences/search-maintenance.json",
+        "tests/silences/search-maintenance.json",
         "--explain",
         "search-latency-p99",
         "events/scenario/incident",
@@ -95,7 +95,7 @@ fn the_json_timeline_has_group_actions_and_suppressions_naming_their_rule() {
         "replay",
         "--json",
         "--silences",
-        "events/silences/search-maintenance.json",
+        "tests/silences/search-maintenance.json",
         "events/scenario/incident",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -82,6 +82,15 @@ impl VirtualScheduler {
         self.lock().by_time.values().all(|(_, tick)| pred(tick))
     }
 
+    /// How many pending timers' ticks satisfy `pred`.
+    pub fn pending_where(&self, pred: impl Fn(&EscalationTick) -> bool) -> usize {
+        self.lock()
+            .by_time
+            .values()
+            .filter(|(_, tick)| pred(tick))
+            .count()
+    }
+
     /// How many timers are pending.
     pub fn pending(&self) -> usize {
         self.lock().by_time.len()

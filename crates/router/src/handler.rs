@@ -107,7 +107,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(first[0].action, Action::Open);
-        assert!(first.iter().any(|e| e.action == Action::Notify));
+        // The example config groups Slack by service: a medium alert is paged by its group's timer.
+        assert!(
+            first
+                .iter()
+                .any(|e| matches!(e.action, Action::Notify | Action::Group))
+        );
         let again = handle(&p.router, sns_of(&[msg])).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].action, Action::Dedup);

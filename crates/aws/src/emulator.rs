@@ -64,36 +64,52 @@ pub fn unique_name(what: &str) -> String {
 
 /// Everything moto holds, from `GET /moto-api/data.json` on the emulator at `endpoint`: what SES sent,
 /// which SMS SNS published, and so on. A plain HTTP/1.0 request (so the answer is not chunked) on a
-/// TCP stream, to need no HTTP client.
+/// TCP stream, to need no HTTP client. moto builds the dump by walking its models while other requests
+/// may be changing them, and answers 500 when one changed under the walk, so a 500 is asked again (a
+/// few times, briefly apart); any other answer is final.
 pub async fn moto_data(endpoint: &str) -> Result<serde_json::Value, String> {
+    let mut last = String::new();
+    for attempt in 0..5u64 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+        }
+        match moto_data_once(endpoint).await {
+            Ok(v) => return Ok(v),
+            Err((true, why)) => last = why,
+            Err((false, why)) => return Err(why),
+        }
+    }
+    Err(last)
+}
+
+/// One dump request; the error says whether it is worth asking again (moto's 500).
+async fn moto_data_once(endpoint: &str) -> Result<serde_json::Value, (bool, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(authority)
         .await
-        .map_err(|e| format!("connect {authority}: {e}"))?;
+        .map_err(|e| (false, format!("connect {authority}: {e}")))?;
     let request = format!(
         "GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
     );
     stream
         .write_all(request.as_bytes())
         .await
-        .map_err(|e| format!("write: {e}"))?;
+        .map_err(|e| (false, format!("write: {e}")))?;
     let mut response = Vec::new();
     stream
         .read_to_end(&mut response)
         .await
-        .map_err(|e| format!("read: {e}"))?;
+        .map_err(|e| (false, format!("read: {e}")))?;
     let response = String::from_utf8_lossy(&response);
     let (head, body) = response
         .split_once("\r\n\r\n")
-        .ok_or("moto answered no HTTP head")?;
+        .ok_or((false, "moto answered no HTTP head".to_string()))?;
     if !(head.starts_with("HTTP/1.") && head.contains(" 200 ")) {
-        return Err(format!(
-            "moto answered {}",
-            head.lines().next().unwrap_or_default()
-        ));
+        let status = head.lines().next().unwrap_or_default();
+        return Err((status.contains(" 500 "), format!("moto answered {status}")));
     }
-    serde_json::from_str(body).map_err(|e| format!("moto data is not JSON: {e}"))
+    serde_json::from_str(body).map_err(|e| (false, format!("moto data is not JSON: {e}")))
 }
 
 /// The instances of moto's model `service.model` (from [`moto_data`]) whose `key` is `value`.

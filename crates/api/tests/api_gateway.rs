@@ -517,6 +517,40 @@ async fn the_status_page_shows_customers_impact_and_the_team_everything() {
 }
 
 #[tokio::test]
+async fn a_public_aws_health_issue_shows_on_the_components_that_run_on_that_service() {
+    let w = world().await;
+    let bytes = std::fs::read(root().join("events/health/public-issue-open.json")).unwrap();
+    let alert = tocsin_core::source::parse(&bytes).unwrap().remove(0);
+    w.pipeline.clock.set(alert.state_changed_at);
+    w.pipeline.ingest(alert).await.unwrap();
+    let before = json(&w.call("status-json-customer", &[]).await);
+    let search = &before["components"][1];
+    assert_eq!(search["name"], "search");
+    assert_eq!(search["status"], "partial_outage", "{before}");
+    assert_eq!(search["aws_events"][0], "AWS LAMBDA issue in eu-west-1");
+    assert_eq!(
+        before["components"][0]["aws_events"][0],
+        "AWS LAMBDA issue in eu-west-1"
+    );
+    let titles: Vec<&str> = before["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["title"].as_str())
+        .collect();
+    assert!(
+        titles.contains(&"checkout, search: partial outage (AWS LAMBDA issue in eu-west-1)"),
+        "{titles:?}"
+    );
+    let html = w.call("status-page", &[]).await;
+    assert!(
+        html.text().contains("AWS LAMBDA issue in eu-west-1"),
+        "{}",
+        html.text()
+    );
+}
+
+#[tokio::test]
 async fn metrics_count_alerts_and_log_emf_lines() {
     let w = world().await;
     w.call_on("ack", &w.checkout).await;

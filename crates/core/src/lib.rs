@@ -13,6 +13,7 @@ pub mod noise;
 pub mod oncall;
 pub mod ports;
 pub mod record;
+pub mod remind;
 pub mod render;
 pub mod retry;
 pub mod router;

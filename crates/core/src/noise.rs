@@ -291,6 +291,11 @@ pub enum NoiseTimer {
         /// The silence.
         silence: String,
     },
+    /// An AWS Health scheduled change starts soon (`crate::remind`).
+    HealthReminder {
+        /// The start it was set for (RFC 3339).
+        start: String,
+    },
     /// A flapping alarm may have settled.
     FlapSettle {
         /// The flap state's key.

@@ -379,6 +379,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .await?
             }
         }
+        self.schedule_health_reminder(&record, None, now, &mut entries)
+            .await?;
         Ok((id, entries))
     }
 
@@ -562,11 +564,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         let update = crate::update::content_update(&rec.alert, alert);
         rec.occurrences += 1;
-        rec.alert = alert.clone();
+        let before = std::mem::replace(&mut rec.alert, alert.clone());
         rec.updated_at = now;
         rec.version += 1;
         self.store.update_alert(&rec).await?;
         let mut entries = Vec::new();
+        self.schedule_health_reminder(&rec, Some(&before), now, &mut entries)
+            .await?;
         // An update that says something new (crate::update) is told to everyone paged so far.
         if let Some(why) = &update {
             for job in crate::update::update_jobs(&rec, now) {
@@ -598,6 +602,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         rec.status = Status::Resolved;
+        let reminder = crate::remind::scheduled_start(&rec.alert)
+            .filter(|_| self.config.defaults.health_reminder.is_some());
         rec.alert = alert.clone();
         rec.updated_at = now;
         rec.resolved_at = Some(format_time(&now));
@@ -606,6 +612,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         self.store.update_alert(&rec).await?;
         if let Some(name) = &ack_timer {
             self.scheduler.cancel(name).await?;
+        }
+        // A scheduled change cancelled before it started: its reminder would only find it resolved.
+        if let Some(start) = reminder {
+            self.scheduler
+                .cancel(&crate::remind::reminder_timer_name(&rec.id, start))
+                .await?;
         }
         if rec.escalation.is_some() {
             self.scheduler

@@ -14,6 +14,16 @@
 //! | any medium, or 3 or more low                       | degraded performance   |
 //! | otherwise (none, low, info)                        | operational            |
 //!
+//! **AWS Health.** A service of the catalogue may list the AWS services it runs on
+//! (`aws_health: {services: [EC2, RDS], regions: [eu-west-1]}`). A live *public* AWS Health event
+//! (`event_scope_code = PUBLIC`: AWS's own service events, not about one account's resources) about
+//! one of them, in one of those regions or `global`, counts toward that component as if it were one
+//! of its alerts, by its severity (an `issue` is high by default: partial outage), whichever service
+//! classification gave the alert. A scheduled change under way (status `open`) puts the component
+//! under maintenance; one still `upcoming` does nothing yet. The component lists the events
+//! (`aws_events`, in AWS's public terms: service, category, region), and the event is an incident
+//! of each component it affects, in both audiences.
+//!
 //! Maintenance wins: during a planned window alerts are expected. The page's overall status is the
 //! worst of its components (maintenance counting below degraded performance).
 //!
@@ -28,7 +38,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::model::{Severity, rfc3339};
+use crate::model::{Severity, Source, rfc3339};
 use crate::record::{Action, AlertRecord, AuditEntry, Status};
 
 /// How long a resolved incident stays in the page's history.
@@ -150,6 +160,10 @@ pub struct Component {
     /// The owning team (internal view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// Live public AWS Health events of the AWS services it runs on, in AWS's public terms
+    /// (`AWS EC2 issue in eu-west-1`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aws_events: Vec<String>,
 }
 
 /// One update of an incident.
@@ -236,6 +250,58 @@ pub fn in_maintenance(config: &Config, service: &str, now: DateTime<Utc>) -> boo
         .is_some_and(|w| w.contains(now))
 }
 
+/// What a live public AWS Health event does to a component that runs on its service.
+#[derive(Debug, Clone, PartialEq)]
+struct HealthImpact {
+    /// Counted like an alert of this severity, or `None` for maintenance.
+    severity: Option<Severity>,
+    /// The words for the component's list.
+    text: String,
+}
+
+/// The impact of `r` on the components that depend on its AWS service, with those components'
+/// names; `None` when `r` is not a live public AWS Health event that counts now.
+fn health_impact<'c>(config: &'c Config, r: &AlertRecord) -> Option<(HealthImpact, Vec<&'c str>)> {
+    if r.alert.source != Source::Health || !r.status.is_live() {
+        return None;
+    }
+    let label = |k: &str| r.alert.labels.get(k).map(String::as_str);
+    if label("event_scope_code") != Some("PUBLIC") {
+        return None;
+    }
+    let service = label("health_service")?;
+    let region = r.alert.region.as_deref();
+    let affected: Vec<&str> = config
+        .services
+        .iter()
+        .filter(|c| {
+            c.aws_health
+                .as_ref()
+                .is_some_and(|d| d.covers(service, region))
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if affected.is_empty() {
+        return None;
+    }
+    let maintenance = r.alert.kind == "scheduled_change";
+    if maintenance && label("status_code") != Some("open") {
+        return None;
+    }
+    let what = match r.alert.kind.as_str() {
+        "scheduled_change" => "scheduled maintenance",
+        "investigation" => "investigation",
+        "account_notification" => "notice",
+        _ => "issue",
+    };
+    let text = format!(
+        "AWS {service} {what} in {}",
+        region.unwrap_or("an unknown region")
+    );
+    let severity = (!maintenance).then_some(r.severity);
+    Some((HealthImpact { severity, text }, affected))
+}
+
 /// Builds the page for `audience` from live (open and acknowledged) and resolved alerts and the audit
 /// trails of those (by alert id; a missing trail only means fewer updates).
 pub fn build(
@@ -251,22 +317,43 @@ pub fn build(
         r.service()
             .is_some_and(|s| config.services.iter().any(|c| c.name == s))
     };
+    let health: BTreeMap<&str, (HealthImpact, Vec<&str>)> = live
+        .iter()
+        .filter_map(|r| health_impact(config, r).map(|h| (r.id.as_str(), h)))
+        .collect();
     let components: Vec<Component> = config
         .services
         .iter()
         .map(|svc| {
-            let sevs: Vec<Severity> = live
+            let own: Vec<Severity> = live
                 .iter()
                 .filter(|r| r.status.is_live() && r.service() == Some(svc.name.as_str()))
+                .filter(|r| !health.contains_key(r.id.as_str()))
                 .map(|r| r.severity)
                 .collect();
-            let status = component_status(&sevs, in_maintenance(config, &svc.name, now));
+            let live_alerts = own.len();
+            let mut sevs = own;
+            let mut aws_events = Vec::new();
+            let mut aws_maintenance = false;
+            for (impact, affected) in health.values() {
+                if !affected.contains(&svc.name.as_str()) {
+                    continue;
+                }
+                match impact.severity {
+                    Some(s) => sevs.push(s),
+                    None => aws_maintenance = true,
+                }
+                aws_events.push(impact.text.clone());
+            }
+            let maintenance = aws_maintenance || in_maintenance(config, &svc.name, now);
+            let status = component_status(&sevs, maintenance);
             Component {
                 name: svc.name.clone(),
                 status,
                 status_label: status.label(),
-                live_alerts: internal.then_some(sevs.len()),
+                live_alerts: internal.then_some(live_alerts),
                 team: if internal { svc.team.clone() } else { None },
+                aws_events,
             }
         })
         .collect();
@@ -276,11 +363,13 @@ pub fn build(
         .max_by_key(|s| s.rank())
         .unwrap_or(ComponentStatus::Operational);
     let shown = |r: &&AlertRecord| {
-        internal || (known(r) && severity_impact(r.severity) != ComponentStatus::Operational)
+        internal
+            || health.contains_key(r.id.as_str())
+            || (known(r) && severity_impact(r.severity) != ComponentStatus::Operational)
     };
     let empty = Vec::new();
     let incident = |r: &AlertRecord| {
-        incident(
+        let mut i = incident(
             r,
             audits.get(&r.id).unwrap_or(&empty),
             audience,
@@ -288,7 +377,11 @@ pub fn build(
                 .services
                 .iter()
                 .any(|c| Some(c.name.as_str()) == r.service()),
-        )
+        );
+        if let Some((impact, affected)) = health.get(r.id.as_str()) {
+            health_incident(&mut i, impact, affected, audience);
+        }
+        i
     };
     let mut incidents: Vec<Incident> = live
         .iter()
@@ -327,6 +420,38 @@ fn resolved_at(r: &AlertRecord) -> Option<DateTime<Utc>> {
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// A public AWS Health event as an incident of the components it affects: titled by them and by
+/// AWS's public terms, its impact the one it has on them, the customer's update texts naming them.
+fn health_incident(i: &mut Incident, impact: &HealthImpact, affected: &[&str], audience: Audience) {
+    let names = affected.join(", ");
+    i.impact = impact
+        .severity
+        .map_or(ComponentStatus::UnderMaintenance, severity_impact);
+    if audience == Audience::Customer {
+        i.title = format!(
+            "{names}: {} ({})",
+            i.impact.label().to_lowercase(),
+            impact.text
+        );
+        i.service = affected.first().map(|s| s.to_string());
+        for u in &mut i.updates {
+            if u.status == "investigating" {
+                u.text = format!(
+                    "{} is affecting {names}. We are monitoring it.",
+                    impact.text
+                );
+            }
+        }
+    } else {
+        i.title = format!(
+            "{} [{}]: {}; affects {names}",
+            i.title,
+            i.impact.label(),
+            impact.text
+        );
+    }
 }
 
 fn incident(r: &AlertRecord, trail: &[AuditEntry], audience: Audience, known: bool) -> Incident {
@@ -537,5 +662,190 @@ mod tests {
         assert_eq!(ids, vec!["r1"]);
         assert_eq!(page.history[0].status, "resolved");
         assert_eq!(page.overall, ComponentStatus::UnderMaintenance);
+    }
+
+    /// The config of the Health tests: checkout runs on Lambda in eu-west-1, search on Lambda in
+    /// us-east-1, billing on EC2 anywhere.
+    fn health_config() -> Config {
+        crate::config::load(
+            "services:\n  - {name: checkout, tier: 1, match: ['alarm_name =~ \"checkout-.*\"'], aws_health: {services: [LAMBDA, dynamodb], regions: [eu-west-1]}}\n  - {name: search, tier: 2, match: ['alarm_name =~ \"search-.*\"'], aws_health: {services: [LAMBDA], regions: [us-east-1]}}\n  - {name: billing, aws_health: {services: [EC2]}, match: ['alarm_name = billing']}\nchannels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n",
+        )
+        .unwrap()
+    }
+
+    /// A live record of the public Lambda issue fixture (events/health/public-issue-open.json).
+    fn public_health(edit: impl FnOnce(&mut crate::model::Alert)) -> AlertRecord {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/health/public-issue-open.json"
+        ))
+        .unwrap();
+        let mut alert = crate::source::parse_all(&raw).unwrap().alerts.remove(0);
+        edit(&mut alert);
+        let mut r = record("h1", &alert.fingerprint.clone(), None);
+        r.severity = alert.severity;
+        r.alert = alert;
+        r
+    }
+
+    #[test]
+    fn a_public_aws_issue_shows_on_every_component_that_runs_on_that_service_there() {
+        let config = health_config();
+        let live = [public_health(|_| {})];
+        for audience in [Audience::Customer, Audience::Internal] {
+            let page = build(&config, &live, &[], &BTreeMap::new(), audience, now());
+            let status: Vec<_> = page.components.iter().map(|c| c.status).collect();
+            assert_eq!(
+                status,
+                vec![
+                    ComponentStatus::PartialOutage,
+                    ComponentStatus::Operational,
+                    ComponentStatus::Operational
+                ],
+                "only checkout runs on Lambda in eu-west-1 ({audience:?})"
+            );
+            assert_eq!(
+                page.components[0].aws_events,
+                vec!["AWS LAMBDA issue in eu-west-1"]
+            );
+            assert!(page.components[1].aws_events.is_empty());
+            assert_eq!(page.incidents.len(), 1, "{audience:?}");
+            assert_eq!(page.incidents[0].impact, ComponentStatus::PartialOutage);
+        }
+        let customer = build(
+            &config,
+            &live,
+            &[],
+            &BTreeMap::new(),
+            Audience::Customer,
+            now(),
+        );
+        assert_eq!(
+            customer.incidents[0].title,
+            "checkout: partial outage (AWS LAMBDA issue in eu-west-1)"
+        );
+        let json = serde_json::to_string(&customer).unwrap();
+        assert!(!json.contains("111122223333"), "no account: {json}");
+        assert!(!json.contains("AWS_LAMBDA_OPERATIONAL_ISSUE"), "{json}");
+    }
+
+    #[test]
+    fn account_specific_closed_or_unlisted_health_events_do_not_touch_components() {
+        let config = health_config();
+        let cases = [
+            public_health(|a| {
+                a.labels
+                    .insert("event_scope_code".into(), "ACCOUNT_SPECIFIC".into());
+            }),
+            public_health(|a| {
+                a.labels.insert("health_service".into(), "S3".into());
+            }),
+            public_health(|a| a.region = Some("ap-south-1".into())),
+            {
+                let mut r = public_health(|_| {});
+                r.status = Status::Resolved;
+                r
+            },
+        ];
+        for r in cases {
+            let page = build(
+                &config,
+                std::slice::from_ref(&r),
+                &[],
+                &BTreeMap::new(),
+                Audience::Customer,
+                now(),
+            );
+            assert!(
+                page.components
+                    .iter()
+                    .all(|c| c.status == ComponentStatus::Operational && c.aws_events.is_empty()),
+                "{:?}: {:?}",
+                r.alert.labels,
+                page.components
+            );
+            assert!(page.incidents.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_global_event_counts_everywhere_and_a_running_scheduled_change_is_maintenance() {
+        let config = health_config();
+        let global = public_health(|a| {
+            a.region = Some("global".into());
+            a.labels.insert("health_service".into(), "ec2".into());
+        });
+        let page = build(
+            &config,
+            &[global],
+            &[],
+            &BTreeMap::new(),
+            Audience::Internal,
+            now(),
+        );
+        assert_eq!(page.components[2].status, ComponentStatus::PartialOutage);
+        assert_eq!(
+            page.components[2].live_alerts,
+            Some(0),
+            "not billing's own alert"
+        );
+
+        let change = |status: &str| {
+            let status = status.to_string();
+            public_health(move |a| {
+                a.kind = "scheduled_change".into();
+                a.severity = Severity::Medium;
+                a.labels.insert("status_code".into(), status);
+            })
+        };
+        let running = build(
+            &config,
+            &[change("open")],
+            &[],
+            &BTreeMap::new(),
+            Audience::Customer,
+            now(),
+        );
+        assert_eq!(
+            running.components[0].status,
+            ComponentStatus::UnderMaintenance
+        );
+        assert_eq!(
+            running.components[0].aws_events,
+            vec!["AWS LAMBDA scheduled maintenance in eu-west-1"]
+        );
+        assert_eq!(
+            running.incidents[0].impact,
+            ComponentStatus::UnderMaintenance
+        );
+        let upcoming = build(
+            &config,
+            &[change("upcoming")],
+            &[],
+            &BTreeMap::new(),
+            Audience::Customer,
+            now(),
+        );
+        assert_eq!(upcoming.components[0].status, ComponentStatus::Operational);
+    }
+
+    #[test]
+    fn aws_health_dependencies_are_checked_by_check_config() {
+        let bad = "services:\n  - {name: a, aws_health: {services: []}}\n  - {name: b, aws_health: {services: [\"E C2\"], regions: [Ireland]}}\n  - {name: c, aws_health: {regions: [eu-west-1]}}\nchannels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n";
+        let problems: Vec<String> = crate::config::load(bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        let text = problems.join("\n");
+        for want in [
+            "aws_health.services is empty",
+            "invalid AWS Health service `E C2`",
+            "invalid region `Ireland` (expected a code like eu-west-1)",
+            "services",
+        ] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        assert_eq!(problems.len(), 4, "{text}");
     }
 }

@@ -1175,6 +1175,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             NoiseTimer::Unsuppress { by } => self.unsuppress(&tick.alert_id, by, now).await,
             NoiseTimer::FlapSettle { key, seq } => self.flap_settle(key, *seq, now).await,
             NoiseTimer::SilenceReminder { silence } => self.remind(silence, now).await,
+            NoiseTimer::HealthReminder { start } => {
+                self.health_reminder(&tick.alert_id, start, now).await
+            }
         }
     }
 

@@ -18,9 +18,9 @@ use super::matcher::parse_matcher;
 use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, pos};
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
-    Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy, EscalationTarget,
-    Field, InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person, Pos, Rotation,
-    Route, Schedule, Service, SeverityRule, TimeWindow,
+    AwsHealthDependency, Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy,
+    EscalationTarget, Field, InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person,
+    Pos, Rotation, Route, Schedule, Service, SeverityRule, TimeWindow,
 };
 use super::{
     Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceReminder,
@@ -210,7 +210,13 @@ impl<'a> Decoder<'a> {
         let Some(f) = Fields::new(
             &mut self.p,
             node,
-            &["severity", "timezone", "insufficient_data", "severity_tags"],
+            &[
+                "severity",
+                "timezone",
+                "insufficient_data",
+                "severity_tags",
+                "health_reminder",
+            ],
         ) else {
             return;
         };
@@ -243,6 +249,12 @@ impl<'a> Decoder<'a> {
             .and_then(|n| parsed(&mut self.p, n, parse_bool))
         {
             self.defaults.severity_tags = v;
+        }
+        if let Some(v) = f
+            .get("health_reminder")
+            .and_then(|n| parsed(&mut self.p, n, duration_of))
+        {
+            self.defaults.health_reminder = (!v.is_zero()).then_some(v);
         }
     }
 
@@ -546,7 +558,11 @@ impl<'a> Decoder<'a> {
         let mut seen: BTreeMap<&str, Pos> = BTreeMap::new();
         let mut services = Vec::new();
         for item in list.iter() {
-            let Some(f) = Fields::new(&mut self.p, item, &["name", "team", "tier", "match"]) else {
+            let Some(f) = Fields::new(
+                &mut self.p,
+                item,
+                &["name", "team", "tier", "match", "aws_health"],
+            ) else {
                 continue;
             };
             let name_node = f.required(&mut self.p, "name");
@@ -569,16 +585,59 @@ impl<'a> Decoder<'a> {
                 .get("tier")
                 .map_or(Some(3), |n| parsed(&mut self.p, n, parse_tier));
             let matchers = self.matchers(f.get("match"));
+            let aws_health = f.get("aws_health").map(|n| self.decode_aws_health(n));
             if let (Some(name), Some(tier), Some(matchers)) = (name, tier, matchers) {
                 services.push(Service {
                     name: name.to_string(),
                     team: team.map(str::to_string),
                     tier,
                     matchers,
+                    aws_health: aws_health.flatten(),
                 });
             }
         }
         services
+    }
+
+    /// `aws_health: {services: [EC2, RDS], regions: [eu-west-1]}`.
+    fn decode_aws_health(&mut self, node: &'a Node) -> Option<AwsHealthDependency> {
+        let f = Fields::new(&mut self.p, node, &["services", "regions"])?;
+        // Both lists are checked before giving up, so one run of check-config reports every problem.
+        let services = f
+            .required(&mut self.p, "services")
+            .and_then(|n| self.word_list(n, parse_health_service));
+        let regions = match f.get("regions") {
+            Some(n) => self.word_list(n, parse_region_code),
+            None => Some(Vec::new()),
+        };
+        let services = services?;
+        if services.is_empty() {
+            self.p
+                .at(pos(node), "aws_health.services is empty".to_string());
+            return None;
+        }
+        Some(AwsHealthDependency {
+            services,
+            regions: regions?,
+        })
+    }
+
+    /// A list of strings, each checked by `check`; `None` (with the problems recorded) if any fails.
+    fn word_list(
+        &mut self,
+        node: &'a Node,
+        check: fn(&str) -> Result<String, String>,
+    ) -> Option<Vec<String>> {
+        let list = as_list(&mut self.p, node)?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in list.iter() {
+            match parsed(&mut self.p, item, check) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     fn decode_severity_rules(&mut self, node: &'a Node) -> Vec<SeverityRule> {
@@ -1072,6 +1131,41 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| format!("invalid instant `{s}` (expected RFC 3339 like 2026-12-24T00:00:00Z)"))
+}
+
+/// An AWS Health service code (`EC2`, `RDS`, `CLOUDFRONT`), kept upper case as Health writes it.
+fn parse_health_service(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "invalid AWS Health service `{s}` (expected a service code like EC2 or RDS)"
+        ))
+    }
+}
+
+/// A region code (`eu-west-1`), not a display name.
+fn parse_region_code(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid region `{s}` (expected a code like eu-west-1)"
+        ))
+    }
 }
 
 fn check_email(s: &str) -> Result<String, String> {

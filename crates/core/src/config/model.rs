@@ -160,6 +160,9 @@ pub struct Defaults {
     pub insufficient_data: InsufficientData,
     /// Whether a `[critical]`-style tag in the description sets the severity. Default `true`.
     pub severity_tags: bool,
+    /// How long before an AWS Health scheduled change starts its reminder goes out to everyone told
+    /// of it. Default 24 hours; `0s` sends none.
+    pub health_reminder: Option<std::time::Duration>,
 }
 
 impl Default for Defaults {
@@ -169,6 +172,7 @@ impl Default for Defaults {
             timezone: Tz::UTC,
             insufficient_data: InsufficientData::Ignore,
             severity_tags: true,
+            health_reminder: Some(std::time::Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -195,6 +199,31 @@ pub struct Service {
     pub tier: u8,
     /// An alert belongs to the first service all of whose matchers match.
     pub matchers: Vec<Matcher>,
+    /// The AWS services it runs on, whose public AWS Health events show as its status on the status
+    /// page (`crate::status`).
+    pub aws_health: Option<AwsHealthDependency>,
+}
+
+/// The AWS services a catalogue service depends on, as AWS Health names them (`EC2`, `RDS`,
+/// `LAMBDA`), and the regions it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsHealthDependency {
+    /// AWS Health service codes, upper case.
+    pub services: Vec<String>,
+    /// Regions the service runs in; empty means any. A `global` event (IAM, CloudFront, Route 53)
+    /// always counts.
+    pub regions: Vec<String>,
+}
+
+impl AwsHealthDependency {
+    /// Whether a public Health event about `service` in `region` affects the dependent service.
+    pub fn covers(&self, service: &str, region: Option<&str>) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(service))
+            && (self.regions.is_empty()
+                || region.is_none_or(|r| r == "global" || self.regions.iter().any(|x| x == r)))
+    }
 }
 
 /// A severity classification rule.

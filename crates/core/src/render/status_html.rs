@@ -100,8 +100,14 @@ pub fn render(page: &StatusPage, title: &str) -> String {
                 ),
                 _ => String::new(),
             };
+            let aws = if c.aws_events.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = c.aws_events.iter().map(|e| esc(e)).collect();
+                format!("<br><span class=\"meta\">{}</span>", list.join("; "))
+            };
             h.push_str(&format!(
-                "<li><span>{}{extra}</span> {}</li>\n",
+                "<li><span>{}{extra}{aws}</span> {}</li>\n",
                 esc(&c.name),
                 badge(c.status)
             ));
@@ -205,6 +211,7 @@ mod tests {
                 status_label: "Major outage",
                 live_alerts: Some(1),
                 team: Some("pay\"ments".into()),
+                aws_events: vec!["AWS <EC2> issue in eu-west-1".into()],
             }],
             incidents: vec![Incident {
                 id: "a\"1".into(),

@@ -224,3 +224,38 @@ async fn the_default_reminder_is_a_day_and_other_health_events_set_none() {
     p.ingest(alert("health/issue-open.json")).await.unwrap();
     assert_eq!(p.scheduler.pending(), 0);
 }
+
+#[tokio::test]
+async fn news_of_an_alert_silenced_after_it_paged_is_recorded_not_told() {
+    let p = pipeline(CONFIG);
+    let a = alert("health/issue-open.json");
+    p.ingest(a.clone()).await.unwrap();
+    p.bus.take_deliveries();
+    p.clock.set(a.state_changed_at + Duration::minutes(1));
+    let (silence, _) = p
+        .router
+        .create_silence(tocsin_core::noise::NewSilence {
+            matchers: vec!["source = health".into()],
+            created_by: "alice".into(),
+            comment: "AWS is on it".into(),
+            starts_at: None,
+            ends_at: a.state_changed_at + Duration::hours(6),
+        })
+        .await
+        .unwrap();
+    let news = p.ingest(alert("health/issue-updated.json")).await.unwrap();
+    assert!(of(&news, Action::Notify).is_empty(), "{news:?}");
+    let held = of(&news, Action::Suppress);
+    assert_eq!(held.len(), 1, "{news:?}");
+    assert!(
+        held[0]
+            .reason
+            .starts_with("content changed (health_digest)")
+            && held[0]
+                .reason
+                .ends_with(&format!("not told: held by silence {}", silence.id)),
+        "{}",
+        held[0].reason
+    );
+    assert!(p.bus.take_deliveries().is_empty());
+}

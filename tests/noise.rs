@@ -661,3 +661,73 @@ async fn a_flapping_alarm_on_a_grouping_route_is_told_of_in_its_groups_next_noti
         notes[0].reason
     );
 }
+
+#[tokio::test]
+async fn a_silence_made_after_an_alert_paged_holds_its_escalation_until_the_silence_ends() {
+    let p = pipeline();
+    let opened = feed(&p, vec![firing("payments-5xx", "2026-11-20T02:00:00Z")]).await;
+    assert_eq!(of(&opened, Action::Notify).len(), 2, "{opened:?}");
+    p.bus.take_deliveries();
+    p.clock.set(t("2026-11-20T02:05:00Z"));
+    let (silence, _) = p
+        .router
+        .create_silence(NewSilence {
+            matchers: vec!["alarm_name = payments-5xx".into()],
+            created_by: "alice".into(),
+            comment: "known, fixing".into(),
+            starts_at: None,
+            ends_at: t("2026-11-20T02:40:00Z"),
+        })
+        .await
+        .unwrap();
+    let fired = p.run_timers(Some(t("2026-11-20T02:39:00Z"))).await.unwrap();
+    assert!(of(&fired, Action::Escalate).is_empty(), "{fired:?}");
+    let held = of(&fired, Action::Suppress);
+    assert_eq!(held.len(), 1, "{fired:?}");
+    assert_eq!(held[0].at, t("2026-11-20T02:15:00Z"));
+    assert!(
+        held[0]
+            .reason
+            .starts_with(&format!("escalation step 1 held by silence {}", silence.id)),
+        "{}",
+        held[0].reason
+    );
+    assert!(
+        held[0]
+            .reason
+            .ends_with("tried again at 2026-11-20T02:40:00.000Z")
+    );
+    let sent = p.bus.take_deliveries();
+    assert!(
+        sent.iter().all(|j| j.alert.alarm_name != "payments-5xx"),
+        "nobody paged while silenced (the silence's own reminder may go out): {sent:?}"
+    );
+
+    let after = p.run_timers(Some(t("2026-11-20T02:41:00Z"))).await.unwrap();
+    let esc = of(&after, Action::Escalate);
+    assert_eq!(esc.len(), 1, "{after:?}");
+    assert_eq!(esc[0].at, t("2026-11-20T02:40:00Z"));
+    assert_eq!(esc[0].target.as_deref(), Some("bob"));
+}
+
+#[tokio::test]
+async fn an_escalation_held_by_a_silence_ends_when_the_alert_resolves_meanwhile() {
+    let p = pipeline();
+    feed(&p, vec![firing("payments-5xx", "2026-11-20T02:00:00Z")]).await;
+    p.clock.set(t("2026-11-20T02:05:00Z"));
+    p.router
+        .create_silence(NewSilence {
+            matchers: vec!["alarm_name = payments-5xx".into()],
+            created_by: "alice".into(),
+            comment: String::new(),
+            starts_at: None,
+            ends_at: t("2026-11-20T02:40:00Z"),
+        })
+        .await
+        .unwrap();
+    feed(&p, vec![ok("payments-5xx", "2026-11-20T02:30:00Z")]).await;
+    p.bus.take_deliveries();
+    let rest = p.run_timers(Some(t("2026-11-20T03:00:00Z"))).await.unwrap();
+    assert!(of(&rest, Action::Escalate).is_empty(), "{rest:?}");
+    assert!(p.bus.take_deliveries().is_empty());
+}

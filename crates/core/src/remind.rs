@@ -4,7 +4,7 @@
 //! alert opens, sets a one-time timer at `start_time - defaults.health_reminder` (default 24 hours):
 //! EventBridge Scheduler on AWS (handled by the escalate function like every timer), the virtual clock
 //! locally. When it fires it tells everyone told of the alert so far again, with delivery ids of its
-//! own, unless the change is over (resolved), already under way (status `open`, which was its own
+//! own, unless the change is over (resolved), held (a silence, window or inhibition holds the alert now), already under way (status `open`, which was its own
 //! update), or moved (a later update changed `start_time`: that update set a timer for the new start,
 //! and this one is stale). Every outcome is on the audit.
 //!
@@ -141,6 +141,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 ));
             }
             Some(_) => {}
+        }
+        if let Some(h) = self.held(&rec.alert, &rec.id, now).await? {
+            return skip(format!("held by {}", h.by));
         }
         let jobs = reminder_jobs(&rec, start, now);
         if jobs.is_empty() {

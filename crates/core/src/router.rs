@@ -101,6 +101,10 @@ pub struct Router<S, B, K, C> {
     pub settings: RouterSettings,
 }
 
+/// How long an escalation step held by an inhibition (which has no end time) waits before it looks
+/// again.
+const HELD_ESCALATION_RECHECK_MINUTES: i64 = 5;
+
 /// The timer name of an alert's escalation step: stable, so scheduling twice is a no-op.
 pub fn timer_name(alert_id: &str, step: u32) -> String {
     format!("tocsin-esc-{alert_id}-{step}")
@@ -571,7 +575,28 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let mut entries = Vec::new();
         self.schedule_health_reminder(&rec, Some(&before), now, &mut entries)
             .await?;
-        // An update that says something new (crate::update) is told to everyone paged so far.
+        // An update that says something new (crate::update) is told to everyone paged so far, unless
+        // a silence, window or inhibition now holds the alert.
+        let update = match update {
+            Some(why) => match self.held(alert, &rec.id, now).await? {
+                Some(h) => {
+                    entries.push(entry(
+                        now,
+                        &rec.id,
+                        alert,
+                        Action::Suppress,
+                        format!(
+                            "{}; not told: held by {}",
+                            why.replace("; re-notified", ""),
+                            h.by
+                        ),
+                    ));
+                    None
+                }
+                None => Some(why),
+            },
+            None => None,
+        };
         if let Some(why) = &update {
             for job in crate::update::update_jobs(&rec, now) {
                 self.bus.publish_delivery(&job).await?;
@@ -820,6 +845,36 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     &alert,
                     Action::Dedup,
                     format!("escalation step {} already paged", tick.step),
+                );
+                e.event_id = None;
+                vec![e]
+            }
+            (Status::Open, Some(_)) if let Some(h) = self.held(&alert, &rec.id, now).await? => {
+                // Silenced, in maintenance or inhibited since it opened: this step waits (it is not
+                // skipped) and is tried again when the hold ends; an inhibition has no end time, so
+                // it is looked at again after a while.
+                let retry = h
+                    .until
+                    .filter(|u| *u > now)
+                    .unwrap_or(now + chrono::TimeDelta::minutes(HELD_ESCALATION_RECHECK_MINUTES));
+                let name = format!(
+                    "{}-held-{}",
+                    timer_name(&rec.id, tick.step),
+                    retry.timestamp()
+                );
+                self.scheduler.schedule(&name, retry, tick).await?;
+                let mut e = entry(
+                    now,
+                    &rec.id,
+                    &alert,
+                    Action::Suppress,
+                    format!(
+                        "escalation step {} held by {}: {}; tried again at {}",
+                        tick.step,
+                        h.by,
+                        h.reason,
+                        format_time(&retry)
+                    ),
                 );
                 e.event_id = None;
                 vec![e]

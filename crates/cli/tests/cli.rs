@@ -408,6 +408,10 @@ const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
         )],
     ),
     (
+        "health/public-issue-open.json",
+        &[("health", "AWS_LAMBDA_OPERATIONAL_ISSUE", "ALARM")],
+    ),
+    (
         "health/scheduled-change-upcoming.json",
         &[(
             "health",

@@ -731,3 +731,68 @@ async fn an_escalation_held_by_a_silence_ends_when_the_alert_resolves_meanwhile(
     assert!(of(&rest, Action::Escalate).is_empty(), "{rest:?}");
     assert!(p.bus.take_deliveries().is_empty());
 }
+
+#[tokio::test]
+async fn a_grouped_alert_silenced_before_its_group_speaks_is_left_out_and_told_when_the_silence_ends()
+ {
+    let p = pipeline();
+    feed(
+        &p,
+        vec![
+            firing("checkout-latency", "2026-11-20T02:00:00Z"),
+            firing("checkout-errors", "2026-11-20T02:00:05Z"),
+        ],
+    )
+    .await;
+    p.clock.set(t("2026-11-20T02:00:10Z"));
+    let (silence, _) = p
+        .router
+        .create_silence(NewSilence {
+            matchers: vec!["alarm_name = checkout-latency".into()],
+            created_by: "alice".into(),
+            comment: "known".into(),
+            starts_at: None,
+            ends_at: t("2026-11-20T02:20:00Z"),
+        })
+        .await
+        .unwrap();
+    let first = p.run_timers(Some(t("2026-11-20T02:01:00Z"))).await.unwrap();
+    let told = of(&first, Action::Notify);
+    assert_eq!(told.len(), 1, "{first:?}");
+    assert!(
+        told[0].reason.starts_with("+1 firing"),
+        "{}",
+        told[0].reason
+    );
+    assert!(told[0].reason.contains("new: checkout-errors"));
+    assert!(
+        !told[0].reason.contains("checkout-latency"),
+        "{}",
+        told[0].reason
+    );
+    let left: Vec<_> = of(&first, Action::Suppress)
+        .into_iter()
+        .filter(|e| e.alarm_name == "checkout-latency")
+        .collect();
+    assert_eq!(left.len(), 1, "{first:?}");
+    assert_eq!(
+        left[0].reason,
+        format!(
+            "left out of group {{service=\"checkout\"}} notification: held by silence {}; told when the hold ends if still firing",
+            silence.id
+        )
+    );
+
+    let later = p.run_timers(Some(t("2026-11-20T02:21:00Z"))).await.unwrap();
+    let told: Vec<_> = of(&later, Action::Notify)
+        .into_iter()
+        .filter(|e| e.reason.contains("checkout-latency"))
+        .collect();
+    assert_eq!(told.len(), 1, "{later:?}");
+    assert_eq!(told[0].at, t("2026-11-20T02:20:00Z"));
+    assert!(
+        told[0].reason.starts_with("+1 firing"),
+        "{}",
+        told[0].reason
+    );
+}

@@ -607,6 +607,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .filter(|(_, m)| m.firing && m.notified)
             .map(|(id, _)| id.clone())
             .collect();
+        // A member held since it joined (a silence made, a window entered, an inhibition begun) is
+        // left out, as Alertmanager leaves silenced alerts out: a new one stays untold until the
+        // hold ends (a flush is set then), a told one drops out of repeats meanwhile.
+        let (held, hold_end) = self.held_members(&st, &new, &still, now).await?;
+        let new: Vec<String> = new
+            .into_iter()
+            .filter(|id| !held.contains_key(id))
+            .collect();
+        let still: Vec<String> = still
+            .into_iter()
+            .filter(|id| !held.contains_key(id))
+            .collect();
         let mut notes: Vec<(String, usize)> = Vec::new();
         let mut noted: Vec<String> = Vec::new();
         for (id, m) in &st.members {
@@ -626,6 +638,31 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 .last_sent
                 .is_some_and(|l| now >= l + to_chrono(g.repeat_interval));
         let mut entries = Vec::new();
+        for (id, by) in &held {
+            if let Some(m) = st.members.get(id) {
+                let mut e = AuditEntry {
+                    at: now,
+                    alert: id.clone(),
+                    alarm_name: m.alarm_name.clone(),
+                    action: Action::Suppress,
+                    reason: format!(
+                        "left out of group {} notification: held by {by}",
+                        label_text(&st.labels)
+                    ),
+                    event_id: None,
+                    channel: None,
+                    target: None,
+                    level: None,
+                    severity: m.severity,
+                    attempt: None,
+                };
+                if !m.notified {
+                    e.reason
+                        .push_str("; told when the hold ends if still firing");
+                }
+                entries.push(e);
+            }
+        }
         if !new.is_empty() || !resolved.is_empty() || !noted.is_empty() || repeat_due {
             let text = if repeat_due {
                 format!(
@@ -722,8 +759,52 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let due = st.last_sent.unwrap_or(now) + to_chrono(g.repeat_interval);
             self.set_group_timer(key, &mut st, due, true).await?;
         }
+        if let Some(end) = hold_end {
+            self.set_group_timer(key, &mut st, end, false).await?;
+        }
         self.save(key, version, NoiseBody::Group(st)).await?;
         Ok(entries)
+    }
+
+    /// The members among `new` and `still` held now, with what holds each, and the earliest end of
+    /// those holds that leave a new member untold (an inhibition has none: its source resolving
+    /// pages nothing for a grouped member, so the group looks again after `group_interval`). Reads
+    /// nothing when no silence, window or inhibition rule exists, as in most flushes.
+    async fn held_members(
+        &self,
+        st: &GroupState,
+        new: &[String],
+        still: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(BTreeMap<String, String>, Option<DateTime<Utc>>), RouterError> {
+        let mut held = BTreeMap::new();
+        let mut end: Option<DateTime<Utc>> = None;
+        let noise = &self.config.noise;
+        if noise.maintenance_windows.is_empty()
+            && noise.inhibit_rules.is_empty()
+            && self.store.silences().await?.is_empty()
+        {
+            return Ok((held, end));
+        }
+        let recheck = self
+            .grouping_of(&st.route)
+            .map(|g| now + to_chrono(g.group_interval));
+        for id in new.iter().chain(still) {
+            let Some(rec) = self.store.get_alert(id).await? else {
+                continue;
+            };
+            if let Some(h) = self.held(&rec.alert, id, now).await? {
+                if new.contains(id) {
+                    let at = h.until.filter(|u| *u > now).or(recheck);
+                    end = match (end, at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                held.insert(id.clone(), h.by);
+            }
+        }
+        Ok((held, end))
     }
 
     /// One group notification to every target of the group's route.

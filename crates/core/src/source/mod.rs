@@ -35,7 +35,7 @@ use serde_json::value::RawValue;
 
 use crate::model::{Alert, Transport};
 
-pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly};
+pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly, join_pages};
 use loose::{Keys, List, Map, Obj, Val, opt_str};
 use text::quote;
 

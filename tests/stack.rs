@@ -1290,8 +1290,17 @@ fn the_code_side_sees_what_each_real_function_needs() {
         ),
         "the alerts topic, the page store and the sweep timer, nothing of the alert store"
     );
-    for v in ["ALERTS_TOPIC_ARN", "TABLE_NAME", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN"] {
-        assert!(ingest.required_env.contains(v), "{v} in {:?}", ingest.required_env);
+    for v in [
+        "ALERTS_TOPIC_ARN",
+        "TABLE_NAME",
+        "SCHEDULE_GROUP",
+        "SCHEDULER_ROLE_ARN",
+    ] {
+        assert!(
+            ingest.required_env.contains(v),
+            "{v} in {:?}",
+            ingest.required_env
+        );
     }
     let router = get("router", None);
     for a in [

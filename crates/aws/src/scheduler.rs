@@ -1,6 +1,8 @@
 //! The EventBridge Scheduler adapter of the [`Scheduler`] port: one one-time schedule per escalation
 //! step, in the stack's schedule group, invoking the escalate function with the [`EscalationTick`] as
-//! its input and deleting itself once it has run (`ActionAfterCompletion = DELETE`).
+//! its input and deleting itself once it has run (`ActionAfterCompletion = DELETE`). The same adapter,
+//! built with another target, is the SMS throttle's [`FlushTimer`] (the SMS deliver function) and the
+//! Health pages' [`SweepTimer`] (the ingest function).
 //!
 //! The port's idempotence maps onto the service's own answers, matched by error variant:
 //! `CreateSchedule` answering `ConflictException` means the name is taken, so the step is already

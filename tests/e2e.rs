@@ -217,10 +217,17 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
             "arn:aws:iam::123456789012:role/tocsin-scheduler".to_string(),
         ),
     ];
+    // ingest holds Health pages in the table and schedules their sweep (targeting itself).
     lambda.function(
         "ingest",
         &bins.join("ingest"),
-        &[cfg.clone(), ("ALERTS_TOPIC_ARN", aws.alerts_topic.clone())],
+        &[
+            cfg.clone(),
+            ("ALERTS_TOPIC_ARN", aws.alerts_topic.clone()),
+            table.clone(),
+            sched[0].clone(),
+            sched[2].clone(),
+        ],
     );
     for f in ["router", "escalate"] {
         let mut env = vec![cfg.clone(), table.clone(), deliveries.clone()];

@@ -22,6 +22,12 @@
 //!   are required (the latter as `TOCSIN_SECRET_<NAME>`, as `tocsin_deliver::resolve_setting` reads it).
 //!
 //! `#[cfg(test)]` modules and comments are ignored.
+//!
+//! The EventBridge source rules are checked against the parsers too (`check_rules`): every
+//! (`source`, `detail-type`) that `crates/core/src/source` reads has an opt-in rule to ingest on the
+//! default bus and on the central bus, each conditioned on its source's one `Enable<Source>Events`
+//! parameter, with the Lambda permission for its ARN, a retry policy and a dead-letter queue whose
+//! policy names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -1166,6 +1172,267 @@ fn check_meta_monitoring(template_text: &str) -> Vec<String> {
     problems
 }
 
+/// The EventBridge (source, detail-type) pairs the parsers read, from the `match` arms of
+/// `crates/core/src/source/{eventbridge,signals}.rs`: `("aws.x", "Type A" | "Type B") =>`.
+fn parsed_event_kinds(files: &Files) -> BTreeMap<String, BTreeSet<String>> {
+    let arm = re(r#"\(\s*"(aws\.[a-z0-9]+)"\s*,\s*((?:"[^"]+"\s*\|?\s*)+),?\s*\)"#);
+    let name = re(r#""([^"]+)""#);
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in [
+        "crates/core/src/source/eventbridge.rs",
+        "crates/core/src/source/signals.rs",
+    ] {
+        let src = clean(files.get(path).map(String::as_str).unwrap_or(""));
+        for c in arm.captures_iter(&src) {
+            let types = out.entry(c[1].to_string()).or_default();
+            for t in name.captures_iter(&c[2]) {
+                types.insert(t[1].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The parameters a condition tests for `'true'` (`!Equals [!Ref P, 'true']`), and the conditions it
+/// builds on, following `!And`, `!Or` and `!Condition` through the template's `Conditions`.
+fn condition_parts(template: &Node, name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    fn walk(
+        template: &Node,
+        node: &Node,
+        params: &mut BTreeSet<String>,
+        conds: &mut BTreeSet<String>,
+    ) {
+        match node {
+            Node::Tagged(tag, inner) if tag == "Condition" => {
+                if let Some(c) = inner.str() {
+                    if conds.insert(c.to_string()) {
+                        if let Some(def) = template.at(&["Conditions", c]) {
+                            walk(template, def, params, conds);
+                        }
+                    }
+                }
+            }
+            Node::Tagged(tag, inner) if tag == "Equals" => {
+                if let Node::Seq(items) = &**inner {
+                    if let [Node::Tagged(r, p), Node::Scalar(v)] = items.as_slice() {
+                        if r == "Ref" && v == "true" {
+                            params.extend(p.str().map(String::from));
+                        }
+                    }
+                }
+            }
+            Node::Tagged(_, inner) => walk(template, inner, params, conds),
+            Node::Seq(items) => items.iter().for_each(|i| walk(template, i, params, conds)),
+            _ => {}
+        }
+    }
+    let (mut params, mut conds) = (BTreeSet::new(), BTreeSet::new());
+    walk(
+        template,
+        &Node::Tagged("Condition".into(), Box::new(Node::Scalar(name.into()))),
+        &mut params,
+        &mut conds,
+    );
+    (params, conds)
+}
+
+/// Whether `node` holds `!GetAtt <target>` anywhere.
+fn mentions_getatt(node: &Node, target: &str) -> bool {
+    match node {
+        Node::Tagged(tag, inner) if tag == "GetAtt" => inner.str() == Some(target),
+        Node::Tagged(_, inner) => mentions_getatt(inner, target),
+        Node::Seq(items) => items.iter().any(|i| mentions_getatt(i, target)),
+        Node::Map(entries) => entries.iter().any(|(_, v)| mentions_getatt(v, target)),
+        Node::Scalar(_) => false,
+    }
+}
+
+/// The source rules against the parsers: every (source, detail-type) the code parses has a rule
+/// sending it to ingest on the default bus and, when the template makes a central bus, on that bus
+/// too; each rule is opt-in (conditioned on one `Enable<Source>Events` parameter, one parameter per
+/// source; a central-bus rule also on the bus's own condition), has the Lambda permission for its ARN
+/// under the same condition, a retry policy and a dead-letter queue whose policy names it.
+fn check_rules(files: &Files, template_text: &str) -> Vec<String> {
+    let Ok(template) = parse_yaml(template_text) else {
+        return vec!["template: not YAML".into()];
+    };
+    let kinds = parsed_event_kinds(files);
+    if !kinds.contains_key("aws.health") || !kinds.contains_key("aws.cloudwatch") {
+        return vec![format!(
+            "crates/core/src/source: the parsers' (source, detail-type) arms were not found: {kinds:?}"
+        )];
+    }
+    let resources = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default();
+    let of_type = |t: &str| -> Vec<(&String, &Node)> {
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Node::str) == Some(t))
+            .map(|(id, r)| (id, r))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    let buses = of_type("AWS::Events::EventBus");
+    let central = buses.first().map(|(id, r)| {
+        (
+            id.to_string(),
+            r.get("Condition").and_then(Node::str).map(String::from),
+        )
+    });
+    let ingest = Node::Tagged(
+        "GetAtt".into(),
+        Box::new(Node::Scalar("IngestFunction.Arn".into())),
+    );
+    // Per rule: (id, bus, sources, detail-types, Enable parameter).
+    let mut rules = Vec::new();
+    for (id, rule) in of_type("AWS::Events::Rule") {
+        let props = rule.get("Properties");
+        let bus = match props.and_then(|p| p.get("EventBusName")) {
+            None => "default".to_string(),
+            Some(Node::Tagged(t, b)) if t == "Ref" => b.str().unwrap_or("?").to_string(),
+            Some(other) => format!("{other:?}"),
+        };
+        let pattern = props.and_then(|p| p.get("EventPattern"));
+        let sources = pattern
+            .and_then(|p| p.get("source"))
+            .map(Node::strings)
+            .unwrap_or_default();
+        let types = pattern
+            .and_then(|p| p.get("detail-type"))
+            .map(Node::strings)
+            .unwrap_or_default();
+        let targets = match props.and_then(|p| p.get("Targets")) {
+            Some(Node::Seq(t)) => t.clone(),
+            _ => vec![],
+        };
+        let to_ingest: Vec<&Node> = targets
+            .iter()
+            .filter(|t| t.get("Arn") == Some(&ingest))
+            .collect();
+        if to_ingest.is_empty() {
+            continue;
+        }
+        for t in &to_ingest {
+            if t.get("RetryPolicy").is_none() {
+                problems.push(format!("{id}: its ingest target has no RetryPolicy"));
+            }
+            match t.at(&["DeadLetterConfig", "Arn"]) {
+                Some(Node::Tagged(tag, q)) if tag == "GetAtt" => {
+                    let queue = q.str().unwrap_or("?").trim_end_matches(".Arn");
+                    let named = of_type("AWS::SQS::QueuePolicy").iter().any(|(_, p)| {
+                        p.at(&["Properties", "Queues"])
+                            .is_some_and(|qs| format!("{qs:?}").contains(&format!("{queue:?}")))
+                            && mentions_getatt(p, &format!("{id}.Arn"))
+                    });
+                    if !named {
+                        problems.push(format!(
+                            "{id}: the policy of its dead-letter queue {queue} does not name it"
+                        ));
+                    }
+                }
+                _ => problems.push(format!("{id}: its ingest target has no DeadLetterConfig")),
+            }
+        }
+        let condition = rule.get("Condition").and_then(Node::str);
+        let mut param = None;
+        match condition {
+            None => problems.push(format!(
+                "{id}: no Condition (each source's rule is opt-in by its parameter)"
+            )),
+            Some(c) => {
+                let (params, conds) = condition_parts(&template, c);
+                let enables: Vec<&String> = params
+                    .iter()
+                    .filter(|p| re(r"^Enable\w+Events$").is_match(p))
+                    .collect();
+                match enables.as_slice() {
+                    [p] => {
+                        let allowed = template
+                            .at(&["Parameters", p, "AllowedValues"])
+                            .map(Node::strings)
+                            .unwrap_or_default();
+                        if allowed != ["true", "false"] {
+                            problems.push(format!(
+                                "{id}: parameter {p} must allow exactly 'true' and 'false'"
+                            ));
+                        }
+                        param = Some(p.to_string());
+                    }
+                    _ => problems.push(format!(
+                        "{id}: condition {c} is not on one Enable<Source>Events parameter ({params:?})"
+                    )),
+                }
+                if let Some((bus_id, Some(bus_cond))) = &central {
+                    if &bus == bus_id && !conds.contains(bus_cond) {
+                        problems.push(format!(
+                            "{id}: on {bus_id} but not conditioned on {bus_cond}"
+                        ));
+                    }
+                }
+            }
+        }
+        let permitted = of_type("AWS::Lambda::Permission").iter().any(|(_, p)| {
+            let pp = p.get("Properties");
+            pp.and_then(|x| x.get("SourceArn"))
+                == Some(&Node::Tagged(
+                    "GetAtt".into(),
+                    Box::new(Node::Scalar(format!("{id}.Arn"))),
+                ))
+                && pp.and_then(|x| x.get("Principal")).and_then(Node::str)
+                    == Some("events.amazonaws.com")
+                && p.get("Condition").and_then(Node::str) == condition
+        });
+        if !permitted {
+            problems.push(format!(
+                "{id}: no Lambda permission for its ARN under its condition"
+            ));
+        }
+        rules.push((id.to_string(), bus, sources, types, param));
+    }
+    let mut buses_wanted = vec!["default".to_string()];
+    buses_wanted.extend(central.iter().map(|(id, _)| id.clone()));
+    let mut gate_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (source, types) in &kinds {
+        for t in types {
+            for bus in &buses_wanted {
+                let covering: Vec<_> = rules
+                    .iter()
+                    .filter(|(_, b, srcs, dts, _)| {
+                        b == bus && srcs.contains(source) && (dts.is_empty() || dts.contains(t))
+                    })
+                    .collect();
+                if covering.is_empty() {
+                    problems.push(format!(
+                        "{source} \"{t}\": no rule on the {bus} bus sends it to ingest"
+                    ));
+                }
+                for (_, _, _, _, p) in covering {
+                    gate_of
+                        .entry(source.as_str())
+                        .or_default()
+                        .extend(p.clone());
+                }
+            }
+        }
+    }
+    let mut owner: BTreeMap<&String, &str> = BTreeMap::new();
+    for (source, params) in &gate_of {
+        if params.len() > 1 {
+            problems.push(format!(
+                "{source}: its rules are gated by several parameters {params:?}"
+            ));
+        }
+        for p in params {
+            if let Some(other) = owner.insert(p, source) {
+                problems.push(format!("parameter {p} gates both {other} and {source}"));
+            }
+        }
+    }
+    problems
+}
+
 // ------------------------------------------------------------------------------------------------
 // Tests.
 // ------------------------------------------------------------------------------------------------
@@ -1275,8 +1542,33 @@ fn the_code_side_sees_what_each_real_function_needs() {
         n
     };
     let ingest = get("ingest", None);
-    assert_eq!(ingest.actions, BTreeSet::from(["sns:Publish".to_string()]));
-    assert!(ingest.required_env.contains("ALERTS_TOPIC_ARN"));
+    assert_eq!(
+        ingest.actions,
+        BTreeSet::from(
+            [
+                "sns:Publish",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "scheduler:CreateSchedule",
+                "iam:PassRole",
+            ]
+            .map(String::from)
+        ),
+        "the alerts topic, the page store and the sweep timer, nothing of the alert store"
+    );
+    for v in [
+        "ALERTS_TOPIC_ARN",
+        "TABLE_NAME",
+        "SCHEDULE_GROUP",
+        "SCHEDULER_ROLE_ARN",
+    ] {
+        assert!(
+            ingest.required_env.contains(v),
+            "{v} in {:?}",
+            ingest.required_env
+        );
+    }
     let router = get("router", None);
     for a in [
         "dynamodb:PutItem",
@@ -1324,10 +1616,7 @@ fn the_code_side_sees_what_each_real_function_needs() {
 
 #[test]
 fn removing_a_variable_from_the_real_template_is_caught() {
-    let t = repo_template().replace(
-        "          ALERTS_TOPIC_ARN: !Ref AlertsTopic\n      Policies",
-        "      Policies",
-    );
+    let t = repo_template().replace("          ALERTS_TOPIC_ARN: !Ref AlertsTopic\n", "");
     assert_ne!(t, repo_template(), "the doctoring must change the template");
     let problems = check(&repo_files(), &t, PENDING);
     assert_eq!(
@@ -1678,5 +1967,98 @@ fn a_port_implementation_counts_only_where_the_function_names_the_port() {
         check(&files, &template, &[]),
         vec!["IngestFunction: action sns:Publish is allowed but the code never calls it"],
         "the Bus implementation publishes, but nothing in this function uses a Bus"
+    );
+}
+
+#[test]
+fn every_parsed_event_kind_has_an_opt_in_rule_on_each_bus() {
+    let files = repo_files();
+    let kinds = parsed_event_kinds(&files);
+    // Guards the reader: if it stopped seeing the parsers' arms, the check would pass vacuously.
+    assert!(kinds.len() >= 9, "{kinds:?}");
+    assert!(kinds["aws.autoscaling"].contains("EC2 Auto Scaling Instance Refresh Failed"));
+    assert!(kinds["aws.synthetics"].contains("Synthetics Canary TestRun Successful"));
+    assert!(kinds["aws.health"].contains("AWS Health Abuse Event"));
+    assert_eq!(check_rules(&files, &repo_template()), Vec::<String>::new());
+}
+
+/// The template without the resource `id` (its lines up to the next resource).
+fn without_resource(template: &str, id: &str) -> String {
+    let start = template
+        .find(&format!("\n  {id}:\n"))
+        .expect("resource in the template")
+        + 1;
+    let rest = &template[start + 1..];
+    let end = re(r"\n  [A-Za-z]|\n[A-Za-z]")
+        .find(rest)
+        .map_or(template.len(), |m| start + 1 + m.start() + 1);
+    format!("{}{}", &template[..start], &template[end..])
+}
+
+#[test]
+fn a_missing_rule_an_unconditioned_rule_or_a_narrowed_pattern_is_caught() {
+    let files = repo_files();
+    let t = repo_template();
+    let no_guardduty = without_resource(&t, "GuardDutyEventsRule");
+    assert_ne!(no_guardduty, t);
+    let problems = check_rules(&files, &no_guardduty);
+    assert!(
+        problems.contains(
+            &"aws.guardduty \"GuardDuty Finding\": no rule on the default bus sends it to ingest"
+                .to_string()
+        ),
+        "{problems:?}"
+    );
+
+    let always_on = t.replacen("    Condition: EcsEventsEnabled\n", "", 1);
+    assert_ne!(always_on, t);
+    assert_eq!(
+        check_rules(&files, &always_on),
+        vec![
+            "EcsEventsRule: no Condition (each source's rule is opt-in by its parameter)",
+            "EcsEventsRule: no Lambda permission for its ARN under its condition",
+        ]
+    );
+
+    let narrowed = t.replacen(
+        "detail-type: [ECS Deployment State Change, ECS Service Action, ECS Task State Change]\n",
+        "detail-type: [ECS Deployment State Change, ECS Service Action]\n",
+        2,
+    );
+    assert_ne!(narrowed, t);
+    assert_eq!(
+        check_rules(&files, &narrowed),
+        vec![
+            "aws.ecs \"ECS Task State Change\": no rule on the default bus sends it to ingest",
+            "aws.ecs \"ECS Task State Change\": no rule on the CentralEventBus bus sends it to ingest",
+        ]
+    );
+
+    let central_always = t.replacen(
+        "    Condition: RdsEventsOnCentralBus\n",
+        "    Condition: RdsEventsEnabled\n",
+        1,
+    );
+    assert_ne!(central_always, t);
+    let problems = check_rules(&files, &central_always);
+    assert!(
+        problems.contains(
+            &"RdsEventsCentralRule: on CentralEventBus but not conditioned on CreateCentralBus"
+                .to_string()
+        ),
+        "{problems:?}"
+    );
+
+    let undlq = t.replacen(
+        "                  - !If [Ec2EventsEnabled, !GetAtt Ec2EventsRule.Arn, !Ref AWS::NoValue]\n",
+        "",
+        1,
+    );
+    assert_ne!(undlq, t);
+    assert_eq!(
+        check_rules(&files, &undlq),
+        vec![
+            "Ec2EventsRule: the policy of its dead-letter queue UndeliveredQueue does not name it"
+        ]
     );
 }

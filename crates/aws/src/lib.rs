@@ -6,6 +6,7 @@
 pub mod dynamo;
 pub mod emulator;
 pub mod hold;
+pub mod pages;
 pub mod scheduler;
 mod sdk_error;
 pub mod ses;
@@ -15,6 +16,7 @@ pub mod wiring;
 
 pub use dynamo::{DynamoStore, TableError};
 pub use hold::DynamoHold;
+pub use pages::DynamoPages;
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
 pub use ses::{SenderConfigError, SesEmail};
 pub use sms::SnsSms;

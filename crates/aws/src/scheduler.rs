@@ -1,6 +1,8 @@
 //! The EventBridge Scheduler adapter of the [`Scheduler`] port: one one-time schedule per escalation
 //! step, in the stack's schedule group, invoking the escalate function with the [`EscalationTick`] as
-//! its input and deleting itself once it has run (`ActionAfterCompletion = DELETE`).
+//! its input and deleting itself once it has run (`ActionAfterCompletion = DELETE`). The same adapter,
+//! built with another target, is the SMS throttle's [`FlushTimer`] (the SMS deliver function) and the
+//! Health pages' [`SweepTimer`] (the ingest function).
 //!
 //! The port's idempotence maps onto the service's own answers, matched by error variant:
 //! `CreateSchedule` answering `ConflictException` means the name is taken, so the step is already
@@ -35,6 +37,7 @@ use aws_sdk_scheduler::types::{
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use thiserror::Error;
 use tocsin_core::model::stable_id;
+use tocsin_core::pages::{SweepTimer, sweep_name};
 use tocsin_core::ports::{Scheduler, SchedulerError};
 use tocsin_core::record::EscalationTick;
 use tocsin_core::throttle::{Flush, FlushTimer};
@@ -283,6 +286,17 @@ impl FlushTimer for EventBridgeScheduler {
         let input = serde_json::to_string(&serde_json::json!({ "flush": flush }))
             .map_err(|e| SchedulerError(format!("encode flush: {e}")))?;
         self.create(&flush.timer_name(), flush.due, input).await
+    }
+}
+
+/// The sweep of a paged AWS Health event: a schedule invoking this adapter's target (built with the
+/// ingest function's own ARN) with `{"health_pages_flush": {"key": ...}}` as its input.
+impl SweepTimer for EventBridgeScheduler {
+    async fn schedule_sweep(&self, key: &str, at: DateTime<Utc>) -> Result<(), SchedulerError> {
+        let input =
+            serde_json::to_string(&serde_json::json!({ "health_pages_flush": { "key": key } }))
+                .map_err(|e| SchedulerError(format!("encode health pages sweep: {e}")))?;
+        self.create(&sweep_name(key), at, input).await
     }
 }
 

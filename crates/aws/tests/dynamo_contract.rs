@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use support::{Options, moto_table};
 use tocsin_core::Severity;
 use tocsin_core::contract;
+use tocsin_core::pages::PageStore;
 use tocsin_core::ports::{AlertStore, Claim};
 use tocsin_core::record::{Action, AuditEntry};
 
@@ -30,6 +31,33 @@ async fn dynamo_hold_keeps_the_hold_store_contract_in_the_stores_table() {
     };
     let hold = tocsin_aws::DynamoHold::new(moto.client.clone(), moto.store.table());
     tocsin_core::throttle::contract::run(&hold, "dyn").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_pages_keep_the_page_store_contract_in_the_stores_table() {
+    let Some(moto) = moto_table("pages", Options::DIRECT).await else {
+        return;
+    };
+    let pages = tocsin_aws::DynamoPages::new(moto.client.clone(), moto.store.table());
+    tocsin_core::pages::contract::run(&pages, "dyn").await;
+}
+
+/// Through the one-at-a-time proxy, as the claim race below: moto applies an `UpdateItem` as read,
+/// change, write without a lock, so two concurrent set additions can lose one; DynamoDB applies
+/// updates of one item one after the other. The tasks still interleave their requests freely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_pages_of_one_event_complete_it_once() {
+    let Some(moto) = moto_table("pages-race", Options::PROXIED).await else {
+        return;
+    };
+    let pages = tocsin_aws::DynamoPages::new(moto.client.clone(), moto.store.table());
+    let mut tasks = tokio::task::JoinSet::new();
+    for page in tocsin_core::pages::contract::race_pages("dyn", 64) {
+        let pages = pages.clone();
+        tasks.spawn(async move { pages.add_page(&page).await.unwrap() });
+    }
+    let outcomes = tasks.join_all().await;
+    tocsin_core::pages::contract::check_race(&pages, "dyn", 64, &outcomes).await;
 }
 
 /// Through the proxy, one request at a time: moto does not apply a conditional PutItem atomically

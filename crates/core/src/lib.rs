@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod noise;
 pub mod oncall;
+pub mod pages;
 pub mod ports;
 pub mod record;
 pub mod remind;

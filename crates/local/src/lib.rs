@@ -6,10 +6,12 @@ mod bus;
 mod clock;
 mod embedded;
 mod hold;
+mod pages;
 mod store;
 
 pub use bus::LocalBus;
 pub use clock::{VirtualClock, VirtualScheduler};
 pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
 pub use hold::{LocalFlushTimer, MemoryHold};
+pub use pages::{LocalSweepTimer, MemoryPages, PendingSweep};
 pub use store::MemoryStore;

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::eventbridge::read_detail;
@@ -75,8 +75,9 @@ pub(crate) struct Entity<'a> {
 }
 
 /// One page of a Health event that came in several (`totalPages` above 1). Every page carries the
-/// whole event but for its share of the affected entities.
-#[derive(Debug, Clone, PartialEq)]
+/// whole event but for its share of the affected entities. It serialises (as JSON) so that a
+/// [`crate::pages::PageStore`] can keep it until the other pages arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthPage {
     /// Which event this is a page of: the `event_id` the whole event gets (affected account,
     /// `eventArn`, `communicationId` without its page suffix, `lastUpdatedTime`).
@@ -92,9 +93,9 @@ pub struct HealthPage {
 }
 
 impl HealthPage {
-    /// The alert of this page alone, for where no reassembly is kept (`tocsin parse`, and the AWS
-    /// ingest function until the store holds pages): the event with this page's entities, and
-    /// `labels.health_pages` saying `k of n`, so a reader knows the entity list is partial.
+    /// The alert of this page alone, for where no reassembly is kept (`tocsin parse`): the event
+    /// with this page's entities, and `labels.health_pages` saying `k of n`, so a reader knows the
+    /// entity list is partial.
     pub fn into_alert(self) -> Alert {
         let note = format!("{} of {}", self.page, self.total);
         finish(self.alert, &self.entities, Some(note))
@@ -139,13 +140,7 @@ impl Reassembly {
         }
         let key = slots.iter().flatten().next().map(|p| p.key.clone())?;
         let pages = self.events.remove(&key)?;
-        let mut pages = pages.into_iter().flatten();
-        let first = pages.next()?;
-        let mut entities = first.entities;
-        for p in pages {
-            entities.extend(p.entities);
-        }
-        Some(finish(first.alert, &entities, None))
+        join_pages(pages.into_iter().flatten().collect())
     }
 
     /// How many events are waiting for pages.
@@ -159,23 +154,32 @@ impl Reassembly {
     pub fn finish(self) -> Vec<Alert> {
         self.events
             .into_values()
-            .filter_map(|slots| {
-                let total = slots.len();
-                let got = slots.iter().flatten().count();
-                let mut pages = slots.into_iter().flatten();
-                let first = pages.next()?;
-                let mut entities = first.entities;
-                for p in pages {
-                    entities.extend(p.entities);
-                }
-                Some(finish(
-                    first.alert,
-                    &entities,
-                    Some(format!("received {got} of {total}")),
-                ))
-            })
+            .filter_map(|slots| join_pages(slots.into_iter().flatten().collect()))
             .collect()
     }
+}
+
+/// Joins the pages of one event into its alert: the first page's event with the affected entities of
+/// every page, in page order (a page number given twice counts once, its first copy). With every page
+/// from 1 to the total there, the alert is the whole event's; with pages missing it is still the
+/// event's alert (same `event_id`), with the entities that came and `labels.health_pages` saying
+/// `received k of n`. The total is the largest any page claims (or its largest page number, should
+/// pages disagree). `None` for no pages. [`Reassembly`] and the ingest function's
+/// [`crate::pages::PageStore`] both join with this, so the two cannot make different alerts.
+pub fn join_pages(mut pages: Vec<HealthPage>) -> Option<Alert> {
+    pages.sort_by_key(|p| p.page);
+    pages.dedup_by_key(|p| p.page);
+    let total = pages.iter().map(|p| p.total.max(p.page)).max().unwrap_or(0);
+    let got = pages.len();
+    let whole = (1..=total).all(|n| pages.iter().any(|p| p.page == n));
+    let mut pages = pages.into_iter();
+    let first = pages.next()?;
+    let mut entities = first.entities;
+    for p in pages {
+        entities.extend(p.entities);
+    }
+    let note = (!whole).then(|| format!("received {got} of {total}"));
+    Some(finish(first.alert, &entities, note))
 }
 
 /// Reads one Health event into `out`: an alert, a page, or a skipped backup copy.

@@ -35,7 +35,7 @@ use serde_json::value::RawValue;
 
 use crate::model::{Alert, Transport};
 
-pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly};
+pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly, join_pages};
 use loose::{Keys, List, Map, Obj, Val, opt_str};
 use text::quote;
 
@@ -100,7 +100,8 @@ pub struct Parsed {
     /// One error per bad record, its `at` naming the record (`Records[2].Sns.Message`).
     pub rejected: Vec<ParseError>,
     /// Pages of AWS Health events too large for one EventBridge event (`totalPages` above 1): not
-    /// alerts yet. A [`Reassembly`] keyed by event joins them into one alert once every page is in.
+    /// alerts yet. A [`Reassembly`] (replay) or a [`crate::pages::PageStore`] (the ingest function)
+    /// keyed by event joins them into one alert once every page is in.
     pub pages: Vec<HealthPage>,
     /// Events read and deliberately dropped, each with why (an AWS Health copy delivered to the
     /// backup region). Not errors: nothing is wrong with them, and nothing is lost.

@@ -26,7 +26,7 @@ use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, 
 use crate::noise::{
     FlapState, GroupMember, GroupState, InhibitState, NewSilence, NoiseBody, NoiseState,
     NoiseTimer, Silence, delta_text, flap_key, group_key, inhibit_key, label_text, label_values,
-    noise_timer_name,
+    noise_timer_name, noise_timer_prefix,
 };
 use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
 use crate::record::{
@@ -469,9 +469,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if st.timer_at.is_some_and(|t| t <= due) {
             return Ok(());
         }
+        let prefix = noise_timer_prefix("grp", key);
         if st.timer_at.is_some() {
             self.scheduler
-                .cancel(&noise_timer_name("grp", key, st.seq))
+                .cancel(&format!("{prefix}{}", st.seq))
                 .await?;
         }
         st.seq += 1;
@@ -487,7 +488,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }),
         };
         self.scheduler
-            .schedule(&noise_timer_name("grp", key, st.seq), due, &tick)
+            .schedule(&format!("{prefix}{}", st.seq), due, &tick)
             .await?;
         Ok(())
     }
@@ -902,7 +903,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
                     .await?;
             }
-            st.last = Some(Box::new(alert.clone()));
+            st.last = Some(std::sync::Arc::new(alert.clone()));
             self.save(&key, version, NoiseBody::Flap(st)).await?;
             let e = entry(
                 now,
@@ -927,7 +928,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let count = st.changes.len();
         st.flapping_since = Some(now);
         st.episode = Some(id.clone());
-        st.last = Some(Box::new(alert.clone()));
+        st.last = Some(std::sync::Arc::new(alert.clone()));
         self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
             .await?;
         self.save(&key, version, NoiseBody::Flap(st)).await?;
@@ -947,9 +948,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         st: &mut FlapState,
         due: DateTime<Utc>,
     ) -> Result<(), RouterError> {
+        let prefix = noise_timer_prefix("flap", key);
         if st.seq > 0 {
             self.scheduler
-                .cancel(&noise_timer_name("flap", key, st.seq))
+                .cancel(&format!("{prefix}{}", st.seq))
                 .await?;
         }
         st.seq += 1;
@@ -963,7 +965,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }),
         };
         self.scheduler
-            .schedule(&noise_timer_name("flap", key, st.seq), due, &tick)
+            .schedule(&format!("{prefix}{}", st.seq), due, &tick)
             .await?;
         Ok(())
     }
@@ -1115,7 +1117,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let last = st.last.take();
         st.changes.clear();
         self.save(key, version, NoiseBody::Flap(st.clone())).await?;
-        let Some(alert) = last.map(|a| *a) else {
+        let Some(alert) = last.map(std::sync::Arc::unwrap_or_clone) else {
             return Ok(Vec::new());
         };
         let latest = self.store.latest_alert(&alert.fingerprint).await?;

@@ -1,5 +1,6 @@
 //! The memory store: the `AlertStore` port on a mutex-guarded map, with the DynamoDB adapter's
-//! conditional-write semantics.
+//! conditional-write semantics. Dedup records and audit entries, which a storm makes by the hundred
+//! thousand, are kept in compact interned forms (`crate::compact`) and rebuilt when read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,14 +10,30 @@ use tocsin_core::noise::{NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
+use crate::compact::{CompactAudit, CompactDedup, Fx, Interner};
+
 #[derive(Default)]
 struct Inner {
-    dedup: HashMap<String, DedupRecord>,
+    strings: Interner,
+    dedup: HashMap<Arc<str>, CompactDedup, Fx>,
     alerts: HashMap<String, AlertRecord>,
     latest: HashMap<String, String>,
-    audit: HashMap<String, Vec<AuditEntry>>,
+    audit: HashMap<Arc<str>, Vec<CompactAudit>, Fx>,
     silences: HashMap<String, Silence>,
     noise: HashMap<String, NoiseState>,
+}
+
+impl Inner {
+    fn put_dedup(&mut self, record: &DedupRecord) {
+        let compact = CompactDedup::new(record, &mut self.strings);
+        match self.dedup.get_mut(record.event_id.as_str()) {
+            Some(slot) => *slot = compact,
+            None => {
+                let key = self.strings.get(&record.event_id);
+                self.dedup.insert(key, compact);
+            }
+        }
+    }
 }
 
 /// An in-memory `AlertStore`. Clones share the same state.
@@ -48,22 +65,20 @@ impl AlertStore for MemoryStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
         let mut g = self.lock();
         let now = record.claimed_at;
-        if let Some(existing) = g.dedup.get(&record.event_id) {
+        if let Some(existing) = g.dedup.get(record.event_id.as_str()) {
             let expired = existing.expires_at <= now;
             let stale =
                 existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
             if !expired && !stale {
-                return Ok(Claim::Duplicate(existing.clone()));
+                return Ok(Claim::Duplicate(existing.record(&record.event_id)));
             }
         }
-        g.dedup.insert(record.event_id.clone(), record.clone());
+        g.put_dedup(record);
         Ok(Claim::Claimed)
     }
 
     async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {
-        self.lock()
-            .dedup
-            .insert(record.event_id.clone(), record.clone());
+        self.lock().put_dedup(record);
         Ok(())
     }
 
@@ -138,14 +153,27 @@ impl AlertStore for MemoryStore {
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let mut g = self.lock();
+        let g = &mut *g;
         for e in entries {
-            g.audit.entry(e.alert.clone()).or_default().push(e.clone());
+            let compact = CompactAudit::new(e, &mut g.strings);
+            match g.audit.get_mut(e.alert.as_str()) {
+                Some(trail) => trail.push(compact),
+                None => {
+                    let key = g.strings.get(&e.alert);
+                    g.audit.insert(key, vec![compact]);
+                }
+            }
         }
         Ok(())
     }
 
     async fn audit(&self, alert_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut v = self.lock().audit.get(alert_id).cloned().unwrap_or_default();
+        let mut v: Vec<AuditEntry> = self
+            .lock()
+            .audit
+            .get(alert_id)
+            .map(|trail| trail.iter().map(|e| e.entry(alert_id)).collect())
+            .unwrap_or_default();
         // Stable: entries with the same time keep their append order.
         v.sort_by_key(|e| e.at);
         Ok(v)

@@ -136,6 +136,15 @@ pub trait AlertStore: Send + Sync {
         &self,
         state: &NoiseState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`AlertStore::put_noise_state`] for a caller done with the state: a store that keeps states as
+    /// they are (the memory store) takes it without a copy. Same conditions, same errors.
+    fn put_noise_state_owned(
+        &self,
+        state: NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.put_noise_state(&state).await }
+    }
 }
 
 /// Why a publish failed.
@@ -300,5 +309,11 @@ impl<T: AlertStore> AlertStore for &T {
         state: &NoiseState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).put_noise_state(state)
+    }
+    fn put_noise_state_owned(
+        &self,
+        state: NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_noise_state_owned(state)
     }
 }

@@ -164,11 +164,20 @@ pub(crate) fn entry(
 }
 
 pub(crate) fn human(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    Human(d).to_string()
+}
+
+/// A duration as people read it (`45s`, `5m00s`, `2h05m`), written straight into the text around it.
+#[derive(Clone, Copy)]
+pub(crate) struct Human(pub(crate) chrono::TimeDelta);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.num_seconds().max(0) {
+            s if s < 60 => write!(f, "{s}s"),
+            s if s < 3600 => write!(f, "{}m{:02}s", s / 60, s % 60),
+            s => write!(f, "{}h{:02}m", s / 3600, (s % 3600) / 60),
+        }
     }
 }
 
@@ -182,6 +191,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     pub async fn handle(&self, mut alert: Alert) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
         classify(&self.config, &mut alert);
+        // Shared from here on: a flapping alarm's state keeps the latest transition, and sharing it
+        // spares a copy of the alert on every change.
+        let alert = Arc::new(alert);
         let mut claim = DedupRecord {
             event_id: alert.event_id.clone(),
             status: ClaimStatus::InProgress,
@@ -194,7 +206,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         };
         if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
             if existing.status == ClaimStatus::InProgress {
-                return Err(RouterError::InProgress(alert.event_id));
+                return Err(RouterError::InProgress(alert.event_id.clone()));
             }
             let id = existing
                 .alert_id
@@ -237,7 +249,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     async fn process(
         &self,
-        alert: &Alert,
+        alert: &Arc<Alert>,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         let firing = match alert.state {

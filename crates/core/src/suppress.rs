@@ -32,7 +32,7 @@ use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
 use crate::record::{
     Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Status, Target,
 };
-use crate::router::{Router, RouterError, alert_id_for, entry, human, to_chrono};
+use crate::router::{Human, Router, RouterError, alert_id_for, entry, human, to_chrono};
 use crate::routing::{expand, match_routes};
 
 /// A rule holding an alert that opens: who, why (one line), until when (if known), and for inhibition
@@ -103,7 +103,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             version: version + 1,
             body,
         };
-        self.store.put_noise_state(&state).await
+        self.store.put_noise_state_owned(state).await
     }
 
     async fn group_state(&self, key: &str) -> Result<Option<(u64, GroupState)>, StoreError> {
@@ -851,7 +851,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// on flapping); `None` when the router should act on it as usual.
     pub(crate) async fn damp(
         &self,
-        alert: &Alert,
+        alert: &std::sync::Arc<Alert>,
         firing: bool,
         latest: &mut Option<AlertRecord>,
         now: DateTime<Utc>,
@@ -893,17 +893,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             || st.episode.clone().unwrap_or_else(|| alert_id_for(alert)),
             |r| r.id.clone(),
         );
-        let rule = format!(
-            "flap_damping: more than {} changes in {}",
-            fd.max_changes,
-            human(to_chrono(fd.window))
-        );
+        // The rule is written into each reason rather than formatted apart: this runs on every change.
+        let (max, window) = (fd.max_changes, Human(to_chrono(fd.window)));
         if let Some(since) = st.flapping_since {
             if changed {
                 self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
                     .await?;
             }
-            st.last = Some(std::sync::Arc::new(alert.clone()));
+            st.last = Some(std::sync::Arc::clone(alert));
             self.save(&key, version, NoiseBody::Flap(st)).await?;
             let e = entry(
                 now,
@@ -911,10 +908,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 alert,
                 Action::Suppress,
                 format!(
-                    "flapping since {} ({rule}): {} not acted on; acted on once when it settles ({} without a change)",
+                    "flapping since {} (flap_damping: more than {max} changes in {window}): {} not acted on; acted on once when it settles ({} without a change)",
                     format_time(&since),
                     alert.state,
-                    human(to_chrono(fd.settle))
+                    Human(to_chrono(fd.settle))
                 ),
             );
             return Ok(Some((id, vec![e])));
@@ -928,13 +925,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let count = st.changes.len();
         st.flapping_since = Some(now);
         st.episode = Some(id.clone());
-        st.last = Some(std::sync::Arc::new(alert.clone()));
+        st.last = Some(std::sync::Arc::clone(alert));
         self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
             .await?;
         self.save(&key, version, NoiseBody::Flap(st)).await?;
         let why = format!(
-            "flapping: {count} changes in {} ({rule}); paged once now, and once when it settles",
-            human(to_chrono(fd.window))
+            "flapping: {count} changes in {window} (flap_damping: more than {max} changes in {window}); paged once now, and once when it settles"
         );
         let mut entries = vec![entry(now, &id, alert, Action::Suppress, why.clone())];
         self.page_once(alert, &id, "flapping", &why, now, &mut entries)

@@ -240,6 +240,10 @@ impl AlertStore for MemoryStore {
     }
 
     async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
+        self.put_noise_state_owned(state.clone()).await
+    }
+
+    async fn put_noise_state_owned(&self, state: NoiseState) -> Result<(), StoreError> {
         let mut g = self.lock();
         let current = g.noise.get(&state.key).map(|s| s.version);
         let expected = (state.version > 1).then(|| state.version - 1);
@@ -251,7 +255,12 @@ impl AlertStore for MemoryStore {
                 expected.unwrap_or(0)
             )));
         }
-        g.noise.insert(state.key.clone(), state.clone());
+        match g.noise.get_mut(&state.key) {
+            Some(slot) => *slot = state,
+            None => {
+                g.noise.insert(state.key.clone(), state);
+            }
+        }
         Ok(())
     }
 }

@@ -38,7 +38,8 @@ use crate::config::{
 use crate::lifecycle::{self, Command, IllegalTransition};
 use crate::model::{AlarmState, Alert, format_time, stable_id};
 use crate::ports::{
-    AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError,
+    AlertHead, AlertStore, Bus, BusError, Claim, Clock, Latest, Scheduler, SchedulerError,
+    StoreError,
 };
 use crate::record::{
     Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind,
@@ -275,21 +276,39 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             },
         };
-        let mut latest = self.store.latest_alert(&alert.fingerprint).await?;
+        // The head first where the store reads cheaply (see `Latest`); the whole record below.
+        let (head, mut whole) = match self.store.latest_alert_lazy(&alert.fingerprint).await? {
+            Latest::Whole(rec) => (rec.as_ref().map(AlertHead::of), Some(rec)),
+            Latest::Head(head) => (head, None),
+        };
         // A retry of an event whose state change was written before the attempt failed: the record's
         // last transition is this event. Re-emit its side effects (idempotent by delivery id and
         // timer name) without applying the change twice.
         // (A record older than the dedup window is a genuine redelivery long after, not a retry.)
         let window = to_chrono(self.settings.dedup_ttl);
-        if let Some(rec) = latest
+        if head
             .as_ref()
-            .filter(|r| r.alert.event_id == alert.event_id && now - r.updated_at < window)
+            .is_some_and(|r| r.event_id == alert.event_id && now - r.updated_at < window)
         {
-            return self.resume(rec.clone(), alert, now).await;
+            let rec = match whole.take() {
+                Some(rec) => rec,
+                None => self.store.latest_alert(&alert.fingerprint).await?,
+            };
+            if let Some(rec) = rec {
+                return self.resume(rec, alert, now).await;
+            }
         }
-        if let Some(absorbed) = self.damp(alert, firing, &mut latest, now).await? {
+        let live = head
+            .as_ref()
+            .filter(|r| r.status.is_live())
+            .map(|r| r.id.as_str());
+        if let Some(absorbed) = self.damp(alert, firing, live, now).await? {
             return Ok(absorbed);
         }
+        let latest = match whole {
+            Some(rec) => rec,
+            None => self.store.latest_alert(&alert.fingerprint).await?,
+        };
         if firing {
             match latest {
                 Some(rec) if rec.status.is_live() => self.repeat(rec, alert, now).await,

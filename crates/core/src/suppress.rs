@@ -853,7 +853,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         &self,
         alert: &std::sync::Arc<Alert>,
         firing: bool,
-        latest: &mut Option<AlertRecord>,
+        live: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<(String, Vec<AuditEntry>)>, RouterError> {
         let Some(fd) = &self.config.noise.flap_damping else {
@@ -863,7 +863,6 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok(None);
         }
         let key = flap_key(&alert.fingerprint);
-        let live = latest.as_ref().filter(|r| r.status.is_live());
         let (version, mut st) = match self.state(&key).await? {
             Some(NoiseState {
                 version,
@@ -891,7 +890,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         st.changes.retain(|t| *t > horizon);
         let id = live.map_or_else(
             || st.episode.clone().unwrap_or_else(|| alert_id_for(alert)),
-            |r| r.id.clone(),
+            str::to_string,
         );
         // The rule is written into each reason rather than formatted apart: this runs on every change.
         let (max, window) = (fd.max_changes, Human(to_chrono(fd.window)));

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_core::noise::{NoiseState, Silence};
-use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::ports::{AlertHead, AlertStore, Claim, Latest, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
 use crate::compact::{CompactAudit, CompactDedup, Fx, Interner};
@@ -99,6 +99,18 @@ impl AlertStore for MemoryStore {
             .get(fingerprint)
             .and_then(|id| g.alerts.get(id))
             .cloned())
+    }
+
+    async fn latest_alert_lazy(&self, fingerprint: &str) -> Result<Latest, StoreError> {
+        // In process a second read is a map lookup, so the router reads the whole record only when
+        // it needs it: a flapping alarm's changes never do, and copying it was most of their cost.
+        let g = self.lock();
+        Ok(Latest::Head(
+            g.latest
+                .get(fingerprint)
+                .and_then(|id| g.alerts.get(id))
+                .map(AlertHead::of),
+        ))
     }
 
     async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {

@@ -1,7 +1,10 @@
 //! Compact in-memory forms of the records the memory store keeps by the hundred thousand (dedup
-//! records and audit entries), so that a storm's trail fits in a small process: every string is
-//! interned once as an `Arc<str>` (alarm names, alert ids, reasons and event ids repeat across
-//! entries), and the full records are rebuilt only when read back, which is rare.
+//! records and audit entries), so that a storm's trail fits in a small process: strings are shared
+//! `Arc<str>`s, and the full records are rebuilt only when read back, which is rare. Strings of few
+//! distinct values (alarm names, alert ids, transports, outcomes, channels, targets) are interned in
+//! one small table; a reason or event id is shared with the entry before it in the same trail when
+//! equal (a flapping alarm's entries repeat theirs), since a global table of every reason and event
+//! id cost more to probe than the copies it saved.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -130,15 +133,31 @@ pub(crate) struct CompactAudit {
 }
 
 impl CompactAudit {
-    pub(crate) fn new(e: &AuditEntry, strings: &mut Interner) -> Self {
+    /// The compact form of `e`, to be appended to `trail` (its alert's entries so far).
+    pub(crate) fn new(e: &AuditEntry, trail: &[CompactAudit], strings: &mut Interner) -> Self {
+        // A flapping alarm's entries alternate between two reasons, with the odd duplicate delivery
+        // between them: look a few back.
+        let recent = &trail[trail.len().saturating_sub(4)..];
+        let reason = recent
+            .iter()
+            .rev()
+            .find(|p| *p.reason == *e.reason)
+            .map_or_else(|| Arc::from(e.reason.as_str()), |p| Arc::clone(&p.reason));
+        let event_id =
+            e.event_id
+                .as_deref()
+                .map(|id| match trail.last().and_then(|p| p.event_id.as_ref()) {
+                    Some(prev) if **prev == *id => Arc::clone(prev),
+                    _ => Arc::from(id),
+                });
         CompactAudit {
             at: e.at,
             action: e.action,
             severity: e.severity,
             level: e.level,
             alarm_name: strings.get(&e.alarm_name),
-            reason: strings.get(&e.reason),
-            event_id: strings.opt(e.event_id.as_deref()),
+            reason,
+            event_id,
             channel: strings.opt(e.channel.as_deref()),
             target: strings.opt(e.target.as_deref()),
             attempt: e.attempt.clone().map(Box::new),
@@ -198,6 +217,10 @@ mod tests {
                 provider_id: Some("p".into()),
             }),
         };
-        assert_eq!(CompactAudit::new(&e, &mut s).entry("a1"), e);
+        let first = CompactAudit::new(&e, &[], &mut s);
+        assert_eq!(first.entry("a1"), e);
+        let second = CompactAudit::new(&e, std::slice::from_ref(&first), &mut s);
+        assert!(Arc::ptr_eq(&first.reason, &second.reason));
+        assert_eq!(second.entry("a1"), e);
     }
 }

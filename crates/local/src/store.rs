@@ -29,8 +29,9 @@ impl Inner {
         match self.dedup.get_mut(record.event_id.as_str()) {
             Some(slot) => *slot = compact,
             None => {
-                let key = self.strings.get(&record.event_id);
-                self.dedup.insert(key, compact);
+                // Not interned: event ids are all distinct.
+                self.dedup
+                    .insert(Arc::from(record.event_id.as_str()), compact);
             }
         }
     }
@@ -167,10 +168,13 @@ impl AlertStore for MemoryStore {
         let mut g = self.lock();
         let g = &mut *g;
         for e in entries {
-            let compact = CompactAudit::new(e, &mut g.strings);
             match g.audit.get_mut(e.alert.as_str()) {
-                Some(trail) => trail.push(compact),
+                Some(trail) => {
+                    let compact = CompactAudit::new(e, trail, &mut g.strings);
+                    trail.push(compact);
+                }
                 None => {
+                    let compact = CompactAudit::new(e, &[], &mut g.strings);
                     let key = g.strings.get(&e.alert);
                     g.audit.insert(key, vec![compact]);
                 }

@@ -42,7 +42,7 @@ impl Clock for VirtualClock {
 struct Timers {
     seq: u64,
     by_time: BTreeMap<(DateTime<Utc>, u64), (Arc<str>, EscalationTick)>,
-    by_name: HashMap<Arc<str>, (DateTime<Utc>, u64)>,
+    by_name: HashMap<Arc<str>, (DateTime<Utc>, u64), crate::compact::Fx>,
 }
 
 /// One-time timers by name, fired by [`VirtualScheduler::pop_due`]. Clones share the timers.

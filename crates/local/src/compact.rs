@@ -155,7 +155,10 @@ impl CompactAudit {
             action: e.action,
             severity: e.severity,
             level: e.level,
-            alarm_name: strings.get(&e.alarm_name),
+            alarm_name: match trail.last() {
+                Some(p) if *p.alarm_name == *e.alarm_name => Arc::clone(&p.alarm_name),
+                _ => strings.get(&e.alarm_name),
+            },
             reason,
             event_id,
             channel: strings.opt(e.channel.as_deref()),

@@ -39,7 +39,7 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Latest {
     /// The whole record (or none): what a store that pays per read answers, so nothing is read twice.
-    Whole(Option<AlertRecord>),
+    Whole(Option<Box<AlertRecord>>),
     /// Only what the router needs before it knows whether it needs the rest (a flapping alarm's
     /// changes never do); the caller reads the whole record with [`AlertStore::latest_alert`] when it
     /// does. Only for stores where a second read costs next to nothing (in process).
@@ -102,7 +102,11 @@ pub trait AlertStore: Send + Sync {
         &self,
         fingerprint: &str,
     ) -> impl Future<Output = Result<Latest, StoreError>> + Send {
-        async move { Ok(Latest::Whole(self.latest_alert(fingerprint).await?)) }
+        async move {
+            Ok(Latest::Whole(
+                self.latest_alert(fingerprint).await?.map(Box::new),
+            ))
+        }
     }
 
     /// One alert by id.

@@ -278,7 +278,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         };
         // The head first where the store reads cheaply (see `Latest`); the whole record below.
         let (head, mut whole) = match self.store.latest_alert_lazy(&alert.fingerprint).await? {
-            Latest::Whole(rec) => (rec.as_ref().map(AlertHead::of), Some(rec)),
+            Latest::Whole(rec) => (rec.as_deref().map(AlertHead::of), Some(rec.map(|r| *r))),
             Latest::Head(head) => (head, None),
         };
         // A retry of an event whose state change was written before the attempt failed: the record's

@@ -3,6 +3,7 @@
 //! JSON (snake_case) and stores carry them as they are (`docs/storage.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -252,9 +253,37 @@ pub struct FlapState {
     /// decisions share one trail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub episode: Option<String>,
-    /// The latest transition while flapping (what settling reports).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<Box<Alert>>,
+    /// The latest transition while flapping (what settling reports). Shared, not owned: the state is
+    /// read and written on every change of a flapping alarm, and copying the alert each time was
+    /// most of that cost.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "shared_alert"
+    )]
+    pub last: Option<Arc<Alert>>,
+}
+
+/// Serde glue for a shared alert: the same JSON as the alert itself.
+mod shared_alert {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::Alert;
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<Arc<Alert>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<Alert>>, D::Error> {
+        Ok(Option::<Alert>::deserialize(d)?.map(Arc::new))
+    }
 }
 
 /// The live source alerts of one inhibition rule and `equal` values, and the targets they hold.
@@ -344,7 +373,13 @@ pub fn inhibit_key(rule: &str, labels: &BTreeMap<String, String>) -> String {
 
 /// A timer name for a key and sequence number: short, stable, in the Scheduler's alphabet.
 pub fn noise_timer_name(kind: &str, key: &str, seq: u64) -> String {
-    format!("tocsin-{kind}-{}-{seq}", &stable_id(&[key])[..20])
+    format!("{}{seq}", noise_timer_prefix(kind, key))
+}
+
+/// [`noise_timer_name`] without its sequence number, for a caller that names several timers of one
+/// key (cancelling one and scheduling the next) and so hashes the key once.
+pub(crate) fn noise_timer_prefix(kind: &str, key: &str) -> String {
+    format!("tocsin-{kind}-{}-", &stable_id(&[key])[..20])
 }
 
 /// The delta text of a group notification: `+3 firing, 1 resolved`, then any notes counted

@@ -35,6 +35,42 @@ pub enum Claim {
     Duplicate(DedupRecord),
 }
 
+/// What [`AlertStore::latest_alert_lazy`] read of a fingerprint's most recent alert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Latest {
+    /// The whole record (or none): what a store that pays per read answers, so nothing is read twice.
+    Whole(Option<Box<AlertRecord>>),
+    /// Only what the router needs before it knows whether it needs the rest (a flapping alarm's
+    /// changes never do); the caller reads the whole record with [`AlertStore::latest_alert`] when it
+    /// does. Only for stores where a second read costs next to nothing (in process).
+    Head(Option<AlertHead>),
+}
+
+/// The few fields of an alert record the router reads before it knows whether it needs the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertHead {
+    /// The alert id.
+    pub id: String,
+    /// Its lifecycle status.
+    pub status: Status,
+    /// The event id of its latest transition.
+    pub event_id: String,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AlertHead {
+    /// The head of a record.
+    pub fn of(r: &AlertRecord) -> Self {
+        AlertHead {
+            id: r.id.clone(),
+            status: r.status,
+            event_id: r.alert.event_id.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 /// Durable state: dedup records, alerts and their audit trail.
 pub trait AlertStore: Send + Sync {
     /// Claims `record.event_id` with one conditional write that succeeds when no record exists, the
@@ -59,6 +95,19 @@ pub trait AlertStore: Send + Sync {
         &self,
         fingerprint: &str,
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
+
+    /// [`AlertStore::latest_alert`], or only its head where a second read is cheap (see [`Latest`]).
+    /// By default the whole record, in one read.
+    fn latest_alert_lazy(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Latest, StoreError>> + Send {
+        async move {
+            Ok(Latest::Whole(
+                self.latest_alert(fingerprint).await?.map(Box::new),
+            ))
+        }
+    }
 
     /// One alert by id.
     fn get_alert(
@@ -136,6 +185,15 @@ pub trait AlertStore: Send + Sync {
         &self,
         state: &NoiseState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`AlertStore::put_noise_state`] for a caller done with the state: a store that keeps states as
+    /// they are (the memory store) takes it without a copy. Same conditions, same errors.
+    fn put_noise_state_owned(
+        &self,
+        state: NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.put_noise_state(&state).await }
+    }
 }
 
 /// Why a publish failed.
@@ -242,6 +300,12 @@ impl<T: AlertStore> AlertStore for &T {
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send {
         (**self).latest_alert(fp)
     }
+    fn latest_alert_lazy(
+        &self,
+        fp: &str,
+    ) -> impl Future<Output = Result<Latest, StoreError>> + Send {
+        (**self).latest_alert_lazy(fp)
+    }
     fn get_alert(
         &self,
         id: &str,
@@ -300,5 +364,11 @@ impl<T: AlertStore> AlertStore for &T {
         state: &NoiseState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).put_noise_state(state)
+    }
+    fn put_noise_state_owned(
+        &self,
+        state: NoiseState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_noise_state_owned(state)
     }
 }

@@ -38,7 +38,8 @@ use crate::config::{
 use crate::lifecycle::{self, Command, IllegalTransition};
 use crate::model::{AlarmState, Alert, format_time, stable_id};
 use crate::ports::{
-    AlertStore, Bus, BusError, Claim, Clock, Scheduler, SchedulerError, StoreError,
+    AlertHead, AlertStore, Bus, BusError, Claim, Clock, Latest, Scheduler, SchedulerError,
+    StoreError,
 };
 use crate::record::{
     Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind,
@@ -168,11 +169,20 @@ pub(crate) fn entry(
 }
 
 pub(crate) fn human(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    Human(d).to_string()
+}
+
+/// A duration as people read it (`45s`, `5m00s`, `2h05m`), written straight into the text around it.
+#[derive(Clone, Copy)]
+pub(crate) struct Human(pub(crate) chrono::TimeDelta);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.num_seconds().max(0) {
+            s if s < 60 => write!(f, "{s}s"),
+            s if s < 3600 => write!(f, "{}m{:02}s", s / 60, s % 60),
+            s => write!(f, "{}h{:02}m", s / 3600, (s % 3600) / 60),
+        }
     }
 }
 
@@ -186,6 +196,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     pub async fn handle(&self, mut alert: Alert) -> Result<Vec<AuditEntry>, RouterError> {
         let now = self.clock.now();
         classify(&self.config, &mut alert);
+        // Shared from here on: a flapping alarm's state keeps the latest transition, and sharing it
+        // spares a copy of the alert on every change.
+        let alert = Arc::new(alert);
         let mut claim = DedupRecord {
             event_id: alert.event_id.clone(),
             status: ClaimStatus::InProgress,
@@ -198,7 +211,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         };
         if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
             if existing.status == ClaimStatus::InProgress {
-                return Err(RouterError::InProgress(alert.event_id));
+                return Err(RouterError::InProgress(alert.event_id.clone()));
             }
             let id = existing
                 .alert_id
@@ -241,7 +254,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     async fn process(
         &self,
-        alert: &Alert,
+        alert: &Arc<Alert>,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         let firing = match alert.state {
@@ -267,21 +280,39 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             },
         };
-        let mut latest = self.store.latest_alert(&alert.fingerprint).await?;
+        // The head first where the store reads cheaply (see `Latest`); the whole record below.
+        let (head, mut whole) = match self.store.latest_alert_lazy(&alert.fingerprint).await? {
+            Latest::Whole(rec) => (rec.as_deref().map(AlertHead::of), Some(rec.map(|r| *r))),
+            Latest::Head(head) => (head, None),
+        };
         // A retry of an event whose state change was written before the attempt failed: the record's
         // last transition is this event. Re-emit its side effects (idempotent by delivery id and
         // timer name) without applying the change twice.
         // (A record older than the dedup window is a genuine redelivery long after, not a retry.)
         let window = to_chrono(self.settings.dedup_ttl);
-        if let Some(rec) = latest
+        if head
             .as_ref()
-            .filter(|r| r.alert.event_id == alert.event_id && now - r.updated_at < window)
+            .is_some_and(|r| r.event_id == alert.event_id && now - r.updated_at < window)
         {
-            return self.resume(rec.clone(), alert, now).await;
+            let rec = match whole.take() {
+                Some(rec) => rec,
+                None => self.store.latest_alert(&alert.fingerprint).await?,
+            };
+            if let Some(rec) = rec {
+                return self.resume(rec, alert, now).await;
+            }
         }
-        if let Some(absorbed) = self.damp(alert, firing, &mut latest, now).await? {
+        let live = head
+            .as_ref()
+            .filter(|r| r.status.is_live())
+            .map(|r| r.id.as_str());
+        if let Some(absorbed) = self.damp(alert, firing, live, now).await? {
             return Ok(absorbed);
         }
+        let latest = match whole {
+            Some(rec) => rec,
+            None => self.store.latest_alert(&alert.fingerprint).await?,
+        };
         if firing {
             match latest {
                 Some(rec) if rec.status.is_live() => self.repeat(rec, alert, now).await,

@@ -26,13 +26,13 @@ use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, 
 use crate::noise::{
     FlapState, GroupMember, GroupState, InhibitState, NewSilence, NoiseBody, NoiseState,
     NoiseTimer, Silence, delta_text, flap_key, group_key, inhibit_key, label_text, label_values,
-    noise_timer_name,
+    noise_timer_name, noise_timer_prefix,
 };
 use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
 use crate::record::{
     Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Status, Target,
 };
-use crate::router::{Router, RouterError, alert_id_for, entry, human, to_chrono};
+use crate::router::{Human, Router, RouterError, alert_id_for, entry, human, to_chrono};
 use crate::routing::{expand, match_routes};
 
 /// A rule holding an alert that opens: who, why (one line), until when (if known), and for inhibition
@@ -103,7 +103,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             version: version + 1,
             body,
         };
-        self.store.put_noise_state(&state).await
+        self.store.put_noise_state_owned(state).await
     }
 
     async fn group_state(&self, key: &str) -> Result<Option<(u64, GroupState)>, StoreError> {
@@ -469,9 +469,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if st.timer_at.is_some_and(|t| t <= due) {
             return Ok(());
         }
+        let prefix = noise_timer_prefix("grp", key);
         if st.timer_at.is_some() {
             self.scheduler
-                .cancel(&noise_timer_name("grp", key, st.seq))
+                .cancel(&format!("{prefix}{}", st.seq))
                 .await?;
         }
         st.seq += 1;
@@ -487,7 +488,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }),
         };
         self.scheduler
-            .schedule(&noise_timer_name("grp", key, st.seq), due, &tick)
+            .schedule(&format!("{prefix}{}", st.seq), due, &tick)
             .await?;
         Ok(())
     }
@@ -931,9 +932,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// on flapping); `None` when the router should act on it as usual.
     pub(crate) async fn damp(
         &self,
-        alert: &Alert,
+        alert: &std::sync::Arc<Alert>,
         firing: bool,
-        latest: &mut Option<AlertRecord>,
+        live: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<(String, Vec<AuditEntry>)>, RouterError> {
         let Some(fd) = &self.config.noise.flap_damping else {
@@ -943,7 +944,6 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok(None);
         }
         let key = flap_key(&alert.fingerprint);
-        let live = latest.as_ref().filter(|r| r.status.is_live());
         let (version, mut st) = match self.state(&key).await? {
             Some(NoiseState {
                 version,
@@ -971,19 +971,16 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         st.changes.retain(|t| *t > horizon);
         let id = live.map_or_else(
             || st.episode.clone().unwrap_or_else(|| alert_id_for(alert)),
-            |r| r.id.clone(),
+            str::to_string,
         );
-        let rule = format!(
-            "flap_damping: more than {} changes in {}",
-            fd.max_changes,
-            human(to_chrono(fd.window))
-        );
+        // The rule is written into each reason rather than formatted apart: this runs on every change.
+        let (max, window) = (fd.max_changes, Human(to_chrono(fd.window)));
         if let Some(since) = st.flapping_since {
             if changed {
                 self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
                     .await?;
             }
-            st.last = Some(Box::new(alert.clone()));
+            st.last = Some(std::sync::Arc::clone(alert));
             self.save(&key, version, NoiseBody::Flap(st)).await?;
             let e = entry(
                 now,
@@ -991,10 +988,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 alert,
                 Action::Suppress,
                 format!(
-                    "flapping since {} ({rule}): {} not acted on; acted on once when it settles ({} without a change)",
+                    "flapping since {} (flap_damping: more than {max} changes in {window}): {} not acted on; acted on once when it settles ({} without a change)",
                     format_time(&since),
                     alert.state,
-                    human(to_chrono(fd.settle))
+                    Human(to_chrono(fd.settle))
                 ),
             );
             return Ok(Some((id, vec![e])));
@@ -1008,13 +1005,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let count = st.changes.len();
         st.flapping_since = Some(now);
         st.episode = Some(id.clone());
-        st.last = Some(Box::new(alert.clone()));
+        st.last = Some(std::sync::Arc::clone(alert));
         self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
             .await?;
         self.save(&key, version, NoiseBody::Flap(st)).await?;
         let why = format!(
-            "flapping: {count} changes in {} ({rule}); paged once now, and once when it settles",
-            human(to_chrono(fd.window))
+            "flapping: {count} changes in {window} (flap_damping: more than {max} changes in {window}); paged once now, and once when it settles"
         );
         let mut entries = vec![entry(now, &id, alert, Action::Suppress, why.clone())];
         self.page_once(alert, &id, "flapping", &why, now, &mut entries)
@@ -1028,9 +1024,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         st: &mut FlapState,
         due: DateTime<Utc>,
     ) -> Result<(), RouterError> {
+        let prefix = noise_timer_prefix("flap", key);
         if st.seq > 0 {
             self.scheduler
-                .cancel(&noise_timer_name("flap", key, st.seq))
+                .cancel(&format!("{prefix}{}", st.seq))
                 .await?;
         }
         st.seq += 1;
@@ -1044,7 +1041,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }),
         };
         self.scheduler
-            .schedule(&noise_timer_name("flap", key, st.seq), due, &tick)
+            .schedule(&format!("{prefix}{}", st.seq), due, &tick)
             .await?;
         Ok(())
     }
@@ -1196,7 +1193,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let last = st.last.take();
         st.changes.clear();
         self.save(key, version, NoiseBody::Flap(st.clone())).await?;
-        let Some(alert) = last.map(|a| *a) else {
+        let Some(alert) = last.map(std::sync::Arc::unwrap_or_clone) else {
             return Ok(Vec::new());
         };
         let latest = self.store.latest_alert(&alert.fingerprint).await?;

@@ -37,11 +37,12 @@ impl Clock for VirtualClock {
     }
 }
 
+// The name is shared by both maps: a flapping alarm cancels and sets a timer on every change.
 #[derive(Default)]
 struct Timers {
     seq: u64,
-    by_time: BTreeMap<(DateTime<Utc>, u64), (String, EscalationTick)>,
-    by_name: HashMap<String, (DateTime<Utc>, u64)>,
+    by_time: BTreeMap<(DateTime<Utc>, u64), (Arc<str>, EscalationTick)>,
+    by_name: HashMap<Arc<str>, (DateTime<Utc>, u64), crate::compact::Fx>,
 }
 
 /// One-time timers by name, fired by [`VirtualScheduler::pop_due`]. Clones share the timers.
@@ -74,7 +75,7 @@ impl VirtualScheduler {
         }
         let (name, tick) = g.by_time.remove(&key)?;
         g.by_name.remove(&name);
-        Some((key.0, name, tick))
+        Some((key.0, name.to_string(), tick))
     }
 
     /// Whether every pending timer's tick satisfies `pred` (true when none is pending).
@@ -110,8 +111,9 @@ impl Scheduler for VirtualScheduler {
         }
         g.seq += 1;
         let key = (at, g.seq);
-        g.by_time.insert(key, (name.to_string(), tick.clone()));
-        g.by_name.insert(name.to_string(), key);
+        let name: Arc<str> = Arc::from(name);
+        g.by_time.insert(key, (Arc::clone(&name), tick.clone()));
+        g.by_name.insert(name, key);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 mod bus;
 mod clock;
+mod compact;
 mod embedded;
 mod hold;
 mod pages;

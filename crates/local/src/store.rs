@@ -1,22 +1,40 @@
 //! The memory store: the `AlertStore` port on a mutex-guarded map, with the DynamoDB adapter's
-//! conditional-write semantics.
+//! conditional-write semantics. Dedup records and audit entries, which a storm makes by the hundred
+//! thousand, are kept in compact interned forms (`crate::compact`) and rebuilt when read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_core::noise::{NoiseState, Silence};
-use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::ports::{AlertHead, AlertStore, Claim, Latest, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
+
+use crate::compact::{CompactAudit, CompactDedup, Fx, Interner};
 
 #[derive(Default)]
 struct Inner {
-    dedup: HashMap<String, DedupRecord>,
+    strings: Interner,
+    dedup: HashMap<Arc<str>, CompactDedup, Fx>,
     alerts: HashMap<String, AlertRecord>,
     latest: HashMap<String, String>,
-    audit: HashMap<String, Vec<AuditEntry>>,
+    audit: HashMap<Arc<str>, Vec<CompactAudit>, Fx>,
     silences: HashMap<String, Silence>,
     noise: HashMap<String, NoiseState>,
+}
+
+impl Inner {
+    fn put_dedup(&mut self, record: &DedupRecord) {
+        let compact = CompactDedup::new(record, &mut self.strings);
+        match self.dedup.get_mut(record.event_id.as_str()) {
+            Some(slot) => *slot = compact,
+            None => {
+                // Not interned: event ids are all distinct.
+                self.dedup
+                    .insert(Arc::from(record.event_id.as_str()), compact);
+            }
+        }
+    }
 }
 
 /// An in-memory `AlertStore`. Clones share the same state.
@@ -48,22 +66,20 @@ impl AlertStore for MemoryStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
         let mut g = self.lock();
         let now = record.claimed_at;
-        if let Some(existing) = g.dedup.get(&record.event_id) {
+        if let Some(existing) = g.dedup.get(record.event_id.as_str()) {
             let expired = existing.expires_at <= now;
             let stale =
                 existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
             if !expired && !stale {
-                return Ok(Claim::Duplicate(existing.clone()));
+                return Ok(Claim::Duplicate(existing.record(&record.event_id)));
             }
         }
-        g.dedup.insert(record.event_id.clone(), record.clone());
+        g.put_dedup(record);
         Ok(Claim::Claimed)
     }
 
     async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {
-        self.lock()
-            .dedup
-            .insert(record.event_id.clone(), record.clone());
+        self.lock().put_dedup(record);
         Ok(())
     }
 
@@ -84,6 +100,18 @@ impl AlertStore for MemoryStore {
             .get(fingerprint)
             .and_then(|id| g.alerts.get(id))
             .cloned())
+    }
+
+    async fn latest_alert_lazy(&self, fingerprint: &str) -> Result<Latest, StoreError> {
+        // In process a second read is a map lookup, so the router reads the whole record only when
+        // it needs it: a flapping alarm's changes never do, and copying it was most of their cost.
+        let g = self.lock();
+        Ok(Latest::Head(
+            g.latest
+                .get(fingerprint)
+                .and_then(|id| g.alerts.get(id))
+                .map(AlertHead::of),
+        ))
     }
 
     async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
@@ -138,14 +166,30 @@ impl AlertStore for MemoryStore {
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let mut g = self.lock();
+        let g = &mut *g;
         for e in entries {
-            g.audit.entry(e.alert.clone()).or_default().push(e.clone());
+            match g.audit.get_mut(e.alert.as_str()) {
+                Some(trail) => {
+                    let compact = CompactAudit::new(e, trail, &mut g.strings);
+                    trail.push(compact);
+                }
+                None => {
+                    let compact = CompactAudit::new(e, &[], &mut g.strings);
+                    let key = g.strings.get(&e.alert);
+                    g.audit.insert(key, vec![compact]);
+                }
+            }
         }
         Ok(())
     }
 
     async fn audit(&self, alert_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut v = self.lock().audit.get(alert_id).cloned().unwrap_or_default();
+        let mut v: Vec<AuditEntry> = self
+            .lock()
+            .audit
+            .get(alert_id)
+            .map(|trail| trail.iter().map(|e| e.entry(alert_id)).collect())
+            .unwrap_or_default();
         // Stable: entries with the same time keep their append order.
         v.sort_by_key(|e| e.at);
         Ok(v)
@@ -212,6 +256,10 @@ impl AlertStore for MemoryStore {
     }
 
     async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
+        self.put_noise_state_owned(state.clone()).await
+    }
+
+    async fn put_noise_state_owned(&self, state: NoiseState) -> Result<(), StoreError> {
         let mut g = self.lock();
         let current = g.noise.get(&state.key).map(|s| s.version);
         let expected = (state.version > 1).then(|| state.version - 1);
@@ -223,7 +271,12 @@ impl AlertStore for MemoryStore {
                 expected.unwrap_or(0)
             )));
         }
-        g.noise.insert(state.key.clone(), state.clone());
+        match g.noise.get_mut(&state.key) {
+            Some(slot) => *slot = state,
+            None => {
+                g.noise.insert(state.key.clone(), state);
+            }
+        }
         Ok(())
     }
 }

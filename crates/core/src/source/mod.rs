@@ -471,6 +471,10 @@ fn sns_records(records: List<Obj<SnsRecord<'_>>>, out: &mut Parsed) -> Result<()
         if let Err(e) = sns_record(record, out) {
             out.rejected.push(e);
         }
+        if out.rejected.len() == first && out.skipped.len() == first_skip {
+            // The usual case: nothing to name the record in.
+            continue;
+        }
         let at = format!("Records[{i}]");
         if out.rejected.len() > first {
             out.rejected[first..].iter_mut().for_each(|e| e.prefix(&at));

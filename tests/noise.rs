@@ -107,6 +107,22 @@ fn pipeline() -> Embedded {
     Embedded::new(config_from(CONFIG), t("2026-11-20T01:00:00Z"))
 }
 
+/// Silences `alarm_name` from the pipeline's now until `until`, by alice; returns its id.
+async fn silence_alarm(p: &Embedded, alarm_name: &str, until: &str) -> String {
+    let (s, _) = p
+        .router
+        .create_silence(NewSilence {
+            matchers: vec![format!("alarm_name = {alarm_name}")],
+            created_by: "alice".into(),
+            comment: "known".into(),
+            starts_at: None,
+            ends_at: t(until),
+        })
+        .await
+        .unwrap();
+    s.id
+}
+
 fn of(entries: &[AuditEntry], action: Action) -> Vec<&AuditEntry> {
     entries.iter().filter(|e| e.action == action).collect()
 }
@@ -669,17 +685,7 @@ async fn a_silence_made_after_an_alert_paged_holds_its_escalation_until_the_sile
     assert_eq!(of(&opened, Action::Notify).len(), 2, "{opened:?}");
     p.bus.take_deliveries();
     p.clock.set(t("2026-11-20T02:05:00Z"));
-    let (silence, _) = p
-        .router
-        .create_silence(NewSilence {
-            matchers: vec!["alarm_name = payments-5xx".into()],
-            created_by: "alice".into(),
-            comment: "known, fixing".into(),
-            starts_at: None,
-            ends_at: t("2026-11-20T02:40:00Z"),
-        })
-        .await
-        .unwrap();
+    let silence = silence_alarm(&p, "payments-5xx", "2026-11-20T02:40:00Z").await;
     let fired = p.run_timers(Some(t("2026-11-20T02:39:00Z"))).await.unwrap();
     assert!(of(&fired, Action::Escalate).is_empty(), "{fired:?}");
     let held = of(&fired, Action::Suppress);
@@ -688,7 +694,7 @@ async fn a_silence_made_after_an_alert_paged_holds_its_escalation_until_the_sile
     assert!(
         held[0]
             .reason
-            .starts_with(&format!("escalation step 1 held by silence {}", silence.id)),
+            .starts_with(&format!("escalation step 1 held by silence {}", silence)),
         "{}",
         held[0].reason
     );
@@ -715,16 +721,7 @@ async fn an_escalation_held_by_a_silence_ends_when_the_alert_resolves_meanwhile(
     let p = pipeline();
     feed(&p, vec![firing("payments-5xx", "2026-11-20T02:00:00Z")]).await;
     p.clock.set(t("2026-11-20T02:05:00Z"));
-    p.router
-        .create_silence(NewSilence {
-            matchers: vec!["alarm_name = payments-5xx".into()],
-            created_by: "alice".into(),
-            comment: String::new(),
-            starts_at: None,
-            ends_at: t("2026-11-20T02:40:00Z"),
-        })
-        .await
-        .unwrap();
+    silence_alarm(&p, "payments-5xx", "2026-11-20T02:40:00Z").await;
     feed(&p, vec![ok("payments-5xx", "2026-11-20T02:30:00Z")]).await;
     p.bus.take_deliveries();
     let rest = p.run_timers(Some(t("2026-11-20T03:00:00Z"))).await.unwrap();
@@ -745,17 +742,7 @@ async fn a_grouped_alert_silenced_before_its_group_speaks_is_left_out_and_told_w
     )
     .await;
     p.clock.set(t("2026-11-20T02:00:10Z"));
-    let (silence, _) = p
-        .router
-        .create_silence(NewSilence {
-            matchers: vec!["alarm_name = checkout-latency".into()],
-            created_by: "alice".into(),
-            comment: "known".into(),
-            starts_at: None,
-            ends_at: t("2026-11-20T02:20:00Z"),
-        })
-        .await
-        .unwrap();
+    let silence = silence_alarm(&p, "checkout-latency", "2026-11-20T02:20:00Z").await;
     let first = p.run_timers(Some(t("2026-11-20T02:01:00Z"))).await.unwrap();
     let told = of(&first, Action::Notify);
     assert_eq!(told.len(), 1, "{first:?}");
@@ -779,7 +766,7 @@ async fn a_grouped_alert_silenced_before_its_group_speaks_is_left_out_and_told_w
         left[0].reason,
         format!(
             "left out of group {{service=\"checkout\"}} notification: held by silence {}; told when the hold ends if still firing",
-            silence.id
+            silence
         )
     );
 

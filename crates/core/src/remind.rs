@@ -179,13 +179,7 @@ fn reminder_jobs(rec: &AlertRecord, start: &str, now: DateTime<Utc>) -> Vec<Deli
     alert
         .labels
         .insert(REMINDER_LABEL.to_string(), start.to_string());
-    let grouped = rec
-        .group_notified
-        .iter()
-        .filter(|g| !rec.notified.contains(g));
-    rec.notified
-        .iter()
-        .chain(grouped)
+    crate::update::told(rec)
         .map(|t| DeliveryJob {
             delivery_id: stable_id(&[
                 "delivery",

@@ -59,6 +59,29 @@ fn reminder_timer(id: &str) -> String {
     format!("tocsin-silrem-{id}")
 }
 
+/// An audit entry of a group's member, which the group knows by id, name and severity only.
+fn member_entry(
+    at: DateTime<Utc>,
+    id: &str,
+    m: &GroupMember,
+    action: Action,
+    reason: String,
+) -> AuditEntry {
+    AuditEntry {
+        at,
+        alert: id.to_string(),
+        alarm_name: m.alarm_name.clone(),
+        action,
+        reason,
+        event_id: None,
+        channel: None,
+        target: None,
+        level: None,
+        severity: m.severity,
+        attempt: None,
+    }
+}
+
 fn timeless(mut e: AuditEntry) -> AuditEntry {
     e.event_id = None;
     e
@@ -641,22 +664,16 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let mut entries = Vec::new();
         for (id, by) in &held {
             if let Some(m) = st.members.get(id) {
-                let mut e = AuditEntry {
-                    at: now,
-                    alert: id.clone(),
-                    alarm_name: m.alarm_name.clone(),
-                    action: Action::Suppress,
-                    reason: format!(
+                let mut e = member_entry(
+                    now,
+                    id,
+                    m,
+                    Action::Suppress,
+                    format!(
                         "left out of group {} notification: held by {by}",
                         label_text(&st.labels)
                     ),
-                    event_id: None,
-                    channel: None,
-                    target: None,
-                    level: None,
-                    severity: m.severity,
-                    attempt: None,
-                };
+                );
                 if !m.notified {
                     e.reason
                         .push_str("; told when the hold ends if still firing");
@@ -721,21 +738,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .filter(|id| **id != rep_id)
                 {
                     if let Some(m) = st.members.get(other) {
-                        entries.push(AuditEntry {
-                            at: now,
-                            alert: other.clone(),
-                            alarm_name: m.alarm_name.clone(),
-                            action: Action::Group,
-                            reason: format!(
-                                "in group notification under alert {rep_id}: {summary}"
-                            ),
-                            event_id: None,
-                            channel: None,
-                            target: None,
-                            level: None,
-                            severity: m.severity,
-                            attempt: None,
-                        });
+                        entries.push(member_entry(
+                            now,
+                            other,
+                            m,
+                            Action::Group,
+                            format!("in group notification under alert {rep_id}: {summary}"),
+                        ));
                     }
                 }
             }

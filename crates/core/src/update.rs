@@ -33,6 +33,16 @@ pub fn content_update(old: &Alert, new: &Alert) -> Option<String> {
     })
 }
 
+/// Everyone told of `rec` so far: paged directly, then those who heard of it only in a group
+/// notification.
+pub fn told(rec: &AlertRecord) -> impl Iterator<Item = &crate::record::Target> {
+    let grouped = rec
+        .group_notified
+        .iter()
+        .filter(|g| !rec.notified.contains(g));
+    rec.notified.iter().chain(grouped)
+}
+
 /// One delivery job per target already notified of `rec` (whose `alert` is the update), as a
 /// trigger, with a delivery id of its own per digest: the first page's ids are not reused (so the
 /// update is not taken for a retry of it), and a retry of this update sends nothing twice.
@@ -41,14 +51,7 @@ pub fn update_jobs(rec: &AlertRecord, now: DateTime<Utc>) -> Vec<DeliveryJob> {
         .iter()
         .filter_map(|k| rec.alert.labels.get(*k).map(String::as_str))
         .collect();
-    // Everyone told of the alert hears the news, those who heard of it in a group notification too.
-    let grouped = rec
-        .group_notified
-        .iter()
-        .filter(|g| !rec.notified.contains(g));
-    rec.notified
-        .iter()
-        .chain(grouped)
+    told(rec)
         .map(|t| {
             let mut parts = vec!["delivery", rec.id.as_str(), "update"];
             parts.extend(&digest);

@@ -12,7 +12,8 @@
 //!   only for the functions whose channel (`CHANNEL_NAME` in the config) is of that kind.
 //! - **actions**: in an adapter's file, every SDK call `client.<op>()` reachable from the adapter's
 //!   trait implementations (the ports: whatever the generic handlers may call) or from a method the
-//!   wiring calls, following calls between the file's own functions. `<op>` maps to `<service>:<Op>`
+//!   wiring calls, following calls between the file's own functions and into the helpers it imports
+//!   from sibling modules (`use crate::dynamo::{put_new}`). `<op>` maps to `<service>:<Op>`
 //!   (`put_item` -> `dynamodb:PutItem`), with IAM's exceptions: `TransactWriteItems` is authorised per
 //!   item kind, and `CreateSchedule` passes the target's role (`iam:PassRole`).
 //! - **environment**: `tocsin_lambda::env("X")`, `required(_, "X")`, `need("X")` and `value(X)` fail
@@ -484,6 +485,27 @@ fn camel(snake: &str) -> String {
         .collect()
 }
 
+/// The functions a source imports from its crate's sibling modules, as (module, function):
+/// lower-case names of `use crate::m::{..}` and `use crate::m::name;` (constants and types are
+/// upper-case).
+fn imported_fns(src: &str) -> Vec<(String, String)> {
+    let group_re = re(r"\buse\s+crate::(\w+)::\{([^}]*)\}");
+    let one_re = re(r"\buse\s+crate::(\w+)::([a-z_]\w*)\s*;");
+    let name_re = re(r"^[a-z_]\w*$");
+    let mut out = Vec::new();
+    for c in group_re.captures_iter(src) {
+        for name in c[2].split(',').map(str::trim) {
+            if name_re.is_match(name) {
+                out.push((c[1].to_string(), name.to_string()));
+            }
+        }
+    }
+    for c in one_re.captures_iter(src) {
+        out.push((c[1].to_string(), c[2].to_string()));
+    }
+    out
+}
+
 /// The IAM actions the SDK calls in `body` need, for an adapter on `service` (the IAM prefix).
 fn actions_of(
     service: &str,
@@ -810,16 +832,44 @@ fn needs(files: &Files, krate: &Crate, kind: Option<&str>, problems: &mut Vec<St
         // Only what the function can reach reads the environment (a `from_env` it never calls
         // does not), with the file's constants to resolve names.
         let mut reached = consts_text(&src);
+        let mut bodies = String::new();
         for name in reachable(&src, &fns, &entries) {
             for f in fns.iter().filter(|f| f.name == name) {
                 let place = format!("{path}: fn {name}");
                 needs
                     .actions
                     .extend(actions_of(service, &src[f.body.clone()], problems, &place));
-                reached.push_str(&src[f.body.clone()]);
-                reached.push('\n');
+                bodies.push_str(&src[f.body.clone()]);
+                bodies.push('\n');
             }
         }
+        // A helper of a sibling module (`use crate::dynamo::{put_new, ..}`) called from what the
+        // function reaches makes its SDK calls too.
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        for (module, helper) in imported_fns(&src) {
+            if !re(&format!(r"\b{helper}\s*\(")).is_match(&bodies) {
+                continue;
+            }
+            let hpath = format!("{dir}/{module}.rs");
+            let Some(htext) = files.get(&hpath) else {
+                problems.push(format!("{path}: helper module {hpath} missing"));
+                continue;
+            };
+            let hsrc = clean(htext);
+            let hfns = rust_fns(&hsrc);
+            for name in reachable(&hsrc, &hfns, &BTreeSet::from([helper])) {
+                for f in hfns.iter().filter(|f| f.name == name) {
+                    let place = format!("{hpath}: fn {name}");
+                    needs.actions.extend(actions_of(
+                        service,
+                        &hsrc[f.body.clone()],
+                        problems,
+                        &place,
+                    ));
+                }
+            }
+        }
+        reached.push_str(&bodies);
         env_reads(&reached, &mut needs);
     }
     for src in &wiring {
@@ -1838,6 +1888,20 @@ fn managed_policies_and_a_wrong_runtime_are_problems() {
     assert!(
         problems[1].contains("AmazonSNSFullAccess")
             && problems[1].contains("not an explicit statement")
+    );
+}
+
+#[test]
+fn only_functions_are_taken_from_sibling_module_imports() {
+    let src = "use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, put_new, s};\nuse crate::sdk_error::classify;\nuse crate::sns::SnsBus;";
+    assert_eq!(
+        imported_fns(src),
+        vec![
+            ("dynamo".to_string(), "backend".to_string()),
+            ("dynamo".to_string(), "put_new".to_string()),
+            ("dynamo".to_string(), "s".to_string()),
+            ("sdk_error".to_string(), "classify".to_string()),
+        ]
     );
 }
 

@@ -670,28 +670,13 @@ impl AlertStore for DynamoStore {
     // ---- Noise control (issue 7): silences and noise-control state. Keep this block last.
 
     async fn create_silence(&self, silence: &Silence) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(silence_item(silence)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::Conflict(format!(
-                    "silence {} exists",
-                    silence.id
-                )))
-            }
-            Err(err) => Err(backend("PutItem", &err)),
+        if put_new(&self.client, &self.table, silence_item(silence)?).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "silence {} exists",
+                silence.id
+            )))
         }
     }
 
@@ -978,6 +963,30 @@ fn dedup_item(record: &DedupRecord) -> Result<HashMap<String, AttributeValue>, S
         ),
         (TTL_ATTRIBUTE.to_string(), n(record.expires_at.timestamp())),
     ]))
+}
+
+/// Writes `item` unless an item with its key exists (`attribute_not_exists(pk)`); whether it was
+/// written. A failed condition is an answer, not an error: the caller decides whether an existing
+/// item is a conflict or an idempotent repeat.
+pub(crate) async fn put_new(
+    client: &Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<bool, StoreError> {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => match e.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            _ => Err(backend("PutItem", &e)),
+        },
+    }
 }
 
 /// Retention is real time, not the record's (possibly virtual) time: TTL deletes by the wall clock.

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use chrono::Utc;
 use tocsin_core::ports::StoreError;
@@ -15,7 +14,7 @@ use tocsin_core::record::DeliveryJob;
 use tocsin_core::throttle::HoldStore;
 
 use crate::dynamo::{
-    BODY, TTL_ATTRIBUTE, backend, batch_write, built, from_body, n, s, to_body, ttl_epoch,
+    BODY, TTL_ATTRIBUTE, backend, batch_write, built, from_body, n, put_new, s, to_body, ttl_epoch,
 };
 
 /// How long a held message is kept if no flush takes it.
@@ -62,22 +61,9 @@ impl HoldStore for DynamoHold {
             TTL_ATTRIBUTE.to_string(),
             n(ttl_epoch(Utc::now(), HOLD_TTL)),
         );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                // Held already: a redelivered job, or a retried invocation.
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(backend("PutItem", &e)),
-            },
-        }
+        // Held already (not written) is success: a redelivered job, or a retried invocation.
+        put_new(&self.client, &self.table, item).await?;
+        Ok(())
     }
 
     async fn held(&self, key: &str) -> Result<Vec<DeliveryJob>, StoreError> {

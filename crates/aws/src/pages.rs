@@ -25,7 +25,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::Utc;
@@ -33,7 +32,7 @@ use tocsin_core::pages::{Added, PAGE_TTL, PageStore, SweepClaim};
 use tocsin_core::ports::StoreError;
 use tocsin_core::source::HealthPage;
 
-use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, from_body, n, s, to_body, ttl_epoch};
+use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, from_body, n, put_new, s, to_body, ttl_epoch};
 
 const STATE_SK: &str = "STATE";
 const PAGE_PREFIX: &str = "PAGE#";
@@ -115,22 +114,9 @@ impl DynamoPages {
             (BODY.to_string(), s(to_body(page)?)),
             (TTL_ATTRIBUTE.to_string(), Self::ttl()),
         ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                // Held already: a redelivered page, or a retried invocation.
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(backend("PutItem", &e)),
-            },
-        }
+        // Held already (not written) is success: a redelivered page, or a retried invocation.
+        put_new(&self.client, &self.table, item).await?;
+        Ok(())
     }
 }
 

@@ -37,7 +37,7 @@ use aws_sdk_scheduler::types::{
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use thiserror::Error;
 use tocsin_core::model::stable_id;
-use tocsin_core::pages::{SweepTimer, sweep_name};
+use tocsin_core::pages::{SweepInput, SweepTimer, sweep_name};
 use tocsin_core::ports::{Scheduler, SchedulerError};
 use tocsin_core::record::EscalationTick;
 use tocsin_core::throttle::{Flush, FlushTimer};
@@ -293,9 +293,8 @@ impl FlushTimer for EventBridgeScheduler {
 /// ingest function's own ARN) with `{"health_pages_flush": {"key": ...}}` as its input.
 impl SweepTimer for EventBridgeScheduler {
     async fn schedule_sweep(&self, key: &str, at: DateTime<Utc>) -> Result<(), SchedulerError> {
-        let input =
-            serde_json::to_string(&serde_json::json!({ "health_pages_flush": { "key": key } }))
-                .map_err(|e| SchedulerError(format!("encode health pages sweep: {e}")))?;
+        let input = serde_json::to_string(&SweepInput::new(key))
+            .map_err(|e| SchedulerError(format!("encode health pages sweep: {e}")))?;
         self.create(&sweep_name(key), at, input).await
     }
 }

@@ -33,6 +33,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::model::stable_id;
 use crate::ports::{SchedulerError, StoreError};
@@ -110,6 +111,34 @@ pub trait SweepTimer: Send + Sync {
         key: &str,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+}
+
+/// The input of a sweep's invocation, `{"health_pages_flush": {"key": ...}}`: what the sweep timer
+/// writes and the ingest function reads, one type for both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepInput {
+    /// The sweep.
+    pub health_pages_flush: SweepRequest,
+}
+
+/// Which event a sweep is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    /// The event's key ([`crate::source::HealthPage::key`]).
+    pub key: String,
+}
+
+impl SweepInput {
+    /// The sweep of `key`.
+    pub fn new(key: &str) -> Self {
+        SweepInput {
+            health_pages_flush: SweepRequest {
+                key: key.to_string(),
+            },
+        }
+    }
 }
 
 /// The sweep timer's idempotent name for an event: `tocsin-hp-<32 hex>`, within Scheduler's 64

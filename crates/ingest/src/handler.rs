@@ -10,16 +10,14 @@
 //! the republish on retry), so Lambda's retries and its on-failure destination keep the event and why.
 //! A store, timer or bus failure fails the invocation too; every step is safe to repeat.
 
-use serde::Deserialize;
 use thiserror::Error;
 use tocsin_core::Alert;
-use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepTimer};
+use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepInput, SweepTimer};
 use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError};
-use tocsin_core::source::{HealthPage, ParseError, join_pages, parse_all};
+use tocsin_core::source::{
+    HEALTH_PAGES_LABEL as PAGES_LABEL, HealthPage, ParseError, join_pages, parse_all,
+};
 use tocsin_core::text::one_line;
-
-/// The label a partial (swept) alert carries: `received k of n`.
-const PAGES_LABEL: &str = "health_pages";
 
 /// Why an ingest invocation failed.
 #[derive(Debug, Error)]
@@ -55,19 +53,6 @@ pub struct Ingested {
     pub published: usize,
     /// Pages of paged Health events held for the rest of their event.
     pub held: usize,
-}
-
-/// The sweep's input, as the sweep timer writes it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SweepInput {
-    health_pages_flush: SweepRequest,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SweepRequest {
-    key: String,
 }
 
 /// The sweep's key when `payload` is a sweep, not an event. Looked at before any source parser, so a

@@ -27,6 +27,10 @@ use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, 
 /// The label holding the digest of what an update may change (see the module header).
 pub const DIGEST_LABEL: &str = "health_digest";
 
+/// The label of an alert made of only some pages of its event: `k of n` (one page alone) or
+/// `received k of n` (an incomplete event routed anyway).
+pub const PAGES_LABEL: &str = "health_pages";
+
 /// The most affected entities written into the `affected_entities` labels; the digest and the
 /// count cover them all.
 const ENTITIES_IN_LABEL: usize = 100;
@@ -579,7 +583,7 @@ fn finish(mut alert: Alert, entities: &[(String, String)], pages: Option<String>
         }
     }
     if let Some(p) = pages {
-        labels.insert("health_pages".to_owned(), p);
+        labels.insert(PAGES_LABEL.to_owned(), p);
     }
     // Sorted, so that page order and entity order do not change the digest.
     let mut sorted: Vec<&(String, String)> = entities.iter().collect();

@@ -35,7 +35,10 @@ use serde_json::value::RawValue;
 
 use crate::model::{Alert, Transport};
 
-pub use health::{DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, Reassembly, join_pages};
+pub use health::{
+    DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, PAGES_LABEL as HEALTH_PAGES_LABEL, Reassembly,
+    join_pages,
+};
 use loose::{Keys, List, Map, Obj, Val, opt_str};
 use text::quote;
 

@@ -264,6 +264,31 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// An entry about alert `alert` (alarm `alarm_name`, of `severity`) naming no event, channel,
+    /// target, level or attempt; callers add what they know.
+    pub fn new(
+        at: DateTime<Utc>,
+        alert: &str,
+        alarm_name: &str,
+        severity: Severity,
+        action: Action,
+        reason: String,
+    ) -> Self {
+        AuditEntry {
+            at,
+            alert: alert.to_string(),
+            alarm_name: alarm_name.to_string(),
+            action,
+            reason,
+            event_id: None,
+            channel: None,
+            target: None,
+            level: None,
+            severity,
+            attempt: None,
+        }
+    }
+
     /// The entry naming the channel and target it is about.
     pub fn with_target(mut self, t: &Target) -> Self {
         self.channel = Some(t.channel.clone());

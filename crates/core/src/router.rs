@@ -154,17 +154,8 @@ pub(crate) fn entry(
     reason: String,
 ) -> AuditEntry {
     AuditEntry {
-        at,
-        alert: id.to_string(),
-        alarm_name: alert.alarm_name.clone(),
-        action,
-        reason,
         event_id: Some(alert.event_id.clone()),
-        channel: None,
-        target: None,
-        level: None,
-        severity: alert.severity,
-        attempt: None,
+        ..AuditEntry::new(at, id, &alert.alarm_name, alert.severity, action, reason)
     }
 }
 

@@ -67,19 +67,7 @@ fn member_entry(
     action: Action,
     reason: String,
 ) -> AuditEntry {
-    AuditEntry {
-        at,
-        alert: id.to_string(),
-        alarm_name: m.alarm_name.clone(),
-        action,
-        reason,
-        event_id: None,
-        channel: None,
-        target: None,
-        level: None,
-        severity: m.severity,
-        attempt: None,
-    }
+    AuditEntry::new(at, id, &m.alarm_name, m.severity, action, reason)
 }
 
 fn timeless(mut e: AuditEntry) -> AuditEntry {
@@ -160,6 +148,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Held>, RouterError> {
+        let silences = self.store.silences().await?;
+        self.held_by(alert, id, now, &silences).await
+    }
+
+    /// [`Self::held`] with the stored silences read already, for callers that ask of many alerts.
+    async fn held_by(
+        &self,
+        alert: &Alert,
+        id: &str,
+        now: DateTime<Utc>,
+        silences: &[Silence],
+    ) -> Result<Option<Held>, RouterError> {
         for w in &self.config.noise.maintenance_windows {
             if !matches_all(&w.matchers, alert) {
                 continue;
@@ -177,7 +177,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }));
             }
         }
-        for s in self.store.silences().await? {
+        for s in silences {
             if s.silences(alert, now) {
                 return Ok(Some(Held {
                     by: format!("silence {}", s.id),
@@ -779,7 +779,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// The members among `new` and `still` held now, with what holds each, and the earliest end of
     /// those holds that leave a new member untold (an inhibition has none: its source resolving
     /// pages nothing for a grouped member, so the group looks again after `group_interval`). Reads
-    /// nothing when no silence, window or inhibition rule exists, as in most flushes.
+    /// no member when no silence, window or inhibition rule exists, as in most flushes.
     async fn held_members(
         &self,
         st: &GroupState,
@@ -790,9 +790,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let mut held = BTreeMap::new();
         let mut end: Option<DateTime<Utc>> = None;
         let noise = &self.config.noise;
+        // One read of the silences serves every member.
+        let silences = self.store.silences().await?;
         if noise.maintenance_windows.is_empty()
             && noise.inhibit_rules.is_empty()
-            && self.store.silences().await?.is_empty()
+            && silences.is_empty()
         {
             return Ok((held, end));
         }
@@ -803,7 +805,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let Some(rec) = self.store.get_alert(id).await? else {
                 continue;
             };
-            if let Some(h) = self.held(&rec.alert, id, now).await? {
+            if let Some(h) = self.held_by(&rec.alert, id, now, &silences).await? {
                 if new.contains(id) {
                     let at = h.until.filter(|u| *u > now).or(recheck);
                     end = match (end, at) {
@@ -1418,19 +1420,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 }
 
 fn silence_entry(s: &Silence, at: DateTime<Utc>, action: Action, reason: String) -> AuditEntry {
-    AuditEntry {
+    AuditEntry::new(
         at,
-        alert: silence_audit_id(&s.id),
-        alarm_name: format!("silence {}", s.id),
+        &silence_audit_id(&s.id),
+        &format!("silence {}", s.id),
+        Severity::Info,
         action,
         reason,
-        event_id: None,
-        channel: None,
-        target: None,
-        level: None,
-        severity: Severity::Info,
-        attempt: None,
-    }
+    )
 }
 
 /// Why a silence command failed: the request was wrong, or the router's ports failed.

@@ -122,8 +122,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if !rec.status.is_live() {
             return skip(format!("the alert is {}", rec.status.as_str()));
         }
-        let current = scheduled_start(&rec.alert);
-        match current {
+        let current = match scheduled_start(&rec.alert) {
             None => {
                 let status = rec
                     .alert
@@ -140,8 +139,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     format_time(&t)
                 ));
             }
-            Some(_) => {}
-        }
+            Some(t) => t,
+        };
         if let Some(h) = self.held(&rec.alert, &rec.id, now).await? {
             return skip(format!("held by {}", h.by));
         }
@@ -150,7 +149,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let by = rec.suppressed.as_deref().unwrap_or("no route");
             return skip(format!("nobody has been told of it (held by {by})"));
         }
-        let starts_in = current.map_or_else(|| "?".to_string(), |t| human(t - now));
+        let starts_in = human(current - now);
         let mut entries = Vec::with_capacity(jobs.len());
         for job in jobs {
             self.bus.publish_delivery(&job).await?;

@@ -604,6 +604,51 @@ async fn a_flapping_alarm_pages_once_as_flapping_and_once_when_it_settles() {
 }
 
 #[tokio::test]
+async fn a_flapping_alarm_sets_no_timer_per_change_and_still_settles_after_its_last_change() {
+    let p = pipeline();
+    let change = |i: u32| {
+        let at = format!("2026-11-20T02:{:02}:{:02}Z", i / 6, (i % 6) * 10);
+        if i % 2 == 0 {
+            firing("flappy-disk", &at)
+        } else {
+            ok("flappy-disk", &at)
+        }
+    };
+    // Five changes: flapping from the fifth (02:00:40), which arms the settle timer.
+    feed(&p, (0..5).map(change).collect()).await;
+    let armed = p.scheduler.set_so_far();
+    // Forty more changes every 10 seconds, to 02:07:20: recorded, and not one more timer set (on AWS
+    // each would have been a DeleteSchedule and a CreateSchedule).
+    let damped = feed(&p, (5..45).map(change).collect()).await;
+    assert_eq!(of(&damped, Action::Suppress).len(), 40, "{damped:#?}");
+    assert_eq!(p.scheduler.set_so_far(), armed);
+    // The timer armed for 02:10:40 finds the changes and waits on to 02:17:20, ten minutes after the
+    // last change (02:07:20): one more timer, and it settles firing (i = 44 is even) with nothing
+    // open, so the alert opens then and pages its one target.
+    let settled = p.run_timers(None).await.unwrap();
+    assert_eq!(
+        p.scheduler.set_so_far() - armed,
+        1,
+        "the settle timer, set once more (route everything escalates to no one)"
+    );
+    let opened = of(&settled, Action::Open);
+    assert_eq!(opened.len(), 1, "{settled:#?}");
+    assert_eq!(opened[0].at, t("2026-11-20T02:17:20Z"));
+    assert!(
+        opened[0]
+            .reason
+            .starts_with("settled firing after flapping since 2026-11-20T02:00:40.000Z"),
+        "{}",
+        opened[0].reason
+    );
+    assert_eq!(
+        notifications_for(&settled, "flappy-disk").len(),
+        1,
+        "{settled:#?}"
+    );
+}
+
+#[tokio::test]
 async fn explain_says_why_an_alert_did_or_did_not_page() {
     let p = pipeline();
     let mut all = feed(

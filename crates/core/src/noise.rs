@@ -249,6 +249,12 @@ pub struct FlapState {
     pub flapping_since: Option<DateTime<Utc>>,
     /// The settle timer's sequence number: a timer carrying another is stale.
     pub seq: u64,
+    /// The latest change while flapping. The settle timer is armed once, when flapping begins, and
+    /// not moved on every change: when it fires before `last_change + settle` it arms itself again
+    /// for then. A flapping alarm costs one timer per settle period instead of a delete and a create
+    /// on Scheduler per change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<DateTime<Utc>>,
     /// The alert id the flapping episode is recorded under when no alert is live (so that its
     /// decisions share one trail).
     #[serde(default, skip_serializing_if = "Option::is_none")]

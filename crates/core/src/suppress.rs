@@ -968,6 +968,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     firing: live.is_some(),
                     flapping_since: None,
                     seq: 0,
+                    last_change: None,
                     episode: None,
                     last: None,
                 },
@@ -988,8 +989,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let (max, window) = (fd.max_changes, Human(to_chrono(fd.window)));
         if let Some(since) = st.flapping_since {
             if changed {
-                self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
-                    .await?;
+                // The armed settle timer finds this change when it fires, and waits on.
+                st.last_change = Some(now);
             }
             st.last = Some(std::sync::Arc::clone(alert));
             self.save(&key, version, NoiseBody::Flap(st)).await?;
@@ -1015,9 +1016,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         let count = st.changes.len();
         st.flapping_since = Some(now);
+        st.last_change = Some(now);
         st.episode = Some(id.clone());
         st.last = Some(std::sync::Arc::clone(alert));
-        self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle))
+        self.set_settle_timer(&key, &mut st, now + to_chrono(fd.settle), true)
             .await?;
         self.save(&key, version, NoiseBody::Flap(st)).await?;
         let why = format!(
@@ -1029,14 +1031,17 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Ok(Some((id, entries)))
     }
 
+    /// Arms the settle timer for `due` under the next sequence number, cancelling the pending one
+    /// unless it is the one firing now (`pending: false`), which is gone once it has run.
     async fn set_settle_timer(
         &self,
         key: &str,
         st: &mut FlapState,
         due: DateTime<Utc>,
+        pending: bool,
     ) -> Result<(), RouterError> {
         let prefix = noise_timer_prefix("flap", key);
-        if st.seq > 0 {
+        if pending && st.seq > 0 {
             self.scheduler
                 .cancel(&format!("{prefix}{}", st.seq))
                 .await?;
@@ -1199,9 +1204,20 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if st.seq != seq || st.flapping_since.is_none() {
             return Ok(Vec::new());
         }
+        if let Some(fd) = &self.config.noise.flap_damping {
+            // Changed since the timer was armed: not settled yet, so wait for the rest of the quiet
+            // period after the latest change.
+            let due = st.last_change.map(|t| t + to_chrono(fd.settle));
+            if let Some(due) = due.filter(|due| *due > now) {
+                self.set_settle_timer(key, &mut st, due, false).await?;
+                self.save(key, version, NoiseBody::Flap(st)).await?;
+                return Ok(Vec::new());
+            }
+        }
         let since = st.flapping_since.take();
         let episode = st.episode.take();
         let last = st.last.take();
+        st.last_change = None;
         st.changes.clear();
         self.save(key, version, NoiseBody::Flap(st.clone())).await?;
         let Some(alert) = last.map(std::sync::Arc::unwrap_or_clone) else {

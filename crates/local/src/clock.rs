@@ -37,7 +37,7 @@ impl Clock for VirtualClock {
     }
 }
 
-// The name is shared by both maps: a flapping alarm cancels and sets a timer on every change.
+// The name is shared by both maps.
 #[derive(Default)]
 struct Timers {
     seq: u64,
@@ -95,6 +95,12 @@ impl VirtualScheduler {
     /// How many timers are pending.
     pub fn pending(&self) -> usize {
         self.lock().by_time.len()
+    }
+
+    /// How many timers were ever set (a schedule of a name already pending sets none): what a
+    /// deployment pays Scheduler for in `CreateSchedule` calls.
+    pub fn set_so_far(&self) -> u64 {
+        self.lock().seq
     }
 }
 

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use tocsin_core::model::{AlarmState, Alert, format_time, stable_id};
 use tocsin_core::record::{Action, AuditEntry};
 use tocsin_core::remind::REMINDER_LABEL;
 use tocsin_local::Embedded;
-use tocsin_tests::{alert, config_from};
+use tocsin_tests::{alert, config_from, t};
 
 const CONFIG: &str = r##"
 defaults:
@@ -31,10 +31,6 @@ route:
 
 /// The fixture's start: Thu, 3 Dec 2026 02:00:00 GMT.
 const START: &str = "2026-12-03T02:00:00.000Z";
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
 
 fn upcoming() -> Alert {
     alert("health/scheduled-change-upcoming.json")

@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use tocsin_core::explain::explain;
-use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use tocsin_core::model::{AlarmState, Alert};
 use tocsin_core::noise::NewSilence;
 use tocsin_core::record::{Action, AuditEntry, DeliveryKind};
 use tocsin_local::Embedded;
-use tocsin_tests::config_from;
+use tocsin_tests::{cloudwatch_alarm as alarm, config_from, t};
 
 const CONFIG: &str = r##"
 services:
@@ -63,37 +61,6 @@ route:
       group_bypass: [critical]
     - name: everything
 "##;
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-fn alarm(name: &str, state: AlarmState, at: &str) -> Alert {
-    let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
-    let at = t(at);
-    Alert {
-        event_id: stable_id(&["cloudwatch", &arn, state.as_str(), &format_time(&at)]),
-        fingerprint: stable_id(&["cloudwatch", &arn]),
-        source: Source::Cloudwatch,
-        transport: Transport::Sns,
-        alarm_name: name.into(),
-        alarm_arn: Some(arn),
-        account_id: Some("123456789012".into()),
-        region: Some("eu-west-1".into()),
-        state,
-        previous_state: None,
-        state_changed_at: at,
-        reason: format!("{name} went {state}"),
-        kind: "metric".into(),
-        namespace: Some("AWS/ApplicationELB".into()),
-        metric_name: Some("TargetResponseTime".into()),
-        dimensions: BTreeMap::new(),
-        threshold: Some(1.0),
-        severity: Severity::Medium,
-        description: String::new(),
-        labels: BTreeMap::new(),
-    }
-}
 
 fn firing(name: &str, at: &str) -> Alert {
     alarm(name, AlarmState::Alarm, at)

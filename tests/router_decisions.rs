@@ -4,16 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use tocsin_core::config::Config;
-use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use tocsin_core::model::{AlarmState, Severity};
 use tocsin_core::record::{Action, AuditEntry, DeliveryKind, EscalationTick, Status};
 use tocsin_core::router::alert_id_for;
 use tocsin_local::Embedded;
-use tocsin_tests::{alert, config_from, example_config};
+use tocsin_tests::{alert, cloudwatch_alarm as alarm, config_from, example_config, t};
 
 const CONFIG: &str = r##"
 defaults:
@@ -57,38 +56,6 @@ route:
       match: ['alarm_name =~ "search-.*"']
       muted_during: [always]
 "##;
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-/// A CloudWatch alarm transition built by hand, keyed the way the parsers key them.
-fn alarm(name: &str, state: AlarmState, at: &str) -> Alert {
-    let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
-    let at = t(at);
-    Alert {
-        event_id: stable_id(&["cloudwatch", &arn, state.as_str(), &format_time(&at)]),
-        fingerprint: stable_id(&["cloudwatch", &arn]),
-        source: Source::Cloudwatch,
-        transport: Transport::Sns,
-        alarm_name: name.into(),
-        alarm_arn: Some(arn),
-        account_id: Some("123456789012".into()),
-        region: Some("eu-west-1".into()),
-        state,
-        previous_state: None,
-        state_changed_at: at,
-        reason: format!("{name} went {state}"),
-        kind: "metric".into(),
-        namespace: Some("AWS/ApplicationELB".into()),
-        metric_name: Some("HTTPCode_Target_5XX_Count".into()),
-        dimensions: BTreeMap::new(),
-        threshold: Some(10.0),
-        severity: Severity::Medium,
-        description: String::new(),
-        labels: BTreeMap::new(),
-    }
-}
 
 fn pipeline(config: Arc<Config>) -> Embedded {
     Embedded::new(config, t("2026-11-20T02:00:00Z"))

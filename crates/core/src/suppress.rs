@@ -407,6 +407,34 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     // ---------------------------------------------------------------- grouping
 
+    /// The key, version and state of the group `alert` belongs to on `route`; a new, empty group at
+    /// version 0 when it has none yet.
+    async fn group_of(
+        &self,
+        route: &str,
+        g: &Grouping,
+        alert: &Alert,
+    ) -> Result<(String, u64, GroupState), RouterError> {
+        let labels = label_values(&g.group_by, &g.fields, alert);
+        let key = group_key(route, &labels);
+        let (version, st) = match self.group_state(&key).await? {
+            Some(found) => found,
+            None => (
+                0,
+                GroupState {
+                    route: route.to_string(),
+                    labels,
+                    members: BTreeMap::new(),
+                    last_flush: None,
+                    last_sent: None,
+                    timer_at: None,
+                    seq: 0,
+                },
+            ),
+        };
+        Ok((key, version, st))
+    }
+
     /// Adds a new alert to its group on `route`, and sets the group's flush timer.
     pub(crate) async fn join_group(
         &self,
@@ -417,20 +445,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
         entries: &mut Vec<AuditEntry>,
     ) -> Result<(), RouterError> {
-        let labels = label_values(&g.group_by, &g.fields, alert);
-        let key = group_key(route, &labels);
-        let (version, mut st) = self.group_state(&key).await?.unwrap_or((
-            0,
-            GroupState {
-                route: route.to_string(),
-                labels: labels.clone(),
-                members: BTreeMap::new(),
-                last_flush: None,
-                last_sent: None,
-                timer_at: None,
-                seq: 0,
-            },
-        ));
+        let (key, version, mut st) = self.group_of(route, g, alert).await?;
         st.members.insert(
             id.to_string(),
             GroupMember {
@@ -466,7 +481,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             Action::Group,
             format!(
                 "grouped on route {route:?} by {} ({firing} firing in the group); group notification at {} ({why})",
-                label_text(&labels),
+                label_text(&st.labels),
                 format_time(&due)
             ),
         ));
@@ -1076,20 +1091,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
         entries: &mut Vec<AuditEntry>,
     ) -> Result<(), RouterError> {
-        let labels = label_values(&g.group_by, &g.fields, alert);
-        let key = group_key(route, &labels);
-        let (version, mut st) = self.group_state(&key).await?.unwrap_or((
-            0,
-            GroupState {
-                route: route.to_string(),
-                labels: labels.clone(),
-                members: BTreeMap::new(),
-                last_flush: None,
-                last_sent: None,
-                timer_at: None,
-                seq: 0,
-            },
-        ));
+        let (key, version, mut st) = self.group_of(route, g, alert).await?;
         let m = st.members.entry(id.to_string()).or_insert(GroupMember {
             alarm_name: alert.alarm_name.clone(),
             severity: alert.severity,
@@ -1109,7 +1111,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             Action::Group,
             format!(
                 "{why}: told in the next notification of group {} on route {route:?} at {}",
-                label_text(&labels),
+                label_text(&st.labels),
                 format_time(&due)
             ),
         ));

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use tocsin_core::model::{AlarmState, Alert, format_time};
 use tocsin_core::noise::{NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, DedupRecord, Status};
 use tocsin_local::{Embedded, MemoryStore};
+use tocsin_tests::cloudwatch_alarm;
 
 const CONFIG: &str = r##"
 severity_rules:
@@ -87,34 +88,16 @@ impl AlertStore for WholeReads {
     }
 }
 
+/// A transition of an alarm of service `svc01` (grouped by its `Service` dimension).
 fn alarm(name: &str, firing: bool, at: DateTime<Utc>) -> Alert {
-    let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
     let state = if firing {
         AlarmState::Alarm
     } else {
         AlarmState::Ok
     };
     Alert {
-        event_id: stable_id(&["cloudwatch", &arn, state.as_str(), &format_time(&at)]),
-        fingerprint: stable_id(&["cloudwatch", &arn]),
-        source: Source::Cloudwatch,
-        transport: Transport::Sns,
-        alarm_name: name.into(),
-        alarm_arn: Some(arn),
-        account_id: Some("123456789012".into()),
-        region: Some("eu-west-1".into()),
-        state,
-        previous_state: None,
-        state_changed_at: at,
-        reason: format!("{name} went {state}"),
-        kind: "metric".into(),
-        namespace: Some("Storm".into()),
-        metric_name: Some("Errors".into()),
         dimensions: BTreeMap::from([("Service".to_string(), "svc01".to_string())]),
-        threshold: Some(1.0),
-        severity: Severity::Medium,
-        description: String::new(),
-        labels: BTreeMap::new(),
+        ..cloudwatch_alarm(name, state, &format_time(&at))
     }
 }
 

@@ -180,12 +180,7 @@ impl fmt::Display for Severity {
 }
 
 /// The canonical alert (see `DESIGN.md`). One state transition of one alarm in one source.
-///
-/// `Clone` is written out for [`Clone::clone_from`], which refills an alert in place, reusing its
-/// strings' buffers (and its labels' when the keys are the same): the memory store keeps a flapping
-/// alarm's latest transition that way, so that each change frees the fresh copy rather than the one
-/// it replaces, built long before (which was a tenth of the storm benchmark).
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Identifies this transition: the same transition through any transport has the same id.
     pub event_id: String,
@@ -230,34 +225,11 @@ pub struct Alert {
     pub labels: BTreeMap<String, String>,
 }
 
-impl Clone for Alert {
-    fn clone(&self) -> Self {
-        Alert {
-            event_id: self.event_id.clone(),
-            fingerprint: self.fingerprint.clone(),
-            source: self.source,
-            transport: self.transport,
-            alarm_name: self.alarm_name.clone(),
-            alarm_arn: self.alarm_arn.clone(),
-            account_id: self.account_id.clone(),
-            region: self.region.clone(),
-            state: self.state,
-            previous_state: self.previous_state,
-            state_changed_at: self.state_changed_at,
-            reason: self.reason.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            metric_name: self.metric_name.clone(),
-            dimensions: self.dimensions.clone(),
-            threshold: self.threshold,
-            severity: self.severity,
-            description: self.description.clone(),
-            labels: self.labels.clone(),
-        }
-    }
-
-    fn clone_from(&mut self, source: &Self) {
-        // Every field named, so that a new one cannot be forgotten here.
+impl Alert {
+    /// Makes this alert equal to `source` in place, reusing its strings' buffers (and, key by key,
+    /// its labels' and dimensions'): what `*self = source.clone()` does, without allocating anew
+    /// what is already here. Every field is named, so that a new one cannot be forgotten here.
+    pub fn refill_from(&mut self, source: &Alert) {
         let Alert {
             event_id,
             fingerprint,
@@ -399,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn clone_from_makes_an_equal_alert_whether_the_labels_keys_match_or_not() {
+    fn refill_from_makes_an_equal_alert_whether_the_labels_keys_match_or_not() {
         let from = Alert {
             region: Some("eu-west-1".into()),
             state: AlarmState::Ok,
@@ -411,12 +383,12 @@ mod tests {
             sample("a", &[]),
         ] {
             let mut to = start;
-            to.clone_from(&from);
+            to.refill_from(&from);
             assert_eq!(to, from);
         }
         let mut same_keys = sample("a", &[("service", "a-much-longer-value"), ("tier", "2")]);
         let buffer = same_keys.labels["service"].as_ptr();
-        same_keys.clone_from(&from);
+        same_keys.refill_from(&from);
         assert_eq!(same_keys, from);
         assert_eq!(
             same_keys.labels["service"].as_ptr(),

@@ -285,10 +285,11 @@ impl AlertStore for MemoryStore {
 }
 
 /// A flapping alarm's new state carries its latest transition, and the stored one the transition
-/// before. Refill the stored alert with the new one's contents and keep it: the new alert, fresh, is
-/// then the one freed when the router is done with it. Freeing the old one instead, built about a
-/// hundred events earlier in the storm benchmark, was a tenth of the run (its memory no longer in the
-/// allocator's thread cache), and it scattered the heap for the allocations after it.
+/// before. Refill the stored alert with the new one's contents
+/// ([`tocsin_core::model::Alert::refill_from`]) and keep it: the new alert, fresh, is then the one
+/// freed when the router is done with it. Freeing the old one instead, built about a hundred events
+/// earlier in the storm benchmark, was a tenth of the run (its memory no longer in the allocator's
+/// thread cache), and it scattered the heap for the allocations after it.
 fn keep_last_alert(stored: &mut NoiseState, new: &mut NoiseState) {
     let (NoiseBody::Flap(old), NoiseBody::Flap(fresh)) = (&mut stored.body, &mut new.body) else {
         return;
@@ -301,7 +302,7 @@ fn keep_last_alert(stored: &mut NoiseState, new: &mut NoiseState) {
     }
     // Only when nothing else holds the stored alert (the router's copy of the state let go of it).
     if let Some(inner) = Arc::get_mut(kept) {
-        inner.clone_from(latest);
+        inner.refill_from(latest);
         *latest = Arc::clone(kept);
     }
 }

@@ -616,6 +616,38 @@ async fn a_flapping_alarm_sets_no_timer_per_change_and_still_settles_after_its_l
 }
 
 #[tokio::test]
+async fn a_flapping_alarms_state_keeps_only_the_changes_that_can_decide() {
+    use tocsin_core::noise::{NoiseBody, flap_key};
+    use tocsin_core::ports::AlertStore;
+    let p = pipeline();
+    let changes: Vec<Alert> = (0..45u32)
+        .map(|i| {
+            let at = format!("2026-11-20T02:{:02}:{:02}Z", i / 6, (i % 6) * 10);
+            if i % 2 == 0 {
+                firing("flappy-disk", &at)
+            } else {
+                ok("flappy-disk", &at)
+            }
+        })
+        .collect();
+    let key = flap_key(&changes[0].fingerprint);
+    let damped = feed(&p, changes).await;
+    // Flapping from the fifth change (more than 4 in 10 minutes); every later one is damped.
+    assert_eq!(of(&damped, Action::Suppress).len(), 41, "{damped:#?}");
+    let state = p.store.noise_state(&key).await.unwrap().unwrap();
+    let NoiseBody::Flap(flap) = state.body else {
+        panic!("not a flap state: {state:?}")
+    };
+    // 45 changes in 7 minutes 20 seconds, all inside the 10-minute window: only the latest
+    // max_changes + 1 = 5 are kept.
+    let kept: Vec<DateTime<Utc>> = ["02:06:40", "02:06:50", "02:07:00", "02:07:10", "02:07:20"]
+        .iter()
+        .map(|hms| t(&format!("2026-11-20T{hms}Z")))
+        .collect();
+    assert_eq!(flap.changes, kept);
+}
+
+#[tokio::test]
 async fn explain_says_why_an_alert_did_or_did_not_page() {
     let p = pipeline();
     let mut all = feed(

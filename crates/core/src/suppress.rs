@@ -996,6 +996,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         let horizon = now - to_chrono(fd.window);
         st.changes.retain(|t| *t > horizon);
+        // Only the latest `max_changes + 1` changes can decide: more than `max_changes` in the
+        // window is the same as the oldest of those being in it. Keeping no more bounds the state
+        // (a DynamoDB item, read and written on every change) where an alarm flapping every few
+        // seconds would otherwise carry every change of the window.
+        let keep = fd.max_changes as usize + 1;
+        if st.changes.len() > keep {
+            st.changes.drain(..st.changes.len() - keep);
+        }
         let id = live.map_or_else(
             || st.episode.clone().unwrap_or_else(|| alert_id_for(alert)),
             str::to_string,

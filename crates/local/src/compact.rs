@@ -2,12 +2,12 @@
 //! records and audit entries), so that a storm's trail fits in a small process: strings are shared
 //! `Arc<str>`s, and the full records are rebuilt only when read back, which is rare. Strings of few
 //! distinct values (alarm names, alert ids, transports, outcomes, channels, targets) are interned in
-//! one small table; a reason or event id is shared with the entry before it in the same trail when
-//! equal (a flapping alarm's entries repeat theirs), since a global table of every reason and event
-//! id cost more to probe than the copies it saved.
-
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+//! one small table; a reason is shared with a recent entry of the same trail when equal (a flapping
+//! alarm's entries repeat theirs), since a global table of every reason cost more to probe than the
+//! copies it saved; event ids, one per event, are kept inline ([`Id`]).
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -79,6 +79,66 @@ impl Interner {
     }
 }
 
+/// The longest id kept inline in an [`Id`].
+const INLINE: usize = 38;
+
+/// An event id, kept inline when short: tocsin's own ids are 32 hex characters
+/// ([`tocsin_core::model::stable_id`]), and a storm makes one per event. Inline, the dedup table
+/// holds its keys in its own slots (no allocation per event, nothing to follow when the table grows)
+/// and an audit entry carries its event id in 40 bytes instead of a pointer to a 64-byte heap block.
+/// Longer ids are shared.
+#[derive(Clone)]
+pub(crate) enum Id {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Id {
+    pub(crate) fn new(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Id::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            Id::Shared(Arc::from(s))
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Always valid: the bytes are a whole `&str`, copied.
+            Id::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Id::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Id {}
+
+impl Hash for Id {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // As `str` hashes, so that a map keyed by `Id` is probed with a `&str`.
+        self.as_str().hash(h);
+    }
+}
+
+impl std::borrow::Borrow<str> for Id {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// A [`DedupRecord`] without its event id (the map's key), its strings interned.
 pub(crate) struct CompactDedup {
     pub(crate) status: ClaimStatus,
@@ -117,6 +177,95 @@ impl CompactDedup {
     }
 }
 
+/// Dedup records by event id, in shards: a storm makes one per event, and one table of them held,
+/// while it doubled, the old table and the new at once, each time (a third of the storm's peak
+/// memory), and had every page of the new one faulted in fresh. A shard grows alone, by 1/64 of
+/// that, into memory the allocator has just had back from another.
+pub(crate) struct Dedup {
+    shards: Vec<HashMap<Id, CompactDedup, Fx>>,
+}
+
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+impl Default for Dedup {
+    fn default() -> Self {
+        Dedup {
+            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
+        }
+    }
+}
+
+impl Dedup {
+    fn shard(id: &str) -> usize {
+        let mut h = FxHasher::default();
+        id.hash(&mut h);
+        // Mixed again (SplitMix64's finalizer) rather than cut from the hash: the shards' own tables
+        // take a bucket from its low bits and a tag from its top seven, and the Fx hash's middle
+        // bits are too regular to spread ids on their own.
+        let x = h.finish();
+        let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((x ^ (x >> 31)) >> (64 - SHARD_BITS)) as usize
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&CompactDedup> {
+        self.shards[Self::shard(id)].get(id)
+    }
+
+    /// The slot for `id`, found once whether it is claimed or not.
+    pub(crate) fn entry(&mut self, id: &str) -> Entry<'_, Id, CompactDedup> {
+        self.shards[Self::shard(id)].entry(Id::new(id))
+    }
+
+    pub(crate) fn put(&mut self, id: &str, record: CompactDedup) {
+        let shard = &mut self.shards[Self::shard(id)];
+        match shard.get_mut(id) {
+            Some(slot) => *slot = record,
+            None => {
+                shard.insert(Id::new(id), record);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) {
+        self.shards[Self::shard(id)].remove(id);
+    }
+}
+
+/// An alert's audit trail, in chunks of at most [`CHUNK`] entries: a flapping alarm's trail grows
+/// by the thousand, and one vector doubling its capacity copied the whole trail each time, and held
+/// it twice while it did.
+#[derive(Default)]
+pub(crate) struct Trail {
+    chunks: Vec<Vec<CompactAudit>>,
+}
+
+const CHUNK: usize = 64;
+
+impl Trail {
+    /// The latest entries (the last chunk's), for [`CompactAudit::new`] to share a reason with.
+    pub(crate) fn recent(&self) -> &[CompactAudit] {
+        self.chunks.last().map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn push(&mut self, e: CompactAudit) {
+        match self.chunks.last_mut() {
+            // The first chunk grows as a vector does: most trails are a few entries.
+            Some(last) if last.len() < CHUNK => last.push(e),
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
+                chunk.push(e);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &CompactAudit> {
+        self.chunks.iter().flatten()
+    }
+}
+
 /// An [`AuditEntry`] without its alert id (the trail it is filed under), its strings interned.
 pub(crate) struct CompactAudit {
     pub(crate) at: DateTime<Utc>,
@@ -125,7 +274,7 @@ pub(crate) struct CompactAudit {
     level: Option<u32>,
     alarm_name: Arc<str>,
     reason: Arc<str>,
-    event_id: Option<Arc<str>>,
+    event_id: Option<Id>,
     channel: Option<Arc<str>>,
     target: Option<Arc<str>>,
     // Boxed: only delivery attempts have one, and it is larger than the rest of the entry.
@@ -143,13 +292,7 @@ impl CompactAudit {
             .rev()
             .find(|p| *p.reason == *e.reason)
             .map_or_else(|| Arc::from(e.reason.as_str()), |p| Arc::clone(&p.reason));
-        let event_id =
-            e.event_id
-                .as_deref()
-                .map(|id| match trail.last().and_then(|p| p.event_id.as_ref()) {
-                    Some(prev) if **prev == *id => Arc::clone(prev),
-                    _ => Arc::from(id),
-                });
+        let event_id = e.event_id.as_deref().map(Id::new);
         CompactAudit {
             at: e.at,
             action: e.action,
@@ -174,7 +317,7 @@ impl CompactAudit {
             alarm_name: self.alarm_name.to_string(),
             action: self.action,
             reason: self.reason.to_string(),
-            event_id: self.event_id.as_deref().map(str::to_string),
+            event_id: self.event_id.as_ref().map(|id| id.as_str().to_string()),
             channel: self.channel.as_deref().map(str::to_string),
             target: self.target.as_deref().map(str::to_string),
             level: self.level,
@@ -187,6 +330,80 @@ impl CompactAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dedup_record(outcome: &str, strings: &mut Interner) -> CompactDedup {
+        let at = Utc::now();
+        CompactDedup::new(
+            &DedupRecord {
+                event_id: String::new(),
+                status: ClaimStatus::Completed,
+                expires_at: at,
+                in_progress_until: at,
+                transport: "sns".into(),
+                claimed_at: at,
+                alert_id: None,
+                outcome: Some(outcome.into()),
+            },
+            strings,
+        )
+    }
+
+    #[test]
+    fn the_sharded_dedup_table_finds_replaces_and_removes_every_id() {
+        let mut s = Interner::default();
+        let mut d = Dedup::default();
+        let ids: Vec<String> = (0..2_000)
+            .map(|i| format!("{i:032x}"))
+            .chain(["a-longer-id-than-is-kept-inline-0123456789".to_string()])
+            .collect();
+        for id in &ids {
+            d.put(id, dedup_record("first", &mut s));
+        }
+        for id in ids.iter().step_by(2) {
+            d.put(id, dedup_record("second", &mut s));
+        }
+        d.remove(&ids[1]);
+        for (i, id) in ids.iter().enumerate() {
+            let got = d.get(id).map(|r| r.record(id).outcome.unwrap());
+            let want = match i {
+                1 => None,
+                i if i % 2 == 0 => Some("second"),
+                _ => Some("first"),
+            };
+            assert_eq!(got.as_deref(), want, "{id}");
+        }
+        assert!(d.get("never-claimed").is_none());
+        let used = d.shards.iter().filter(|m| !m.is_empty()).count();
+        assert_eq!(used, SHARDS, "ids spread over every shard");
+    }
+
+    #[test]
+    fn a_trail_keeps_its_entries_in_order_across_chunks() {
+        let mut s = Interner::default();
+        let mut trail = Trail::default();
+        let base = Utc::now();
+        for i in 0..(3 * CHUNK + 5) {
+            let mut e = AuditEntry::new(
+                base + chrono::TimeDelta::seconds(i as i64),
+                "a1",
+                "n",
+                Severity::Medium,
+                Action::Suppress,
+                format!("reason {}", i % 2),
+            );
+            e.event_id = Some(format!("{i:032x}"));
+            let c = CompactAudit::new(&e, trail.recent(), &mut s);
+            trail.push(c);
+        }
+        let back: Vec<AuditEntry> = trail.iter().map(|c| c.entry("a1")).collect();
+        assert_eq!(back.len(), 3 * CHUNK + 5);
+        for (i, e) in back.iter().enumerate() {
+            assert_eq!(e.at, base + chrono::TimeDelta::seconds(i as i64));
+            assert_eq!(e.reason, format!("reason {}", i % 2));
+            assert_eq!(e.event_id.as_deref(), Some(format!("{i:032x}").as_str()));
+        }
+        assert!(trail.chunks.iter().all(|c| c.len() <= CHUNK));
+    }
 
     #[test]
     fn interned_strings_are_shared() {

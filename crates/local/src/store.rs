@@ -3,6 +3,7 @@
 //! thousand, are kept in compact interned forms (`crate::compact`) and rebuilt when read.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -10,30 +11,23 @@ use tocsin_core::noise::{NoiseBody, NoiseState, Silence};
 use tocsin_core::ports::{AlertHead, AlertStore, Claim, Latest, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
-use crate::compact::{CompactAudit, CompactDedup, Fx, Interner};
+use crate::compact::{CompactAudit, CompactDedup, Dedup, Fx, Interner, Trail};
 
 #[derive(Default)]
 struct Inner {
     strings: Interner,
-    dedup: HashMap<Arc<str>, CompactDedup, Fx>,
-    alerts: HashMap<String, AlertRecord>,
-    latest: HashMap<String, String>,
-    audit: HashMap<Arc<str>, Vec<CompactAudit>, Fx>,
-    silences: HashMap<String, Silence>,
-    noise: HashMap<String, NoiseState>,
+    dedup: Dedup,
+    alerts: HashMap<String, AlertRecord, Fx>,
+    latest: HashMap<String, String, Fx>,
+    audit: HashMap<Arc<str>, Trail, Fx>,
+    silences: HashMap<String, Silence, Fx>,
+    noise: HashMap<String, NoiseState, Fx>,
 }
 
 impl Inner {
     fn put_dedup(&mut self, record: &DedupRecord) {
         let compact = CompactDedup::new(record, &mut self.strings);
-        match self.dedup.get_mut(record.event_id.as_str()) {
-            Some(slot) => *slot = compact,
-            None => {
-                // Not interned: event ids are all distinct.
-                self.dedup
-                    .insert(Arc::from(record.event_id.as_str()), compact);
-            }
-        }
+        self.dedup.put(&record.event_id, compact);
     }
 }
 
@@ -65,16 +59,24 @@ impl MemoryStore {
 impl AlertStore for MemoryStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
         let mut g = self.lock();
+        let g = &mut *g;
         let now = record.claimed_at;
-        if let Some(existing) = g.dedup.get(record.event_id.as_str()) {
-            let expired = existing.expires_at <= now;
-            let stale =
-                existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
-            if !expired && !stale {
-                return Ok(Claim::Duplicate(existing.record(&record.event_id)));
+        // One probe of the table, a cache miss in a storm's hundred thousand ids, not two.
+        match g.dedup.entry(&record.event_id) {
+            Entry::Occupied(mut slot) => {
+                let existing = slot.get();
+                let expired = existing.expires_at <= now;
+                let stale =
+                    existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
+                if !expired && !stale {
+                    return Ok(Claim::Duplicate(existing.record(&record.event_id)));
+                }
+                slot.insert(CompactDedup::new(record, &mut g.strings));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(CompactDedup::new(record, &mut g.strings));
             }
         }
-        g.put_dedup(record);
         Ok(Claim::Claimed)
     }
 
@@ -170,13 +172,14 @@ impl AlertStore for MemoryStore {
         for e in entries {
             match g.audit.get_mut(e.alert.as_str()) {
                 Some(trail) => {
-                    let compact = CompactAudit::new(e, trail, &mut g.strings);
+                    let compact = CompactAudit::new(e, trail.recent(), &mut g.strings);
                     trail.push(compact);
                 }
                 None => {
-                    let compact = CompactAudit::new(e, &[], &mut g.strings);
+                    let mut trail = Trail::default();
+                    trail.push(CompactAudit::new(e, &[], &mut g.strings));
                     let key = g.strings.get(&e.alert);
-                    g.audit.insert(key, vec![compact]);
+                    g.audit.insert(key, trail);
                 }
             }
         }

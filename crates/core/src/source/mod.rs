@@ -22,6 +22,7 @@ mod loose;
 mod region;
 mod signals;
 mod text;
+mod unescape;
 
 #[cfg(test)]
 mod tests;
@@ -571,10 +572,11 @@ fn sns_notification(
     Ok(())
 }
 
-/// The `Message` of an SNS notification, read the moment serde has unescaped it: reading it in
-/// place spares copying the unescaped text out of serde's buffer, the largest allocation on the
-/// hottest path. A message that cannot be read is kept as its error, so that one bad record does
-/// not fail its siblings.
+/// The `Message` of an SNS notification. The envelope's parse only finds where the string is
+/// (borrowed, still escaped); it is unescaped here into a buffer allocated once at its full length
+/// (`unescape`), where serde_json's scratch buffer grew a dozen times on every SNS event, the largest
+/// cost of reading one. A message that cannot be read is kept as its error, so that one bad record
+/// does not fail its siblings.
 #[derive(Debug)]
 enum Message {
     /// What the message held, or why it could not be read (relative to the message).
@@ -585,49 +587,20 @@ enum Message {
 
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Message;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an SNS message")
-            }
-            fn visit_str<E>(self, text: &str) -> Result<Message, E> {
-                Ok(Message::Read(read_message(text)))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Message, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Message::Wrong("an object"))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Message, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Message::Wrong("an array"))
-            }
-            fn visit_unit<E>(self) -> Result<Message, E> {
-                Ok(Message::Wrong("null"))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Message, E> {
-                Ok(Message::Wrong("a boolean"))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Message, E> {
-                Ok(Message::Wrong("a number"))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Message, E> {
-                Ok(Message::Wrong("a number"))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Message, E> {
-                Ok(Message::Wrong("a number"))
-            }
-        }
-        d.deserialize_any(V)
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        let text = raw.get();
+        Ok(match text.as_bytes().first() {
+            Some(b'"') => Message::Read(
+                unescape::unescape(&text[1..text.len() - 1])
+                    .map_err(|e| ParseError::new("", format!("not a JSON string: {e}")))
+                    .and_then(|text| read_message(&text)),
+            ),
+            Some(b'{') => Message::Wrong("an object"),
+            Some(b'[') => Message::Wrong("an array"),
+            Some(b'n') => Message::Wrong("null"),
+            Some(b't' | b'f') => Message::Wrong("a boolean"),
+            _ => Message::Wrong("a number"),
+        })
     }
 }
 

@@ -202,13 +202,13 @@ receivers:
         pass
     print(json.dumps({"alertmanager": report}, indent=2))
     if ours:
-        print(f"{'':24}{'tocsin (in-process)':>22}{'Alertmanager':>16}")
-        print(f"{'events':24}{ours['events']:>22}{report['events']:>16}")
-        print(f"{'events/s':24}{ours['events_per_s']:>22,.0f}{report['ingest_events_per_s']:>16,}")
-        print(f"{'peak RSS (MiB)':24}{ours['peak_rss_mib']:>22.1f}{report['peak_rss_mib']:>16.1f}")
-        print(f"{'pages / notifications':24}{ours['pages']:>22}{report['notifications']:>16}")
-        print(f"{'critical alarms lost':24}{len(ours['critical_alarms_lost']):>22}{len(report['critical_alarms_lost']):>16}")
-
+        one, two = ours["one_thread"], ours["parse_ahead"]
+        print(f"{'':24}{'tocsin, 1 thread':>18}{'tocsin, parse ahead':>21}{'Alertmanager':>16}")
+        print(f"{'events':24}{ours['events']:>18}{ours['events']:>21}{report['events']:>16}")
+        print(f"{'events/s':24}{one['events_per_s']:>18,.0f}{two['events_per_s']:>21,.0f}{report['ingest_events_per_s']:>16,}")
+        print(f"{'peak RSS (MiB)':24}{one['peak_rss_mib']:>18.1f}{two['peak_rss_mib']:>21.1f}{report['peak_rss_mib']:>16.1f}")
+        print(f"{'pages / notifications':24}{one['pages']:>18}{two['pages']:>21}{report['notifications']:>16}")
+        print(f"{'critical alarms lost':24}{len(one['critical_alarms_lost']):>18}{len(two['critical_alarms_lost']):>21}{len(report['critical_alarms_lost']):>16}")
 
 if __name__ == "__main__":
     main()

@@ -70,6 +70,12 @@ enum Command {
     Silence(silence::Args),
 }
 
+/// mimalloc rather than the system's: the embedded pipeline (replay, serve) allocates and frees a
+/// few dozen small strings per event, and with glibc's allocator that was a fifth of a storm's time;
+/// the storm benchmark (`crates/local/benches/storm.rs`) measures with the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

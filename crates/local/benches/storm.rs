@@ -1,10 +1,18 @@
 //! The storm benchmark (issue 7): 100,000 alarm state changes from 500 alarms across 50 services in one
 //! virtual hour, with flapping alarms and duplicate deliveries through SNS and EventBridge, replayed
 //! in-process through the embedded pipeline (parse, dedup, flap damping, grouping) with
-//! `scripts/storm/tocsin.yaml`. Reports wall time, events per second, peak RSS and pages sent, checks
-//! that every critical alarm that fired reached someone, and writes the transitions to
-//! `target/storm/transitions.jsonl` for `scripts/storm/alertmanager.py`, which sends the same storm to
-//! Prometheus Alertmanager.
+//! `scripts/storm/tocsin.yaml`, twice, each run in a process of its own (this binary with `--run MODE`)
+//! so that each has its own peak memory figure:
+//!
+//! - `one-thread`: parse and route on one thread, payloads rendered a batch at a time outside the
+//!   timed part;
+//! - `parse-ahead`: the storm replayed from a recording (`target/storm/payloads.ndjson`, one payload a
+//!   line), parsed on a second thread a batch ahead of the router, which routes in order on the
+//!   first; timed whole, from opening the recording to the last timer.
+//!
+//! Each reports wall time, events per second, peak RSS and pages sent, and checks that every critical
+//! alarm that fired reached someone. The transitions go to `target/storm/transitions.jsonl` for
+//! `scripts/storm/alertmanager.py`, which sends the same storm to Prometheus Alertmanager.
 //!
 //! Run: `cargo bench -p tocsin-local --bench storm` (the bench profile: opt-level 3, LTO).
 
@@ -17,12 +25,20 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_local::Embedded;
+/// The tocsin command's allocator (`crates/cli/src/main.rs`), so that this measures what `tocsin
+/// replay` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EVENTS: usize = 100_000;
 const SERVICES: usize = 50;
 const ALARMS_PER_SERVICE: usize = 10;
 const FLAPPERS_PER_SERVICE: usize = 2;
 const DUPLICATE_PERCENT: u64 = 25;
+/// Events rendered at a time, outside the timed part.
+const BATCH: usize = 1_000;
+/// Events parsed ahead at a time in the pipelined run (four batches may wait).
+const PARSED_BATCH: usize = 256;
 
 /// A small deterministic generator (SplitMix64), so every run makes the same storm.
 struct Rng(u64);
@@ -199,13 +215,200 @@ fn note_jobs(pipeline: &Embedded, pages: &mut usize, told: &mut BTreeSet<String>
     }
 }
 
+/// What one replay of the storm did.
+struct Run {
+    wall: Duration,
+    pages: usize,
+    told: BTreeSet<String>,
+    rejected: usize,
+    alerts_stored: usize,
+    audit_entries: usize,
+}
+
+fn finish(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Embedded,
+    wall: Duration,
+    pages: usize,
+    told: BTreeSet<String>,
+    rejected: usize,
+) -> Run {
+    let audit_entries = rt.block_on(async {
+        let mut n = 0;
+        for a in pipeline.store.alerts() {
+            n += tocsin_core::ports::AlertStore::audit(&pipeline.store, &a.id)
+                .await
+                .unwrap()
+                .len();
+        }
+        n
+    });
+    Run {
+        wall,
+        pages,
+        told,
+        rejected,
+        alerts_stored: pipeline.store.alerts().len(),
+        audit_entries,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+/// Parse and route on one thread. Payloads are rendered a batch at a time outside the timed part
+/// (the generator's work, not tocsin's), so that neither their rendering nor a clock read per event
+/// is in the figure, and at most one batch of them is in memory.
+fn one_thread(
+    config: &Arc<tocsin_core::config::Config>,
+    start: DateTime<Utc>,
+    events: &[Event],
+) -> Run {
+    let rt = runtime();
+    let pipeline = Embedded::new(Arc::clone(config), start);
+    let (mut pages, mut told, mut rejected) = (0, BTreeSet::new(), 0);
+    let mut wall = Duration::ZERO;
+    rt.block_on(async {
+        for batch in events.chunks(BATCH) {
+            let payloads: Vec<Vec<u8>> = batch.iter().map(|e| payload(e, start)).collect();
+            let p = Instant::now();
+            for bytes in &payloads {
+                match tocsin_core::source::parse(bytes) {
+                    Ok(alerts) => {
+                        for a in alerts {
+                            pipeline.ingest(a).await.unwrap();
+                        }
+                    }
+                    Err(_) => rejected += 1,
+                }
+                note_jobs(&pipeline, &mut pages, &mut told);
+            }
+            wall += p.elapsed();
+        }
+        let p = Instant::now();
+        pipeline
+            .run_timers(Some(start + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        note_jobs(&pipeline, &mut pages, &mut told);
+        wall += p.elapsed();
+    });
+    finish(&rt, &pipeline, wall, pages, told, rejected)
+}
+
+/// The recording replayed with parsing on a second thread, a batch ahead of the router, which takes
+/// the alerts in order on this one: parsing is pure, routing is sequential, and this machine has two
+/// cores. Timed whole, from opening the recording to the last timer.
+fn parse_ahead(
+    config: &Arc<tocsin_core::config::Config>,
+    start: DateTime<Utc>,
+    recording: &std::path::Path,
+) -> Run {
+    use std::io::BufRead;
+    type Batch = Vec<Result<Vec<tocsin_core::model::Alert>, tocsin_core::source::ParseError>>;
+    let rt = runtime();
+    let pipeline = Embedded::new(Arc::clone(config), start);
+    let (mut pages, mut told, mut rejected) = (0, BTreeSet::new(), 0);
+    let began = Instant::now();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let path = recording.to_path_buf();
+    let reader = std::thread::spawn(move || {
+        let mut input =
+            std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).unwrap());
+        let mut line = Vec::new();
+        let mut batch: Batch = Vec::with_capacity(PARSED_BATCH);
+        while input.read_until(b'\n', &mut line).unwrap() > 0 {
+            let bytes = line.strip_suffix(b"\n").unwrap_or(&line);
+            batch.push(tocsin_core::source::parse(bytes));
+            line.clear();
+            if batch.len() == PARSED_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSED_BATCH));
+                if tx.send(full).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(batch);
+    });
+    rt.block_on(async {
+        for batch in rx {
+            for parsed in batch {
+                match parsed {
+                    Ok(alerts) => {
+                        for a in alerts {
+                            pipeline.ingest(a).await.unwrap();
+                        }
+                    }
+                    Err(_) => rejected += 1,
+                }
+                note_jobs(&pipeline, &mut pages, &mut told);
+            }
+        }
+        pipeline
+            .run_timers(Some(start + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        note_jobs(&pipeline, &mut pages, &mut told);
+    });
+    reader.join().unwrap();
+    let wall = began.elapsed();
+    finish(&rt, &pipeline, wall, pages, told, rejected)
+}
+
+/// Runs one replay of the storm in this process (`--run MODE`, from `main`) and prints what it did
+/// as one JSON line: each mode in a process of its own, so that each peak memory figure is its own.
+fn run_mode(
+    mode: &str,
+    config: &Arc<tocsin_core::config::Config>,
+    start: DateTime<Utc>,
+    out_dir: &std::path::Path,
+) {
+    let events = storm();
+    let fired_critical: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.firing && e.alarm % ALARMS_PER_SERVICE == 0)
+        .map(|e| alarm_name(e.alarm))
+        .collect();
+    let rss_before = peak_rss_kib();
+    let run = match mode {
+        "one-thread" => one_thread(config, start, &events),
+        "parse-ahead" => parse_ahead(config, start, &out_dir.join("payloads.ndjson")),
+        other => panic!("unknown mode {other}"),
+    };
+    let rss = peak_rss_kib();
+    let lost: Vec<&String> = fired_critical.difference(&run.told).collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "wall_s": run.wall.as_secs_f64(),
+            "events_per_s": events.len() as f64 / run.wall.as_secs_f64(),
+            "peak_rss_mib": rss as f64 / 1024.0,
+            "rss_before_pipeline_mib": rss_before as f64 / 1024.0,
+            "pages": run.pages,
+            "rejected": run.rejected,
+            "critical_alarms_fired": fired_critical.len(),
+            "critical_alarms_lost": lost,
+            "alerts_stored": run.alerts_stored,
+            "audit_entries_of_stored_alerts": run.audit_entries,
+        })
+    );
+}
+
 fn main() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let text = std::fs::read_to_string(root.join("scripts/storm/tocsin.yaml")).unwrap();
     let config = Arc::new(tocsin_core::config::load(&text).unwrap());
     let start: DateTime<Utc> = "2026-11-20T02:00:00Z".parse().unwrap();
-    let events = storm();
     let out_dir = root.join("target/storm");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--run") {
+        run_mode(&args[i + 1], &config, start, &out_dir);
+        return;
+    }
+    let events = storm();
     std::fs::create_dir_all(&out_dir).unwrap();
     let mut jsonl =
         std::io::BufWriter::new(std::fs::File::create(out_dir.join("transitions.jsonl")).unwrap());
@@ -231,77 +434,54 @@ fn main() {
     let duplicates = events.iter().filter(|e| e.duplicate).count();
     let via_eb = events.iter().filter(|e| e.eventbridge).count();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let rss_before = peak_rss_kib();
-    let pipeline = Embedded::new(config, start);
-    let mut rendering = Duration::ZERO;
-    let mut parsing = Duration::ZERO;
-    let mut pages = 0usize;
-    let mut told: BTreeSet<String> = BTreeSet::new();
-    let mut fired_critical: BTreeSet<String> = BTreeSet::new();
-    let mut rejected = 0usize;
-    let began = Instant::now();
-    rt.block_on(async {
+    // The recording the parse-ahead run replays: one payload a line (compact JSON has no raw
+    // newline), written before any timing, read back from the page cache as `tocsin replay` reads
+    // its files.
+    let recording = out_dir.join("payloads.ndjson");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&recording).unwrap());
         for e in &events {
-            let r = Instant::now();
-            let bytes = payload(e, start);
-            let p = Instant::now();
-            rendering += p - r;
-            let alerts = match tocsin_core::source::parse(&bytes) {
-                Ok(a) => a,
-                Err(_) => {
-                    rejected += 1;
-                    continue;
-                }
-            };
-            parsing += p.elapsed();
-            if e.firing && e.alarm % ALARMS_PER_SERVICE == 0 {
-                fired_critical.insert(alarm_name(e.alarm));
-            }
-            for a in alerts {
-                pipeline.ingest(a).await.unwrap();
-            }
-            note_jobs(&pipeline, &mut pages, &mut told);
+            w.write_all(&payload(e, start)).unwrap();
+            w.write_all(b"\n").unwrap();
         }
-        pipeline
-            .run_timers(Some(start + TimeDelta::hours(1)))
-            .await
+        w.flush().unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let run = |mode: &str| -> serde_json::Value {
+        let out = std::process::Command::new(&exe)
+            .args(["--run", mode])
+            .output()
             .unwrap();
-    });
-    note_jobs(&pipeline, &mut pages, &mut told);
-    let wall = began.elapsed();
-    let rss = peak_rss_kib();
-    let audit_entries: usize = rt.block_on(async {
-        let mut n = 0;
-        for a in pipeline.store.alerts() {
-            n += tocsin_core::ports::AlertStore::audit(&pipeline.store, &a.id)
-                .await
-                .unwrap()
-                .len();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = run("one-thread");
+    let two = run("parse-ahead");
+    for key in ["pages", "rejected", "critical_alarms_lost", "alerts_stored"] {
+        assert_eq!(one[key], two[key], "both runs decide alike: {key}");
+    }
+    // The parsing share, timed apart so that neither run reads a clock per event.
+    let mut parsing = Duration::ZERO;
+    for batch in events.chunks(BATCH) {
+        let payloads: Vec<Vec<u8>> = batch.iter().map(|e| payload(e, start)).collect();
+        let p = Instant::now();
+        for bytes in &payloads {
+            std::hint::black_box(tocsin_core::source::parse(bytes).ok());
         }
-        n
-    });
-    let lost: Vec<&String> = fired_critical.difference(&told).collect();
-    let pipeline_time = wall.saturating_sub(rendering);
+        parsing += p.elapsed();
+    }
     let report = serde_json::json!({
         "events": events.len(), "duplicates": duplicates, "via_eventbridge": via_eb,
-        "via_sns": events.len() - via_eb, "rejected": rejected,
+        "via_sns": events.len() - via_eb,
         "alarms": SERVICES * ALARMS_PER_SERVICE, "services": SERVICES,
         "last_event_virtual_s": events.last().map_or(0, |e| e.at_ms) / 1000,
-        "wall_s": wall.as_secs_f64(),
-        "payload_rendering_s": rendering.as_secs_f64(),
         "parse_s": parsing.as_secs_f64(),
-        "pipeline_s": pipeline_time.as_secs_f64(),
-        "events_per_s": events.len() as f64 / pipeline_time.as_secs_f64(),
-        "peak_rss_mib": rss as f64 / 1024.0,
-        "rss_before_pipeline_mib": rss_before as f64 / 1024.0,
-        "pages": pages,
-        "critical_alarms_fired": fired_critical.len(),
-        "critical_alarms_lost": lost,
-        "alerts_stored": pipeline.store.alerts().len(),
-        "audit_entries_of_stored_alerts": audit_entries,
+        "parse_ahead": two,
+        "one_thread": one,
     });
     std::fs::write(out_dir.join("tocsin.json"), report.to_string()).unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());

@@ -323,10 +323,29 @@ pub mod rfc3339 {
 /// so that `("ab","c")` and `("a","bc")` differ. Stable across processes, versions and machines.
 pub fn stable_id(parts: &[&str]) -> String {
     let mut h = Sha256::new();
+    feed(&mut h, parts);
+    hex_id(h)
+}
+
+/// [`stable_id`] of `prefix`, and of `prefix` followed by `rest`, hashing the prefix once: an alert's
+/// fingerprint and its event id (the fingerprint's parts, then the transition's), which every parser
+/// makes for every alert.
+pub fn stable_id_pair(prefix: &[&str], rest: &[&str]) -> (String, String) {
+    let mut h = Sha256::new();
+    feed(&mut h, prefix);
+    let short = hex_id(h.clone());
+    feed(&mut h, rest);
+    (short, hex_id(h))
+}
+
+fn feed(h: &mut Sha256, parts: &[&str]) {
     for p in parts {
         h.update((p.len() as u64).to_be_bytes());
         h.update(p.as_bytes());
     }
+}
+
+fn hex_id(h: Sha256) -> String {
     let digest = h.finalize();
     // By hand rather than `write!` per byte: this runs twice for every alert parsed.
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -341,6 +360,22 @@ pub fn stable_id(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pair_of_ids_is_the_two_ids_made_apart() {
+        let (short, long) = stable_id_pair(
+            &["cloudwatch", "arn:x"],
+            &["ALARM", "2026-11-20T02:00:00.000Z"],
+        );
+        assert_eq!(short, stable_id(&["cloudwatch", "arn:x"]));
+        assert_eq!(
+            long,
+            stable_id(&["cloudwatch", "arn:x", "ALARM", "2026-11-20T02:00:00.000Z"])
+        );
+        // Pinned (computed apart: SHA-256 of the length-prefixed parts): ids are stored (dedup
+        // records, alert fingerprints) and must not change from one version to the next.
+        assert_eq!(short, "1bef19645734807277687ad4d76ab609");
+    }
 
     fn sample(name: &str, labels: &[(&str, &str)]) -> Alert {
         Alert {

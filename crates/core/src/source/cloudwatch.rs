@@ -18,7 +18,7 @@ use super::loose::{
 use super::region::{alarm_arn, arn_parts, region_code};
 use super::text::{clean_text, quote};
 use super::{Event, ParseError};
-use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id_pair};
 
 /// The `Trigger` of an SNS alarm message: one metric, or `Metrics` for metric math and anomaly
 /// detection.
@@ -832,9 +832,10 @@ fn build(a: Alarm<'_>, transport: Transport) -> Alert {
         )),
     };
     let time = format_time(&a.changed_at);
+    let (fingerprint, event_id) = stable_id_pair(&["cloudwatch", &key], &[a.state.as_str(), &time]);
     Alert {
-        event_id: stable_id(&["cloudwatch", &key, a.state.as_str(), &time]),
-        fingerprint: stable_id(&["cloudwatch", &key]),
+        event_id,
+        fingerprint,
         source: Source::Cloudwatch,
         transport,
         alarm_name: a.name.to_owned(),

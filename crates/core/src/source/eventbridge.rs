@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::loose::{List, Obj, Val, opt_nonempty, req_str, req_time};
 use super::text::clean_text;
 use super::{Event, ParseError, Parsed, cloudwatch, health, push_one, signals};
-use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id_pair};
 
 /// The severity of an EventBridge event of no known kind: it is shown, not escalated.
 const UNKNOWN_SEVERITY: Severity = Severity::Low;
@@ -102,8 +102,10 @@ fn unknown(
     let account = opt_nonempty(ev.account.as_ref(), "account")?;
     let region = opt_nonempty(ev.region.as_ref(), "region")?;
     let time = format_time(&changed_at);
-    let fingerprint = stable_id(&["eventbridge", source, detail_type, &resources]);
-    let event_id = stable_id(&["eventbridge", source, detail_type, &resources, &time, id]);
+    let (fingerprint, event_id) = stable_id_pair(
+        &["eventbridge", source, detail_type, &resources],
+        &[&time, id],
+    );
     let mut labels = BTreeMap::new();
     labels.insert("event_source".to_owned(), clean_text(source));
     labels.insert("detail_type".to_owned(), clean_text(detail_type));

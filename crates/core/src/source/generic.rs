@@ -8,7 +8,7 @@ use super::loose::{copy_labels, opt_nonempty, opt_str, req_name, req_str, req_ti
 use super::region::region_code;
 use super::text::{check_name, clean_text, quote};
 use super::{Entry, Event, ParseError, Parsed};
-use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
+use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id_pair};
 
 /// The only version this reader knows.
 const VERSION: &str = "tocsin/v1";
@@ -116,8 +116,10 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
             severity
         }
     };
-    let fingerprint = stable_id(&["generic", key]);
-    let event_id = stable_id(&["generic", key, state.as_str(), &format_time(&changed_at)]);
+    let (fingerprint, event_id) = stable_id_pair(
+        &["generic", key],
+        &[state.as_str(), &format_time(&changed_at)],
+    );
     let region = opt_nonempty(e.region.as_ref(), "region")?;
     Ok(Alert {
         event_id,

@@ -168,8 +168,9 @@ pub fn parse_all(input: &[u8]) -> Result<Parsed, ParseError> {
     // Editors on Windows save JSON with a byte-order mark; it carries no meaning.
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     // One validation of the whole input is cheaper than serde_json's check of every string piece,
-    // and says where the bad byte is.
-    let input = std::str::from_utf8(input).map_err(|e| {
+    // and says where the bad byte is; SIMD (AVX2 or NEON) where the CPU has it, a few times faster
+    // than the standard library's on an alarm's 1 KB.
+    let input = simdutf8::compat::from_utf8(input).map_err(|e| {
         ParseError::new(
             "",
             format!("not UTF-8: invalid byte at offset {}", e.valid_up_to()),

@@ -574,9 +574,9 @@ fn sns_notification(
 }
 
 /// The `Message` of an SNS notification. The envelope's parse only finds where the string is
-/// (borrowed, still escaped); it is unescaped here into a buffer allocated once at its full length
-/// (`unescape`), where serde_json's scratch buffer grew a dozen times on every SNS event, the largest
-/// cost of reading one. A message that cannot be read is kept as its error, so that one bad record
+/// (borrowed, still escaped); it is unescaped here (`unescape`) into a buffer each thread keeps, at
+/// most [`MAX_EVENT_BYTES`], where serde_json's scratch buffer started empty and grew a dozen times
+/// on every SNS event. A message that cannot be read is kept as its error, so that one bad record
 /// does not fail its siblings.
 #[derive(Debug)]
 enum Message {
@@ -586,16 +586,24 @@ enum Message {
     Wrong(&'static str),
 }
 
+thread_local! {
+    static MESSAGE_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: &'de RawValue = Deserialize::deserialize(d)?;
         let text = raw.get();
         Ok(match text.as_bytes().first() {
-            Some(b'"') => Message::Read(
-                unescape::unescape(&text[1..text.len() - 1])
+            Some(b'"') => {
+                // Taken, not borrowed, for the time of the read: nothing else can be holding it.
+                let mut buf = MESSAGE_TEXT.with(|b| std::mem::take(&mut *b.borrow_mut()));
+                let read = unescape::unescape_into(&text[1..text.len() - 1], &mut buf)
                     .map_err(|e| ParseError::new("", format!("not a JSON string: {e}")))
-                    .and_then(|text| read_message(&text)),
-            ),
+                    .and_then(|()| read_message(&buf));
+                MESSAGE_TEXT.with(|b| *b.borrow_mut() = buf);
+                Message::Read(read)
+            }
             Some(b'{') => Message::Wrong("an object"),
             Some(b'[') => Message::Wrong("an array"),
             Some(b'n') => Message::Wrong("null"),

@@ -1,17 +1,27 @@
-//! JSON string unescaping into a buffer sized once, for the `Message` of an SNS notification: a
-//! whole JSON document inside a JSON string, every quote of it escaped. serde_json unescapes such a
-//! string into a scratch buffer that starts empty and doubles as it fills, a dozen reallocations for
-//! a CloudWatch alarm message, and copies each run between escapes through a call; here the output
-//! is allocated at the escaped text's length (never shorter than the result) and filled in one pass.
+//! JSON string unescaping into a buffer kept from one call to the next, for the `Message` of an SNS
+//! notification: a whole JSON document inside a JSON string, every quote of it escaped. serde_json
+//! unescapes such a string into a scratch buffer that starts empty and doubles as it fills, a dozen
+//! reallocations for a CloudWatch alarm message, and copies each run between escapes through a call;
+//! here the output is reserved at the escaped text's length (never shorter than the result) in a
+//! buffer the thread keeps, and filled in one pass.
 //! The same rules as serde_json's: the escapes of RFC 8259, `\u` surrogate pairs joined, a lone
 //! surrogate rejected (property-tested against serde_json in `tests`).
 
 /// The unescaped content of `raw`, a JSON string's text between (not including) its quotes, as
 /// serde_json read it: no raw control character or quote is left (serde_json rejected them), so the
 /// only work is the escapes. An error names the problem and the byte offset in `raw`.
+#[cfg(test)]
 pub(crate) fn unescape(raw: &str) -> Result<String, String> {
+    let mut out = String::new();
+    unescape_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// [`unescape`] into `out`, which is cleared first and keeps its capacity.
+pub(crate) fn unescape_into(raw: &str, out: &mut String) -> Result<(), String> {
     let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(bytes.len());
+    out.clear();
+    out.reserve(bytes.len());
     let mut i = 0;
     while let Some(step) = memchr::memchr(b'\\', &bytes[i..]) {
         // A backslash is ASCII, so the run before it ends on a character boundary.
@@ -38,7 +48,7 @@ pub(crate) fn unescape(raw: &str) -> Result<String, String> {
         i += 2;
     }
     out.push_str(&raw[i..]);
-    Ok(out)
+    Ok(())
 }
 
 /// The character of the `\u` escape at `at` (two escapes for a surrogate pair), and the length of

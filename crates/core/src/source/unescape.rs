@@ -116,23 +116,21 @@ mod tests {
 
     #[test]
     fn bad_escapes_are_errors_naming_where() {
-        assert_eq!(
-            unescape(r"ab\x").unwrap_err(),
-            "invalid escape at byte offset 2"
-        );
-        assert_eq!(
-            unescape(r"\u12").unwrap_err(),
-            "invalid \\u escape at byte offset 0"
-        );
-        assert_eq!(
-            unescape(r"x\ud83dy").unwrap_err(),
-            "lone leading surrogate in \\u escape at byte offset 1"
-        );
-        assert_eq!(
-            unescape(r"\ude00").unwrap_err(),
-            "lone trailing surrogate in \\u escape at byte offset 0"
-        );
-        assert!(unescape("trailing\\").is_err());
+        for (raw, why) in [
+            (r"ab\x", "invalid escape at byte offset 2"),
+            (r"\u12", "invalid \\u escape at byte offset 0"),
+            (
+                r"x\ud83dy",
+                "lone leading surrogate in \\u escape at byte offset 1",
+            ),
+            (
+                r"\ude00",
+                "lone trailing surrogate in \\u escape at byte offset 0",
+            ),
+            ("trailing\\", "invalid escape at byte offset 8"),
+        ] {
+            assert_eq!(unescape(raw).unwrap_err(), why, "{raw}");
+        }
     }
 
     proptest! {

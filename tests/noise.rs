@@ -70,6 +70,17 @@ fn ok(name: &str, at: &str) -> Alert {
     alarm(name, AlarmState::Ok, at)
 }
 
+/// The `i`-th change of `flappy-disk`, which flaps every 10 seconds from 02:00:00: firing on even `i`,
+/// resolved on odd.
+fn flappy_disk_change(i: u32) -> Alert {
+    let at = format!("2026-11-20T02:{:02}:{:02}Z", i / 6, (i % 6) * 10);
+    if i % 2 == 0 {
+        firing("flappy-disk", &at)
+    } else {
+        ok("flappy-disk", &at)
+    }
+}
+
 fn pipeline() -> Embedded {
     Embedded::new(config_from(CONFIG), t("2026-11-20T01:00:00Z"))
 }
@@ -573,20 +584,12 @@ async fn a_flapping_alarm_pages_once_as_flapping_and_once_when_it_settles() {
 #[tokio::test]
 async fn a_flapping_alarm_sets_no_timer_per_change_and_still_settles_after_its_last_change() {
     let p = pipeline();
-    let change = |i: u32| {
-        let at = format!("2026-11-20T02:{:02}:{:02}Z", i / 6, (i % 6) * 10);
-        if i % 2 == 0 {
-            firing("flappy-disk", &at)
-        } else {
-            ok("flappy-disk", &at)
-        }
-    };
     // Five changes: flapping from the fifth (02:00:40), which arms the settle timer.
-    feed(&p, (0..5).map(change).collect()).await;
+    feed(&p, (0..5).map(flappy_disk_change).collect()).await;
     let armed = p.scheduler.set_so_far();
     // Forty more changes every 10 seconds, to 02:07:20: recorded, and not one more timer set (on AWS
     // each would have been a DeleteSchedule and a CreateSchedule).
-    let damped = feed(&p, (5..45).map(change).collect()).await;
+    let damped = feed(&p, (5..45).map(flappy_disk_change).collect()).await;
     assert_eq!(of(&damped, Action::Suppress).len(), 40, "{damped:#?}");
     assert_eq!(p.scheduler.set_so_far(), armed);
     // The timer armed for 02:10:40 finds the changes and waits on to 02:17:20, ten minutes after the
@@ -620,16 +623,7 @@ async fn a_flapping_alarms_state_keeps_only_the_changes_that_can_decide() {
     use tocsin_core::noise::{NoiseBody, flap_key};
     use tocsin_core::ports::AlertStore;
     let p = pipeline();
-    let changes: Vec<Alert> = (0..45u32)
-        .map(|i| {
-            let at = format!("2026-11-20T02:{:02}:{:02}Z", i / 6, (i % 6) * 10);
-            if i % 2 == 0 {
-                firing("flappy-disk", &at)
-            } else {
-                ok("flappy-disk", &at)
-            }
-        })
-        .collect();
+    let changes: Vec<Alert> = (0..45).map(flappy_disk_change).collect();
     let key = flap_key(&changes[0].fingerprint);
     let damped = feed(&p, changes).await;
     // Flapping from the fifth change (more than 4 in 10 minutes); every later one is damped.

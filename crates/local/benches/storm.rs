@@ -225,31 +225,68 @@ struct Run {
     audit_entries: usize,
 }
 
-fn finish(
-    rt: &tokio::runtime::Runtime,
-    pipeline: &Embedded,
-    wall: Duration,
+/// One replay in progress: the pipeline and what it has done so far. Both runs route through it, so
+/// they differ only in where the parsed events come from.
+struct Replay {
+    pipeline: Embedded,
     pages: usize,
     told: BTreeSet<String>,
     rejected: usize,
-) -> Run {
-    let audit_entries = rt.block_on(async {
-        let mut n = 0;
-        for a in pipeline.store.alerts() {
-            n += tocsin_core::ports::AlertStore::audit(&pipeline.store, &a.id)
+}
+
+impl Replay {
+    fn new(config: &Arc<tocsin_core::config::Config>, start: DateTime<Utc>) -> Self {
+        Replay {
+            pipeline: Embedded::new(Arc::clone(config), start),
+            pages: 0,
+            told: BTreeSet::new(),
+            rejected: 0,
+        }
+    }
+
+    /// Routes one parsed event, in order.
+    async fn route(
+        &mut self,
+        parsed: Result<Vec<tocsin_core::model::Alert>, tocsin_core::source::ParseError>,
+    ) {
+        match parsed {
+            Ok(alerts) => {
+                for a in alerts {
+                    self.pipeline.ingest(a).await.unwrap();
+                }
+            }
+            Err(_) => self.rejected += 1,
+        }
+        note_jobs(&self.pipeline, &mut self.pages, &mut self.told);
+    }
+
+    /// Runs the virtual clock to the end of the storm's hour.
+    async fn settle(&mut self, start: DateTime<Utc>) {
+        self.pipeline
+            .run_timers(Some(start + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        note_jobs(&self.pipeline, &mut self.pages, &mut self.told);
+    }
+
+    async fn finish(self, wall: Duration) -> Run {
+        let store = &self.pipeline.store;
+        let alerts = store.alerts();
+        let mut audit_entries = 0;
+        for a in &alerts {
+            audit_entries += tocsin_core::ports::AlertStore::audit(store, &a.id)
                 .await
                 .unwrap()
                 .len();
         }
-        n
-    });
-    Run {
-        wall,
-        pages,
-        told,
-        rejected,
-        alerts_stored: pipeline.store.alerts().len(),
-        audit_entries,
+        Run {
+            wall,
+            pages: self.pages,
+            told: self.told,
+            rejected: self.rejected,
+            alerts_stored: alerts.len(),
+            audit_entries,
+        }
     }
 }
 
@@ -267,36 +304,23 @@ fn one_thread(
     start: DateTime<Utc>,
     events: &[Event],
 ) -> Run {
+    let mut replay = Replay::new(config, start);
     let rt = runtime();
-    let pipeline = Embedded::new(Arc::clone(config), start);
-    let (mut pages, mut told, mut rejected) = (0, BTreeSet::new(), 0);
     let mut wall = Duration::ZERO;
     rt.block_on(async {
         for batch in events.chunks(BATCH) {
             let payloads: Vec<Vec<u8>> = batch.iter().map(|e| payload(e, start)).collect();
             let p = Instant::now();
             for bytes in &payloads {
-                match tocsin_core::source::parse(bytes) {
-                    Ok(alerts) => {
-                        for a in alerts {
-                            pipeline.ingest(a).await.unwrap();
-                        }
-                    }
-                    Err(_) => rejected += 1,
-                }
-                note_jobs(&pipeline, &mut pages, &mut told);
+                replay.route(tocsin_core::source::parse(bytes)).await;
             }
             wall += p.elapsed();
         }
         let p = Instant::now();
-        pipeline
-            .run_timers(Some(start + TimeDelta::hours(1)))
-            .await
-            .unwrap();
-        note_jobs(&pipeline, &mut pages, &mut told);
+        replay.settle(start).await;
         wall += p.elapsed();
     });
-    finish(&rt, &pipeline, wall, pages, told, rejected)
+    rt.block_on(replay.finish(wall))
 }
 
 /// The recording replayed with parsing on a second thread, a batch ahead of the router, which takes
@@ -309,9 +333,8 @@ fn parse_ahead(
 ) -> Run {
     use std::io::BufRead;
     type Batch = Vec<Result<Vec<tocsin_core::model::Alert>, tocsin_core::source::ParseError>>;
+    let mut replay = Replay::new(config, start);
     let rt = runtime();
-    let pipeline = Embedded::new(Arc::clone(config), start);
-    let (mut pages, mut told, mut rejected) = (0, BTreeSet::new(), 0);
     let began = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
     let path = recording.to_path_buf();
@@ -336,26 +359,14 @@ fn parse_ahead(
     rt.block_on(async {
         for batch in rx {
             for parsed in batch {
-                match parsed {
-                    Ok(alerts) => {
-                        for a in alerts {
-                            pipeline.ingest(a).await.unwrap();
-                        }
-                    }
-                    Err(_) => rejected += 1,
-                }
-                note_jobs(&pipeline, &mut pages, &mut told);
+                replay.route(parsed).await;
             }
         }
-        pipeline
-            .run_timers(Some(start + TimeDelta::hours(1)))
-            .await
-            .unwrap();
-        note_jobs(&pipeline, &mut pages, &mut told);
+        replay.settle(start).await;
     });
     reader.join().unwrap();
     let wall = began.elapsed();
-    finish(&rt, &pipeline, wall, pages, told, rejected)
+    rt.block_on(replay.finish(wall))
 }
 
 /// Runs one replay of the storm in this process (`--run MODE`, from `main`) and prints what it did
@@ -373,7 +384,7 @@ fn run_mode(
         .map(|e| alarm_name(e.alarm))
         .collect();
     let n = events.len();
-    let run = match mode {
+    let (run, rss_before) = match mode {
         "one-thread" => {
             let rss_before = peak_rss_kib();
             (one_thread(config, start, &events), rss_before)
@@ -389,7 +400,6 @@ fn run_mode(
         }
         other => panic!("unknown mode {other}"),
     };
-    let (run, rss_before) = run;
     let rss = peak_rss_kib();
     let lost: Vec<&String> = fired_critical.difference(&run.told).collect();
     println!(

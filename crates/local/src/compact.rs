@@ -219,13 +219,7 @@ impl Dedup {
     }
 
     pub(crate) fn put(&mut self, id: &str, record: CompactDedup) {
-        let shard = &mut self.shards[Self::shard(id)];
-        match shard.get_mut(id) {
-            Some(slot) => *slot = record,
-            None => {
-                shard.insert(Id::new(id), record);
-            }
-        }
+        self.entry(id).insert_entry(record);
     }
 
     pub(crate) fn remove(&mut self, id: &str) {

@@ -62,21 +62,17 @@ impl AlertStore for MemoryStore {
         let g = &mut *g;
         let now = record.claimed_at;
         // One probe of the table, a cache miss in a storm's hundred thousand ids, not two.
-        match g.dedup.entry(&record.event_id) {
-            Entry::Occupied(mut slot) => {
-                let existing = slot.get();
-                let expired = existing.expires_at <= now;
-                let stale =
-                    existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
-                if !expired && !stale {
-                    return Ok(Claim::Duplicate(existing.record(&record.event_id)));
-                }
-                slot.insert(CompactDedup::new(record, &mut g.strings));
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(CompactDedup::new(record, &mut g.strings));
+        let slot = g.dedup.entry(&record.event_id);
+        if let Entry::Occupied(existing) = &slot {
+            let existing = existing.get();
+            let expired = existing.expires_at <= now;
+            let stale =
+                existing.status == ClaimStatus::InProgress && existing.in_progress_until <= now;
+            if !expired && !stale {
+                return Ok(Claim::Duplicate(existing.record(&record.event_id)));
             }
         }
+        slot.insert_entry(CompactDedup::new(record, &mut g.strings));
         Ok(Claim::Claimed)
     }
 

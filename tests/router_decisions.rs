@@ -141,48 +141,6 @@ async fn a_repeated_alarm_counts_and_does_not_page_again() {
 }
 
 #[tokio::test]
-async fn a_retry_after_the_alert_was_written_resumes_and_pages_the_same_targets() {
-    use tocsin_core::ports::AlertStore;
-    use tocsin_core::record::{ClaimStatus, DedupRecord};
-    let p = pipeline(config_from(CONFIG));
-    let a = alarm(
-        "checkout-api-5xx",
-        AlarmState::Alarm,
-        "2026-11-20T02:10:00Z",
-    );
-    p.ingest(a.clone()).await.unwrap();
-    let triggers = |jobs: Vec<tocsin_core::record::DeliveryJob>| -> Vec<String> {
-        jobs.into_iter()
-            .filter(|j| j.kind == DeliveryKind::Trigger)
-            .map(|j| j.delivery_id)
-            .collect()
-    };
-    let first = triggers(p.bus.take_deliveries());
-    assert!(!first.is_empty());
-    // As if the attempt had failed after writing the alert: its claim is gone (here: expired), so the
-    // platform's retry of the event is processed again.
-    let at = a.state_changed_at;
-    p.store
-        .complete_event(&DedupRecord {
-            event_id: a.event_id.clone(),
-            status: ClaimStatus::Completed,
-            expires_at: at,
-            in_progress_until: at,
-            transport: "sns".into(),
-            claimed_at: at,
-            alert_id: None,
-            outcome: None,
-        })
-        .await
-        .unwrap();
-    let again = p.router.handle(a).await.unwrap();
-    assert_eq!(again[0].action, Action::Open);
-    assert!(again[0].reason.contains("resumed"), "{}", again[0].reason);
-    assert_eq!(triggers(p.bus.take_deliveries()), first);
-    assert_eq!(p.store.alerts().len(), 1);
-}
-
-#[tokio::test]
 async fn ok_resolves_the_alert_and_tells_the_same_targets() {
     let p = pipeline(config_from(CONFIG));
     let open = p

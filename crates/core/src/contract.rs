@@ -60,6 +60,7 @@ pub fn record(id: &str, fingerprint: &str, previous: Option<&str>) -> AlertRecor
         labels: BTreeMap::from([("service".to_string(), "checkout".to_string())]),
     };
     AlertRecord {
+        pending: Default::default(),
         id: id.to_string(),
         fingerprint: fingerprint.to_string(),
         status: Status::Open,
@@ -430,6 +431,7 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
         seq: 1,
     };
     let v1 = NoiseState {
+        pending: Default::default(),
         key: key.clone(),
         version: 1,
         body: NoiseBody::Group(group.clone()),
@@ -441,6 +443,7 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
     );
     group.seq = 2;
     let v2 = NoiseState {
+        pending: Default::default(),
         key: key.clone(),
         version: 2,
         body: NoiseBody::Group(group.clone()),
@@ -460,6 +463,7 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
     );
     assert_eq!(s.noise_state(&key).await.unwrap(), Some(v2));
     let skip = NoiseState {
+        pending: Default::default(),
         key: format!("flap/{p}-never"),
         version: 3,
         body: NoiseBody::Inhibit(InhibitState::default()),

@@ -14,17 +14,27 @@ pub mod oncall;
 pub mod pages;
 pub mod ports;
 pub mod record;
-pub mod remind;
 pub mod render;
 pub mod retry;
 pub mod router;
 pub mod routing;
 pub mod source;
 pub mod status;
-pub mod suppress;
 pub mod text;
 pub mod throttle;
 pub mod token;
 pub mod update;
 
 pub use model::{AlarmState, Alert, Severity, Source, Transport};
+
+/// The noise-control entry points under their earlier path (`router::mute`).
+pub mod suppress {
+    pub use crate::router::mute::{SilenceCommandError, silence_audit_id};
+}
+
+/// The Health reminders under their earlier path (`router::remind`).
+pub mod remind {
+    pub use crate::router::remind::{
+        REMINDER_LABEL, SCHEDULED_CHANGE_KIND, reminder_timer_name, scheduled_start,
+    };
+}

@@ -184,6 +184,9 @@ pub struct NoiseState {
     pub version: u64,
     /// What it holds.
     pub body: NoiseBody,
+    /// The effects its latest change owes and has not finished (the outbox, as on alert records).
+    #[serde(default, skip_serializing_if = "crate::record::Outbox::is_empty")]
+    pub pending: crate::record::Outbox,
 }
 
 /// The kinds of noise-control state.

@@ -145,6 +145,11 @@ pub struct AlertRecord {
     /// The notification groups (keys of [`crate::noise::GroupState`]) the alert joined.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// The effects the latest change owes and has not finished (the outbox): written with the change
+    /// in one conditional write, carried out after it, and cleared. Whoever reads the record next
+    /// finishes them first (`crate::router` executor).
+    #[serde(default, skip_serializing_if = "Outbox::is_empty")]
+    pub pending: Outbox,
 }
 
 impl AlertRecord {
@@ -373,4 +378,151 @@ pub struct EscalationTick {
     /// settling) instead of an escalation step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<crate::noise::NoiseTimer>,
+}
+
+/// A timer the outbox owes: set `tick` under `name` at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerSet {
+    /// The timer's idempotent name.
+    pub name: String,
+    /// When it fires.
+    #[serde(with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    /// Its payload.
+    pub tick: EscalationTick,
+}
+
+/// The effects one state change owes (the transactional outbox): written on the changed item in the
+/// same conditional write as the change, carried out after it (timers, then deliveries, then the
+/// audit, then the changes it owes other items), then cleared. Every effect is idempotent (delivery
+/// ids, timer names, audit keys, set-like follow-ups), so whoever finds an outbox not cleared (a
+/// retry, a timer, the next transition) carries it out again before anything else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outbox {
+    /// When the change was decided (the time follow-ups act at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// Timers to cancel, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancel: Vec<String>,
+    /// Timers to set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<TimerSet>,
+    /// Delivery jobs to publish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver: Vec<DeliveryJob>,
+    /// The audit entries of the change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditEntry>,
+    /// Changes the change owes other items (a group, an inhibition), each idempotent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow: Vec<FollowUp>,
+}
+
+impl Outbox {
+    /// An empty outbox for a change decided at `at`.
+    pub fn at(at: DateTime<Utc>) -> Self {
+        Outbox {
+            at: Some(at),
+            ..Outbox::default()
+        }
+    }
+
+    /// Whether it owes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.cancel.is_empty()
+            && self.schedule.is_empty()
+            && self.deliver.is_empty()
+            && self.audit.is_empty()
+            && self.follow.is_empty()
+    }
+
+    /// Whether it owes nothing but audit entries: such a change is written without an outbox and
+    /// its entries appended after it (a crash between loses a line of the trail, never a page).
+    pub fn only_audit(&self) -> bool {
+        self.cancel.is_empty()
+            && self.schedule.is_empty()
+            && self.deliver.is_empty()
+            && self.follow.is_empty()
+    }
+
+    /// Owes the timer `tick` under `name` at `at`.
+    pub fn set_timer(&mut self, name: impl Into<String>, at: DateTime<Utc>, tick: EscalationTick) {
+        self.schedule.push(TimerSet {
+            name: name.into(),
+            at,
+            tick,
+        });
+    }
+
+    /// Owes the cancellation of timer `name`.
+    pub fn cancel_timer(&mut self, name: impl Into<String>) {
+        self.cancel.push(name.into());
+    }
+
+    /// Owes the publication of `job`.
+    pub fn deliver(&mut self, job: DeliveryJob) {
+        self.deliver.push(job);
+    }
+
+    /// Takes another decision's effects into this one (its audit after this one's).
+    pub fn absorb(&mut self, other: Outbox) {
+        self.cancel.extend(other.cancel);
+        self.schedule.extend(other.schedule);
+        self.deliver.extend(other.deliver);
+        self.audit.extend(other.audit);
+        self.follow.extend(other.follow);
+    }
+}
+
+/// A change one item's outbox owes another item. Each is idempotent: done twice, it changes nothing
+/// the second time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FollowUp {
+    /// The alert joins its group on a grouping route (a member already there is left as it is).
+    JoinGroup {
+        /// The route that groups it.
+        route: String,
+    },
+    /// The alert resolved: its groups learn of it, and the inhibitions it was a source of let go.
+    AfterResolve,
+    /// The alert is a source of inhibit rules: listed under each rule's key.
+    InhibitSource,
+    /// The alert is held by the rule whose state is `key`: listed there, released when it ends.
+    HeldBy {
+        /// The state's key (`silence/<id>`, `inhibit/...`).
+        key: String,
+    },
+    /// The targets of a group notification heard of these members (their `group_notified`).
+    GroupNotified {
+        /// The members told of.
+        alert_ids: Vec<String>,
+        /// Who heard.
+        targets: Vec<Target>,
+    },
+    /// A flapping alarm's note, told in its group's next notification instead of on its own.
+    NoteInGroup {
+        /// The grouping route.
+        route: String,
+        /// The alert (or flapping episode) id.
+        alert_id: String,
+        /// The note (`flapping`, `settled firing`).
+        note: String,
+        /// Why, for the audit.
+        why: String,
+        /// The transition told of.
+        alert: Box<Alert>,
+    },
+    /// A flapping alarm settled: open, resolve or tell, once (`crate::router` flap damping).
+    FlapSettled {
+        /// Whether it settled firing.
+        firing: bool,
+        /// Since when it flapped (RFC 3339).
+        since: String,
+        /// The episode's alert id, if no alert was live.
+        episode: Option<String>,
+        /// The transition it settled on.
+        alert: Box<Alert>,
+    },
 }

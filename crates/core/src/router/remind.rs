@@ -8,6 +8,9 @@
 //! update), or moved (a later update changed `start_time`: that update set a timer for the new start,
 //! and this one is stale). Every outcome is on the audit.
 //!
+//! No state changes when a reminder fires, so it publishes directly: a retry of the timer decides the
+//! same and sends nothing twice (its delivery ids are its own per start).
+//!
 //! The timer's name carries the start it was set for (`tocsin-hrem-…-{unix seconds}`), so an update
 //! that keeps the start is a no-op (same name) and one that moves it sets a second timer beside the
 //! first, which then finds itself stale.
@@ -17,7 +20,9 @@ use chrono::{DateTime, Utc};
 use crate::model::{Alert, format_time, stable_id};
 use crate::noise::{NoiseTimer, noise_timer_name};
 use crate::ports::{AlertStore, Bus, Clock, Scheduler};
-use crate::record::{Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick};
+use crate::record::{
+    Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Outbox,
+};
 use crate::router::{Router, RouterError, entry, human, to_chrono};
 
 /// The `kind` of a Health scheduled change.
@@ -53,25 +58,25 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// out is the reminder.
     /// `before_update` is the alert as it was before this repeat: an update that keeps the start sets
     /// nothing new.
-    pub(crate) async fn schedule_health_reminder(
+    pub(crate) fn schedule_health_reminder(
         &self,
         rec: &AlertRecord,
         before_update: Option<&Alert>,
         now: DateTime<Utc>,
-        entries: &mut Vec<AuditEntry>,
-    ) -> Result<(), RouterError> {
+        out: &mut Outbox,
+    ) {
         let Some(before) = self.config.defaults.health_reminder else {
-            return Ok(());
+            return;
         };
         let Some(start) = scheduled_start(&rec.alert) else {
-            return Ok(());
+            return;
         };
         if before_update.and_then(scheduled_start) == Some(start) {
-            return Ok(());
+            return;
         }
         let at = start - to_chrono(before);
         if at <= now {
-            return Ok(());
+            return;
         }
         let tick = EscalationTick {
             alert_id: rec.id.clone(),
@@ -81,10 +86,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 start: format_time(&start),
             }),
         };
-        self.scheduler
-            .schedule(&reminder_timer_name(&rec.id, start), at, &tick)
-            .await?;
-        entries.push(entry(
+        out.set_timer(reminder_timer_name(&rec.id, start), at, tick);
+        out.audit.push(entry(
             now,
             &rec.id,
             &rec.alert,
@@ -96,7 +99,6 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 human(to_chrono(before))
             ),
         ));
-        Ok(())
     }
 
     /// A reminder timer fired: tell everyone told of the alert, unless the change is over, under
@@ -107,7 +109,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         start: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<AuditEntry>, RouterError> {
-        let Some(rec) = self.store.get_alert(alert_id).await? else {
+        let Some(rec) = self.load_alert(alert_id).await? else {
             return Ok(Vec::new());
         };
         let skip = |why: String| {

@@ -1,0 +1,328 @@
+//! Fault injection around any adapter: decorators of the store, bus and scheduler ports that count
+//! every call on one shared counter and make a chosen call fail (a backend error, as throttling or a
+//! 5xx would) or never return (the invocation dies there: a timeout, a kill, a crash, once the caller
+//! drops the future). The router's fault tests walk the failure through every call of a step, and
+//! the chaos harness draws faults at random; both need the same counter over all three ports, which
+//! is why they live together.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tocsin_core::Alert;
+use tocsin_core::noise::{NoiseState, Silence};
+use tocsin_core::ports::{
+    AlertStore, Bus, BusError, Claim, Latest, Scheduler, SchedulerError, StoreError,
+};
+use tocsin_core::record::{
+    AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status,
+};
+
+/// What the chosen call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Fails with the port's backend error.
+    Error,
+    /// Never returns: the caller's invocation dies at that point.
+    Hang,
+}
+
+#[derive(Default)]
+struct Plan {
+    calls: usize,
+    fail_at: Option<(usize, FaultMode)>,
+    names: Vec<&'static str>,
+}
+
+/// The shared plan: counts calls across the decorated ports and fails the chosen one.
+#[derive(Clone, Default)]
+pub struct Faults {
+    inner: Arc<Mutex<Plan>>,
+}
+
+impl Faults {
+    /// No fault planned.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Plan> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the call numbered `call` (0-based, counted from now) fail in `mode`; the count restarts.
+    pub fn fail_at(&self, call: usize, mode: FaultMode) {
+        let mut g = self.lock();
+        g.calls = 0;
+        g.names.clear();
+        g.fail_at = Some((call, mode));
+    }
+
+    /// No more faults; the count restarts.
+    pub fn clear(&self) {
+        let mut g = self.lock();
+        g.calls = 0;
+        g.names.clear();
+        g.fail_at = None;
+    }
+
+    /// Calls counted since the last `fail_at` or `clear`, by port method, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.lock().names.clone()
+    }
+
+    /// Counts one call of `what`; `Some(mode)` when it is the one to fail.
+    fn gate(&self, what: &'static str) -> Option<FaultMode> {
+        let mut g = self.lock();
+        let n = g.calls;
+        g.calls += 1;
+        g.names.push(what);
+        match g.fail_at {
+            Some((at, mode)) if at == n => Some(mode),
+            _ => None,
+        }
+    }
+
+    /// Runs `call` unless it is the one to fail: then the port's error, or a future that never ends.
+    async fn run<T, E>(
+        &self,
+        what: &'static str,
+        error: impl FnOnce(String) -> E,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        match self.gate(what) {
+            None => call.await,
+            Some(FaultMode::Error) => Err(error(format!("injected fault in {what}"))),
+            Some(FaultMode::Hang) => std::future::pending().await,
+        }
+    }
+}
+
+/// A store whose calls go through [`Faults`].
+#[derive(Clone)]
+pub struct FaultyStore<S> {
+    /// The store decorated.
+    pub inner: S,
+    /// The plan.
+    pub faults: Faults,
+}
+
+/// A bus whose calls go through [`Faults`].
+#[derive(Clone)]
+pub struct FaultyBus<B> {
+    /// The bus decorated.
+    pub inner: B,
+    /// The plan.
+    pub faults: Faults,
+}
+
+/// A scheduler whose calls go through [`Faults`].
+#[derive(Clone)]
+pub struct FaultyScheduler<K> {
+    /// The scheduler decorated.
+    pub inner: K,
+    /// The plan.
+    pub faults: Faults,
+}
+
+impl<B: Bus> Bus for FaultyBus<B> {
+    async fn publish_alert(&self, alert: &Alert) -> Result<(), BusError> {
+        self.faults
+            .run(
+                "bus.publish_alert",
+                BusError,
+                self.inner.publish_alert(alert),
+            )
+            .await
+    }
+
+    async fn publish_delivery(&self, job: &DeliveryJob) -> Result<(), BusError> {
+        self.faults
+            .run(
+                "bus.publish_delivery",
+                BusError,
+                self.inner.publish_delivery(job),
+            )
+            .await
+    }
+}
+
+impl<K: Scheduler> Scheduler for FaultyScheduler<K> {
+    async fn schedule(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        tick: &EscalationTick,
+    ) -> Result<(), SchedulerError> {
+        self.faults
+            .run(
+                "scheduler.schedule",
+                SchedulerError,
+                self.inner.schedule(name, at, tick),
+            )
+            .await
+    }
+
+    async fn cancel(&self, name: &str) -> Result<(), SchedulerError> {
+        self.faults
+            .run("scheduler.cancel", SchedulerError, self.inner.cancel(name))
+            .await
+    }
+}
+
+impl<S: AlertStore> AlertStore for FaultyStore<S> {
+    async fn claim_event(&self, r: &DedupRecord) -> Result<Claim, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.claim_event",
+            StoreError::Backend,
+            self.inner.claim_event(r),
+        )
+        .await
+    }
+    async fn complete_event(&self, r: &DedupRecord) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.complete_event",
+            StoreError::Backend,
+            self.inner.complete_event(r),
+        )
+        .await
+    }
+    async fn release_event(&self, id: &str) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.release_event",
+            StoreError::Backend,
+            self.inner.release_event(id),
+        )
+        .await
+    }
+    async fn latest_alert(&self, fp: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.latest_alert",
+            StoreError::Backend,
+            self.inner.latest_alert(fp),
+        )
+        .await
+    }
+    async fn latest_alert_lazy(&self, fp: &str) -> Result<Latest, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.latest_alert_lazy",
+            StoreError::Backend,
+            self.inner.latest_alert_lazy(fp),
+        )
+        .await
+    }
+    async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.get_alert",
+            StoreError::Backend,
+            self.inner.get_alert(id),
+        )
+        .await
+    }
+    async fn create_alert(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.create_alert",
+            StoreError::Backend,
+            self.inner.create_alert(r),
+        )
+        .await
+    }
+    async fn update_alert(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.update_alert",
+            StoreError::Backend,
+            self.inner.update_alert(r),
+        )
+        .await
+    }
+    async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.append_audit",
+            StoreError::Backend,
+            self.inner.append_audit(e),
+        )
+        .await
+    }
+    async fn audit(&self, id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let f = &self.faults;
+        f.run("store.audit", StoreError::Backend, self.inner.audit(id))
+            .await
+    }
+    async fn list_alerts(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.list_alerts",
+            StoreError::Backend,
+            self.inner.list_alerts(status, limit),
+        )
+        .await
+    }
+    async fn create_silence(&self, s: &Silence) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.create_silence",
+            StoreError::Backend,
+            self.inner.create_silence(s),
+        )
+        .await
+    }
+    async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        let f = &self.faults;
+        f.run("store.silences", StoreError::Backend, self.inner.silences())
+            .await
+    }
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Silence, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.expire_silence",
+            StoreError::Backend,
+            self.inner.expire_silence(id, at, actor),
+        )
+        .await
+    }
+    async fn noise_state(&self, key: &str) -> Result<Option<NoiseState>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.noise_state",
+            StoreError::Backend,
+            self.inner.noise_state(key),
+        )
+        .await
+    }
+    async fn put_noise_state(&self, s: &NoiseState) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.put_noise_state",
+            StoreError::Backend,
+            self.inner.put_noise_state(s),
+        )
+        .await
+    }
+    async fn put_noise_state_owned(&self, s: NoiseState) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.put_noise_state",
+            StoreError::Backend,
+            self.inner.put_noise_state_owned(s),
+        )
+        .await
+    }
+}

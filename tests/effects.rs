@@ -413,3 +413,51 @@ fn the_fault_walk_reaches_every_call_of_a_step() {
     let injected = survives_every_fault("open", &steps, 0, end());
     assert!(injected >= 24, "only {injected} faults injected");
 }
+
+#[test]
+fn a_claim_ends_with_its_invocation_so_the_retry_of_a_dead_one_routes_the_event() {
+    let mut rig = Rig::new();
+    let a = alarm(CRIT, AlarmState::Alarm, T0);
+    let at = a.state_changed_at;
+    rig.clock.set(at);
+    // The invocation dies at its first publish, its claim still held (nothing released it).
+    let first_publish = {
+        let probe = Rig::new();
+        probe.clock.set(at);
+        probe.faults.clear();
+        poll_once(probe.router.handle_until(a.clone(), Some(at)))
+            .expect("no hang planned")
+            .expect("routes");
+        probe
+            .faults
+            .calls()
+            .iter()
+            .position(|c| *c == "bus.publish_delivery")
+            .expect("an opening critical alert publishes")
+    };
+    rig.faults.fail_at(first_publish, FaultMode::Hang);
+    assert!(rig.invoke(&Invocation::Event(a.clone())).is_none());
+    rig.faults.clear();
+    // Lambda's retry a few seconds on, within the claim's margin: still held.
+    rig.clock
+        .set(at + TimeDelta::seconds(CLAIM_MARGIN_SECONDS / 2));
+    let early = poll_once(
+        rig.router
+            .handle_until(a.clone(), Some(rig.clock.now_utc())),
+    );
+    assert!(
+        matches!(early, Some(Err(RouterError::InProgress(_)))),
+        "{early:?}"
+    );
+    // Past the dead invocation's deadline and margin (not 5 minutes later): taken over, and what
+    // the dead one owed is sent.
+    rig.clock
+        .set(at + TimeDelta::seconds(CLAIM_MARGIN_SECONDS + 1));
+    assert_eq!(rig.invoke(&Invocation::Event(a)), Some(true));
+    assert!(
+        rig.published
+            .iter()
+            .any(|j| j.target.channel == "oncall-sms"),
+        "the page the dead invocation owed went out"
+    );
+}

@@ -353,6 +353,7 @@ mod tests {
                 episode: None,
                 last: Some(Arc::clone(last)),
             }),
+            pending: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! message one canonical alert, as ingest published it) in; the router's decisions out.
 
 use aws_lambda_events::event::sns::SnsEvent;
+use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tocsin_core::Alert;
 use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler};
@@ -25,10 +26,12 @@ pub enum RouterFnError {
     Router(#[from] RouterError),
 }
 
-/// Routes every alert of the event, in order.
+/// Routes every alert of the event, in order, within an invocation that ends at `deadline` (the
+/// claims on its events end then, so the retry of an invocation that dies takes them over).
 pub async fn handle<S, B, K, C>(
     router: &Router<S, B, K, C>,
     event: SnsEvent,
+    deadline: Option<DateTime<Utc>>,
 ) -> Result<Vec<AuditEntry>, RouterFnError>
 where
     S: AlertStore,
@@ -43,7 +46,7 @@ where
                 index,
                 reason: one_line(&e.to_string()).into_owned(),
             })?;
-        let entries = router.handle(alert).await?;
+        let entries = router.handle_until(alert, deadline).await?;
         for e in &entries {
             tracing::info!(
                 alert = %e.alert,
@@ -103,7 +106,7 @@ mod tests {
         let alert = alert_from("sns/metric-alarm.json");
         let p = Embedded::new(config(), alert.state_changed_at);
         let msg = serde_json::to_string(&alert).unwrap();
-        let first = handle(&p.router, sns_of(std::slice::from_ref(&msg)))
+        let first = handle(&p.router, sns_of(std::slice::from_ref(&msg)), None)
             .await
             .unwrap();
         assert_eq!(first[0].action, Action::Open);
@@ -113,7 +116,7 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e.action, Action::Notify | Action::Group))
         );
-        let again = handle(&p.router, sns_of(&[msg])).await.unwrap();
+        let again = handle(&p.router, sns_of(&[msg]), None).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].action, Action::Dedup);
     }
@@ -122,7 +125,7 @@ mod tests {
     async fn a_message_that_is_not_an_alert_fails_naming_the_record() {
         let alert = alert_from("sns/metric-alarm.json");
         let p = Embedded::new(config(), alert.state_changed_at);
-        let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()]))
+        let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()]), None)
             .await
             .unwrap_err();
         assert!(

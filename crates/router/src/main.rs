@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
     let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     let router = &router;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        let entries = handler::handle(router, event.payload)
+        // The claim on each event ends with this invocation (its deadline, in epoch milliseconds).
+        let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64);
+        let entries = handler::handle(router, event.payload, deadline)
             .await
             .map_err(Error::from)?;
         Ok::<_, Error>(serde_json::json!({ "decisions": entries.len() }))

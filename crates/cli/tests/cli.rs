@@ -330,10 +330,7 @@ const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
         "ecs/task-stopped.json",
         &[("ecs", "checkout-api-task-stopped", "ALARM")],
     ),
-    (
-        "eventbridge-other/cloudwatch-alarm-config-change.json",
-        &[("generic", "CloudWatch Alarm Configuration Change", "ALARM")],
-    ),
+    ("eventbridge-other/cloudwatch-alarm-config-change.json", &[]),
     (
         "eventbridge-other/codepipeline-failed.json",
         &[(

@@ -54,6 +54,10 @@ pub(crate) fn parse(
             ) => autoscaling,
             ("aws.guardduty", "GuardDuty Finding") => guardduty,
             ("aws.securityhub", "Security Hub Findings - Imported") => securityhub,
+            ("aws.codebuild", "CodeBuild Build State Change") => codebuild,
+            ("aws.glue", "Glue Job State Change") => glue_job,
+            ("aws.rds", "RDS DB Snapshot Event" | "RDS DB Cluster Snapshot Event") => rds_snapshot,
+            (source, detail_type) if is_routine(source, detail_type) => routine,
             _ => return Ok(false),
         };
     let detail: Value = read_detail(required(ev)?)?;
@@ -64,6 +68,7 @@ pub(crate) fn parse(
         ));
     }
     let ctx = Ctx {
+        source,
         detail_type,
         transport,
         id: opt_nonempty(ev.id.as_ref(), "id")?.unwrap_or(""),
@@ -94,6 +99,7 @@ const ENVELOPE: &str = "(event).";
 
 /// What every signal takes from the envelope.
 struct Ctx<'v> {
+    source: &'v str,
     detail_type: &'v str,
     transport: Transport,
     id: &'v str,
@@ -319,9 +325,200 @@ fn opt_t(v: &Value, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, 
     }
 }
 
+/// An optional time written either as RFC 3339 or, as CloudWatch Synthetics documents its
+/// `updated-on` and `canary-run-timeline` fields, as epoch seconds (with a fraction or not).
+fn opt_t_or_epoch(
+    v: &Value,
+    key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ParseError> {
+    match field(v, key) {
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+            secs.and_then(|s| {
+                // Seconds and milliseconds: both are seen; a value past the year 5000 in seconds
+                // is taken as milliseconds.
+                let s = if s > 1e11 { s / 1000.0 } else { s };
+                #[allow(clippy::cast_possible_truncation)]
+                let (whole, nanos) = (s.trunc() as i64, ((s.fract()) * 1e9).round() as u32);
+                chrono::DateTime::from_timestamp(whole, nanos.min(999_999_999))
+            })
+            .map(Some)
+            .ok_or_else(|| ParseError::new(key, format!("epoch time {n} is out of range")))
+        }
+        _ => opt_t(v, key),
+    }
+}
+
+/// A Synthetics text field; the service writes the string `"null"` for none.
+fn opt_synthetics_s<'v>(v: &'v Value, key: &str) -> Result<Option<&'v str>, ParseError> {
+    Ok(opt_s(v, key)?.filter(|s| !s.eq_ignore_ascii_case("null")))
+}
+
 /// The last part of an ARN's resource (`service/cluster/name` gives `name`).
 fn arn_tail(arn: &str) -> &str {
     arn.rsplit(['/', ':']).next().unwrap_or(arn)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Routine events, and builds and jobs
+
+/// Events AWS sends as a matter of course, with nothing in them saying that anything is wrong: a
+/// rule that matches too widely sends them, and each is skipped with its reason rather than paged
+/// as an unknown event.
+const ROUTINE: [(&str, &str); 16] = [
+    ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action"),
+    ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action"),
+    ("aws.events", "Scheduled Event"),
+    ("aws.scheduler", "Scheduled Event"),
+    ("aws.ecs", "ECS Container Instance State Change"),
+    ("aws.codebuild", "CodeBuild Build Phase Change"),
+    ("aws.ecr", "ECR Image Action"),
+    ("aws.ecr", "ECR Image Scan"),
+    ("aws.ecr", "ECR Pull Through Cache Action"),
+    ("aws.glue", "Glue Data Catalog Database State Change"),
+    ("aws.glue", "Glue Data Catalog Table State Change"),
+    ("aws.s3", "Object Created"),
+    ("aws.s3", "Object Deleted"),
+    ("aws.s3", "Object Restore Completed"),
+    ("aws.s3", "Object Restore Initiated"),
+    ("aws.s3", "Object Restore Expired"),
+];
+
+fn is_routine(source: &str, detail_type: &str) -> bool {
+    ROUTINE.contains(&(source, detail_type))
+}
+
+/// Skips a routine event, saying what it was about where the detail names it.
+fn routine(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let about = [
+        "AutoScalingGroupName",
+        "LifecycleTransition",
+        "project-name",
+        "completed-phase",
+        "repository-name",
+        "action-type",
+        "scan-status",
+        "databaseName",
+        "status",
+    ]
+    .iter()
+    .filter_map(|k| opt_s(d, k).ok().flatten().map(|v| format!("{k} {}", quote(v))))
+    .collect::<Vec<_>>();
+    let about = if about.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", about.join(", "))
+    };
+    ctx.skip(
+        out,
+        format!(
+            "a routine {} event{about}: nothing in it says something is wrong",
+            ctx.source
+        ),
+    );
+    Ok(())
+}
+
+/// "CodeBuild Build State Change": `FAILED`, `FAULT` and `TIMED_OUT` fire, `SUCCEEDED` resolves,
+/// one alert per project; `IN_PROGRESS` and `STOPPED` (someone stopped it) are skipped.
+fn codebuild(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let project = req_name_s(d, "project-name")?;
+    let status = req_s(d, "build-status")?;
+    let state = match status {
+        "FAILED" | "FAULT" | "TIMED_OUT" => AlarmState::Alarm,
+        "SUCCEEDED" => AlarmState::Ok,
+        other => {
+            ctx.skip(
+                out,
+                format!(
+                    "build of {} is {}: neither a failure nor a recovery",
+                    quote(project),
+                    quote(other)
+                ),
+            );
+            return Ok(());
+        }
+    };
+    let mut s = Signal::new(ctx, Source::Generic, "build");
+    s.key = format!(
+        "codebuild/{}/{}/{project}",
+        ctx.account.unwrap_or(""),
+        ctx.region.unwrap_or("")
+    );
+    s.name = format!("{project}-build");
+    s.state = state;
+    s.severity = Severity::Medium;
+    s.changed_at = ctx.time()?;
+    let phase = opt_s(d, "current-phase")?;
+    s.reason = format!(
+        "CodeBuild project {project} build {status}{}",
+        phase.map(|p| format!(" (phase {p})")).unwrap_or_default()
+    );
+    s.label("event_source", ctx.source);
+    s.label("codebuild_project", project);
+    s.label("build_status", status);
+    if let Some(id) = opt_s(d, "build-id")? {
+        s.label("build_id", id);
+        s.arn = Some(clean_text(id));
+    }
+    push_one(out, build(ctx, s));
+    Ok(())
+}
+
+/// "Glue Job State Change": `FAILED`, `TIMEOUT` and `ERROR` fire, `SUCCEEDED` resolves, one alert
+/// per job; other states (`STOPPED`, `RUNNING`) are skipped.
+fn glue_job(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let job = req_name_s(d, "jobName")?;
+    let status = req_s(d, "state")?;
+    let state = match status {
+        "FAILED" | "TIMEOUT" | "ERROR" => AlarmState::Alarm,
+        "SUCCEEDED" => AlarmState::Ok,
+        other => {
+            ctx.skip(
+                out,
+                format!(
+                    "Glue job {} is {}: neither a failure nor a recovery",
+                    quote(job),
+                    quote(other)
+                ),
+            );
+            return Ok(());
+        }
+    };
+    let mut s = Signal::new(ctx, Source::Generic, "job");
+    s.key = format!(
+        "glue/{}/{}/{job}",
+        ctx.account.unwrap_or(""),
+        ctx.region.unwrap_or("")
+    );
+    s.name = format!("{job}-job");
+    s.state = state;
+    s.severity = Severity::Medium;
+    s.changed_at = ctx.time()?;
+    let message = opt_s(d, "message")?;
+    s.reason = format!(
+        "Glue job {job} {status}{}",
+        message.map(|m| format!(": {m}")).unwrap_or_default()
+    );
+    s.description = message.unwrap_or("").to_owned();
+    s.label("event_source", ctx.source);
+    s.label("glue_job", job);
+    s.label("job_state", status);
+    if let Some(id) = opt_s(d, "jobRunId")? {
+        s.label("job_run_id", id);
+    }
+    push_one(out, build(ctx, s));
+    Ok(())
+}
+
+/// RDS snapshot events: read as the DB's events when their categories say `failure`, skipped as
+/// routine otherwise (a snapshot created, copied, shared).
+fn rds_snapshot(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let categories = joined(d, "EventCategories")?.to_ascii_lowercase();
+    if categories.split(',').any(|c| c.trim() == "failure") {
+        return rds(ctx, d, out);
+    }
+    routine(ctx, d, out)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -346,13 +543,16 @@ fn canary_run(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseErr
     };
     s.severity = Severity::High;
     let timeline = opt_obj(d, "canary-run-timeline")?;
-    s.changed_at = match timeline.map(|t| opt_t(t, "completed")).transpose() {
+    s.changed_at = match timeline
+        .map(|t| opt_t_or_epoch(t, "completed"))
+        .transpose()
+    {
         Ok(Some(Some(t))) => t,
         Ok(_) => ctx.time()?,
         Err(e) => return Err(e.within("canary-run-timeline")),
     };
     let status = opt_s(d, "test-run-status")?.unwrap_or(if failed { "FAILED" } else { "PASSED" });
-    let why = opt_s(d, "state-reason")?.or(opt_s(d, "message")?);
+    let why = opt_synthetics_s(d, "state-reason")?.or(opt_s(d, "message")?);
     s.reason = format!(
         "canary {name} run {status}{}",
         why.map(|w| format!(": {w}")).unwrap_or_default()
@@ -391,7 +591,7 @@ fn canary_status(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), Parse
         AlarmState::Ok
     };
     s.severity = Severity::Medium;
-    s.changed_at = match opt_t(d, "updated-on")? {
+    s.changed_at = match opt_t_or_epoch(d, "updated-on")? {
         Some(t) => t,
         None => ctx.time()?,
     };
@@ -399,7 +599,7 @@ fn canary_status(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), Parse
     s.reason = format!(
         "canary {name} is {current}{}{}",
         previous.map(|p| format!(" (was {p})")).unwrap_or_default(),
-        opt_s(d, "state-reason")?
+        opt_synthetics_s(d, "state-reason")?
             .map(|r| format!(": {r}"))
             .unwrap_or_default()
     );
@@ -913,6 +1113,52 @@ fn securityhub(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseEr
     Ok(())
 }
 
+/// The finding's severity label: `Severity.Label`, or for the older ASFF form, which has only
+/// `Severity.Normalized` (0–100), the label Security Hub derives from it (0 informational, 1–39
+/// low, 40–69 medium, 70–89 high, 90–100 critical).
+fn securityhub_label(f: &Value) -> Result<&'static str, ParseError> {
+    let Some(sev) = opt_obj(f, "Severity")? else {
+        return Err(ParseError::new("Severity", "required field is missing"));
+    };
+    if let Some(label) = opt_s(sev, "Label").map_err(|e| e.within("Severity"))? {
+        return match label {
+            "CRITICAL" => Ok("CRITICAL"),
+            "HIGH" => Ok("HIGH"),
+            "MEDIUM" => Ok("MEDIUM"),
+            "LOW" => Ok("LOW"),
+            "INFORMATIONAL" => Ok("INFORMATIONAL"),
+            other => Err(ParseError::new(
+                "Severity.Label",
+                format!(
+                    "unknown severity {} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
+                    quote(other)
+                ),
+            )),
+        };
+    }
+    let n = opt_n(sev, "Normalized")
+        .map_err(|e| e.within("Severity"))?
+        .ok_or_else(|| {
+            ParseError::new(
+                "Severity.Label",
+                "required field is missing (and no Severity.Normalized)",
+            )
+        })?;
+    Ok(match n {
+        n if !(0.0..=100.0).contains(&n) => {
+            return Err(ParseError::new(
+                "Severity.Normalized",
+                format!("{} is outside 0 to 100", format_num(n)),
+            ));
+        }
+        n if n >= 90.0 => "CRITICAL",
+        n if n >= 70.0 => "HIGH",
+        n if n >= 40.0 => "MEDIUM",
+        n if n >= 1.0 => "LOW",
+        _ => "INFORMATIONAL",
+    })
+}
+
 fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     if !f.is_object() {
         return Err(ParseError::new(
@@ -922,34 +1168,28 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     }
     let id = req_name_s(f, "Id")?;
     let title = req_s(f, "Title")?;
-    let label = match opt_obj(f, "Severity")? {
-        Some(sev) => opt_s(sev, "Label").map_err(|e| e.within("Severity"))?,
-        None => None,
-    }
-    .ok_or_else(|| ParseError::new("Severity.Label", "required field is missing"))?;
+    let label = securityhub_label(f)?;
     let severity = match label {
         "CRITICAL" => Severity::Critical,
         "HIGH" => Severity::High,
         "MEDIUM" => Severity::Medium,
         "LOW" => Severity::Low,
-        "INFORMATIONAL" => Severity::Info,
-        other => {
-            return Err(ParseError::new(
-                "Severity.Label",
-                format!(
-                    "unknown severity {} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
-                    quote(other)
-                ),
-            ));
-        }
+        _ => Severity::Info,
     };
     let workflow = match opt_obj(f, "Workflow")? {
         Some(w) => opt_s(w, "Status").map_err(|e| e.within("Workflow"))?,
         None => None,
     };
     let record_state = opt_s(f, "RecordState")?;
-    let resolved =
-        matches!(workflow, Some("RESOLVED" | "SUPPRESSED")) || record_state == Some("ARCHIVED");
+    let compliance = match opt_obj(f, "Compliance")? {
+        Some(c) => opt_s(c, "Status").map_err(|e| e.within("Compliance"))?,
+        None => None,
+    };
+    // A control check that passed is the finding's good news: it resolves the alert a failed check
+    // of the same finding opened, and opens none.
+    let resolved = matches!(workflow, Some("RESOLVED" | "SUPPRESSED"))
+        || record_state == Some("ARCHIVED")
+        || compliance == Some("PASSED");
     let mut s = Signal::new(ctx, Source::Securityhub, "finding");
     s.key = id.to_owned();
     s.name = clean_text(title);
@@ -971,11 +1211,16 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     s.reason = format!(
         "{}{label} finding{}",
         product.map(|p| format!("{p} ")).unwrap_or_default(),
-        match (workflow, record_state) {
-            (Some(w), Some(r)) => format!(" ({w}, {r})"),
-            (Some(w), None) => format!(" ({w})"),
-            (None, Some(r)) => format!(" ({r})"),
-            (None, None) => String::new(),
+        {
+            let said: Vec<&str> = [workflow, record_state, compliance]
+                .into_iter()
+                .flatten()
+                .collect();
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", said.join(", "))
+            }
         }
     );
     s.description = opt_s(f, "Description")?.unwrap_or("").to_owned();
@@ -993,10 +1238,8 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     if let Some(r) = record_state {
         s.label("record_state", r);
     }
-    if let Some(c) = opt_obj(f, "Compliance")? {
-        if let Some(st) = opt_s(c, "Status").map_err(|e| e.within("Compliance"))? {
-            s.label("compliance_status", st);
-        }
+    if let Some(st) = compliance {
+        s.label("compliance_status", st);
     }
     let types = joined(f, "Types")?;
     s.label("finding_types", &types);

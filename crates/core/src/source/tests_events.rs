@@ -836,11 +836,6 @@ fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
             "aws.codepipeline",
             "CodePipeline Pipeline Execution State Change",
         ),
-        (
-            "eventbridge-other/cloudwatch-alarm-config-change.json",
-            "aws.cloudwatch",
-            "CloudWatch Alarm Configuration Change",
-        ),
     ] {
         let a = one(rel);
         assert_eq!(a.source, Source::Generic, "{rel}");
@@ -862,6 +857,16 @@ fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
     let b = parse_value(&later).unwrap().alerts.remove(0);
     assert_eq!(a.fingerprint, b.fingerprint);
     assert_ne!(a.event_id, b.event_id);
+}
+
+#[test]
+fn alarm_configuration_changes_are_skipped_naming_the_alarm_and_operation() {
+    let p = parse_all(&fixture("eventbridge-other/cloudwatch-alarm-config-change.json")).unwrap();
+    assert!(p.alerts.is_empty());
+    assert_eq!(p.skipped.len(), 1);
+    let reason = &p.skipped[0].reason;
+    assert!(reason.starts_with("CloudWatch Alarm Configuration Change: alarm "), "{reason}");
+    assert!(reason.ends_with("not a state change"), "{reason}");
 }
 
 #[test]

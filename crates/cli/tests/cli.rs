@@ -333,11 +333,11 @@ const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
     ("eventbridge-other/cloudwatch-alarm-config-change.json", &[]),
     (
         "eventbridge-other/codepipeline-failed.json",
-        &[(
-            "generic",
-            "CodePipeline Pipeline Execution State Change",
-            "ALARM",
-        )],
+        &[("generic", "checkout-release-pipeline", "ALARM")],
+    ),
+    (
+        "eventbridge-other/custom-order-failed.json",
+        &[("generic", "Order Processing Failed", "ALARM")],
     ),
     (
         "guardduty/finding-archived.json",

@@ -172,8 +172,16 @@ pub(crate) fn mute_labels(
     }
     let fields = [
         (&["mutedByArn", "MutedByArn"][..], MUTED_BY_LABEL, false),
-        (&["muteWindowStart", "MuteWindowStart"][..], MUTE_START_LABEL, true),
-        (&["muteWindowEnd", "MuteWindowEnd"][..], MUTE_END_LABEL, true),
+        (
+            &["muteWindowStart", "MuteWindowStart"][..],
+            MUTE_START_LABEL,
+            true,
+        ),
+        (
+            &["muteWindowEnd", "MuteWindowEnd"][..],
+            MUTE_END_LABEL,
+            true,
+        ),
     ];
     for (keys, label, is_time) in fields {
         match get(v, keys) {
@@ -253,8 +261,13 @@ mod tests {
     #[test]
     fn a_tag_list_entry_without_a_key_is_refused_with_its_path() {
         let mut labels = BTreeMap::new();
-        let e = tag_labels(Some(&json!([{"Value": "x"}])), None, "AlarmTags", &mut labels)
-            .unwrap_err();
+        let e = tag_labels(
+            Some(&json!([{"Value": "x"}])),
+            None,
+            "AlarmTags",
+            &mut labels,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "AlarmTags[0]: expected an object with a string Key"

@@ -39,7 +39,10 @@ pub(crate) fn parse(
     // Some senders leave each alert's `status` out and give only the group's.
     let group_status = opt_str(ev.status.as_ref(), "status")?;
     for (i, entry) in alerts.iter().enumerate() {
-        match entry.get("").and_then(|e| alert(e, group_status, transport)) {
+        match entry
+            .get("")
+            .and_then(|e| alert(e, group_status, transport))
+        {
             Ok(alert) => out.alerts.push(alert),
             Err(e) => out.rejected.push(e.within(&format!("alerts[{i}]"))),
         }

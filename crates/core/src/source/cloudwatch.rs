@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::alarm_meta::{self, Contributor};
 use super::loose::{
     List, Map, Obj, Val, format_num, opt_nonempty, opt_num, opt_str, req_name, req_str, req_time,
 };
-use super::alarm_meta::{self, Contributor};
 use super::region::{alarm_arn, arn_parts, region_code};
 use super::text::{clean_text, quote};
 use super::{Event, ParseError};
@@ -279,7 +279,9 @@ pub(crate) fn from_alarm_message(
     let previous = opt_state(ev.old_state_value.as_ref(), "OldStateValue")?;
     let changed_at = req_time(ev.state_change_time.as_ref(), "StateChangeTime")?;
     let arn = opt_nonempty(ev.alarm_arn.as_ref(), "AlarmArn")?;
-    let from_arn = arn.and_then(arn_parts);
+    let from_arn = arn
+        .and_then(arn_parts)
+        .filter(|p| region_code(p.region) == Some(p.region));
     let account =
         opt_nonempty(ev.aws_account_id.as_ref(), "AWSAccountId")?.or(from_arn.map(|p| p.account));
     // `Region` is a display name ("EU (Ireland)"); the ARN names the code outright.
@@ -562,7 +564,9 @@ fn alarm_data(
         },
         name,
     )?;
-    let from_arn = arn.and_then(arn_parts);
+    let from_arn = arn
+        .and_then(arn_parts)
+        .filter(|p| region_code(p.region) == Some(p.region));
     Ok(build(
         Alarm {
             name,
@@ -899,7 +903,10 @@ fn unknown_state(at: &str, s: &str) -> ParseError {
 fn ids(key: &str, contributor: Option<&str>, state: AlarmState, time: &str) -> (String, String) {
     match contributor {
         None => stable_id_pair(&["cloudwatch", key], &[state.as_str(), time]),
-        Some(id) => stable_id_pair(&["cloudwatch", key, "contributor", id], &[state.as_str(), time]),
+        Some(id) => stable_id_pair(
+            &["cloudwatch", key, "contributor", id],
+            &[state.as_str(), time],
+        ),
     }
 }
 
@@ -927,7 +934,9 @@ pub(crate) fn fill_region(alert: &mut Alert, region: &str) {
     alert.event_id = event_id;
     alert.alarm_arn = Some(arn);
     alert.region = Some(region.to_owned());
-    alert.labels.insert("region_from".to_owned(), "sns_topic".to_owned());
+    alert
+        .labels
+        .insert("region_from".to_owned(), "sns_topic".to_owned());
 }
 
 /// The one place a CloudWatch alert is made, so every transport computes its identity alike.
@@ -949,7 +958,12 @@ fn build(a: Alarm<'_>, transport: Transport) -> Alert {
         )),
     };
     let time = format_time(&a.changed_at);
-    let (fingerprint, event_id) = ids(&key, a.contributor.as_ref().map(|c| c.id.as_str()), a.state, &time);
+    let (fingerprint, event_id) = ids(
+        &key,
+        a.contributor.as_ref().map(|c| c.id.as_str()),
+        a.state,
+        &time,
+    );
     Alert {
         event_id,
         fingerprint,

@@ -72,7 +72,10 @@ fn configuration_change(ev: &Event<'_>) -> Result<Skipped, ParseError> {
              state change",
             quote(name.unwrap_or("(unnamed)")),
             match operation {
-                Some(op) => format!("{}d", op.trim_end_matches('e')),
+                Some("create") => "created".to_owned(),
+                Some("update") => "updated".to_owned(),
+                Some("delete") => "deleted".to_owned(),
+                Some(other) => format!("changed ({})", quote(other)),
                 None => "changed".to_owned(),
             }
         ),

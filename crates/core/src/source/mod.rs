@@ -29,6 +29,8 @@ mod unescape;
 mod tests;
 #[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_real;
 
 use std::fmt;
 
@@ -600,10 +602,7 @@ fn sns_notification(
     let mut parsed = parsed;
     // A topic lives in one region, and CloudWatch publishes only to topics in the alarm's own
     // region: the topic's ARN says where an alarm message that names no region came from.
-    if let Some(region) = topic_arn
-        .and_then(Val::as_str)
-        .and_then(region::arn_region)
-    {
+    if let Some(region) = topic_arn.and_then(Val::as_str).and_then(region::arn_region) {
         for alert in &mut parsed.alerts {
             cloudwatch::fill_region(alert, region);
         }

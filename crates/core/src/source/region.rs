@@ -176,8 +176,14 @@ mod tests {
 
     #[test]
     fn any_arn_gives_its_region_even_without_an_account() {
-        assert_eq!(arn_region("arn:aws:sns:eu-west-1:123:topic"), Some("eu-west-1"));
-        assert_eq!(arn_region("arn:aws:health:us-east-1::event/X"), Some("us-east-1"));
+        assert_eq!(
+            arn_region("arn:aws:sns:eu-west-1:123:topic"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            arn_region("arn:aws:health:us-east-1::event/X"),
+            Some("us-east-1")
+        );
         assert_eq!(arn_region("arn:aws:sns:EXAMPLE"), None);
         assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
     }

@@ -54,8 +54,7 @@ pub(crate) fn parse(
             ) => autoscaling,
             ("aws.guardduty", "GuardDuty Finding") => guardduty,
             ("aws.securityhub", "Security Hub Findings - Imported") => securityhub,
-            ("aws.codebuild", "CodeBuild Build State Change") => codebuild,
-            ("aws.glue", "Glue Job State Change") => glue_job,
+            (source, detail_type) if outcome_of(source, detail_type).is_some() => outcome,
             ("aws.rds", "RDS DB Snapshot Event" | "RDS DB Cluster Snapshot Event") => rds_snapshot,
             (source, detail_type) if is_routine(source, detail_type) => routine,
             _ => return Ok(false),
@@ -337,10 +336,10 @@ fn opt_t_or_epoch(
             secs.and_then(|s| {
                 // Seconds and milliseconds: both are seen; a value past the year 5000 in seconds
                 // is taken as milliseconds.
-                let s = if s > 1e11 { s / 1000.0 } else { s };
+                let millis = if s > 1e11 { s } else { s * 1000.0 };
+                // In range: the filter above and chrono's own check below bound it.
                 #[allow(clippy::cast_possible_truncation)]
-                let (whole, nanos) = (s.trunc() as i64, ((s.fract()) * 1e9).round() as u32);
-                chrono::DateTime::from_timestamp(whole, nanos.min(999_999_999))
+                chrono::DateTime::from_timestamp_millis(millis.round() as i64)
             })
             .map(Some)
             .ok_or_else(|| ParseError::new(key, format!("epoch time {n} is out of range")))
@@ -365,7 +364,12 @@ fn arn_tail(arn: &str) -> &str {
 /// Events AWS sends as a matter of course, with nothing in them saying that anything is wrong: a
 /// rule that matches too widely sends them, and each is skipped with its reason rather than paged
 /// as an unknown event.
-const ROUTINE: [(&str, &str); 16] = [
+const ROUTINE: [(&str, &str); 17] = [
+    // One instance's part in a deployment: the deployment's own event says how it went.
+    (
+        "aws.codedeploy",
+        "CodeDeploy Instance State-change Notification",
+    ),
     ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action"),
     ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action"),
     ("aws.events", "Scheduled Event"),
@@ -402,7 +406,12 @@ fn routine(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError>
         "status",
     ]
     .iter()
-    .filter_map(|k| opt_s(d, k).ok().flatten().map(|v| format!("{k} {}", quote(v))))
+    .filter_map(|k| {
+        opt_s(d, k)
+            .ok()
+            .flatten()
+            .map(|v| format!("{k} {}", quote(v)))
+    })
     .collect::<Vec<_>>();
     let about = if about.is_empty() {
         String::new()
@@ -419,93 +428,178 @@ fn routine(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError>
     Ok(())
 }
 
-/// "CodeBuild Build State Change": `FAILED`, `FAULT` and `TIMED_OUT` fire, `SUCCEEDED` resolves,
-/// one alert per project; `IN_PROGRESS` and `STOPPED` (someone stopped it) are skipped.
-fn codebuild(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
-    let project = req_name_s(d, "project-name")?;
-    let status = req_s(d, "build-status")?;
-    let state = match status {
-        "FAILED" | "FAULT" | "TIMED_OUT" => AlarmState::Alarm,
-        "SUCCEEDED" => AlarmState::Ok,
-        other => {
-            ctx.skip(
-                out,
-                format!(
-                    "build of {} is {}: neither a failure nor a recovery",
-                    quote(project),
-                    quote(other)
-                ),
-            );
-            return Ok(());
-        }
-    };
-    let mut s = Signal::new(ctx, Source::Generic, "build");
-    s.key = format!(
-        "codebuild/{}/{}/{project}",
-        ctx.account.unwrap_or(""),
-        ctx.region.unwrap_or("")
-    );
-    s.name = format!("{project}-build");
-    s.state = state;
-    s.severity = Severity::Medium;
-    s.changed_at = ctx.time()?;
-    let phase = opt_s(d, "current-phase")?;
-    s.reason = format!(
-        "CodeBuild project {project} build {status}{}",
-        phase.map(|p| format!(" (phase {p})")).unwrap_or_default()
-    );
-    s.label("event_source", ctx.source);
-    s.label("codebuild_project", project);
-    s.label("build_status", status);
-    if let Some(id) = opt_s(d, "build-id")? {
-        s.label("build_id", id);
-        s.arn = Some(clean_text(id));
-    }
-    push_one(out, build(ctx, s));
-    Ok(())
+/// A build, job, pipeline or deployment whose event says how it ended: which field names the
+/// thing, which holds its state, and which states are a failure (fires) or a success (resolves).
+/// Any other state (started, in progress, stopped or cancelled by someone) is skipped, saying so.
+struct Outcome {
+    source: &'static str,
+    detail_type: &'static str,
+    /// Names the thing: one alert per thing, and its `alarm_name` is `{name}-{suffix}`.
+    name_field: &'static str,
+    suffix: &'static str,
+    state_field: &'static str,
+    failed: &'static [&'static str],
+    succeeded: &'static [&'static str],
+    /// Further fields that make the thing (a stage of a pipeline, an action of a stage).
+    part_fields: &'static [&'static str],
+    kind: &'static str,
 }
 
-/// "Glue Job State Change": `FAILED`, `TIMEOUT` and `ERROR` fire, `SUCCEEDED` resolves, one alert
-/// per job; other states (`STOPPED`, `RUNNING`) are skipped.
-fn glue_job(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
-    let job = req_name_s(d, "jobName")?;
-    let status = req_s(d, "state")?;
-    let state = match status {
-        "FAILED" | "TIMEOUT" | "ERROR" => AlarmState::Alarm,
-        "SUCCEEDED" => AlarmState::Ok,
-        other => {
-            ctx.skip(
-                out,
-                format!(
-                    "Glue job {} is {}: neither a failure nor a recovery",
-                    quote(job),
-                    quote(other)
-                ),
-            );
-            return Ok(());
-        }
+const OUTCOMES: [Outcome; 7] = [
+    Outcome {
+        source: "aws.codebuild",
+        detail_type: "CodeBuild Build State Change",
+        name_field: "project-name",
+        suffix: "build",
+        state_field: "build-status",
+        failed: &["FAILED", "FAULT", "TIMED_OUT"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "build",
+    },
+    Outcome {
+        source: "aws.glue",
+        detail_type: "Glue Job State Change",
+        name_field: "jobName",
+        suffix: "job",
+        state_field: "state",
+        failed: &["FAILED", "TIMEOUT", "ERROR"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "job",
+    },
+    Outcome {
+        source: "aws.glue",
+        detail_type: "Glue Crawler State Change",
+        name_field: "crawlerName",
+        suffix: "crawler",
+        state_field: "state",
+        failed: &["Failed"],
+        succeeded: &["Succeeded"],
+        part_fields: &[],
+        kind: "job",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Pipeline Execution State Change",
+        name_field: "pipeline",
+        suffix: "pipeline",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Stage Execution State Change",
+        name_field: "pipeline",
+        suffix: "stage",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &["stage"],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Action Execution State Change",
+        name_field: "pipeline",
+        suffix: "action",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &["stage", "action"],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codedeploy",
+        detail_type: "CodeDeploy Deployment State-change Notification",
+        name_field: "deploymentGroup",
+        suffix: "deployment",
+        state_field: "state",
+        failed: &["FAILURE"],
+        succeeded: &["SUCCESS"],
+        part_fields: &["application"],
+        kind: "deployment",
+    },
+];
+
+fn outcome_of(source: &str, detail_type: &str) -> Option<&'static Outcome> {
+    OUTCOMES
+        .iter()
+        .find(|o| o.source == source && o.detail_type == detail_type)
+}
+
+/// Reads an event of [`OUTCOMES`]: a failure fires (medium), a success resolves, one alert per
+/// thing; other states are skipped.
+fn outcome(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let Some(o) = outcome_of(ctx.source, ctx.detail_type) else {
+        return Ok(());
     };
-    let mut s = Signal::new(ctx, Source::Generic, "job");
+    let name = req_name_s(d, o.name_field)?;
+    let status = req_s(d, o.state_field)?;
+    let mut parts = vec![name];
+    for f in o.part_fields {
+        if let Some(p) = opt_s(d, f)? {
+            parts.push(p);
+        }
+    }
+    let thing = parts.join("/");
+    let state = if o.failed.contains(&status) {
+        AlarmState::Alarm
+    } else if o.succeeded.contains(&status) {
+        AlarmState::Ok
+    } else {
+        ctx.skip(
+            out,
+            format!(
+                "{} is {}: neither a failure nor a recovery",
+                quote(&thing),
+                quote(status)
+            ),
+        );
+        return Ok(());
+    };
+    let mut s = Signal::new(ctx, Source::Generic, o.kind);
     s.key = format!(
-        "glue/{}/{}/{job}",
+        "{}/{}/{}/{}/{thing}",
+        o.source,
+        o.detail_type,
         ctx.account.unwrap_or(""),
         ctx.region.unwrap_or("")
     );
-    s.name = format!("{job}-job");
+    s.name = format!("{name}-{}", o.suffix);
+    check_name(&s.name).map_err(|r| ParseError::new(o.name_field, r))?;
     s.state = state;
     s.severity = Severity::Medium;
     s.changed_at = ctx.time()?;
     let message = opt_s(d, "message")?;
     s.reason = format!(
-        "Glue job {job} {status}{}",
+        "{} {thing} {status}{}",
+        ctx.detail_type
+            .trim_end_matches(" State Change")
+            .trim_end_matches(" State-change Notification"),
         message.map(|m| format!(": {m}")).unwrap_or_default()
     );
     s.description = message.unwrap_or("").to_owned();
     s.label("event_source", ctx.source);
-    s.label("glue_job", job);
-    s.label("job_state", status);
-    if let Some(id) = opt_s(d, "jobRunId")? {
-        s.label("job_run_id", id);
+    s.label(&o.name_field.replace('-', "_"), name);
+    for f in o.part_fields {
+        if let Some(p) = opt_s(d, f)? {
+            s.label(f, p);
+        }
+    }
+    s.label("outcome_state", status);
+    for (k, l) in [
+        ("build-id", "build_id"),
+        ("jobRunId", "job_run_id"),
+        ("execution-id", "execution_id"),
+        ("deploymentId", "deployment_id"),
+    ] {
+        if let Some(v) = opt_s(d, k)? {
+            s.label(l, v);
+        }
     }
     push_one(out, build(ctx, s));
     Ok(())
@@ -543,10 +637,7 @@ fn canary_run(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseErr
     };
     s.severity = Severity::High;
     let timeline = opt_obj(d, "canary-run-timeline")?;
-    s.changed_at = match timeline
-        .map(|t| opt_t_or_epoch(t, "completed"))
-        .transpose()
-    {
+    s.changed_at = match timeline.map(|t| opt_t_or_epoch(t, "completed")).transpose() {
         Ok(Some(Some(t))) => t,
         Ok(_) => ctx.time()?,
         Err(e) => return Err(e.within("canary-run-timeline")),

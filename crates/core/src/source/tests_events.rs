@@ -830,13 +830,11 @@ fn rds_failover_comes_first_among_categories() {
 
 #[test]
 fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
-    for (rel, source, detail_type) in [
-        (
-            "eventbridge-other/codepipeline-failed.json",
-            "aws.codepipeline",
-            "CodePipeline Pipeline Execution State Change",
-        ),
-    ] {
+    for (rel, source, detail_type) in [(
+        "eventbridge-other/custom-order-failed.json",
+        "com.example.orders",
+        "Order Processing Failed",
+    )] {
         let a = one(rel);
         assert_eq!(a.source, Source::Generic, "{rel}");
         assert_eq!(a.kind, "eventbridge");
@@ -848,7 +846,7 @@ fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
         assert!(a.labels["resources"].starts_with("arn:aws:"));
     }
     // The same event delivered twice is one event; another event of the same kind is a repeat.
-    let v = json_of("eventbridge-other/codepipeline-failed.json");
+    let v = json_of("eventbridge-other/custom-order-failed.json");
     let a = parse_value(&v).unwrap().alerts.remove(0);
     assert_eq!(a, parse_value(&v).unwrap().alerts.remove(0));
     let mut later = v.clone();
@@ -860,18 +858,98 @@ fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
 }
 
 #[test]
+fn builds_pipelines_jobs_and_deployments_fire_on_failure_and_resolve_on_success() {
+    let v = json_of("eventbridge-other/codepipeline-failed.json");
+    let failed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(failed.alarm_name, "checkout-release-pipeline");
+    assert_eq!(failed.kind, "pipeline");
+    assert_eq!(failed.state, AlarmState::Alarm);
+    assert_eq!(failed.severity, Severity::Medium);
+    assert_eq!(failed.labels["outcome_state"], "FAILED");
+    let mut ok = v.clone();
+    ok["detail"]["state"] = json!("SUCCEEDED");
+    ok["time"] = json!("2026-11-21T02:30:00Z");
+    let resolved = parse_value(&ok).unwrap().alerts.remove(0);
+    assert_eq!(resolved.state, AlarmState::Ok);
+    assert_eq!(resolved.fingerprint, failed.fingerprint);
+    let mut started = v.clone();
+    started["detail"]["state"] = json!("STARTED");
+    let p = parse_value(&started).unwrap();
+    assert!(p.alerts.is_empty());
+    assert!(
+        p.skipped[0]
+            .reason
+            .contains("neither a failure nor a recovery"),
+        "{}",
+        p.skipped[0]
+    );
+    for (source, detail_type, detail) in [
+        (
+            "aws.codebuild",
+            "CodeBuild Build State Change",
+            json!({"project-name": "api", "build-status": "FAILED"}),
+        ),
+        (
+            "aws.glue",
+            "Glue Job State Change",
+            json!({"jobName": "etl", "state": "TIMEOUT", "message": "ran past 48h"}),
+        ),
+        (
+            "aws.codedeploy",
+            "CodeDeploy Deployment State-change Notification",
+            json!({"deploymentGroup": "web", "application": "shop", "state": "FAILURE"}),
+        ),
+    ] {
+        let mut e = v.clone();
+        e["source"] = json!(source);
+        e["detail-type"] = json!(detail_type);
+        e["detail"] = detail;
+        let a = parse_value(&e).unwrap().alerts.remove(0);
+        assert_eq!(a.state, AlarmState::Alarm, "{detail_type}");
+    }
+}
+
+#[test]
+fn routine_events_are_skipped_saying_what_they_were_about() {
+    let mut v = json_of("eventbridge-other/custom-order-failed.json");
+    v["source"] = json!("aws.autoscaling");
+    v["detail-type"] = json!("EC2 Instance-launch Lifecycle Action");
+    v["detail"] = json!({"AutoScalingGroupName": "web", "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"});
+    let p = parse_value(&v).unwrap();
+    assert!(p.alerts.is_empty());
+    assert_eq!(
+        p.skipped[0].reason,
+        "EC2 Instance-launch Lifecycle Action: a routine aws.autoscaling event (AutoScalingGroupName \"web\", LifecycleTransition \"autoscaling:EC2_INSTANCE_LAUNCHING\"): nothing in it says something is wrong"
+    );
+    // An RDS snapshot event is routine unless it says it failed.
+    v["source"] = json!("aws.rds");
+    v["detail-type"] = json!("RDS DB Snapshot Event");
+    v["detail"] = json!({"SourceIdentifier": "db-1-snap", "EventCategories": ["creation"], "Message": "Creating manual snapshot"});
+    assert_eq!(parse_value(&v).unwrap().skipped.len(), 1);
+    v["detail"]["EventCategories"] = json!(["failure"]);
+    v["detail"]["Message"] = json!("Snapshot failed");
+    assert_eq!(parse_value(&v).unwrap().alerts[0].state, AlarmState::Alarm);
+}
+
+#[test]
 fn alarm_configuration_changes_are_skipped_naming_the_alarm_and_operation() {
-    let p = parse_all(&fixture("eventbridge-other/cloudwatch-alarm-config-change.json")).unwrap();
+    let p = parse_all(&fixture(
+        "eventbridge-other/cloudwatch-alarm-config-change.json",
+    ))
+    .unwrap();
     assert!(p.alerts.is_empty());
     assert_eq!(p.skipped.len(), 1);
     let reason = &p.skipped[0].reason;
-    assert!(reason.starts_with("CloudWatch Alarm Configuration Change: alarm "), "{reason}");
+    assert!(
+        reason.starts_with("CloudWatch Alarm Configuration Change: alarm "),
+        "{reason}"
+    );
     assert!(reason.ends_with("not a state change"), "{reason}");
 }
 
 #[test]
 fn unknown_event_with_a_huge_detail_keeps_a_cut_description() {
-    let mut v = json_of("eventbridge-other/codepipeline-failed.json");
+    let mut v = json_of("eventbridge-other/custom-order-failed.json");
     v["detail"] = json!({"blob": "x".repeat(5000)});
     let a = parse_value(&v).unwrap().alerts.remove(0);
     assert!(

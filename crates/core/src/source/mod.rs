@@ -28,6 +28,8 @@ mod unescape;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cloudwatch_2026;
+#[cfg(test)]
 mod tests_events;
 #[cfg(test)]
 mod tests_real;

@@ -1073,3 +1073,98 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Older and partial forms AWS and Alertmanager publish (issue 19)
+
+#[test]
+fn securityhub_findings_in_the_older_form_take_their_label_from_the_normalized_score() {
+    let mut v = json_of("securityhub/findings-imported.json");
+    let f = &mut v["detail"]["findings"][0];
+    f["Severity"] = json!({"Product": 8, "Normalized": 75});
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.severity, Severity::High);
+    assert_eq!(a.labels["securityhub_severity"], "HIGH");
+    for (n, want) in [
+        (0, Severity::Info),
+        (1, Severity::Low),
+        (40, Severity::Medium),
+        (90, Severity::Critical),
+    ] {
+        v["detail"]["findings"][0]["Severity"] = json!({"Normalized": n});
+        assert_eq!(parse_value(&v).unwrap().alerts[0].severity, want, "{n}");
+    }
+    v["detail"]["findings"][0]["Severity"] = json!({"Normalized": 140});
+    assert_eq!(
+        parse_value(&v).unwrap().rejected[0].to_string(),
+        "detail.findings[0].Severity.Normalized: 140 is outside 0 to 100"
+    );
+}
+
+#[test]
+fn a_securityhub_check_that_passed_resolves_and_opens_nothing() {
+    let mut v = json_of("securityhub/findings-imported.json");
+    let failed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(failed.state, AlarmState::Alarm);
+    v["detail"]["findings"][0]["Compliance"]["Status"] = json!("PASSED");
+    let passed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(passed.state, AlarmState::Ok);
+    assert_eq!(passed.fingerprint, failed.fingerprint);
+    assert!(passed.reason.contains("PASSED"), "{}", passed.reason);
+}
+
+#[test]
+fn alertmanager_alerts_without_their_own_status_take_the_groups() {
+    let mut v = json_of("alertmanager/resolved.json");
+    v["status"] = json!("resolved");
+    v["alerts"][0].as_object_mut().unwrap().remove("status");
+    let p = parse_value(&v).unwrap();
+    assert!(p.rejected.is_empty(), "{:?}", p.rejected);
+    assert_eq!(p.alerts[0].state, AlarmState::Ok);
+    v.as_object_mut().unwrap().remove("status");
+    assert_eq!(
+        parse_value(&v).unwrap().rejected[0].to_string(),
+        "alerts[0].status: required field is missing"
+    );
+}
+
+#[test]
+fn a_resolved_alertmanager_alert_ending_at_go_zero_time_keeps_its_start() {
+    let mut v = json_of("alertmanager/resolved.json");
+    v["alerts"][0]["endsAt"] = json!("0001-01-01T00:00:00Z");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.state, AlarmState::Ok);
+    assert_eq!(format_time(&a.state_changed_at), "2024-03-11T09:14:37.118Z");
+}
+
+#[test]
+fn health_events_without_status_or_region_fall_back_as_aws_samples_need() {
+    let mut v = json_of("health/issue-open.json");
+    let d = v["detail"].as_object_mut().unwrap();
+    d.remove("statusCode");
+    d.remove("eventRegion");
+    d.remove("endTime");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.state, AlarmState::Alarm);
+    assert_eq!(a.labels["status_code_assumed"], "true");
+    assert_eq!(
+        a.region.as_deref(),
+        Some("eu-west-1"),
+        "the event ARN's region"
+    );
+    assert_eq!(a.labels["event_region_from"], "event_arn");
+    // An end already past when the event was sent is a closed event.
+    v["detail"]["endTime"] = json!("Fri, 20 Nov 2026 07:00:00 GMT");
+    v["time"] = json!("2026-11-20T09:00:00Z");
+    assert_eq!(parse_value(&v).unwrap().alerts[0].state, AlarmState::Ok);
+}
+
+#[test]
+fn synthetics_epoch_times_are_read_as_aws_documents_them() {
+    let mut v = json_of("synthetics/canary-run-failure.json");
+    v["detail"]["canary-run-timeline"] = json!({"started": 1612909461, "completed": 1612909467.5});
+    v["detail"]["state-reason"] = json!("null");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(format_time(&a.state_changed_at), "2021-02-09T22:24:27.500Z");
+    assert!(!a.reason.ends_with(": null"), "{}", a.reason);
+}

@@ -147,14 +147,9 @@ fn a_muted_transition_carries_its_rule_and_window_on_every_transport() {
         assert_eq!(a.labels[MUTE_START_LABEL], "2026-01-01T10:00:00.000Z");
         assert_eq!(a.labels[MUTE_END_LABEL], "2026-01-01T12:00:00.000Z");
     }
-    let mut message: Value = serde_json::from_str(
-        &serde_json::from_slice::<Value>(&fixture("sns/metric-alarm.json")).unwrap()["Records"][0]
-            ["Sns"]["Message"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    )
-    .unwrap();
+    let sns: Value = serde_json::from_slice(&fixture("sns/metric-alarm.json")).unwrap();
+    let mut message: Value =
+        serde_json::from_str(sns["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
     message["MuteDetail"] = json!({
         "MutedByArn": "arn:aws:cloudwatch:eu-west-1:111122223333:alarm-mute-rule:nightly",
         "MuteWindowStart": "2024-03-01T10:00:00.000+0000",

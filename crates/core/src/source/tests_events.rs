@@ -830,21 +830,20 @@ fn rds_failover_comes_first_among_categories() {
 
 #[test]
 fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
-    for (rel, source, detail_type) in [(
+    let (rel, source, detail_type) = (
         "eventbridge-other/custom-order-failed.json",
         "com.example.orders",
         "Order Processing Failed",
-    )] {
-        let a = one(rel);
-        assert_eq!(a.source, Source::Generic, "{rel}");
-        assert_eq!(a.kind, "eventbridge");
-        assert_eq!(a.alarm_name, detail_type);
-        assert_eq!(a.labels["event_source"], source);
-        assert_eq!(a.labels["detail_type"], detail_type);
-        assert_eq!(a.severity, Severity::Low);
-        assert_eq!(a.state, AlarmState::Alarm);
-        assert!(a.labels["resources"].starts_with("arn:aws:"));
-    }
+    );
+    let a = one(rel);
+    assert_eq!(a.source, Source::Generic, "{rel}");
+    assert_eq!(a.kind, "eventbridge");
+    assert_eq!(a.alarm_name, detail_type);
+    assert_eq!(a.labels["event_source"], source);
+    assert_eq!(a.labels["detail_type"], detail_type);
+    assert_eq!(a.severity, Severity::Low);
+    assert_eq!(a.state, AlarmState::Alarm);
+    assert!(a.labels["resources"].starts_with("arn:aws:"));
     // The same event delivered twice is one event; another event of the same kind is a repeat.
     let v = json_of("eventbridge-other/custom-order-failed.json");
     let a = parse_value(&v).unwrap().alerts.remove(0);

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::loose::{Val, copy_labels, opt_str, req_name, req_str, req_time};
-use super::text::{clean_text, quote};
+use super::text::{clean_text, parse_time, quote};
 use super::{Entry, Event, ParseError, Parsed};
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
 
@@ -53,7 +55,23 @@ pub(crate) fn parse(
 /// Go's zero time, which Alertmanager writes for an `endsAt` it does not know.
 fn is_go_zero_time(v: Option<&Val<'_>>) -> bool {
     v.and_then(Val::as_str)
-        .is_some_and(|s| s.trim_start().starts_with("0001-01-01T"))
+        .is_some_and(|s| s.trim_start().starts_with("0001-01-01"))
+}
+
+/// A time as the webhook writes it (RFC 3339), or as a Go template prints a `time.Time`
+/// (`2024-03-11 09:14:37.118 +0000 UTC`), which is what Amazon Managed Service for Prometheus's
+/// JSON template for SNS puts in `startsAt` and `endsAt`.
+fn alert_time(v: Option<&Val<'_>>, at: &str) -> Result<DateTime<Utc>, ParseError> {
+    req_time(v, at).or_else(|e| {
+        let s = v.and_then(Val::as_str).ok_or_else(|| e.clone())?;
+        let mut parts = s.split_ascii_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(date), Some(time), Some(offset)) => {
+                parse_time(&format!("{date}T{time}{offset}")).ok_or(e)
+            }
+            _ => Err(e),
+        }
+    })
 }
 
 fn alert(
@@ -86,7 +104,7 @@ fn alert(
             ));
         }
     };
-    let changed_at = req_time(time, time_at)?;
+    let changed_at = alert_time(time, time_at)?;
     let source_labels = e
         .labels
         .as_ref()

@@ -655,7 +655,16 @@ impl<'de> Deserialize<'de> for Message {
 
 /// Reads the text of an SNS message, which may itself be any shape but another SNS envelope.
 fn read_message(text: &str) -> Result<Parsed, ParseError> {
-    let event = read_object(serde_json::from_str(text))?;
+    let event = read_object(serde_json::from_str(text)).map_err(|mut e| {
+        if e.reason.starts_with("not JSON") {
+            // The usual plain-text sender is a Prometheus alert manager with its default template.
+            e.reason.push_str(
+                " (a plain-text SNS message; tocsin reads JSON messages, and Amazon Managed \
+                 Service for Prometheus sends JSON with the template in docs/sources.md)",
+            );
+        }
+        e
+    })?;
     let mut parsed = Parsed::default();
     dispatch(event, text, Layer::InSns, &mut parsed)?;
     Ok(parsed)

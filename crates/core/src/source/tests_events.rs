@@ -1167,3 +1167,35 @@ fn synthetics_epoch_times_are_read_as_aws_documents_them() {
     assert_eq!(format_time(&a.state_changed_at), "2021-02-09T22:24:27.500Z");
     assert!(!a.reason.ends_with(": null"), "{}", a.reason);
 }
+
+#[test]
+fn amazon_managed_prometheus_json_through_sns_is_read_as_an_alertmanager_body() {
+    // What AWS's JSON template for the SNS receiver prints: no `version` or `groupKey`, and times
+    // as Go prints them.
+    let message = json!({
+        "receiver": "default",
+        "status": "firing",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "severity": "critical", "namespace": "checkout"},
+            "annotations": {"summary": "5xx above 5%"},
+            "startsAt": "2024-03-11 09:14:37.118 +0000 UTC",
+            "endsAt": "0001-01-01 00:00:00 +0000 UTC",
+            "generatorURL": "http://prometheus/graph",
+            "fingerprint": "5b3c8e2f9a1d4076"
+        }],
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": {"alertname": "HighErrorRate"},
+        "commonAnnotations": {"summary": "5xx above 5%"},
+        "externalURL": "http://alertmanager"
+    });
+    let a = parse(&sns_event(&[message.to_string()])).unwrap().remove(0);
+    assert_eq!(a.source, Source::Alertmanager);
+    assert_eq!(a.transport, Transport::Sns);
+    assert_eq!(a.alarm_name, "HighErrorRate");
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(format_time(&a.state_changed_at), "2024-03-11T09:14:37.118Z");
+    // Its default, plain-text message is refused with a hint.
+    let e = err_of(&sns_event(&["[FIRING:1] HighErrorRate".to_owned()]));
+    assert!(e.contains("a plain-text SNS message"), "{e}");
+}

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::ParseError;
-use super::text::{clean_text, parse_time, quote};
+use super::signals::describe;
+use super::text::{clean_text, parse_time};
 use crate::model::format_time;
 
 /// The label saying which part of a multi-time-series alarm an alert is.
@@ -49,17 +50,6 @@ fn get<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
     keys.iter().find_map(|k| v.get(*k)).filter(|x| !x.is_null())
 }
 
-fn kind(v: &Value) -> String {
-    match v {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {}", quote(s)),
-        Value::Array(_) => "an array".to_owned(),
-        Value::Object(_) => "an object".to_owned(),
-    }
-}
-
 /// A scalar as label text; `None` for objects and arrays.
 fn scalar(v: &Value) -> Option<String> {
     match v {
@@ -76,7 +66,7 @@ pub(crate) fn contributor(v: &Value, at: &str) -> Result<Contributor, ParseError
     if !v.is_object() {
         return Err(ParseError::new(
             at,
-            format!("expected an object, found {}", kind(v)),
+            format!("expected an object, found {}", describe(v)),
         ));
     }
     let id = match get(v, &["id", "Id"]) {
@@ -84,7 +74,7 @@ pub(crate) fn contributor(v: &Value, at: &str) -> Result<Contributor, ParseError
         Some(other) => {
             return Err(ParseError::new(
                 format!("{at}.id"),
-                format!("expected a string, found {}", kind(other)),
+                format!("expected a string, found {}", describe(other)),
             ));
         }
         None => {
@@ -135,7 +125,7 @@ fn pairs(v: &Value, at: &str) -> Result<Vec<(String, String)>, ParseError> {
         other => {
             return Err(ParseError::new(
                 at,
-                format!("expected an object or an array, found {}", kind(other)),
+                format!("expected an object or an array, found {}", describe(other)),
             ));
         }
     }
@@ -167,7 +157,7 @@ pub(crate) fn mute_labels(
     if !v.is_object() {
         return Err(ParseError::new(
             at,
-            format!("expected an object, found {}", kind(v)),
+            format!("expected an object, found {}", describe(v)),
         ));
     }
     let fields = [
@@ -197,7 +187,7 @@ pub(crate) fn mute_labels(
             Some(other) => {
                 return Err(ParseError::new(
                     format!("{at}.{}", keys[0]),
-                    format!("expected a string, found {}", kind(other)),
+                    format!("expected a string, found {}", describe(other)),
                 ));
             }
         }

@@ -899,7 +899,7 @@ fn unknown_state(at: &str, s: &str) -> ParseError {
 }
 
 /// An alarm's fingerprint (from its ARN, and its contributor's id for a contributor) and the event
-/// id of one transition. [`rekey`] computes them again after a fallback filled the region in.
+/// id of one transition. [`fill_region`] computes them again after a fallback filled the region in.
 fn ids(key: &str, contributor: Option<&str>, state: AlarmState, time: &str) -> (String, String) {
     match contributor {
         None => stable_id_pair(&["cloudwatch", key], &[state.as_str(), time]),

@@ -168,6 +168,16 @@ impl Signal {
             self.labels.insert(key.to_owned(), clean_text(value));
         }
     }
+
+    /// Copies each optional string field of `d` present to its label: `(field, label)` pairs.
+    fn labels_from(&mut self, d: &Value, pairs: &[(&str, &str)]) -> Result<(), ParseError> {
+        for (field, label) in pairs {
+            if let Some(v) = opt_s(d, field)? {
+                self.label(label, v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One place where a signal becomes an alert, so that every source computes its identity alike:
@@ -207,7 +217,7 @@ fn build(ctx: &Ctx<'_>, mut s: Signal) -> Alert {
 // ------------------------------------------------------------------------------------------------
 // Accessors: each names the field it read in its error, relative to the object it was given.
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("boolean {b}"),
@@ -591,16 +601,15 @@ fn outcome(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError>
         }
     }
     s.label("outcome_state", status);
-    for (k, l) in [
-        ("build-id", "build_id"),
-        ("jobRunId", "job_run_id"),
-        ("execution-id", "execution_id"),
-        ("deploymentId", "deployment_id"),
-    ] {
-        if let Some(v) = opt_s(d, k)? {
-            s.label(l, v);
-        }
-    }
+    s.labels_from(
+        d,
+        &[
+            ("build-id", "build_id"),
+            ("jobRunId", "job_run_id"),
+            ("execution-id", "execution_id"),
+            ("deploymentId", "deployment_id"),
+        ],
+    )?;
     push_one(out, build(ctx, s));
     Ok(())
 }
@@ -651,15 +660,14 @@ fn canary_run(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseErr
     s.description = opt_s(d, "message")?.unwrap_or("").to_owned();
     s.label("canary_name", name);
     s.label("test_run_status", status);
-    for (k, l) in [
-        ("canary-id", "canary_id"),
-        ("canary-run-id", "canary_run_id"),
-        ("artifact-location", "artifact_location"),
-    ] {
-        if let Some(v) = opt_s(d, k)? {
-            s.label(l, v);
-        }
-    }
+    s.labels_from(
+        d,
+        &[
+            ("canary-id", "canary_id"),
+            ("canary-run-id", "canary_run_id"),
+            ("artifact-location", "artifact_location"),
+        ],
+    )?;
     push_one(out, build(ctx, s));
     Ok(())
 }
@@ -1094,16 +1102,15 @@ fn autoscaling(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseEr
         .collect::<Vec<_>>()
         .join("\n");
     s.label("autoscaling_group", group);
-    for (k, l) in [
-        ("StatusCode", "status_code"),
-        ("EC2InstanceId", "instance_id"),
-        ("ActivityId", "activity_id"),
-        ("InstanceRefreshId", "instance_refresh_id"),
-    ] {
-        if let Some(v) = opt_s(d, k)? {
-            s.label(l, v);
-        }
-    }
+    s.labels_from(
+        d,
+        &[
+            ("StatusCode", "status_code"),
+            ("EC2InstanceId", "instance_id"),
+            ("ActivityId", "activity_id"),
+            ("InstanceRefreshId", "instance_refresh_id"),
+        ],
+    )?;
     push_one(out, build(ctx, s));
     Ok(())
 }

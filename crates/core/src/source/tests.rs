@@ -25,7 +25,8 @@ pub(super) fn one(rel: &str) -> Alert {
     alerts.remove(0)
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every `.json` file below `dir`.
+pub(super) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {

@@ -9,9 +9,9 @@
 //! diff like code.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::tests::events_dir;
+use super::tests::{events_dir, files_under};
 use super::*;
 use crate::model::format_time;
 
@@ -34,17 +34,6 @@ const SHOWN_LABELS: [&str; 12] = [
 
 fn real_dir() -> PathBuf {
     events_dir().join("real")
-}
-
-fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            corpus_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "json") {
-            out.push(p);
-        }
-    }
 }
 
 fn summarise(a: &Alert, kind: &str, out: &mut String) {
@@ -116,7 +105,7 @@ fn outcomes(rel: &str, bytes: &[u8]) -> String {
 #[test]
 fn real_corpus_parses_as_its_expectation_file_says() {
     let mut files = Vec::new();
-    corpus_files(&real_dir(), &mut files);
+    files_under(&real_dir(), &mut files);
     files.sort();
     assert!(files.len() >= 80, "the corpus has {} payloads", files.len());
     let mut got = String::from(
@@ -157,7 +146,7 @@ fn real_corpus_parses_as_its_expectation_file_says() {
 fn every_real_payload_has_its_provenance() {
     let provenance = std::fs::read_to_string(real_dir().join("PROVENANCE.md")).unwrap();
     let mut files = Vec::new();
-    corpus_files(&real_dir(), &mut files);
+    files_under(&real_dir(), &mut files);
     for f in files {
         let rel = f
             .strip_prefix(real_dir())

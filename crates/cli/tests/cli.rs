@@ -330,17 +330,14 @@ const EVENT_FIXTURES: &[(&str, &[Expected])] = &[
         "ecs/task-stopped.json",
         &[("ecs", "checkout-api-task-stopped", "ALARM")],
     ),
-    (
-        "eventbridge-other/cloudwatch-alarm-config-change.json",
-        &[("generic", "CloudWatch Alarm Configuration Change", "ALARM")],
-    ),
+    ("eventbridge-other/cloudwatch-alarm-config-change.json", &[]),
     (
         "eventbridge-other/codepipeline-failed.json",
-        &[(
-            "generic",
-            "CodePipeline Pipeline Execution State Change",
-            "ALARM",
-        )],
+        &[("generic", "checkout-release-pipeline", "ALARM")],
+    ),
+    (
+        "eventbridge-other/custom-order-failed.json",
+        &[("generic", "Order Processing Failed", "ALARM")],
     ),
     (
         "guardduty/finding-archived.json",

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::loose::{copy_labels, opt_str, req_name, req_str, req_time};
-use super::text::{clean_text, quote};
+use chrono::{DateTime, Utc};
+
+use super::loose::{Val, copy_labels, opt_str, req_name, req_str, req_time};
+use super::text::{clean_text, parse_time, quote};
 use super::{Entry, Event, ParseError, Parsed};
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
 
@@ -36,8 +38,13 @@ pub(crate) fn parse(
             "empty: the webhook carries no alerts",
         ));
     }
+    // Some senders leave each alert's `status` out and give only the group's.
+    let group_status = opt_str(ev.status.as_ref(), "status")?;
     for (i, entry) in alerts.iter().enumerate() {
-        match entry.get("").and_then(|e| alert(e, transport)) {
+        match entry
+            .get("")
+            .and_then(|e| alert(e, group_status, transport))
+        {
             Ok(alert) => out.alerts.push(alert),
             Err(e) => out.rejected.push(e.within(&format!("alerts[{i}]"))),
         }
@@ -45,11 +52,48 @@ pub(crate) fn parse(
     Ok(())
 }
 
-fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
-    let status = req_str(e.status.as_ref(), "status")?;
+/// Go's zero time, which Alertmanager writes for an `endsAt` it does not know.
+fn is_go_zero_time(v: Option<&Val<'_>>) -> bool {
+    v.and_then(Val::as_str)
+        .is_some_and(|s| s.trim_start().starts_with("0001-01-01"))
+}
+
+/// A time as the webhook writes it (RFC 3339), or as a Go template prints a `time.Time`
+/// (`2024-03-11 09:14:37.118 +0000 UTC`), which is what Amazon Managed Service for Prometheus's
+/// JSON template for SNS puts in `startsAt` and `endsAt`.
+fn alert_time(v: Option<&Val<'_>>, at: &str) -> Result<DateTime<Utc>, ParseError> {
+    req_time(v, at).or_else(|e| {
+        let s = v.and_then(Val::as_str).ok_or_else(|| e.clone())?;
+        let mut parts = s.split_ascii_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(date), Some(time), Some(offset)) => {
+                parse_time(&format!("{date}T{time}{offset}")).ok_or(e)
+            }
+            _ => Err(e),
+        }
+    })
+}
+
+fn alert(
+    e: &Entry<'_>,
+    group_status: Option<&str>,
+    transport: Transport,
+) -> Result<Alert, ParseError> {
+    let status = match (opt_str(e.status.as_ref(), "status")?, group_status) {
+        (Some(own), _) => own,
+        (None, Some(group)) => group,
+        (None, None) => req_str(e.status.as_ref(), "status")?,
+    };
+    // A resolved alert whose end is Go's zero time says nothing of when it ended; its start is the
+    // one real time it carries.
+    let resolved_at = if is_go_zero_time(e.ends_at.as_ref()) {
+        ("startsAt", e.starts_at.as_ref())
+    } else {
+        ("endsAt", e.ends_at.as_ref())
+    };
     let (state, time_at, time) = match status {
         "firing" => (AlarmState::Alarm, "startsAt", e.starts_at.as_ref()),
-        "resolved" => (AlarmState::Ok, "endsAt", e.ends_at.as_ref()),
+        "resolved" => (AlarmState::Ok, resolved_at.0, resolved_at.1),
         other => {
             return Err(ParseError::new(
                 "status",
@@ -60,7 +104,7 @@ fn alert(e: &Entry<'_>, transport: Transport) -> Result<Alert, ParseError> {
             ));
         }
     };
-    let changed_at = req_time(time, time_at)?;
+    let changed_at = alert_time(time, time_at)?;
     let source_labels = e
         .labels
         .as_ref()

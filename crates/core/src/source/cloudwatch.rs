@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::alarm_meta::{self, Contributor};
 use super::loose::{
     List, Map, Obj, Val, format_num, opt_nonempty, opt_num, opt_str, req_name, req_str, req_time,
 };
@@ -161,6 +162,10 @@ pub(crate) struct AlarmData<'a> {
     state: Option<Obj<StateData<'a>>>,
     previous_state: Option<Obj<StateData<'a>>>,
     configuration: Option<Obj<Configuration<'a>>>,
+    alarm_contributor: Option<Box<serde_json::Value>>,
+    mute_detail: Option<Box<serde_json::Value>>,
+    alarm_tags: Option<Box<serde_json::Value>>,
+    alarm_tags_status: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +235,8 @@ struct Alarm<'v> {
     reason: Option<&'v str>,
     description: Option<&'v str>,
     shape: Shape,
+    /// The time series this transition is about, for a multi-time-series alarm's contributor.
+    contributor: Option<Contributor>,
 }
 
 /// What the alarm watches, and the routable facts about it.
@@ -241,6 +248,8 @@ struct Shape {
     dimensions: BTreeMap<String, String>,
     threshold: Option<f64>,
     labels: BTreeMap<String, String>,
+    /// A Metrics Insights query with `GROUP BY`: one time series per group, each a contributor.
+    multi_series: bool,
 }
 
 impl Shape {
@@ -270,7 +279,9 @@ pub(crate) fn from_alarm_message(
     let previous = opt_state(ev.old_state_value.as_ref(), "OldStateValue")?;
     let changed_at = req_time(ev.state_change_time.as_ref(), "StateChangeTime")?;
     let arn = opt_nonempty(ev.alarm_arn.as_ref(), "AlarmArn")?;
-    let from_arn = arn.and_then(arn_parts);
+    let from_arn = arn
+        .and_then(arn_parts)
+        .filter(|p| region_code(p.region) == Some(p.region));
     let account =
         opt_nonempty(ev.aws_account_id.as_ref(), "AWSAccountId")?.or(from_arn.map(|p| p.account));
     // `Region` is a display name ("EU (Ireland)"); the ARN names the code outright.
@@ -313,6 +324,16 @@ pub(crate) fn from_alarm_message(
             shape.label("region_name", display);
         }
     }
+    let contributor = extras(
+        &mut shape,
+        Extras {
+            contributor: (ev.alarm_contributor.as_deref(), "AlarmContributor"),
+            mute: (ev.mute_detail.as_deref(), "MuteDetail"),
+            tags: (ev.alarm_tags.as_deref(), "AlarmTags"),
+            tags_status: ev.alarm_tags_status.as_deref(),
+        },
+        name,
+    )?;
     Ok(build(
         Alarm {
             name,
@@ -325,6 +346,7 @@ pub(crate) fn from_alarm_message(
             reason: opt_str(ev.new_state_reason.as_ref(), "NewStateReason")?,
             description: opt_str(ev.alarm_description.as_ref(), "AlarmDescription")?,
             shape,
+            contributor,
         },
         transport,
     ))
@@ -532,7 +554,19 @@ fn alarm_data(
     )? {
         shape.label("actions_suppressed_by", by);
     }
-    let from_arn = arn.and_then(arn_parts);
+    let contributor = extras(
+        &mut shape,
+        Extras {
+            contributor: (d.alarm_contributor.as_deref(), "alarmContributor"),
+            mute: (d.mute_detail.as_deref(), "muteDetail"),
+            tags: (d.alarm_tags.as_deref(), "alarmTags"),
+            tags_status: d.alarm_tags_status.as_deref(),
+        },
+        name,
+    )?;
+    let from_arn = arn
+        .and_then(arn_parts)
+        .filter(|p| region_code(p.region) == Some(p.region));
     Ok(build(
         Alarm {
             name,
@@ -548,6 +582,7 @@ fn alarm_data(
                 None => None,
             },
             shape,
+            contributor,
         },
         transport,
     ))
@@ -640,7 +675,39 @@ fn eb_query<'v>(q: &'v Obj<EbQuery<'_>>) -> Result<Query<'v>, ParseError> {
     })
 }
 
+/// The 2025–26 additions a payload may carry, each with the field name its transport uses.
+struct Extras<'v> {
+    contributor: (Option<&'v serde_json::Value>, &'static str),
+    mute: (Option<&'v serde_json::Value>, &'static str),
+    tags: (Option<&'v serde_json::Value>, &'static str),
+    tags_status: Option<&'v serde_json::Value>,
+}
+
+/// Reads the contributor, mute rule and tags into labels (see [`alarm_meta`]); returns the
+/// contributor, which also changes the alert's identity. The parent alarm of a multi-time-series
+/// alarm is marked `alarm_role: parent`, so that the router can keep it apart from its
+/// contributors.
+fn extras(shape: &mut Shape, x: Extras<'_>, name: &str) -> Result<Option<Contributor>, ParseError> {
+    let contributor = match x.contributor.0 {
+        None => None,
+        Some(v) => Some(alarm_meta::contributor(v, x.contributor.1)?),
+    };
+    match &contributor {
+        Some(c) => alarm_meta::contributor_labels(c, name, &mut shape.labels),
+        None if shape.kind == METRICS_INSIGHTS && shape.multi_series => {
+            shape.label(alarm_meta::ROLE_LABEL, "parent");
+        }
+        None => {}
+    }
+    if let Some(m) = x.mute.0 {
+        alarm_meta::mute_labels(m, x.mute.1, &mut shape.labels)?;
+    }
+    alarm_meta::tag_labels(x.tags.0, x.tags_status, x.tags.1, &mut shape.labels)?;
+    Ok(contributor)
+}
+
 const METRIC: &str = "metric";
+const METRICS_INSIGHTS: &str = "metrics_insights";
 const METRIC_MATH: &str = "metric_math";
 const ANOMALY_DETECTION: &str = "anomaly_detection";
 const COMPOSITE: &str = "composite";
@@ -678,8 +745,20 @@ impl Shape {
         let band = queries
             .iter()
             .find(|q| q.expression.is_some_and(is_anomaly_band));
+        let insights = queries
+            .iter()
+            .find_map(|q| q.expression.filter(|e| is_insights_query(e)));
+        self.multi_series = insights.is_some_and(|e| {
+            e.to_ascii_uppercase()
+                .split_ascii_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["GROUP", "BY"])
+        });
         self.kind = if threshold_metric_id.is_some() || band.is_some() {
             ANOMALY_DETECTION
+        } else if insights.is_some() {
+            METRICS_INSIGHTS
         } else if queries.iter().any(|q| q.expression.is_some()) {
             METRIC_MATH
         } else {
@@ -758,6 +837,12 @@ impl Shape {
     }
 }
 
+/// A Metrics Insights query (`SELECT AVG(..) FROM ..`), as opposed to a metric math expression.
+fn is_insights_query(expression: &str) -> bool {
+    let e = expression.trim_start().as_bytes();
+    e.len() > 7 && e[..7].eq_ignore_ascii_case(b"SELECT ")
+}
+
 fn is_anomaly_band(expression: &str) -> bool {
     const BAND: &str = "ANOMALY_DETECTION_BAND";
     let e = expression.trim_start().as_bytes();
@@ -813,6 +898,47 @@ fn unknown_state(at: &str, s: &str) -> ParseError {
     )
 }
 
+/// An alarm's fingerprint (from its ARN, and its contributor's id for a contributor) and the event
+/// id of one transition. [`fill_region`] computes them again after a fallback filled the region in.
+fn ids(key: &str, contributor: Option<&str>, state: AlarmState, time: &str) -> (String, String) {
+    match contributor {
+        None => stable_id_pair(&["cloudwatch", key], &[state.as_str(), time]),
+        Some(id) => stable_id_pair(
+            &["cloudwatch", key, "contributor", id],
+            &[state.as_str(), time],
+        ),
+    }
+}
+
+/// Gives a CloudWatch alert that came with no region (an older SNS message without `AlarmArn`
+/// and a `Region` name not recognised) the region of the SNS topic it came through, which AWS
+/// requires to be the alarm's own; the ARN it builds and the ids follow, so the alert
+/// deduplicates against the same transition seen with an ARN. No change to any other alert.
+pub(crate) fn fill_region(alert: &mut Alert, region: &str) {
+    if alert.source != Source::Cloudwatch || alert.region.is_some() || alert.alarm_arn.is_some() {
+        return;
+    }
+    let Some(account) = alert.account_id.clone() else {
+        alert.region = Some(region.to_owned());
+        return;
+    };
+    let arn = alarm_arn(region, &account, &alert.alarm_name);
+    let contributor = alert.labels.get(alarm_meta::CONTRIBUTOR_LABEL).cloned();
+    let (fingerprint, event_id) = ids(
+        &arn,
+        contributor.as_deref(),
+        alert.state,
+        &format_time(&alert.state_changed_at),
+    );
+    alert.fingerprint = fingerprint;
+    alert.event_id = event_id;
+    alert.alarm_arn = Some(arn);
+    alert.region = Some(region.to_owned());
+    alert
+        .labels
+        .insert("region_from".to_owned(), "sns_topic".to_owned());
+}
+
 /// The one place a CloudWatch alert is made, so every transport computes its identity alike.
 fn build(a: Alarm<'_>, transport: Transport) -> Alert {
     // Payloads without an ARN (older SNS messages) get the ARN CloudWatch would have written, so
@@ -832,7 +958,12 @@ fn build(a: Alarm<'_>, transport: Transport) -> Alert {
         )),
     };
     let time = format_time(&a.changed_at);
-    let (fingerprint, event_id) = stable_id_pair(&["cloudwatch", &key], &[a.state.as_str(), &time]);
+    let (fingerprint, event_id) = ids(
+        &key,
+        a.contributor.as_ref().map(|c| c.id.as_str()),
+        a.state,
+        &time,
+    );
     Alert {
         event_id,
         fingerprint,

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::loose::{List, Obj, Val, opt_nonempty, req_str, req_time};
-use super::text::clean_text;
-use super::{Event, ParseError, Parsed, cloudwatch, health, push_one, signals};
+use super::text::{clean_text, quote};
+use super::{Event, ParseError, Parsed, Skipped, cloudwatch, health, push_one, signals};
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id_pair};
 
 /// The severity of an EventBridge event of no known kind: it is shown, not escalated.
@@ -25,10 +25,19 @@ pub(crate) fn parse(
     let source = req_str(ev.source.as_ref(), "source")?;
     let detail_type = req_str(ev.detail_type.as_ref(), "detail-type")?;
     match (source, detail_type) {
-        ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
+        // A contributor's change has the alarm's shape plus `alarmContributor`, and no
+        // `previousState` (a time series is new when it first breaches).
+        (
+            "aws.cloudwatch",
+            "CloudWatch Alarm State Change" | "CloudWatch Alarm Contributor State Change",
+        ) => {
             let detail: Obj<cloudwatch::AlarmData> = read_detail(required(ev)?)?;
             let alert = cloudwatch::from_eventbridge(ev, detail.get("detail")?, transport)?;
             push_one(out, alert);
+            Ok(())
+        }
+        ("aws.cloudwatch", "CloudWatch Alarm Configuration Change") => {
+            out.skipped.push(configuration_change(ev)?);
             Ok(())
         }
         ("aws.health", "AWS Health Event" | "AWS Health Abuse Event") => {
@@ -41,6 +50,36 @@ pub(crate) fn parse(
             Ok(())
         }
     }
+}
+
+/// An alarm created, updated or deleted: a change someone made, not a problem, so it is skipped,
+/// naming the alarm and the operation.
+fn configuration_change(ev: &Event<'_>) -> Result<Skipped, ParseError> {
+    #[derive(Deserialize)]
+    #[serde(bound(deserialize = "'de: 'a"), rename_all = "camelCase")]
+    struct Change<'a> {
+        alarm_name: Option<Val<'a>>,
+        operation: Option<Val<'a>>,
+    }
+    let change: Obj<Change> = read_detail(required(ev)?)?;
+    let change = change.get("detail")?;
+    let name = opt_nonempty(change.alarm_name.as_ref(), "detail.alarmName")?;
+    let operation = opt_nonempty(change.operation.as_ref(), "detail.operation")?;
+    Ok(Skipped {
+        at: String::new(),
+        reason: format!(
+            "CloudWatch Alarm Configuration Change: alarm {} {}: a configuration change, not a \
+             state change",
+            quote(name.unwrap_or("(unnamed)")),
+            match operation {
+                Some("create") => "created".to_owned(),
+                Some("update") => "updated".to_owned(),
+                Some("delete") => "deleted".to_owned(),
+                Some(other) => format!("changed ({})", quote(other)),
+                None => "changed".to_owned(),
+            }
+        ),
+    })
 }
 
 /// The raw `detail`, which every known shape requires.

@@ -209,6 +209,25 @@ pub(crate) fn parse(
     Ok(())
 }
 
+/// The status of an event that gives none: `closed` when its `endTime` is not after the envelope's
+/// `time`, else `open`.
+fn assumed_status(ev: &Event<'_>, d: &Detail<'_>) -> &'static str {
+    let end = d
+        .end_time
+        .as_ref()
+        .and_then(Val::as_str)
+        .and_then(parse_http_time);
+    let sent = ev
+        .time
+        .as_ref()
+        .and_then(Val::as_str)
+        .and_then(super::text::parse_time);
+    match (end, sent) {
+        (Some(end), Some(sent)) if end <= sent => "closed",
+        _ => "open",
+    }
+}
+
 enum Read {
     Whole(Alert),
     Page(HealthPage),
@@ -295,7 +314,14 @@ fn read(
     let code = req_name(d.event_type_code.as_ref(), "eventTypeCode")?;
     let category_text = req_str(d.event_type_category.as_ref(), "eventTypeCategory")?;
     let category = Category::parse(category_text);
-    let status = req_str(d.status_code.as_ref(), "statusCode")?;
+    // AWS's long-published sample events have no `statusCode`: an event that says nothing of its
+    // status is taken as open (it was sent because something is happening), unless its `endTime`
+    // has passed by the time it was sent.
+    let status_given = opt_nonempty(d.status_code.as_ref(), "statusCode")?;
+    let status = match status_given {
+        Some(s) => s,
+        None => assumed_status(ev, d),
+    };
     let state = match status {
         "open" | "upcoming" => AlarmState::Alarm,
         "closed" => AlarmState::Ok,
@@ -337,7 +363,12 @@ fn read(
     let delivery_region = opt_nonempty(ev.region.as_ref(), "region").unwrap_or(None);
     let account =
         opt_nonempty(d.affected_account.as_ref(), "affectedAccount")?.or(delivery_account);
-    let region = opt_nonempty(d.event_region.as_ref(), "eventRegion")?;
+    // Older events have no `eventRegion`: the event's ARN names the region
+    // (`arn:aws:health:us-west-2::event/..`), and failing that the envelope's.
+    let region_given = opt_nonempty(d.event_region.as_ref(), "eventRegion")?;
+    let region = region_given
+        .or_else(|| super::region::arn_region(arn))
+        .or(delivery_region);
     let communication = opt_nonempty(d.communication_id.as_ref(), "communicationId")?
         .map(|c| base_communication_id(c, page));
 
@@ -356,6 +387,21 @@ fn read(
     label("event_type_code", code);
     label("event_type_category", category_text);
     label("status_code", status);
+    if status_given.is_none() {
+        label("status_code_assumed", "true");
+    }
+    if region_given.is_none() {
+        if let Some(r) = region {
+            label(
+                "event_region_from",
+                if super::region::arn_region(arn) == Some(r) {
+                    "event_arn"
+                } else {
+                    "envelope"
+                },
+            );
+        }
+    }
     for (v, at, key) in [
         (&d.service, "service", "health_service"),
         (&d.event_scope_code, "eventScopeCode", "event_scope_code"),

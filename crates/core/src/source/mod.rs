@@ -13,6 +13,7 @@
 //! leaves are `loose` values: deserialization fails only on JSON syntax, and every type problem is
 //! reported afterwards by the shape's reader with the field's path.
 
+mod alarm_meta;
 mod alertmanager;
 mod cloudwatch;
 mod eventbridge;
@@ -27,7 +28,11 @@ mod unescape;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cloudwatch_2026;
+#[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_real;
 
 use std::fmt;
 
@@ -36,6 +41,9 @@ use serde_json::value::RawValue;
 
 use crate::model::{Alert, Transport};
 
+pub use alarm_meta::{
+    CONTRIBUTOR_LABEL, MUTE_END_LABEL, MUTE_START_LABEL, MUTED_BY_LABEL, PARENT_LABEL, ROLE_LABEL,
+};
 pub use health::{
     DIGEST_LABEL as HEALTH_DIGEST_LABEL, HealthPage, PAGES_LABEL as HEALTH_PAGES_LABEL, Reassembly,
     join_pages,
@@ -234,6 +242,8 @@ pub(crate) struct Event<'a> {
     sns_type: Option<Val<'a>>,
     #[serde(rename = "Message")]
     message: Option<Message>,
+    #[serde(rename = "TopicArn")]
+    topic_arn: Option<Val<'a>>,
 
     // A CloudWatch alarm message, as SNS carries it.
     #[serde(rename = "AlarmName")]
@@ -266,6 +276,14 @@ pub(crate) struct Event<'a> {
     pub(crate) actions_suppressor_wait_period: Option<Val<'a>>,
     #[serde(rename = "ActionsSuppressorExtensionPeriod")]
     pub(crate) actions_suppressor_extension_period: Option<Val<'a>>,
+    #[serde(rename = "AlarmContributor")]
+    pub(crate) alarm_contributor: Option<Box<serde_json::Value>>,
+    #[serde(rename = "MuteDetail")]
+    pub(crate) mute_detail: Option<Box<serde_json::Value>>,
+    #[serde(rename = "AlarmTags")]
+    pub(crate) alarm_tags: Option<Box<serde_json::Value>>,
+    #[serde(rename = "AlarmTagsStatus")]
+    pub(crate) alarm_tags_status: Option<Box<serde_json::Value>>,
 
     // An EventBridge event; `region` and `time` are shared with the Lambda alarm action. `detail`
     // is kept as its raw text and read once `source` and `detail-type` say which shape it is (the
@@ -352,6 +370,8 @@ struct SnsNotification<'a> {
     sns_type: Option<Val<'a>>,
     #[serde(rename = "Message")]
     message: Option<Message>,
+    #[serde(rename = "TopicArn")]
+    topic_arn: Option<Val<'a>>,
 }
 
 /// Turns a serde result into an event, or a one-line error: JSON syntax problems keep serde's line
@@ -381,7 +401,12 @@ fn dispatch(
             return sns_records(records, out);
         }
         if event.message.is_some() || event.sns_type.is_some() {
-            return sns_notification(event.sns_type.as_ref(), event.message.take(), out);
+            return sns_notification(
+                event.sns_type.as_ref(),
+                event.topic_arn.as_ref(),
+                event.message.take(),
+                out,
+            );
         }
     }
     if event.alarm_name.is_some() {
@@ -524,7 +549,13 @@ fn sns_record(record: Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), ParseE
     };
     let first = out.rejected.len();
     let first_skip = out.skipped.len();
-    sns_notification(sns.sns_type.as_ref(), sns.message, out).map_err(|e| e.within("Sns"))?;
+    sns_notification(
+        sns.sns_type.as_ref(),
+        sns.topic_arn.as_ref(),
+        sns.message,
+        out,
+    )
+    .map_err(|e| e.within("Sns"))?;
     out.rejected[first..]
         .iter_mut()
         .for_each(|e| e.prefix("Sns"));
@@ -539,6 +570,7 @@ fn sns_record(record: Obj<SnsRecord<'_>>, out: &mut Parsed) -> Result<(), ParseE
 /// Reads the `Message` of one SNS notification, whose `Type` must be `Notification` when present.
 fn sns_notification(
     sns_type: Option<&Val<'_>>,
+    topic_arn: Option<&Val<'_>>,
     message: Option<Message>,
     out: &mut Parsed,
 ) -> Result<(), ParseError> {
@@ -569,6 +601,14 @@ fn sns_notification(
         }
         Some(Message::Read(read)) => read.map_err(|e| e.within("Message"))?,
     };
+    let mut parsed = parsed;
+    // A topic lives in one region, and CloudWatch publishes only to topics in the alarm's own
+    // region: the topic's ARN says where an alarm message that names no region came from.
+    if let Some(region) = topic_arn.and_then(Val::as_str).and_then(region::arn_region) {
+        for alert in &mut parsed.alerts {
+            cloudwatch::fill_region(alert, region);
+        }
+    }
     out.merge(parsed, "Message");
     Ok(())
 }
@@ -615,7 +655,16 @@ impl<'de> Deserialize<'de> for Message {
 
 /// Reads the text of an SNS message, which may itself be any shape but another SNS envelope.
 fn read_message(text: &str) -> Result<Parsed, ParseError> {
-    let event = read_object(serde_json::from_str(text))?;
+    let event = read_object(serde_json::from_str(text)).map_err(|mut e| {
+        if e.reason.starts_with("not JSON") {
+            // The usual plain-text sender is a Prometheus alert manager with its default template.
+            e.reason.push_str(
+                " (a plain-text SNS message; tocsin reads JSON messages, and Amazon Managed \
+                 Service for Prometheus sends JSON with the template in docs/sources.md)",
+            );
+        }
+        e
+    })?;
     let mut parsed = Parsed::default();
     dispatch(event, text, Layer::InSns, &mut parsed)?;
     Ok(parsed)

@@ -31,6 +31,18 @@ pub(crate) fn arn_parts(arn: &str) -> Option<ArnParts<'_>> {
     (!region.is_empty() && !account.is_empty()).then_some(ArnParts { region, account })
 }
 
+/// The region of any ARN (`arn:aws:sns:eu-west-1:123:topic`), also where it names no account (AWS
+/// Health's `arn:aws:health:us-east-1::event/..`); `None` when it names none or is not one.
+pub(crate) fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(5, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let region = parts.nth(2)?;
+    parts.next()?;
+    (!region.is_empty() && looks_like_code(region)).then_some(region)
+}
+
 /// The ARN CloudWatch gives the alarm `name` in `region` and `account`, for payloads that omit it.
 pub(crate) fn alarm_arn(region: &str, account: &str, name: &str) -> String {
     format!(
@@ -53,6 +65,20 @@ fn partition(region: &str) -> &'static str {
 /// (both the older "EU (…)" and the newer "Europe (…)" spellings), or already a code.
 pub(crate) fn region_code(name: &str) -> Option<&str> {
     let name = name.trim();
+    if looks_like_code(name) {
+        return Some(name);
+    }
+    if let Some(code) = known_name(name) {
+        return Some(code);
+    }
+    // Older messages write "EU - Ireland" and "US East - N. Virginia" for "EU (Ireland)" and
+    // "US East (N. Virginia)".
+    let (area, place) = name.split_once(" - ")?;
+    known_name(&format!("{} ({})", area.trim(), place.trim()))
+}
+
+/// A display name CloudWatch has written, or a code.
+fn known_name(name: &str) -> Option<&'static str> {
     let code = match name {
         "US East (N. Virginia)" | "US East (Northern Virginia)" => "us-east-1",
         "US East (Ohio)" => "us-east-2",
@@ -93,7 +119,6 @@ pub(crate) fn region_code(name: &str) -> Option<&str> {
         "AWS GovCloud (US-East)" => "us-gov-east-1",
         "China (Beijing)" => "cn-north-1",
         "China (Ningxia)" => "cn-northwest-1",
-        code if looks_like_code(code) => return Some(code),
         _ => return None,
     };
     Some(code)
@@ -144,6 +169,23 @@ mod tests {
         assert_eq!(region_code("us-gov-west-1"), Some("us-gov-west-1"));
         assert_eq!(region_code("Atlantis (Central)"), None);
         assert_eq!(region_code("EU"), None);
+        assert_eq!(region_code("EU - Ireland"), Some("eu-west-1"));
+        assert_eq!(region_code("US East - N. Virginia"), Some("us-east-1"));
+        assert_eq!(region_code("Atlantis - Central"), None);
+    }
+
+    #[test]
+    fn any_arn_gives_its_region_even_without_an_account() {
+        assert_eq!(
+            arn_region("arn:aws:sns:eu-west-1:123:topic"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            arn_region("arn:aws:health:us-east-1::event/X"),
+            Some("us-east-1")
+        );
+        assert_eq!(arn_region("arn:aws:sns:EXAMPLE"), None);
+        assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
     }
 
     #[test]

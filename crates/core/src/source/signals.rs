@@ -54,6 +54,9 @@ pub(crate) fn parse(
             ) => autoscaling,
             ("aws.guardduty", "GuardDuty Finding") => guardduty,
             ("aws.securityhub", "Security Hub Findings - Imported") => securityhub,
+            (source, detail_type) if outcome_of(source, detail_type).is_some() => outcome,
+            ("aws.rds", "RDS DB Snapshot Event" | "RDS DB Cluster Snapshot Event") => rds_snapshot,
+            (source, detail_type) if is_routine(source, detail_type) => routine,
             _ => return Ok(false),
         };
     let detail: Value = read_detail(required(ev)?)?;
@@ -64,6 +67,7 @@ pub(crate) fn parse(
         ));
     }
     let ctx = Ctx {
+        source,
         detail_type,
         transport,
         id: opt_nonempty(ev.id.as_ref(), "id")?.unwrap_or(""),
@@ -94,6 +98,7 @@ const ENVELOPE: &str = "(event).";
 
 /// What every signal takes from the envelope.
 struct Ctx<'v> {
+    source: &'v str,
     detail_type: &'v str,
     transport: Transport,
     id: &'v str,
@@ -163,6 +168,16 @@ impl Signal {
             self.labels.insert(key.to_owned(), clean_text(value));
         }
     }
+
+    /// Copies each optional string field of `d` present to its label: `(field, label)` pairs.
+    fn labels_from(&mut self, d: &Value, pairs: &[(&str, &str)]) -> Result<(), ParseError> {
+        for (field, label) in pairs {
+            if let Some(v) = opt_s(d, field)? {
+                self.label(label, v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One place where a signal becomes an alert, so that every source computes its identity alike:
@@ -202,7 +217,7 @@ fn build(ctx: &Ctx<'_>, mut s: Signal) -> Alert {
 // ------------------------------------------------------------------------------------------------
 // Accessors: each names the field it read in its error, relative to the object it was given.
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("boolean {b}"),
@@ -319,9 +334,294 @@ fn opt_t(v: &Value, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, 
     }
 }
 
+/// An optional time written either as RFC 3339 or, as CloudWatch Synthetics documents its
+/// `updated-on` and `canary-run-timeline` fields, as epoch seconds (with a fraction or not).
+fn opt_t_or_epoch(
+    v: &Value,
+    key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ParseError> {
+    match field(v, key) {
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+            secs.and_then(|s| {
+                // Seconds and milliseconds: both are seen; a value past the year 5000 in seconds
+                // is taken as milliseconds.
+                let millis = if s > 1e11 { s } else { s * 1000.0 };
+                // In range: the filter above and chrono's own check below bound it.
+                #[allow(clippy::cast_possible_truncation)]
+                chrono::DateTime::from_timestamp_millis(millis.round() as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| ParseError::new(key, format!("epoch time {n} is out of range")))
+        }
+        _ => opt_t(v, key),
+    }
+}
+
+/// A Synthetics text field; the service writes the string `"null"` for none.
+fn opt_synthetics_s<'v>(v: &'v Value, key: &str) -> Result<Option<&'v str>, ParseError> {
+    Ok(opt_s(v, key)?.filter(|s| !s.eq_ignore_ascii_case("null")))
+}
+
 /// The last part of an ARN's resource (`service/cluster/name` gives `name`).
 fn arn_tail(arn: &str) -> &str {
     arn.rsplit(['/', ':']).next().unwrap_or(arn)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Routine events, and builds and jobs
+
+/// Events AWS sends as a matter of course, with nothing in them saying that anything is wrong: a
+/// rule that matches too widely sends them, and each is skipped with its reason rather than paged
+/// as an unknown event.
+const ROUTINE: [(&str, &str); 17] = [
+    // One instance's part in a deployment: the deployment's own event says how it went.
+    (
+        "aws.codedeploy",
+        "CodeDeploy Instance State-change Notification",
+    ),
+    ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action"),
+    ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action"),
+    ("aws.events", "Scheduled Event"),
+    ("aws.scheduler", "Scheduled Event"),
+    ("aws.ecs", "ECS Container Instance State Change"),
+    ("aws.codebuild", "CodeBuild Build Phase Change"),
+    ("aws.ecr", "ECR Image Action"),
+    ("aws.ecr", "ECR Image Scan"),
+    ("aws.ecr", "ECR Pull Through Cache Action"),
+    ("aws.glue", "Glue Data Catalog Database State Change"),
+    ("aws.glue", "Glue Data Catalog Table State Change"),
+    ("aws.s3", "Object Created"),
+    ("aws.s3", "Object Deleted"),
+    ("aws.s3", "Object Restore Completed"),
+    ("aws.s3", "Object Restore Initiated"),
+    ("aws.s3", "Object Restore Expired"),
+];
+
+fn is_routine(source: &str, detail_type: &str) -> bool {
+    ROUTINE.contains(&(source, detail_type))
+}
+
+/// Skips a routine event, saying what it was about where the detail names it.
+fn routine(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let about = [
+        "AutoScalingGroupName",
+        "LifecycleTransition",
+        "project-name",
+        "completed-phase",
+        "repository-name",
+        "action-type",
+        "scan-status",
+        "databaseName",
+        "status",
+    ]
+    .iter()
+    .filter_map(|k| {
+        opt_s(d, k)
+            .ok()
+            .flatten()
+            .map(|v| format!("{k} {}", quote(v)))
+    })
+    .collect::<Vec<_>>();
+    let about = if about.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", about.join(", "))
+    };
+    ctx.skip(
+        out,
+        format!(
+            "a routine {} event{about}: nothing in it says something is wrong",
+            ctx.source
+        ),
+    );
+    Ok(())
+}
+
+/// A build, job, pipeline or deployment whose event says how it ended: which field names the
+/// thing, which holds its state, and which states are a failure (fires) or a success (resolves).
+/// Any other state (started, in progress, stopped or cancelled by someone) is skipped, saying so.
+struct Outcome {
+    source: &'static str,
+    detail_type: &'static str,
+    /// Names the thing: one alert per thing, and its `alarm_name` is `{name}-{suffix}`.
+    name_field: &'static str,
+    suffix: &'static str,
+    state_field: &'static str,
+    failed: &'static [&'static str],
+    succeeded: &'static [&'static str],
+    /// Further fields that make the thing (a stage of a pipeline, an action of a stage).
+    part_fields: &'static [&'static str],
+    kind: &'static str,
+}
+
+const OUTCOMES: [Outcome; 7] = [
+    Outcome {
+        source: "aws.codebuild",
+        detail_type: "CodeBuild Build State Change",
+        name_field: "project-name",
+        suffix: "build",
+        state_field: "build-status",
+        failed: &["FAILED", "FAULT", "TIMED_OUT"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "build",
+    },
+    Outcome {
+        source: "aws.glue",
+        detail_type: "Glue Job State Change",
+        name_field: "jobName",
+        suffix: "job",
+        state_field: "state",
+        failed: &["FAILED", "TIMEOUT", "ERROR"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "job",
+    },
+    Outcome {
+        source: "aws.glue",
+        detail_type: "Glue Crawler State Change",
+        name_field: "crawlerName",
+        suffix: "crawler",
+        state_field: "state",
+        failed: &["Failed"],
+        succeeded: &["Succeeded"],
+        part_fields: &[],
+        kind: "job",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Pipeline Execution State Change",
+        name_field: "pipeline",
+        suffix: "pipeline",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &[],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Stage Execution State Change",
+        name_field: "pipeline",
+        suffix: "stage",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &["stage"],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codepipeline",
+        detail_type: "CodePipeline Action Execution State Change",
+        name_field: "pipeline",
+        suffix: "action",
+        state_field: "state",
+        failed: &["FAILED"],
+        succeeded: &["SUCCEEDED"],
+        part_fields: &["stage", "action"],
+        kind: "pipeline",
+    },
+    Outcome {
+        source: "aws.codedeploy",
+        detail_type: "CodeDeploy Deployment State-change Notification",
+        name_field: "deploymentGroup",
+        suffix: "deployment",
+        state_field: "state",
+        failed: &["FAILURE"],
+        succeeded: &["SUCCESS"],
+        part_fields: &["application"],
+        kind: "deployment",
+    },
+];
+
+fn outcome_of(source: &str, detail_type: &str) -> Option<&'static Outcome> {
+    OUTCOMES
+        .iter()
+        .find(|o| o.source == source && o.detail_type == detail_type)
+}
+
+/// Reads an event of [`OUTCOMES`]: a failure fires (medium), a success resolves, one alert per
+/// thing; other states are skipped.
+fn outcome(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let Some(o) = outcome_of(ctx.source, ctx.detail_type) else {
+        return Ok(());
+    };
+    let name = req_name_s(d, o.name_field)?;
+    let status = req_s(d, o.state_field)?;
+    let mut parts = vec![name];
+    for f in o.part_fields {
+        if let Some(p) = opt_s(d, f)? {
+            parts.push(p);
+        }
+    }
+    let thing = parts.join("/");
+    let state = if o.failed.contains(&status) {
+        AlarmState::Alarm
+    } else if o.succeeded.contains(&status) {
+        AlarmState::Ok
+    } else {
+        ctx.skip(
+            out,
+            format!(
+                "{} is {}: neither a failure nor a recovery",
+                quote(&thing),
+                quote(status)
+            ),
+        );
+        return Ok(());
+    };
+    let mut s = Signal::new(ctx, Source::Generic, o.kind);
+    s.key = format!(
+        "{}/{}/{}/{}/{thing}",
+        o.source,
+        o.detail_type,
+        ctx.account.unwrap_or(""),
+        ctx.region.unwrap_or("")
+    );
+    s.name = format!("{name}-{}", o.suffix);
+    check_name(&s.name).map_err(|r| ParseError::new(o.name_field, r))?;
+    s.state = state;
+    s.severity = Severity::Medium;
+    s.changed_at = ctx.time()?;
+    let message = opt_s(d, "message")?;
+    s.reason = format!(
+        "{} {thing} {status}{}",
+        ctx.detail_type
+            .trim_end_matches(" State Change")
+            .trim_end_matches(" State-change Notification"),
+        message.map(|m| format!(": {m}")).unwrap_or_default()
+    );
+    s.description = message.unwrap_or("").to_owned();
+    s.label("event_source", ctx.source);
+    s.label(&o.name_field.replace('-', "_"), name);
+    for f in o.part_fields {
+        if let Some(p) = opt_s(d, f)? {
+            s.label(f, p);
+        }
+    }
+    s.label("outcome_state", status);
+    s.labels_from(
+        d,
+        &[
+            ("build-id", "build_id"),
+            ("jobRunId", "job_run_id"),
+            ("execution-id", "execution_id"),
+            ("deploymentId", "deployment_id"),
+        ],
+    )?;
+    push_one(out, build(ctx, s));
+    Ok(())
+}
+
+/// RDS snapshot events: read as the DB's events when their categories say `failure`, skipped as
+/// routine otherwise (a snapshot created, copied, shared).
+fn rds_snapshot(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseError> {
+    let categories = joined(d, "EventCategories")?.to_ascii_lowercase();
+    if categories.split(',').any(|c| c.trim() == "failure") {
+        return rds(ctx, d, out);
+    }
+    routine(ctx, d, out)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -346,13 +646,13 @@ fn canary_run(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseErr
     };
     s.severity = Severity::High;
     let timeline = opt_obj(d, "canary-run-timeline")?;
-    s.changed_at = match timeline.map(|t| opt_t(t, "completed")).transpose() {
+    s.changed_at = match timeline.map(|t| opt_t_or_epoch(t, "completed")).transpose() {
         Ok(Some(Some(t))) => t,
         Ok(_) => ctx.time()?,
         Err(e) => return Err(e.within("canary-run-timeline")),
     };
     let status = opt_s(d, "test-run-status")?.unwrap_or(if failed { "FAILED" } else { "PASSED" });
-    let why = opt_s(d, "state-reason")?.or(opt_s(d, "message")?);
+    let why = opt_synthetics_s(d, "state-reason")?.or(opt_s(d, "message")?);
     s.reason = format!(
         "canary {name} run {status}{}",
         why.map(|w| format!(": {w}")).unwrap_or_default()
@@ -360,15 +660,14 @@ fn canary_run(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseErr
     s.description = opt_s(d, "message")?.unwrap_or("").to_owned();
     s.label("canary_name", name);
     s.label("test_run_status", status);
-    for (k, l) in [
-        ("canary-id", "canary_id"),
-        ("canary-run-id", "canary_run_id"),
-        ("artifact-location", "artifact_location"),
-    ] {
-        if let Some(v) = opt_s(d, k)? {
-            s.label(l, v);
-        }
-    }
+    s.labels_from(
+        d,
+        &[
+            ("canary-id", "canary_id"),
+            ("canary-run-id", "canary_run_id"),
+            ("artifact-location", "artifact_location"),
+        ],
+    )?;
     push_one(out, build(ctx, s));
     Ok(())
 }
@@ -391,7 +690,7 @@ fn canary_status(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), Parse
         AlarmState::Ok
     };
     s.severity = Severity::Medium;
-    s.changed_at = match opt_t(d, "updated-on")? {
+    s.changed_at = match opt_t_or_epoch(d, "updated-on")? {
         Some(t) => t,
         None => ctx.time()?,
     };
@@ -399,7 +698,7 @@ fn canary_status(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), Parse
     s.reason = format!(
         "canary {name} is {current}{}{}",
         previous.map(|p| format!(" (was {p})")).unwrap_or_default(),
-        opt_s(d, "state-reason")?
+        opt_synthetics_s(d, "state-reason")?
             .map(|r| format!(": {r}"))
             .unwrap_or_default()
     );
@@ -803,16 +1102,15 @@ fn autoscaling(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseEr
         .collect::<Vec<_>>()
         .join("\n");
     s.label("autoscaling_group", group);
-    for (k, l) in [
-        ("StatusCode", "status_code"),
-        ("EC2InstanceId", "instance_id"),
-        ("ActivityId", "activity_id"),
-        ("InstanceRefreshId", "instance_refresh_id"),
-    ] {
-        if let Some(v) = opt_s(d, k)? {
-            s.label(l, v);
-        }
-    }
+    s.labels_from(
+        d,
+        &[
+            ("StatusCode", "status_code"),
+            ("EC2InstanceId", "instance_id"),
+            ("ActivityId", "activity_id"),
+            ("InstanceRefreshId", "instance_refresh_id"),
+        ],
+    )?;
     push_one(out, build(ctx, s));
     Ok(())
 }
@@ -913,6 +1211,52 @@ fn securityhub(ctx: &Ctx<'_>, d: &Value, out: &mut Parsed) -> Result<(), ParseEr
     Ok(())
 }
 
+/// The finding's severity label: `Severity.Label`, or for the older ASFF form, which has only
+/// `Severity.Normalized` (0–100), the label Security Hub derives from it (0 informational, 1–39
+/// low, 40–69 medium, 70–89 high, 90–100 critical).
+fn securityhub_label(f: &Value) -> Result<&'static str, ParseError> {
+    let Some(sev) = opt_obj(f, "Severity")? else {
+        return Err(ParseError::new("Severity", "required field is missing"));
+    };
+    if let Some(label) = opt_s(sev, "Label").map_err(|e| e.within("Severity"))? {
+        return match label {
+            "CRITICAL" => Ok("CRITICAL"),
+            "HIGH" => Ok("HIGH"),
+            "MEDIUM" => Ok("MEDIUM"),
+            "LOW" => Ok("LOW"),
+            "INFORMATIONAL" => Ok("INFORMATIONAL"),
+            other => Err(ParseError::new(
+                "Severity.Label",
+                format!(
+                    "unknown severity {} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
+                    quote(other)
+                ),
+            )),
+        };
+    }
+    let n = opt_n(sev, "Normalized")
+        .map_err(|e| e.within("Severity"))?
+        .ok_or_else(|| {
+            ParseError::new(
+                "Severity.Label",
+                "required field is missing (and no Severity.Normalized)",
+            )
+        })?;
+    Ok(match n {
+        n if !(0.0..=100.0).contains(&n) => {
+            return Err(ParseError::new(
+                "Severity.Normalized",
+                format!("{} is outside 0 to 100", format_num(n)),
+            ));
+        }
+        n if n >= 90.0 => "CRITICAL",
+        n if n >= 70.0 => "HIGH",
+        n if n >= 40.0 => "MEDIUM",
+        n if n >= 1.0 => "LOW",
+        _ => "INFORMATIONAL",
+    })
+}
+
 fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     if !f.is_object() {
         return Err(ParseError::new(
@@ -922,34 +1266,28 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     }
     let id = req_name_s(f, "Id")?;
     let title = req_s(f, "Title")?;
-    let label = match opt_obj(f, "Severity")? {
-        Some(sev) => opt_s(sev, "Label").map_err(|e| e.within("Severity"))?,
-        None => None,
-    }
-    .ok_or_else(|| ParseError::new("Severity.Label", "required field is missing"))?;
+    let label = securityhub_label(f)?;
     let severity = match label {
         "CRITICAL" => Severity::Critical,
         "HIGH" => Severity::High,
         "MEDIUM" => Severity::Medium,
         "LOW" => Severity::Low,
-        "INFORMATIONAL" => Severity::Info,
-        other => {
-            return Err(ParseError::new(
-                "Severity.Label",
-                format!(
-                    "unknown severity {} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
-                    quote(other)
-                ),
-            ));
-        }
+        _ => Severity::Info,
     };
     let workflow = match opt_obj(f, "Workflow")? {
         Some(w) => opt_s(w, "Status").map_err(|e| e.within("Workflow"))?,
         None => None,
     };
     let record_state = opt_s(f, "RecordState")?;
-    let resolved =
-        matches!(workflow, Some("RESOLVED" | "SUPPRESSED")) || record_state == Some("ARCHIVED");
+    let compliance = match opt_obj(f, "Compliance")? {
+        Some(c) => opt_s(c, "Status").map_err(|e| e.within("Compliance"))?,
+        None => None,
+    };
+    // A control check that passed is the finding's good news: it resolves the alert a failed check
+    // of the same finding opened, and opens none.
+    let resolved = matches!(workflow, Some("RESOLVED" | "SUPPRESSED"))
+        || record_state == Some("ARCHIVED")
+        || compliance == Some("PASSED");
     let mut s = Signal::new(ctx, Source::Securityhub, "finding");
     s.key = id.to_owned();
     s.name = clean_text(title);
@@ -971,11 +1309,16 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     s.reason = format!(
         "{}{label} finding{}",
         product.map(|p| format!("{p} ")).unwrap_or_default(),
-        match (workflow, record_state) {
-            (Some(w), Some(r)) => format!(" ({w}, {r})"),
-            (Some(w), None) => format!(" ({w})"),
-            (None, Some(r)) => format!(" ({r})"),
-            (None, None) => String::new(),
+        {
+            let said: Vec<&str> = [workflow, record_state, compliance]
+                .into_iter()
+                .flatten()
+                .collect();
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", said.join(", "))
+            }
         }
     );
     s.description = opt_s(f, "Description")?.unwrap_or("").to_owned();
@@ -993,10 +1336,8 @@ fn securityhub_finding(ctx: &Ctx<'_>, f: &Value) -> Result<Alert, ParseError> {
     if let Some(r) = record_state {
         s.label("record_state", r);
     }
-    if let Some(c) = opt_obj(f, "Compliance")? {
-        if let Some(st) = opt_s(c, "Status").map_err(|e| e.within("Compliance"))? {
-            s.label("compliance_status", st);
-        }
+    if let Some(st) = compliance {
+        s.label("compliance_status", st);
     }
     let types = joined(f, "Types")?;
     s.label("finding_types", &types);

@@ -830,30 +830,22 @@ fn rds_failover_comes_first_among_categories() {
 
 #[test]
 fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
-    for (rel, source, detail_type) in [
-        (
-            "eventbridge-other/codepipeline-failed.json",
-            "aws.codepipeline",
-            "CodePipeline Pipeline Execution State Change",
-        ),
-        (
-            "eventbridge-other/cloudwatch-alarm-config-change.json",
-            "aws.cloudwatch",
-            "CloudWatch Alarm Configuration Change",
-        ),
-    ] {
-        let a = one(rel);
-        assert_eq!(a.source, Source::Generic, "{rel}");
-        assert_eq!(a.kind, "eventbridge");
-        assert_eq!(a.alarm_name, detail_type);
-        assert_eq!(a.labels["event_source"], source);
-        assert_eq!(a.labels["detail_type"], detail_type);
-        assert_eq!(a.severity, Severity::Low);
-        assert_eq!(a.state, AlarmState::Alarm);
-        assert!(a.labels["resources"].starts_with("arn:aws:"));
-    }
+    let (rel, source, detail_type) = (
+        "eventbridge-other/custom-order-failed.json",
+        "com.example.orders",
+        "Order Processing Failed",
+    );
+    let a = one(rel);
+    assert_eq!(a.source, Source::Generic, "{rel}");
+    assert_eq!(a.kind, "eventbridge");
+    assert_eq!(a.alarm_name, detail_type);
+    assert_eq!(a.labels["event_source"], source);
+    assert_eq!(a.labels["detail_type"], detail_type);
+    assert_eq!(a.severity, Severity::Low);
+    assert_eq!(a.state, AlarmState::Alarm);
+    assert!(a.labels["resources"].starts_with("arn:aws:"));
     // The same event delivered twice is one event; another event of the same kind is a repeat.
-    let v = json_of("eventbridge-other/codepipeline-failed.json");
+    let v = json_of("eventbridge-other/custom-order-failed.json");
     let a = parse_value(&v).unwrap().alerts.remove(0);
     assert_eq!(a, parse_value(&v).unwrap().alerts.remove(0));
     let mut later = v.clone();
@@ -865,8 +857,98 @@ fn unknown_eventbridge_events_are_kept_with_their_source_and_detail_type() {
 }
 
 #[test]
+fn builds_pipelines_jobs_and_deployments_fire_on_failure_and_resolve_on_success() {
+    let v = json_of("eventbridge-other/codepipeline-failed.json");
+    let failed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(failed.alarm_name, "checkout-release-pipeline");
+    assert_eq!(failed.kind, "pipeline");
+    assert_eq!(failed.state, AlarmState::Alarm);
+    assert_eq!(failed.severity, Severity::Medium);
+    assert_eq!(failed.labels["outcome_state"], "FAILED");
+    let mut ok = v.clone();
+    ok["detail"]["state"] = json!("SUCCEEDED");
+    ok["time"] = json!("2026-11-21T02:30:00Z");
+    let resolved = parse_value(&ok).unwrap().alerts.remove(0);
+    assert_eq!(resolved.state, AlarmState::Ok);
+    assert_eq!(resolved.fingerprint, failed.fingerprint);
+    let mut started = v.clone();
+    started["detail"]["state"] = json!("STARTED");
+    let p = parse_value(&started).unwrap();
+    assert!(p.alerts.is_empty());
+    assert!(
+        p.skipped[0]
+            .reason
+            .contains("neither a failure nor a recovery"),
+        "{}",
+        p.skipped[0]
+    );
+    for (source, detail_type, detail) in [
+        (
+            "aws.codebuild",
+            "CodeBuild Build State Change",
+            json!({"project-name": "api", "build-status": "FAILED"}),
+        ),
+        (
+            "aws.glue",
+            "Glue Job State Change",
+            json!({"jobName": "etl", "state": "TIMEOUT", "message": "ran past 48h"}),
+        ),
+        (
+            "aws.codedeploy",
+            "CodeDeploy Deployment State-change Notification",
+            json!({"deploymentGroup": "web", "application": "shop", "state": "FAILURE"}),
+        ),
+    ] {
+        let mut e = v.clone();
+        e["source"] = json!(source);
+        e["detail-type"] = json!(detail_type);
+        e["detail"] = detail;
+        let a = parse_value(&e).unwrap().alerts.remove(0);
+        assert_eq!(a.state, AlarmState::Alarm, "{detail_type}");
+    }
+}
+
+#[test]
+fn routine_events_are_skipped_saying_what_they_were_about() {
+    let mut v = json_of("eventbridge-other/custom-order-failed.json");
+    v["source"] = json!("aws.autoscaling");
+    v["detail-type"] = json!("EC2 Instance-launch Lifecycle Action");
+    v["detail"] = json!({"AutoScalingGroupName": "web", "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"});
+    let p = parse_value(&v).unwrap();
+    assert!(p.alerts.is_empty());
+    assert_eq!(
+        p.skipped[0].reason,
+        "EC2 Instance-launch Lifecycle Action: a routine aws.autoscaling event (AutoScalingGroupName \"web\", LifecycleTransition \"autoscaling:EC2_INSTANCE_LAUNCHING\"): nothing in it says something is wrong"
+    );
+    // An RDS snapshot event is routine unless it says it failed.
+    v["source"] = json!("aws.rds");
+    v["detail-type"] = json!("RDS DB Snapshot Event");
+    v["detail"] = json!({"SourceIdentifier": "db-1-snap", "EventCategories": ["creation"], "Message": "Creating manual snapshot"});
+    assert_eq!(parse_value(&v).unwrap().skipped.len(), 1);
+    v["detail"]["EventCategories"] = json!(["failure"]);
+    v["detail"]["Message"] = json!("Snapshot failed");
+    assert_eq!(parse_value(&v).unwrap().alerts[0].state, AlarmState::Alarm);
+}
+
+#[test]
+fn alarm_configuration_changes_are_skipped_naming_the_alarm_and_operation() {
+    let p = parse_all(&fixture(
+        "eventbridge-other/cloudwatch-alarm-config-change.json",
+    ))
+    .unwrap();
+    assert!(p.alerts.is_empty());
+    assert_eq!(p.skipped.len(), 1);
+    let reason = &p.skipped[0].reason;
+    assert!(
+        reason.starts_with("CloudWatch Alarm Configuration Change: alarm "),
+        "{reason}"
+    );
+    assert!(reason.ends_with("not a state change"), "{reason}");
+}
+
+#[test]
 fn unknown_event_with_a_huge_detail_keeps_a_cut_description() {
-    let mut v = json_of("eventbridge-other/codepipeline-failed.json");
+    let mut v = json_of("eventbridge-other/custom-order-failed.json");
     v["detail"] = json!({"blob": "x".repeat(5000)});
     let a = parse_value(&v).unwrap().alerts.remove(0);
     assert!(
@@ -989,4 +1071,131 @@ proptest! {
             Err(e) => prop_assert!(!e.to_string().contains('\n'), "{}", e),
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Older and partial forms AWS and Alertmanager publish (issue 19)
+
+#[test]
+fn securityhub_findings_in_the_older_form_take_their_label_from_the_normalized_score() {
+    let mut v = json_of("securityhub/findings-imported.json");
+    let f = &mut v["detail"]["findings"][0];
+    f["Severity"] = json!({"Product": 8, "Normalized": 75});
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.severity, Severity::High);
+    assert_eq!(a.labels["securityhub_severity"], "HIGH");
+    for (n, want) in [
+        (0, Severity::Info),
+        (1, Severity::Low),
+        (40, Severity::Medium),
+        (90, Severity::Critical),
+    ] {
+        v["detail"]["findings"][0]["Severity"] = json!({"Normalized": n});
+        assert_eq!(parse_value(&v).unwrap().alerts[0].severity, want, "{n}");
+    }
+    v["detail"]["findings"][0]["Severity"] = json!({"Normalized": 140});
+    assert_eq!(
+        parse_value(&v).unwrap().rejected[0].to_string(),
+        "detail.findings[0].Severity.Normalized: 140 is outside 0 to 100"
+    );
+}
+
+#[test]
+fn a_securityhub_check_that_passed_resolves_and_opens_nothing() {
+    let mut v = json_of("securityhub/findings-imported.json");
+    let failed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(failed.state, AlarmState::Alarm);
+    v["detail"]["findings"][0]["Compliance"]["Status"] = json!("PASSED");
+    let passed = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(passed.state, AlarmState::Ok);
+    assert_eq!(passed.fingerprint, failed.fingerprint);
+    assert!(passed.reason.contains("PASSED"), "{}", passed.reason);
+}
+
+#[test]
+fn alertmanager_alerts_without_their_own_status_take_the_groups() {
+    let mut v = json_of("alertmanager/resolved.json");
+    v["status"] = json!("resolved");
+    v["alerts"][0].as_object_mut().unwrap().remove("status");
+    let p = parse_value(&v).unwrap();
+    assert!(p.rejected.is_empty(), "{:?}", p.rejected);
+    assert_eq!(p.alerts[0].state, AlarmState::Ok);
+    v.as_object_mut().unwrap().remove("status");
+    assert_eq!(
+        parse_value(&v).unwrap().rejected[0].to_string(),
+        "alerts[0].status: required field is missing"
+    );
+}
+
+#[test]
+fn a_resolved_alertmanager_alert_ending_at_go_zero_time_keeps_its_start() {
+    let mut v = json_of("alertmanager/resolved.json");
+    v["alerts"][0]["endsAt"] = json!("0001-01-01T00:00:00Z");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.state, AlarmState::Ok);
+    assert_eq!(format_time(&a.state_changed_at), "2024-03-11T09:14:37.118Z");
+}
+
+#[test]
+fn health_events_without_status_or_region_fall_back_as_aws_samples_need() {
+    let mut v = json_of("health/issue-open.json");
+    let d = v["detail"].as_object_mut().unwrap();
+    d.remove("statusCode");
+    d.remove("eventRegion");
+    d.remove("endTime");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(a.state, AlarmState::Alarm);
+    assert_eq!(a.labels["status_code_assumed"], "true");
+    assert_eq!(
+        a.region.as_deref(),
+        Some("eu-west-1"),
+        "the event ARN's region"
+    );
+    assert_eq!(a.labels["event_region_from"], "event_arn");
+    // An end already past when the event was sent is a closed event.
+    v["detail"]["endTime"] = json!("Fri, 20 Nov 2026 07:00:00 GMT");
+    v["time"] = json!("2026-11-20T09:00:00Z");
+    assert_eq!(parse_value(&v).unwrap().alerts[0].state, AlarmState::Ok);
+}
+
+#[test]
+fn synthetics_epoch_times_are_read_as_aws_documents_them() {
+    let mut v = json_of("synthetics/canary-run-failure.json");
+    v["detail"]["canary-run-timeline"] = json!({"started": 1612909461, "completed": 1612909467.5});
+    v["detail"]["state-reason"] = json!("null");
+    let a = parse_value(&v).unwrap().alerts.remove(0);
+    assert_eq!(format_time(&a.state_changed_at), "2021-02-09T22:24:27.500Z");
+    assert!(!a.reason.ends_with(": null"), "{}", a.reason);
+}
+
+#[test]
+fn amazon_managed_prometheus_json_through_sns_is_read_as_an_alertmanager_body() {
+    // What AWS's JSON template for the SNS receiver prints: no `version` or `groupKey`, and times
+    // as Go prints them.
+    let message = json!({
+        "receiver": "default",
+        "status": "firing",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "severity": "critical", "namespace": "checkout"},
+            "annotations": {"summary": "5xx above 5%"},
+            "startsAt": "2024-03-11 09:14:37.118 +0000 UTC",
+            "endsAt": "0001-01-01 00:00:00 +0000 UTC",
+            "generatorURL": "http://prometheus/graph",
+            "fingerprint": "5b3c8e2f9a1d4076"
+        }],
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": {"alertname": "HighErrorRate"},
+        "commonAnnotations": {"summary": "5xx above 5%"},
+        "externalURL": "http://alertmanager"
+    });
+    let a = parse(&sns_event(&[message.to_string()])).unwrap().remove(0);
+    assert_eq!(a.source, Source::Alertmanager);
+    assert_eq!(a.transport, Transport::Sns);
+    assert_eq!(a.alarm_name, "HighErrorRate");
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(format_time(&a.state_changed_at), "2024-03-11T09:14:37.118Z");
+    // Its default, plain-text message is refused with a hint.
+    let e = err_of(&sns_event(&["[FIRING:1] HighErrorRate".to_owned()]));
+    assert!(e.contains("a plain-text SNS message"), "{e}");
 }

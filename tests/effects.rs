@@ -234,9 +234,9 @@ impl NowUtc for VirtualClock {
 /// Runs `steps` without faults, then once per call of step `under` and fault mode with that call
 /// failing, and requires the same pages every time. Returns how many faults were injected.
 fn survives_every_fault(name: &str, steps: &[Step], under: usize, end: DateTime<Utc>) -> usize {
-    let run = |fault: Option<(usize, FaultMode)>| -> (Rig, usize) {
+    let run = |fault: Option<(usize, FaultMode)>| -> (Rig, Vec<&'static str>) {
         let mut rig = Rig::new();
-        let mut calls = 0;
+        let mut calls = Vec::new();
         for (i, s) in steps.iter().enumerate() {
             if i == under {
                 match fault {
@@ -244,7 +244,7 @@ fn survives_every_fault(name: &str, steps: &[Step], under: usize, end: DateTime<
                     None => rig.faults.clear(),
                 }
                 rig.step(s);
-                calls = rig.faults.calls().len();
+                calls = rig.faults.calls();
                 rig.faults.clear();
             } else {
                 rig.step(s);
@@ -256,16 +256,18 @@ fn survives_every_fault(name: &str, steps: &[Step], under: usize, end: DateTime<
     let (clean, calls) = run(None);
     let expected = clean.pages();
     assert!(!expected.is_empty(), "{name}: the scenario pages somebody");
-    assert!(calls > 0, "{name}: the step under test calls the ports");
+    assert!(!calls.is_empty(), "{name}: the step under test calls the ports");
     let mut injected = 0;
-    for k in 0..calls {
+    for k in 0..calls.len() {
         for mode in [FaultMode::Error, FaultMode::Hang] {
             let (rig, _) = run(Some((k, mode)));
             injected += 1;
             assert_eq!(
                 rig.pages(),
                 expected,
-                "{name}: with call {k} ({mode:?}) of step {under} failing, the pages differ"
+                "{name}: with call {k} ({mode:?}, {}) of step {under} failing, the pages differ; \
+                 the step's calls: {calls:?}",
+                calls[k]
             );
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_core::model::{AlarmState, Alert, format_time};
-use tocsin_core::noise::{NoiseState, Silence};
+use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, DedupRecord, Status};
 use tocsin_local::{Embedded, MemoryStore};
@@ -85,6 +85,23 @@ impl AlertStore for WholeReads {
     }
     async fn put_noise_state(&self, s: &NoiseState) -> Result<(), StoreError> {
         self.0.put_noise_state(s).await
+    }
+    async fn group_member(&self, g: &str, id: &str) -> Result<Option<GroupMember>, StoreError> {
+        self.0.group_member(g, id).await
+    }
+    async fn put_group_member(&self, g: &str, m: &GroupMember) -> Result<(), StoreError> {
+        self.0.put_group_member(g, m).await
+    }
+    async fn group_members(
+        &self,
+        g: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        self.0.group_members(g, after, limit).await
+    }
+    async fn remove_group_member(&self, g: &str, id: &str) -> Result<(), StoreError> {
+        self.0.remove_group_member(g, id).await
     }
 }
 

@@ -50,7 +50,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
-use tocsin_core::noise::{NoiseState, Silence};
+use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{AlertStore, Claim, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
@@ -795,6 +795,88 @@ impl AlertStore for DynamoStore {
             Err(err) => Err(backend("PutItem", &err)),
         }
     }
+
+    async fn group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> Result<Option<GroupMember>, StoreError> {
+        match self.get_item(member_pk(group), &member_sk(alert_id)).await? {
+            Some(item) => Ok(Some(from_body(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_group_member(&self, group: &str, member: &GroupMember) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(member_pk(group))),
+            ("sk".to_string(), s(member_sk(&member.alert_id))),
+            (BODY.to_string(), s(to_body(member)?)),
+            (
+                TTL_ATTRIBUTE.to_string(),
+                n(ttl_epoch(Utc::now(), self.retention)),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| backend("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn group_members(
+        &self,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        let mut members = Vec::new();
+        let mut start = after.map(|a| {
+            HashMap::from([
+                ("pk".to_string(), s(member_pk(group))),
+                ("sk".to_string(), s(member_sk(a))),
+            ])
+        });
+        while members.len() < limit {
+            let want = i32::try_from(limit - members.len()).unwrap_or(i32::MAX);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(member_pk(group)))
+                .consistent_read(true)
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                members.push(from_body(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        members.truncate(limit);
+        Ok(members)
+    }
+
+    async fn remove_group_member(&self, group: &str, alert_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(member_pk(group)))
+            .key("sk", s(member_sk(alert_id)))
+            .send()
+            .await
+            .map_err(|e| backend("DeleteItem", &e))?;
+        Ok(())
+    }
 }
 
 impl DynamoStore {
@@ -903,6 +985,16 @@ const NOISE_SK: &str = "NOISE";
 
 fn silence_sk(id: &str) -> String {
     format!("SILENCE#{id}")
+}
+
+/// A group's members share one partition, apart from the group's own item, so that a flush reads
+/// them in pages and no item grows with the group.
+fn member_pk(group: &str) -> String {
+    format!("MEMBERS#{group}")
+}
+
+fn member_sk(alert_id: &str) -> String {
+    format!("MEMBER#{alert_id}")
 }
 
 fn noise_pk(key: &str) -> String {

@@ -121,6 +121,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     // Noise control (issue 7). Keep these last.
     silences_are_stored_listed_and_expired(store, prefix).await;
     noise_state_writes_are_conditional_on_the_version(store, prefix).await;
+    group_members_are_items_read_in_pages(store, prefix).await;
 }
 
 async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s: &S, p: &str) {
@@ -429,6 +430,8 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
         last_sent: None,
         timer_at: Some(t0()),
         seq: 1,
+        told_upto: 0,
+        firing: 0,
     };
     let v1 = NoiseState {
         pending: Default::default(),
@@ -471,5 +474,56 @@ async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S,
     assert!(
         matches!(s.put_noise_state(&skip).await, Err(StoreError::Conflict(_))),
         "a write over a version that does not exist loses"
+    );
+}
+
+async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
+    use crate::noise::GroupMember;
+    let key = format!("group/{p}-members/{{service=\"search\"}}");
+    let member = |i: usize| GroupMember {
+        alert_id: format!("{p}-alert-{i:03}"),
+        alarm_name: format!("alarm-{i}"),
+        severity: crate::model::Severity::Medium,
+        firing: true,
+        notified: false,
+        note: None,
+        seq: i as u64,
+        told_firing: false,
+    };
+    assert_eq!(s.group_member(&key, &member(1).alert_id).await.unwrap(), None);
+    for i in 0..25 {
+        s.put_group_member(&key, &member(i)).await.unwrap();
+    }
+    // A member written again is replaced, not added.
+    let mut changed = member(3);
+    changed.firing = false;
+    s.put_group_member(&key, &changed).await.unwrap();
+    assert_eq!(
+        s.group_member(&key, &changed.alert_id).await.unwrap(),
+        Some(changed)
+    );
+    let mut read = Vec::new();
+    loop {
+        let after = read.last().map(|m: &GroupMember| m.alert_id.clone());
+        let page = s.group_members(&key, after.as_deref(), 10).await.unwrap();
+        assert!(page.len() <= 10, "a page holds at most its limit");
+        let done = page.len() < 10;
+        read.extend(page);
+        if done {
+            break;
+        }
+    }
+    let ids: Vec<String> = read.iter().map(|m| m.alert_id.clone()).collect();
+    let want: Vec<String> = (0..25).map(|i| member(i).alert_id).collect();
+    assert_eq!(ids, want, "every member once, in alert id order");
+    s.remove_group_member(&key, &member(0).alert_id).await.unwrap();
+    s.remove_group_member(&key, "never-joined").await.unwrap();
+    assert_eq!(s.group_members(&key, None, 100).await.unwrap().len(), 24);
+    assert!(
+        s.group_members(&format!("{key}-other"), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another group's members are its own"
     );
 }

@@ -201,31 +201,56 @@ pub enum NoiseBody {
     Inhibit(InhibitState),
 }
 
-/// One alert of a notification group.
+/// One alert of a notification group: an item of its own (`AlertStore::put_group_member`), so that
+/// no item grows with a group's size. Which of its states a group notification has told is read
+/// from `seq` against the group's `told_upto`: a flush tells of the members whose `seq` it read and
+/// records that point, instead of writing every member it told of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMember {
+    /// The alert.
+    #[serde(default)]
+    pub alert_id: String,
     /// The alarm's name, for the group's message.
     pub alarm_name: String,
     /// Its severity.
     pub severity: Severity,
     /// Whether it is firing now.
     pub firing: bool,
-    /// Whether a group notification has told of it firing.
+    /// Before groups kept members apart: whether a group notification had told of it firing. Read
+    /// only when a group written then is moved to member items.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notified: bool,
     /// Something the group's next notification tells of it besides firing or resolving (`flapping`,
-    /// `settled firing`); cleared once told.
+    /// `settled firing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The group's version this state of the member was written for (the group's write that
+    /// followed made it that version).
+    #[serde(default)]
+    pub seq: u64,
+    /// Whether a group notification has told of it firing (before this state).
+    #[serde(default)]
+    pub told_firing: bool,
 }
 
-/// A notification group: the alerts of one route with equal `group_by` values, and what has been told.
+impl GroupMember {
+    /// Whether a notification has told of it firing, given the group's `told_upto`.
+    pub fn told_firing(&self, told_upto: u64) -> bool {
+        self.told_firing || (self.firing && self.seq <= told_upto)
+    }
+}
+
+/// A notification group: the alerts of one route with equal `group_by` values, and what has been
+/// told. Its members are items of their own; this stays the same size however many there are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupState {
     /// The route that groups.
     pub route: String,
     /// The `group_by` values.
     pub labels: BTreeMap<String, String>,
-    /// Members by alert id.
+    /// Members kept inside the group before they were items of their own: moved out on the first
+    /// write after an upgrade.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, GroupMember>,
     /// When the group last notified (or was flushed with nothing to say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,6 +263,12 @@ pub struct GroupState {
     pub timer_at: Option<DateTime<Utc>>,
     /// The pending timer's sequence number: a timer carrying another is stale.
     pub seq: u64,
+    /// The group's version the last flush read: member states of that `seq` or lower are told.
+    #[serde(default)]
+    pub told_upto: u64,
+    /// How many of its members are firing.
+    #[serde(default)]
+    pub firing: u64,
 }
 
 /// An alarm's recent changes between firing and not firing, for flap damping.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::model::Alert;
-use crate::noise::{NoiseState, Silence};
+use crate::noise::{GroupMember, NoiseState, Silence};
 use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status};
 
 /// Why a store call failed. A failed condition stays distinguishable from a broken backend: the first
@@ -194,6 +194,37 @@ pub trait AlertStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move { self.put_noise_state(&state).await }
     }
+
+    // ---- Group members: one item each, so that no item grows with a group's size.
+
+    /// One member of the group `group` (a noise state key), if it has joined.
+    fn group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> impl Future<Output = Result<Option<GroupMember>, StoreError>> + Send;
+
+    /// Writes a member's state (unconditionally: the group's own versioned write orders them).
+    fn put_group_member(
+        &self,
+        group: &str,
+        member: &GroupMember,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` members of `group` in alert id order, after `after` (exclusive).
+    fn group_members(
+        &self,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<GroupMember>, StoreError>> + Send;
+
+    /// Removes a member (absent: success).
+    fn remove_group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Why a publish failed.
@@ -370,5 +401,34 @@ impl<T: AlertStore> AlertStore for &T {
         state: NoiseState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).put_noise_state_owned(state)
+    }
+    fn group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> impl Future<Output = Result<Option<GroupMember>, StoreError>> + Send {
+        (**self).group_member(group, alert_id)
+    }
+    fn put_group_member(
+        &self,
+        group: &str,
+        member: &GroupMember,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_group_member(group, member)
+    }
+    fn group_members(
+        &self,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<GroupMember>, StoreError>> + Send {
+        (**self).group_members(group, after, limit)
+    }
+    fn remove_group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).remove_group_member(group, alert_id)
     }
 }

@@ -494,10 +494,15 @@ pub enum FollowUp {
         /// The state's key (`silence/<id>`, `inhibit/...`).
         key: String,
     },
-    /// The targets of a group notification heard of these members (their `group_notified`).
+    /// The targets of a group notification heard of the members it told of firing: those whose
+    /// states were written for group versions `from` < seq <= `to`.
     GroupNotified {
-        /// The members told of.
-        alert_ids: Vec<String>,
+        /// The group's key.
+        group: String,
+        /// The group's `told_upto` before the flush.
+        from: u64,
+        /// The group's version the flush read.
+        to: u64,
         /// Who heard.
         targets: Vec<Target>,
     },

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_core::Alert;
-use tocsin_core::noise::{NoiseState, Silence};
+use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{
     AlertStore, Bus, BusError, Claim, Latest, Scheduler, SchedulerError, StoreError,
 };
@@ -322,6 +322,47 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
             "store.put_noise_state",
             StoreError::Backend,
             self.inner.put_noise_state_owned(s),
+        )
+        .await
+    }
+    async fn group_member(&self, g: &str, id: &str) -> Result<Option<GroupMember>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.group_member",
+            StoreError::Backend,
+            self.inner.group_member(g, id),
+        )
+        .await
+    }
+    async fn put_group_member(&self, g: &str, m: &GroupMember) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.put_group_member",
+            StoreError::Backend,
+            self.inner.put_group_member(g, m),
+        )
+        .await
+    }
+    async fn group_members(
+        &self,
+        g: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.group_members",
+            StoreError::Backend,
+            self.inner.group_members(g, after, limit),
+        )
+        .await
+    }
+    async fn remove_group_member(&self, g: &str, id: &str) -> Result<(), StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.remove_group_member",
+            StoreError::Backend,
+            self.inner.remove_group_member(g, id),
         )
         .await
     }

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use tocsin_core::noise::{NoiseBody, NoiseState, Silence};
+use tocsin_core::noise::{GroupMember, NoiseBody, NoiseState, Silence};
 use tocsin_core::ports::{AlertHead, AlertStore, Claim, Latest, StoreError};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
@@ -22,6 +22,7 @@ struct Inner {
     audit: HashMap<Arc<str>, Trail, Fx>,
     silences: HashMap<String, Silence, Fx>,
     noise: HashMap<String, NoiseState, Fx>,
+    members: HashMap<String, std::collections::BTreeMap<String, GroupMember>, Fx>,
 }
 
 impl Inner {
@@ -278,6 +279,57 @@ impl AlertStore for MemoryStore {
             None => {
                 g.noise.insert(state.key.clone(), state);
             }
+        }
+        Ok(())
+    }
+
+    async fn group_member(
+        &self,
+        group: &str,
+        alert_id: &str,
+    ) -> Result<Option<GroupMember>, StoreError> {
+        Ok(self
+            .lock()
+            .members
+            .get(group)
+            .and_then(|m| m.get(alert_id))
+            .cloned())
+    }
+
+    async fn put_group_member(&self, group: &str, member: &GroupMember) -> Result<(), StoreError> {
+        self.lock()
+            .members
+            .entry(group.to_string())
+            .or_default()
+            .insert(member.alert_id.clone(), member.clone());
+        Ok(())
+    }
+
+    async fn group_members(
+        &self,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        use std::ops::Bound;
+        let g = self.lock();
+        let Some(members) = g.members.get(group) else {
+            return Ok(Vec::new());
+        };
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        Ok(members
+            .range::<str, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn remove_group_member(&self, group: &str, alert_id: &str) -> Result<(), StoreError> {
+        if let Some(m) = self.lock().members.get_mut(group) {
+            m.remove(alert_id);
         }
         Ok(())
     }

@@ -223,8 +223,16 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             (FollowUp::HeldBy { key }, Some(rec)) => {
                 self.list_held(key, &rec.id).await?;
             }
-            (FollowUp::GroupNotified { alert_ids, targets }, _) => {
-                self.join_notified(alert_ids, targets).await?;
+            (
+                FollowUp::GroupNotified {
+                    group,
+                    from,
+                    to,
+                    targets,
+                },
+                _,
+            ) => {
+                self.join_notified(group, *from, *to, targets).await?;
             }
             (
                 FollowUp::NoteInGroup {

@@ -4,7 +4,6 @@
 //! flapping page, the settle timer, and what settling does (`FollowUp::FlapSettled`).
 
 use super::*;
-use crate::router::effects::CONFLICT_TRIES;
 
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     // ---------------------------------------------------------------- flap damping
@@ -139,61 +138,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         out.set_timer(format!("{prefix}{}", st.seq), due, tick);
     }
 
-    /// A flapping alarm's note in its group on `route`, told in the group's next notification (a
-    /// follow-up of the flap state's change; read again while other invocations win the write).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn note_in_group(
-        &self,
-        route: &str,
-        g: &Grouping,
-        alert: &Alert,
-        id: &str,
-        note: &str,
-        why: &str,
-        now: DateTime<Utc>,
-        entries: &mut Vec<AuditEntry>,
-    ) -> Result<(), RouterError> {
-        for _ in 0..CONFLICT_TRIES {
-            let (key, version, mut st) = self.group_of(route, g, alert).await?;
-            let m = st.members.entry(id.to_string()).or_insert(GroupMember {
-                alarm_name: alert.alarm_name.clone(),
-                severity: alert.severity,
-                firing: false,
-                notified: false,
-                note: None,
-            });
-            if m.note.as_deref() == Some(note) {
-                return Ok(());
-            }
-            m.note = Some(note.to_string());
-            let due = match st.last_flush {
-                Some(last) => (last + to_chrono(g.group_interval)).max(now),
-                None => now + to_chrono(g.group_wait),
-            };
-            let mut out = Outbox::at(now);
-            out.audit.push(entry(
-                now,
-                id,
-                alert,
-                Action::Group,
-                format!(
-                    "{why}: told in the next notification of group {} on route {route:?} at {}",
-                    label_text(&st.labels),
-                    format_time(&due)
-                ),
-            ));
-            self.set_group_timer(&key, &mut st, due, false, &mut out);
-            match self.save(&key, version, NoiseBody::Group(st), out).await {
-                Err(RouterError::Store(StoreError::Conflict(_))) => continue,
-                made => {
-                    entries.extend(made?);
-                    return Ok(());
-                }
-            }
-        }
-        Err(StoreError::Conflict(format!("group on route {route:?} keeps changing")).into())
-    }
-
+    /// One page to every target the alert's routes name, grouped or not (a flapping alarm is told of
+    /// once, not batched), unless a rule holds it.
     pub(crate) async fn page_once(
         &self,
         alert: &Alert,

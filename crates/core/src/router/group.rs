@@ -1,18 +1,29 @@
 //! Grouping: a route with grouping pages a group's notification, not each alert. A group's first
 //! notification waits `group_wait` (severities in `group_bypass` flush at once); later ones wait until
 //! `group_interval` after the last and say what changed (`+3 firing, 1 resolved`); a group with nothing
-//! new repeats after `repeat_interval`. Escalation stays per alert. Joins and leaves are follow-ups of
-//! the member's own change (idempotent, read again when another invocation wins the write), and a
-//! flush writes the group with the notification it owes, so two flushes send one.
+//! new repeats after `repeat_interval`. Escalation stays per alert.
+//!
+//! A group is one small item (its timers, counters and `told_upto`) and one item per member, so no
+//! item grows with the group. Every member change writes the member first, then the group over its
+//! version (which orders the change against flushes); a flush reads the group at version `h`, tells
+//! of the member states written for versions up to `h`, and records `told_upto = h` in the same
+//! conditional write as the notification it owes: two flushes send one, and a member that joined
+//! while a flush ran is told by the next. Joins, leaves and notes are follow-ups of the member's own
+//! change: idempotent, and read again when another invocation wins the write.
 
 use super::*;
+use crate::noise::GroupMember;
 use crate::router::effects::CONFLICT_TRIES;
+
+/// Members read in one page when a group flushes.
+const MEMBER_PAGE: usize = 1000;
 
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     // ---------------------------------------------------------------- grouping
 
     /// The key, version and state of the group `alert` belongs to on `route`; a new, empty group at
-    /// version 0 when it has none yet.
+    /// version 0 when it has none yet. A group written before members were items of their own has
+    /// them moved out here (its next write drops them from the group's item).
     pub(crate) async fn group_of(
         &self,
         route: &str,
@@ -22,7 +33,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let labels = label_values(&g.group_by, &g.fields, alert);
         let key = group_key(route, &labels);
         let (version, st) = match self.group_state(&key).await? {
-            Some(found) => found,
+            Some((version, st)) => (version, self.move_members_out(&key, version, st).await?),
             None => (
                 0,
                 GroupState {
@@ -33,14 +44,75 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     last_sent: None,
                     timer_at: None,
                     seq: 0,
+                    told_upto: 0,
+                    firing: 0,
                 },
             ),
         };
         Ok((key, version, st))
     }
 
+    /// The members of a group written before they were items of their own, written as items: told
+    /// ones at `seq` 0, the rest as changed since the last flush.
+    async fn move_members_out(
+        &self,
+        key: &str,
+        version: u64,
+        mut st: GroupState,
+    ) -> Result<GroupState, RouterError> {
+        for (id, mut m) in std::mem::take(&mut st.members) {
+            m.alert_id = id;
+            m.told_firing = m.notified;
+            m.seq = if m.firing && m.notified && m.note.is_none() {
+                0
+            } else {
+                version + 1
+            };
+            if m.firing {
+                st.firing += 1;
+            }
+            m.notified = false;
+            self.store.put_group_member(key, &m).await?;
+        }
+        Ok(st)
+    }
+
+    /// Every member of a group, read in pages.
+    async fn all_members(&self, key: &str) -> Result<Vec<GroupMember>, RouterError> {
+        let mut all: Vec<GroupMember> = Vec::new();
+        loop {
+            let after = all.last().map(|m| m.alert_id.clone());
+            let page = self
+                .store
+                .group_members(key, after.as_deref(), MEMBER_PAGE)
+                .await?;
+            let done = page.len() < MEMBER_PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// When a group's next notification is due for a member that changed now.
+    fn due(&self, g: &Grouping, st: &GroupState, now: DateTime<Utc>) -> (DateTime<Utc>, String) {
+        match st.last_flush {
+            None => (
+                st.timer_at
+                    .unwrap_or(now + to_chrono(g.group_wait))
+                    .min(now + to_chrono(g.group_wait)),
+                format!("group_wait {}", human(to_chrono(g.group_wait))),
+            ),
+            Some(last) => (
+                (last + to_chrono(g.group_interval)).max(now),
+                format!("group_interval {}", human(to_chrono(g.group_interval))),
+            ),
+        }
+    }
+
     /// Adds a new alert to its group on `route`, and sets the group's flush timer. A member already in
-    /// the group (a retry) is left as it is, except that a bypassing member not yet told is flushed.
+    /// the group (a retry) is left as it is, except that one not yet told is flushed (bypassing) or
+    /// given a timer if the group has none.
     pub(crate) async fn join_group(
         &self,
         route: &str,
@@ -53,53 +125,64 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let bypass = g.bypass.contains(&alert.severity);
         for _ in 0..CONFLICT_TRIES {
             let (key, version, mut st) = self.group_of(route, g, alert).await?;
-            if let Some(m) = st.members.get(id) {
-                if bypass && m.firing && !m.notified {
-                    entries.extend(Box::pin(self.flush_group(&key, None, now)).await?);
-                }
-                return Ok(());
-            }
-            st.members.insert(
-                id.to_string(),
-                GroupMember {
-                    alarm_name: alert.alarm_name.clone(),
-                    severity: alert.severity,
-                    firing: true,
-                    notified: false,
-                    note: None,
-                },
-            );
-            let firing = st.members.values().filter(|m| m.firing).count();
-            let (due, why) = match st.last_flush {
-                _ if bypass => (
-                    now,
-                    format!("severity {} bypasses group_wait", alert.severity),
-                ),
-                None => (
-                    st.timer_at
-                        .unwrap_or(now + to_chrono(g.group_wait))
-                        .min(now + to_chrono(g.group_wait)),
-                    format!("group_wait {}", human(to_chrono(g.group_wait))),
-                ),
-                Some(last) => (
-                    (last + to_chrono(g.group_interval)).max(now),
-                    format!("group_interval {}", human(to_chrono(g.group_interval))),
-                ),
-            };
             let mut out = Outbox::at(now);
-            out.audit.push(entry(
-                now,
-                id,
-                alert,
-                Action::Group,
-                format!(
-                    "grouped on route {route:?} by {} ({firing} firing in the group); group notification at {} ({why})",
-                    label_text(&st.labels),
-                    format_time(&due)
-                ),
-            ));
-            if !bypass {
+            // A member already there: joined by an attempt that failed before or after its group's
+            // write (the member is written first, for the version that write makes).
+            let rejoin = match self.store.group_member(&key, id).await? {
+                None => true,
+                Some(m) if !m.firing || m.told_firing(st.told_upto) => return Ok(()),
+                Some(m) => m.seq > version,
+            };
+            if !rejoin {
+                if bypass {
+                    entries.extend(Box::pin(self.flush_group(&key, None, now)).await?);
+                    return Ok(());
+                }
+                if st.timer_at.is_some() {
+                    return Ok(());
+                }
+                let (due, _) = self.due(g, &st, now);
                 self.set_group_timer(&key, &mut st, due, false, &mut out);
+            } else {
+                self.store
+                    .put_group_member(
+                        &key,
+                        &GroupMember {
+                            alert_id: id.to_string(),
+                            alarm_name: alert.alarm_name.clone(),
+                            severity: alert.severity,
+                            firing: true,
+                            notified: false,
+                            note: None,
+                            seq: version + 1,
+                            told_firing: false,
+                        },
+                    )
+                    .await?;
+                st.firing += 1;
+                let (due, why) = if bypass {
+                    (
+                        now,
+                        format!("severity {} bypasses group_wait", alert.severity),
+                    )
+                } else {
+                    self.due(g, &st, now)
+                };
+                out.audit.push(entry(
+                    now,
+                    id,
+                    alert,
+                    Action::Group,
+                    format!(
+                        "grouped on route {route:?} by {} ({} firing in the group); group notification at {} ({why})",
+                        label_text(&st.labels),
+                        st.firing,
+                        format_time(&due)
+                    ),
+                ));
+                if !bypass {
+                    self.set_group_timer(&key, &mut st, due, false, &mut out);
+                }
             }
             match self.save(&key, version, NoiseBody::Group(st), out).await {
                 Err(RouterError::Store(StoreError::Conflict(_))) => continue,
@@ -157,15 +240,19 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let Some((version, mut st)) = self.group_state(key).await? else {
                 return Ok(());
             };
-            let Some(m) = st.members.get_mut(&rec.id) else {
+            let Some(mut m) = self.store.group_member(key, &rec.id).await? else {
                 return Ok(());
             };
-            if !m.firing {
+            // Resolved by an attempt whose group write never landed (the member is written first,
+            // for the version that write makes): that write is done again.
+            let redo = !m.firing && m.seq > version;
+            if !m.firing && !redo {
                 return Ok(());
             }
+            st.firing = st.firing.saturating_sub(1);
             let mut out = Outbox::at(now);
-            if !m.notified {
-                st.members.remove(&rec.id);
+            if !redo && !m.told_firing(st.told_upto) {
+                self.store.remove_group_member(key, &rec.id).await?;
                 out.audit.push(entry(
                     now,
                     &rec.id,
@@ -178,7 +265,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     ),
                 ));
             } else {
+                m.told_firing = true;
                 m.firing = false;
+                m.seq = version + 1;
+                self.store.put_group_member(key, &m).await?;
                 let interval = self
                     .grouping_of(&st.route)
                     .map(|g| g.group_interval)
@@ -209,6 +299,70 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         Err(StoreError::Conflict(format!("{key} keeps changing")).into())
+    }
+
+    /// A flapping alarm's note in its group on `route`, told in the group's next notification (a
+    /// follow-up of the flap state's change; read again while other invocations win the write).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn note_in_group(
+        &self,
+        route: &str,
+        g: &Grouping,
+        alert: &Alert,
+        id: &str,
+        note: &str,
+        why: &str,
+        now: DateTime<Utc>,
+        entries: &mut Vec<AuditEntry>,
+    ) -> Result<(), RouterError> {
+        for _ in 0..CONFLICT_TRIES {
+            let (key, version, mut st) = self.group_of(route, g, alert).await?;
+            let prev = self.store.group_member(&key, id).await?;
+            if prev.as_ref().is_some_and(|m| {
+                m.note.as_deref() == Some(note) && m.seq > st.told_upto && m.seq <= version
+            }) {
+                return Ok(());
+            }
+            let mut m = prev.unwrap_or(GroupMember {
+                alert_id: id.to_string(),
+                alarm_name: alert.alarm_name.clone(),
+                severity: alert.severity,
+                firing: false,
+                notified: false,
+                note: None,
+                seq: 0,
+                told_firing: false,
+            });
+            m.told_firing = m.told_firing(st.told_upto);
+            m.note = Some(note.to_string());
+            m.seq = version + 1;
+            self.store.put_group_member(&key, &m).await?;
+            let due = match st.last_flush {
+                Some(last) => (last + to_chrono(g.group_interval)).max(now),
+                None => now + to_chrono(g.group_wait),
+            };
+            let mut out = Outbox::at(now);
+            out.audit.push(entry(
+                now,
+                id,
+                alert,
+                Action::Group,
+                format!(
+                    "{why}: told in the next notification of group {} on route {route:?} at {}",
+                    label_text(&st.labels),
+                    format_time(&due)
+                ),
+            ));
+            self.set_group_timer(&key, &mut st, due, false, &mut out);
+            match self.save(&key, version, NoiseBody::Group(st), out).await {
+                Err(RouterError::Store(StoreError::Conflict(_))) => continue,
+                made => {
+                    entries.extend(made?);
+                    return Ok(());
+                }
+            }
+        }
+        Err(StoreError::Conflict(format!("group on route {route:?} keeps changing")).into())
     }
 
     /// The grouping a route has now (its own or inherited).
@@ -253,41 +407,49 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         seq: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<Vec<AuditEntry>, RouterError> {
-        let Some((version, mut st)) = self.group_state(key).await? else {
+        let Some((version, st)) = self.group_state(key).await? else {
             return Ok(Vec::new());
         };
+        let mut st = self.move_members_out(key, version, st).await?;
         if seq.is_some_and(|s| s != st.seq) {
             return Ok(Vec::new());
         }
         if seq.is_some() {
             st.timer_at = None;
         }
+        let members = self.all_members(key).await?;
         let Some(g) = self.grouping_of(&st.route) else {
             // The route lost its grouping (config changed): forget the group.
-            st.members.clear();
+            for m in &members {
+                self.store.remove_group_member(key, &m.alert_id).await?;
+            }
+            st.firing = 0;
             st.timer_at = None;
             return self
                 .save(key, version, NoiseBody::Group(st), Outbox::at(now))
                 .await;
         };
-        let new: Vec<String> = st
-            .members
-            .iter()
-            .filter(|(_, m)| m.firing && !m.notified)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let resolved: Vec<String> = st
-            .members
-            .iter()
-            .filter(|(_, m)| !m.firing && m.notified)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let still: Vec<String> = st
-            .members
-            .iter()
-            .filter(|(_, m)| m.firing && m.notified)
-            .map(|(id, _)| id.clone())
-            .collect();
+        // Member states written for versions up to the one read are this flush's; later ones (a join
+        // racing it) are the next flush's.
+        let (u, h) = (st.told_upto, version);
+        let mine = |m: &&GroupMember| m.seq <= h;
+        let by_id: BTreeMap<&str, &GroupMember> =
+            members.iter().map(|m| (m.alert_id.as_str(), m)).collect();
+        let ids = |f: &dyn Fn(&GroupMember) -> bool| -> Vec<String> {
+            members
+                .iter()
+                .filter(mine)
+                .filter(|m| f(m))
+                .map(|m| m.alert_id.clone())
+                .collect()
+        };
+        let new = ids(&|m| m.firing && !m.told_firing && m.seq > u);
+        let resolved = ids(&|m| !m.firing && m.told_firing && m.seq > u);
+        let still = ids(&|m| m.firing && m.told_firing(u));
+        let noted = ids(&|m| m.note.is_some() && m.seq > u);
+        let later = members.iter().any(|m| m.seq > h);
+        // Counted again here: a change whose group write never landed left the count behind.
+        st.firing = members.iter().filter(|m| m.firing).count() as u64;
         // A member held since it joined (a silence made, a window entered, an inhibition begun) is
         // left out, as Alertmanager leaves silenced alerts out: a new one stays untold until the
         // hold ends (a flush is set then), a told one drops out of repeats meanwhile.
@@ -301,10 +463,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .filter(|id| !held.contains_key(id))
             .collect();
         let mut notes: Vec<(String, usize)> = Vec::new();
-        let mut noted: Vec<String> = Vec::new();
-        for (id, m) in &st.members {
-            if let Some(n) = &m.note {
-                noted.push(id.clone());
+        for id in &noted {
+            if let Some(n) = by_id.get(id.as_str()).and_then(|m| m.note.as_ref()) {
                 match notes.iter_mut().find(|(k, _)| k == n) {
                     Some((_, c)) => *c += 1,
                     None => notes.push((n.clone(), 1)),
@@ -318,10 +478,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             && st
                 .last_sent
                 .is_some_and(|l| now >= l + to_chrono(g.repeat_interval));
-        let mut entries = Vec::new();
-        let mut out = Outbox::at(now);
+        // What is said of each member goes on record after the group's write, apart from the
+        // notification's own entries: a group of thousands must not make an outbox of thousands.
+        let mut member_entries = Vec::new();
         for (id, by) in &held {
-            if let Some(m) = st.members.get(id) {
+            if let Some(m) = by_id.get(id.as_str()) {
                 let mut e = member_entry(
                     now,
                     id,
@@ -332,13 +493,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         label_text(&st.labels)
                     ),
                 );
-                if !m.notified {
+                if !m.told_firing(u) {
                     e.reason
                         .push_str("; told when the hold ends if still firing");
+                    // Written for the group's next version: the next flush finds it new again.
+                    let mut again = (*m).clone();
+                    again.seq = version + 1;
+                    self.store.put_group_member(key, &again).await?;
                 }
-                entries.push(e);
+                member_entries.push(e);
             }
         }
+        let mut out = Outbox::at(now);
         if !new.is_empty() || !resolved.is_empty() || !noted.is_empty() || repeat_due {
             let text = if repeat_due {
                 format!(
@@ -351,7 +517,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             let names = |ids: &[String]| -> String {
                 named(
                     ids.iter()
-                        .filter_map(|id| st.members.get(id))
+                        .filter_map(|id| by_id.get(id.as_str()))
                         .map(|m| m.alarm_name.as_str()),
                     ids.len(),
                 )
@@ -371,7 +537,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             for (note, _) in &notes {
                 let ids: Vec<String> = noted
                     .iter()
-                    .filter(|id| st.members.get(*id).and_then(|m| m.note.as_ref()) == Some(note))
+                    .filter(|id| {
+                        by_id.get(id.as_str()).and_then(|m| m.note.as_ref()) == Some(note)
+                    })
                     .cloned()
                     .collect();
                 summary.push_str(&format!("; {note}: {}", names(&ids)));
@@ -388,10 +556,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 let only_resolved = new.is_empty() && noted.is_empty() && !repeat_due;
                 let (sent, targets) =
                     self.send_group(&st, key, &rep, &summary, only_resolved, now, &mut out);
-                entries.extend(sent);
+                out.audit.extend(sent);
                 if !new.is_empty() && !targets.is_empty() {
                     out.follow.push(FollowUp::GroupNotified {
-                        alert_ids: new.clone(),
+                        group: key.to_string(),
+                        from: u,
+                        to: h,
                         targets,
                     });
                 }
@@ -401,8 +571,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .chain(&noted)
                     .filter(|id| **id != rep_id)
                 {
-                    if let Some(m) = st.members.get(other) {
-                        entries.push(member_entry(
+                    if let Some(m) = by_id.get(other.as_str()) {
+                        member_entries.push(member_entry(
                             now,
                             other,
                             m,
@@ -414,30 +584,28 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             st.last_sent = Some(now);
         }
-        for id in &new {
-            if let Some(m) = st.members.get_mut(id) {
-                m.notified = true;
-            }
-        }
-        for id in &resolved {
-            st.members.remove(id);
-        }
-        for id in &noted {
-            if let Some(m) = st.members.get_mut(id) {
-                m.note = None;
-            }
-        }
-        st.members.retain(|_, m| m.firing || m.notified);
+        st.told_upto = h;
         st.last_flush = Some(now);
-        if st.members.values().any(|m| m.firing) {
+        if st.firing > 0 {
             let due = st.last_sent.unwrap_or(now) + to_chrono(g.repeat_interval);
             self.set_group_timer(key, &mut st, due, true, &mut out);
         }
         if let Some(end) = hold_end {
             self.set_group_timer(key, &mut st, end, false, &mut out);
         }
-        out.audit = entries;
-        self.save(key, version, NoiseBody::Group(st), out).await
+        if later {
+            self.set_group_timer(key, &mut st, now + to_chrono(g.group_interval), false, &mut out);
+        }
+        let mut entries = self.save(key, version, NoiseBody::Group(st), out).await?;
+        // Told or left out for good: resolved members and notes this flush covered leave the group.
+        for m in members.iter().filter(mine).filter(|m| !m.firing) {
+            self.store.remove_group_member(key, &m.alert_id).await?;
+        }
+        if !member_entries.is_empty() {
+            self.store.append_audit(&member_entries).await?;
+        }
+        entries.extend(member_entries);
+        Ok(entries)
     }
 
     /// The members among `new` and `still` held now, with what holds each, and the earliest end of
@@ -574,17 +742,24 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         (entries, sent_to)
     }
 
-    /// The targets of a group notification heard of each new member: they join its `group_notified`,
-    /// so a person's acknowledgement of that alert is told to them as to anyone paged directly.
+    /// The targets of a group notification heard of the members it told of firing (their states
+    /// written for versions `from` < seq <= `to`): they join each one's `group_notified`, so a
+    /// person's acknowledgement of that alert is told to them as to anyone paged directly.
     pub(crate) async fn join_notified(
         &self,
-        ids: &[String],
+        group: &str,
+        from: u64,
+        to: u64,
         targets: &[Target],
     ) -> Result<(), RouterError> {
-        for id in ids {
-            // A concurrent change of the alert (an ack racing the flush) is read again, a few times.
+        let members = self.all_members(group).await?;
+        let told = members
+            .iter()
+            .filter(|m| m.firing && !m.told_firing && m.seq > from && m.seq <= to);
+        for m in told {
+            // A concurrent change of the alert (an ack racing the flush) is read again.
             for _ in 0..CONFLICT_TRIES {
-                let Some(mut rec) = self.store.get_alert(id).await? else {
+                let Some(mut rec) = self.store.get_alert(&m.alert_id).await? else {
                     break;
                 };
                 let missing: Vec<Target> = targets

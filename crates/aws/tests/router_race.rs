@@ -18,6 +18,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use support::{Options, moto_table};
 use tocsin_aws::DynamoStore;
 use tocsin_core::ports::AlertStore;
@@ -190,5 +192,95 @@ async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbri
         latest.version,
         1 + joined + 1,
         "no duplicate updated the alert after it opened"
+    );
+}
+
+/// One alert of `service`'s group, named `name`, firing at the fixture's time.
+fn grouped(name: &str) -> Alert {
+    let mut a = fixture("04-search-latency-p99-alarm.eventbridge.json");
+    a.alarm_name = name.to_string();
+    a.fingerprint = tocsin_core::model::stable_id(&["race", name]);
+    a.event_id = tocsin_core::model::stable_id(&["race", name, "ALARM"]);
+    a
+}
+
+/// Routes `alert`, retrying whatever fails the way the platform retries a failed invocation.
+async fn route(router: Arc<DynRouter>, alert: Alert) -> Vec<AuditEntry> {
+    for _ in 1..=PLATFORM_TRIES {
+        match router.handle(alert.clone()).await {
+            Ok(entries) => return entries,
+            Err(_) => tokio::time::sleep(PLATFORM_RETRY_AFTER).await,
+        }
+    }
+    panic!("{} never routed", alert.alarm_name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_alerts_joining_one_group_at_once_all_end_in_it_and_two_flushes_send_one_notification()
+ {
+    let Some(moto) = moto_table("group-race", Options::PROXIED).await else {
+        return;
+    };
+    let first = grouped("search-race-0");
+    let bus = LocalBus::new();
+    let scheduler = VirtualScheduler::new();
+    let clock = VirtualClock::new(first.state_changed_at);
+    let router = Arc::new(Router {
+        config: config(),
+        store: moto.store.clone(),
+        bus: bus.clone(),
+        scheduler: scheduler.clone(),
+        clock: clock.clone(),
+        settings: RouterSettings::default(),
+    });
+    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..RACERS {
+        let (router, start) = (router.clone(), start.clone());
+        let alert = grouped(&format!("search-race-{i}"));
+        tasks.spawn(async move {
+            start.wait().await;
+            route(router, alert).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    // Every join ended in the group: its members, read back from DynamoDB, are the 64 alerts.
+    let group = tocsin_core::noise::group_key(
+        "everything",
+        &std::collections::BTreeMap::from([("service".to_string(), "search".to_string())]),
+    );
+    let members = moto.store.group_members(&group, None, 1000).await.unwrap();
+    let mut names: Vec<String> = members.iter().map(|m| m.alarm_name.clone()).collect();
+    names.sort();
+    let mut want: Vec<String> = (0..RACERS).map(|i| format!("search-race-{i}")).collect();
+    want.sort();
+    assert_eq!(names, want, "every alert joined the group once");
+    assert!(members.iter().all(|m| m.firing));
+
+    // The group's flush timer fires twice at once (Scheduler's at-least-once): one notification.
+    assert!(bus.take_deliveries().is_empty(), "nothing sent before group_wait");
+    let (at, _, tick) = scheduler
+        .pop_due(DateTime::<Utc>::MAX_UTC)
+        .expect("the group's flush timer");
+    clock.set(at);
+    let (a, b) = tokio::join!(router.escalate(&tick), router.escalate(&tick));
+    a.unwrap();
+    b.unwrap();
+    // The flush that lost the write found the winner's outbox and may have carried it out too: the
+    // same delivery id, which deliver sends once.
+    let sent = bus.take_deliveries();
+    let ids: HashSet<&str> = sent.iter().map(|j| j.delivery_id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "one notification: {sent:?}");
+    assert!(
+        sent[0].alert.reason.starts_with(&format!("+{RACERS} firing")),
+        "{}",
+        sent[0].alert.reason
+    );
+    assert!(
+        sent[0].alert.reason.contains(&format!("+{} more", RACERS - 10)),
+        "the notification names ten and counts the rest: {}",
+        sent[0].alert.reason
     );
 }

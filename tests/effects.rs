@@ -256,7 +256,10 @@ fn survives_every_fault(name: &str, steps: &[Step], under: usize, end: DateTime<
     let (clean, calls) = run(None);
     let expected = clean.pages();
     assert!(!expected.is_empty(), "{name}: the scenario pages somebody");
-    assert!(!calls.is_empty(), "{name}: the step under test calls the ports");
+    assert!(
+        !calls.is_empty(),
+        "{name}: the step under test calls the ports"
+    );
     let mut injected = 0;
     for k in 0..calls.len() {
         for mode in [FaultMode::Error, FaultMode::Hang] {

@@ -801,7 +801,10 @@ impl AlertStore for DynamoStore {
         group: &str,
         alert_id: &str,
     ) -> Result<Option<GroupMember>, StoreError> {
-        match self.get_item(member_pk(group), &member_sk(alert_id)).await? {
+        match self
+            .get_item(member_pk(group), &member_sk(alert_id))
+            .await?
+        {
             Some(item) => Ok(Some(from_body(&item)?)),
             None => Ok(None),
         }

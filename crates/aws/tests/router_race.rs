@@ -260,7 +260,10 @@ async fn sixty_four_alerts_joining_one_group_at_once_all_end_in_it_and_two_flush
     assert!(members.iter().all(|m| m.firing));
 
     // The group's flush timer fires twice at once (Scheduler's at-least-once): one notification.
-    assert!(bus.take_deliveries().is_empty(), "nothing sent before group_wait");
+    assert!(
+        bus.take_deliveries().is_empty(),
+        "nothing sent before group_wait"
+    );
     let (at, _, tick) = scheduler
         .pop_due(DateTime::<Utc>::MAX_UTC)
         .expect("the group's flush timer");
@@ -274,12 +277,18 @@ async fn sixty_four_alerts_joining_one_group_at_once_all_end_in_it_and_two_flush
     let ids: HashSet<&str> = sent.iter().map(|j| j.delivery_id.as_str()).collect();
     assert_eq!(ids.len(), 1, "one notification: {sent:?}");
     assert!(
-        sent[0].alert.reason.starts_with(&format!("+{RACERS} firing")),
+        sent[0]
+            .alert
+            .reason
+            .starts_with(&format!("+{RACERS} firing")),
         "{}",
         sent[0].alert.reason
     );
     assert!(
-        sent[0].alert.reason.contains(&format!("+{} more", RACERS - 10)),
+        sent[0]
+            .alert
+            .reason
+            .contains(&format!("+{} more", RACERS - 10)),
         "the notification names ten and counts the rest: {}",
         sent[0].alert.reason
     );

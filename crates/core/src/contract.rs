@@ -490,7 +490,10 @@ async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
         seq: i as u64,
         told_firing: false,
     };
-    assert_eq!(s.group_member(&key, &member(1).alert_id).await.unwrap(), None);
+    assert_eq!(
+        s.group_member(&key, &member(1).alert_id).await.unwrap(),
+        None
+    );
     for i in 0..25 {
         s.put_group_member(&key, &member(i)).await.unwrap();
     }
@@ -516,7 +519,9 @@ async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
     let ids: Vec<String> = read.iter().map(|m| m.alert_id.clone()).collect();
     let want: Vec<String> = (0..25).map(|i| member(i).alert_id).collect();
     assert_eq!(ids, want, "every member once, in alert id order");
-    s.remove_group_member(&key, &member(0).alert_id).await.unwrap();
+    s.remove_group_member(&key, &member(0).alert_id)
+        .await
+        .unwrap();
     s.remove_group_member(&key, "never-joined").await.unwrap();
     assert_eq!(s.group_members(&key, None, 100).await.unwrap().len(), 24);
     assert!(

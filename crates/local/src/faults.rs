@@ -32,6 +32,9 @@ struct Plan {
     calls: usize,
     fail_at: Option<(usize, FaultMode)>,
     names: Vec<&'static str>,
+    /// The largest item written so far (its JSON body, as the DynamoDB store writes it), and by which
+    /// call.
+    largest: (usize, &'static str),
 }
 
 /// The shared plan: counts calls across the decorated ports and fails the chosen one.
@@ -69,6 +72,21 @@ impl Faults {
     /// Calls counted since the last `fail_at` or `clear`, by port method, in order.
     pub fn calls(&self) -> Vec<&'static str> {
         self.lock().names.clone()
+    }
+
+    /// The largest item written through the store so far: its JSON size in bytes (the body the
+    /// DynamoDB store writes, which is most of an item), and the call that wrote it.
+    pub fn largest_write(&self) -> (usize, &'static str) {
+        self.lock().largest
+    }
+
+    /// Notes the size of an item written by `what`.
+    fn wrote<T: serde::Serialize>(&self, what: &'static str, value: &T) {
+        let size = serde_json::to_vec(value).map_or(0, |v| v.len());
+        let mut g = self.lock();
+        if size > g.largest.0 {
+            g.largest = (size, what);
+        }
     }
 
     /// Counts one call of `what`; `Some(mode)` when it is the one to fail.
@@ -227,6 +245,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn create_alert(&self, r: &AlertRecord) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.create_alert", r);
         f.run(
             "store.create_alert",
             StoreError::Backend,
@@ -236,6 +255,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn update_alert(&self, r: &AlertRecord) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.update_alert", r);
         f.run(
             "store.update_alert",
             StoreError::Backend,
@@ -245,6 +265,9 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
         let f = &self.faults;
+        for entry in e {
+            f.wrote("store.append_audit", entry);
+        }
         f.run(
             "store.append_audit",
             StoreError::Backend,
@@ -309,6 +332,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn put_noise_state(&self, s: &NoiseState) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.put_noise_state", s);
         f.run(
             "store.put_noise_state",
             StoreError::Backend,
@@ -318,6 +342,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn put_noise_state_owned(&self, s: NoiseState) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.put_noise_state", &s);
         f.run(
             "store.put_noise_state",
             StoreError::Backend,
@@ -336,6 +361,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn put_group_member(&self, g: &str, m: &GroupMember) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.put_group_member", m);
         f.run(
             "store.put_group_member",
             StoreError::Backend,

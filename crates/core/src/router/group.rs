@@ -537,9 +537,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             for (note, _) in &notes {
                 let ids: Vec<String> = noted
                     .iter()
-                    .filter(|id| {
-                        by_id.get(id.as_str()).and_then(|m| m.note.as_ref()) == Some(note)
-                    })
+                    .filter(|id| by_id.get(id.as_str()).and_then(|m| m.note.as_ref()) == Some(note))
                     .cloned()
                     .collect();
                 summary.push_str(&format!("; {note}: {}", names(&ids)));
@@ -594,7 +592,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             self.set_group_timer(key, &mut st, end, false, &mut out);
         }
         if later {
-            self.set_group_timer(key, &mut st, now + to_chrono(g.group_interval), false, &mut out);
+            self.set_group_timer(
+                key,
+                &mut st,
+                now + to_chrono(g.group_interval),
+                false,
+                &mut out,
+            );
         }
         let mut entries = self.save(key, version, NoiseBody::Group(st), out).await?;
         // Told or left out for good: resolved members and notes this flush covered leave the group.

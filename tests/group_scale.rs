@@ -1,0 +1,117 @@
+//! State stays small however large a group grows: 50,000 alarms of one service fire into one
+//! notification group, and no item the router writes (alert records, the group, its members, the
+//! audit, with their outboxes) is over 64 KB, while every alarm ends in the group and the group's
+//! notifications name ten alarms and count the rest. Item sizes are the JSON bodies the DynamoDB store
+//! writes (`tocsin_local::Faults::largest_write`), measured on the memory store so that the test runs
+//! in seconds; `crates/aws/tests/router_race.rs` runs the group on DynamoDB (moto).
+
+use std::collections::BTreeMap;
+
+use chrono::TimeDelta;
+use tocsin_core::model::AlarmState;
+use tocsin_core::ports::AlertStore;
+use tocsin_core::router::{Router, RouterSettings};
+use tocsin_local::{
+    Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore, VirtualClock,
+    VirtualScheduler,
+};
+use tocsin_tests::{cloudwatch_alarm, example_config, t};
+
+/// How many alarms fire into the group (`TOCSIN_GROUP_ALERTS` to try another size).
+fn alarms() -> usize {
+    std::env::var("TOCSIN_GROUP_ALERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
+#[tokio::test]
+async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
+    let n = alarms();
+    let faults = Faults::new();
+    let store = MemoryStore::new();
+    let bus = LocalBus::new();
+    let scheduler = VirtualScheduler::new();
+    let start = t("2026-11-20T02:10:00Z");
+    let clock = VirtualClock::new(start);
+    let router = Router {
+        config: example_config(),
+        store: FaultyStore {
+            inner: store.clone(),
+            faults: faults.clone(),
+        },
+        bus: FaultyBus {
+            inner: bus.clone(),
+            faults: faults.clone(),
+        },
+        scheduler: FaultyScheduler {
+            inner: scheduler.clone(),
+            faults: faults.clone(),
+        },
+        clock: clock.clone(),
+        settings: RouterSettings::default(),
+    };
+    let mut sent = 0;
+    // Over ten minutes, so that the group flushes while alarms still join it.
+    let step = TimeDelta::milliseconds((600_000 / n.max(1)) as i64);
+    for i in 0..n {
+        let at = start + step * i as i32;
+        while let Some((due, _, tick)) = scheduler.pop_due(at) {
+            clock.set(due);
+            router.escalate(&tick).await.unwrap();
+        }
+        clock.set(at);
+        // search-*: medium, service search, grouped on "everything" and paged by nobody directly.
+        let mut a = cloudwatch_alarm(
+            &format!("search-node-{i:05}"),
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        );
+        a.state_changed_at = at;
+        router.handle(a).await.unwrap();
+        sent += bus.take_deliveries().len();
+        faults.clear();
+    }
+    let end = start + TimeDelta::minutes(30);
+    while let Some((due, _, tick)) = scheduler.pop_due(end) {
+        clock.set(due);
+        router.escalate(&tick).await.unwrap();
+    }
+    let jobs = bus.take_deliveries();
+    sent += jobs.len();
+
+    let (largest, by) = faults.largest_write();
+    assert!(
+        largest <= 64 * 1024,
+        "{by} wrote an item of {largest} bytes with {n} alarms in one group"
+    );
+    let group = tocsin_core::noise::group_key(
+        "everything",
+        &BTreeMap::from([("service".to_string(), "search".to_string())]),
+    );
+    let mut members = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .group_members(&group, after.as_deref(), 1000)
+            .await
+            .unwrap();
+        members += page.len();
+        match page.last() {
+            Some(m) if page.len() == 1000 => after = Some(m.alert_id.clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(members, n, "every alarm is in the group");
+    assert!(
+        sent > 0 && sent < 20,
+        "a few group notifications, not one per alarm: {sent}"
+    );
+    assert!(
+        jobs.iter()
+            .chain(std::iter::empty())
+            .all(|j| j.alert.reason.len() < 2_000),
+        "a notification names ten alarms and counts the rest"
+    );
+    eprintln!("{n} alarms in one group: largest item {largest} bytes ({by}), {sent} notifications");
+}

@@ -393,13 +393,10 @@ impl Bus for FlakyBus {
     }
 }
 
-// Core bug, reported in issue 3: once `create_alert` has succeeded, a failure later in the same
-// invocation (here the first publish) releases the claim (router.rs, `handle`'s Err arm), and the
-// retry finds the alert this very event opened live and takes it for a repeat (`process`: latest live
-// => `repeat`), so it publishes nothing: the page is lost and the alert counts 2 occurrences. The
-// branch in `open` meant for this retry ("A retry of this very event ...") is never reached.
+// Once the open is written, a failure later in the same invocation (here the first publish) leaves
+// the open's outbox on the alert: the retry reads the alert through the executor, which sends what it
+// owed, and counts no repeat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() {
     let Some(h) = moto_table("fault-publish", FAULTS).await else {
         return;
@@ -440,12 +437,9 @@ async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() 
     );
 }
 
-// Core bug, reported in issue 3: an audit append (or the completion) that fails after the open is
-// written returns before the claim is released (router.rs, `handle`'s Ok arm uses `?`), so the event
-// waits out `in_progress_timeout`; the retry that then takes the claim over counts a repeat of its own
-// open, and the open and its notifications are never on record.
+// An audit append that fails after the open is written: the open's entries are in its outbox, so
+// the retry (once the claim has gone stale) appends them, and the open is on record once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn a_throttled_audit_write_after_the_open_keeps_the_open_on_record_after_the_retry() {
     let Some(h) = moto_table("fault-audit", FAULTS).await else {
         return;

@@ -35,6 +35,8 @@ struct Plan {
     /// The largest item written so far (its JSON body, as the DynamoDB store writes it), and by which
     /// call.
     largest: (usize, &'static str),
+    /// Every item written since the count restarted: the call and the JSON size.
+    writes: Vec<(&'static str, usize)>,
 }
 
 /// The shared plan: counts calls across the decorated ports and fails the chosen one.
@@ -58,6 +60,7 @@ impl Faults {
         let mut g = self.lock();
         g.calls = 0;
         g.names.clear();
+        g.writes.clear();
         g.fail_at = Some((call, mode));
     }
 
@@ -66,6 +69,7 @@ impl Faults {
         let mut g = self.lock();
         g.calls = 0;
         g.names.clear();
+        g.writes.clear();
         g.fail_at = None;
     }
 
@@ -87,6 +91,12 @@ impl Faults {
         if size > g.largest.0 {
             g.largest = (size, what);
         }
+        g.writes.push((what, size));
+    }
+
+    /// The items written since the last `fail_at` or `clear`: the call and the JSON size of each.
+    pub fn writes(&self) -> Vec<(&'static str, usize)> {
+        self.lock().writes.clone()
     }
 
     /// Counts one call of `what`; `Some(mode)` when it is the one to fail.
@@ -191,6 +201,7 @@ impl<K: Scheduler> Scheduler for FaultyScheduler<K> {
 impl<S: AlertStore> AlertStore for FaultyStore<S> {
     async fn claim_event(&self, r: &DedupRecord) -> Result<Claim, StoreError> {
         let f = &self.faults;
+        f.wrote("store.claim_event", r);
         f.run(
             "store.claim_event",
             StoreError::Backend,
@@ -200,6 +211,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn complete_event(&self, r: &DedupRecord) -> Result<(), StoreError> {
         let f = &self.faults;
+        f.wrote("store.complete_event", r);
         f.run(
             "store.complete_event",
             StoreError::Backend,

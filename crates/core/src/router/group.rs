@@ -514,13 +514,16 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             } else {
                 delta_text(new.len(), resolved.len(), &notes)
             };
+            // The most severe named first: a critical alarm is never one of the `+N more`.
             let names = |ids: &[String]| -> String {
-                named(
-                    ids.iter()
-                        .filter_map(|id| by_id.get(id.as_str()))
-                        .map(|m| m.alarm_name.as_str()),
-                    ids.len(),
-                )
+                let mut ms: Vec<&GroupMember> = ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).copied())
+                    .collect();
+                ms.sort_by(|a, b| {
+                    (a.severity, &a.alarm_name).cmp(&(b.severity, &b.alarm_name))
+                });
+                named(ms.iter().map(|m| m.alarm_name.as_str()), ids.len())
             };
             let firing_after = new.len() + still.len();
             let mut summary = format!(

@@ -190,19 +190,21 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         alert: &Alert,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
-        let (action, what) = match rec.status {
-            Status::Open | Status::Acknowledged if rec.id == alert_id_for(alert) => {
-                (Action::Open, "alert opened")
-            }
-            Status::Open | Status::Acknowledged => (Action::Repeat, "repeat counted"),
-            Status::Resolved | Status::Closed => (Action::Resolve, "alert resolved"),
+        let what = match rec.status {
+            Status::Open | Status::Acknowledged if rec.id == alert_id_for(alert) => "its alert opened",
+            Status::Open | Status::Acknowledged => "a repeat counted",
+            Status::Resolved | Status::Closed => "its alert resolved",
         };
+        // A dedup, not the decision again: the decision is on record once, with what it owed.
         let e = entry(
             now,
             &rec.id,
             alert,
-            action,
-            format!("{what} (resumed after a failed attempt; what it owed is done)"),
+            Action::Dedup,
+            format!(
+                "event {} already processed by an earlier attempt ({what}); what it owed is done",
+                alert.event_id
+            ),
         );
         self.store.append_audit(std::slice::from_ref(&e)).await?;
         Ok((rec.id, vec![e]))

@@ -1,0 +1,135 @@
+//! What the router writes to the store per decision (issue 16's write budget), estimated as DynamoDB
+//! bills it: every item written is 1 write unit per KB of its JSON body plus the attributes beside it
+//! (`ITEM_OVERHEAD` bytes), rounded up; `create_alert` is a transaction with the fingerprint pointer, so
+//! its items count twice. Each scenario runs on the embedded pipeline with `infra/tocsin.yaml` through
+//! `tocsin_local::Faults`, which notes every item written and its size.
+//!
+//! Run: `cargo bench -p tocsin-local --bench writes`.
+
+#![allow(clippy::unwrap_used, missing_docs)] // a bench binary: a panic is the report
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, stable_id};
+use tocsin_core::record::EscalationTick;
+use tocsin_core::router::{Router, RouterSettings};
+use tocsin_local::{
+    Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore, VirtualClock,
+    VirtualScheduler,
+};
+
+/// Bytes of key, version and index attributes an item carries beside its body.
+const ITEM_OVERHEAD: usize = 200;
+
+type R = Router<FaultyStore<MemoryStore>, FaultyBus<LocalBus>, FaultyScheduler<VirtualScheduler>, VirtualClock>;
+
+fn alarm(name: &str, state: AlarmState, at: DateTime<Utc>) -> Alert {
+    let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
+    Alert {
+        event_id: stable_id(&["writes", &arn, state.as_str(), &at.to_rfc3339()]),
+        fingerprint: stable_id(&["writes", &arn]),
+        source: Source::Cloudwatch,
+        transport: Transport::Sns,
+        alarm_name: name.into(),
+        alarm_arn: Some(arn),
+        account_id: Some("123456789012".into()),
+        region: Some("eu-west-1".into()),
+        state,
+        previous_state: None,
+        state_changed_at: at,
+        reason: format!("{name}: Threshold Crossed: 2 out of the last 2 datapoints were greater than the threshold (10.0)"),
+        kind: "metric".into(),
+        namespace: Some("AWS/ApplicationELB".into()),
+        metric_name: Some("HTTPCode_Target_5XX_Count".into()),
+        dimensions: BTreeMap::from([("LoadBalancer".to_string(), "app/checkout/50dc6c495c0c9188".to_string())]),
+        threshold: Some(10.0),
+        severity: Severity::Medium,
+        description: "5XX responses from the checkout ALB".into(),
+        labels: BTreeMap::new(),
+    }
+}
+
+fn units(writes: &[(&'static str, usize)]) -> (usize, usize) {
+    let mut wu = 0;
+    for (what, size) in writes {
+        let one = (size + ITEM_OVERHEAD).div_ceil(1024);
+        wu += match *what {
+            // The alert and its fingerprint pointer (about 100 bytes), in a transaction.
+            "store.create_alert" => 2 * one + 2,
+            _ => one,
+        };
+    }
+    (writes.len(), wu)
+}
+
+struct Rig {
+    router: R,
+    faults: Faults,
+    scheduler: VirtualScheduler,
+    clock: VirtualClock,
+}
+
+impl Rig {
+    fn new(start: DateTime<Utc>) -> Rig {
+        let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(format!("{root}/infra/tocsin.yaml")).unwrap();
+        let config = Arc::new(tocsin_core::config::load(&text).unwrap());
+        let faults = Faults::new();
+        let scheduler = VirtualScheduler::new();
+        let clock = VirtualClock::new(start);
+        let router = Router {
+            config,
+            store: FaultyStore { inner: MemoryStore::new(), faults: faults.clone() },
+            bus: FaultyBus { inner: LocalBus::new(), faults: faults.clone() },
+            scheduler: FaultyScheduler { inner: scheduler.clone(), faults: faults.clone() },
+            clock: clock.clone(),
+            settings: RouterSettings::default(),
+        };
+        Rig { router, faults, scheduler, clock }
+    }
+
+    async fn event(&self, a: Alert) -> (usize, usize) {
+        self.timers(a.state_changed_at).await;
+        self.clock.set(a.state_changed_at);
+        self.faults.clear();
+        self.router.handle(a).await.unwrap();
+        units(&self.faults.writes())
+    }
+
+    async fn timers(&self, until: DateTime<Utc>) -> (usize, usize) {
+        self.faults.clear();
+        let mut ticks: Vec<EscalationTick> = Vec::new();
+        while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
+            self.clock.set(at);
+            ticks.push(tick.clone());
+            self.router.escalate(&tick).await.unwrap();
+        }
+        units(&self.faults.writes())
+    }
+}
+
+fn row(what: &str, (items, wu): (usize, usize)) {
+    println!("| {what} | {items} | {wu} |");
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let t0: DateTime<Utc> = "2026-11-20T02:10:00Z".parse().unwrap();
+        println!("| decision (router only) | items written | est. write units |");
+        println!("|---|---:|---:|");
+        let rig = Rig::new(t0);
+        let crit = alarm("checkout-api-5xx", AlarmState::Alarm, t0);
+        row("new critical alert (SMS + email on call, Slack group bypass, escalation timer)", rig.event(crit.clone()).await);
+        row("the same transition again (a duplicate delivery)", rig.event(crit.clone()).await);
+        row("a repeat (nothing new)", rig.event(alarm("checkout-api-5xx", AlarmState::Alarm, t0 + TimeDelta::minutes(4))).await);
+        row("escalation ticks to level 2 (15 min)", rig.timers(t0 + TimeDelta::minutes(16)).await);
+        row("resolution (tells 4 targets, leaves the group)", rig.event(alarm("checkout-api-5xx", AlarmState::Ok, t0 + TimeDelta::minutes(21))).await);
+        row("group flush after the resolution", rig.timers(t0 + TimeDelta::minutes(30)).await);
+        let rig = Rig::new(t0);
+        row("new medium alert (Slack group only)", rig.event(alarm("search-latency-p99", AlarmState::Alarm, t0)).await);
+        row("its group's first flush (group_wait)", rig.timers(t0 + TimeDelta::minutes(1)).await);
+    });
+}

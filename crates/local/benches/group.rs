@@ -64,7 +64,9 @@ fn run(n: usize) {
     let text = std::fs::read_to_string(format!("{root}/scripts/storm/tocsin.yaml")).unwrap();
     let config = Arc::new(tocsin_core::config::load(&text).unwrap());
     let start: DateTime<Utc> = "2026-11-20T02:00:00Z".parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let began = Instant::now();
     let (pages, longest) = rt.block_on(async {
         let p = Embedded::new(config, start);
@@ -77,7 +79,9 @@ fn run(n: usize) {
                 longest = longest.max(j.alert.reason.len());
             }
         }
-        p.run_timers(Some(start + TimeDelta::hours(1))).await.unwrap();
+        p.run_timers(Some(start + TimeDelta::hours(1)))
+            .await
+            .unwrap();
         for j in p.bus.take_deliveries() {
             pages += 1;
             longest = longest.max(j.alert.reason.len());

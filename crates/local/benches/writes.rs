@@ -23,7 +23,12 @@ use tocsin_local::{
 /// Bytes of key, version and index attributes an item carries beside its body.
 const ITEM_OVERHEAD: usize = 200;
 
-type R = Router<FaultyStore<MemoryStore>, FaultyBus<LocalBus>, FaultyScheduler<VirtualScheduler>, VirtualClock>;
+type R = Router<
+    FaultyStore<MemoryStore>,
+    FaultyBus<LocalBus>,
+    FaultyScheduler<VirtualScheduler>,
+    VirtualClock,
+>;
 
 fn alarm(name: &str, state: AlarmState, at: DateTime<Utc>) -> Alert {
     let arn = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
@@ -39,11 +44,16 @@ fn alarm(name: &str, state: AlarmState, at: DateTime<Utc>) -> Alert {
         state,
         previous_state: None,
         state_changed_at: at,
-        reason: format!("{name}: Threshold Crossed: 2 out of the last 2 datapoints were greater than the threshold (10.0)"),
+        reason: format!(
+            "{name}: Threshold Crossed: 2 out of the last 2 datapoints were greater than the threshold (10.0)"
+        ),
         kind: "metric".into(),
         namespace: Some("AWS/ApplicationELB".into()),
         metric_name: Some("HTTPCode_Target_5XX_Count".into()),
-        dimensions: BTreeMap::from([("LoadBalancer".to_string(), "app/checkout/50dc6c495c0c9188".to_string())]),
+        dimensions: BTreeMap::from([(
+            "LoadBalancer".to_string(),
+            "app/checkout/50dc6c495c0c9188".to_string(),
+        )]),
         threshold: Some(10.0),
         severity: Severity::Medium,
         description: "5XX responses from the checkout ALB".into(),
@@ -81,13 +91,27 @@ impl Rig {
         let clock = VirtualClock::new(start);
         let router = Router {
             config,
-            store: FaultyStore { inner: MemoryStore::new(), faults: faults.clone() },
-            bus: FaultyBus { inner: LocalBus::new(), faults: faults.clone() },
-            scheduler: FaultyScheduler { inner: scheduler.clone(), faults: faults.clone() },
+            store: FaultyStore {
+                inner: MemoryStore::new(),
+                faults: faults.clone(),
+            },
+            bus: FaultyBus {
+                inner: LocalBus::new(),
+                faults: faults.clone(),
+            },
+            scheduler: FaultyScheduler {
+                inner: scheduler.clone(),
+                faults: faults.clone(),
+            },
             clock: clock.clone(),
             settings: RouterSettings::default(),
         };
-        Rig { router, faults, scheduler, clock }
+        Rig {
+            router,
+            faults,
+            scheduler,
+            clock,
+        }
     }
 
     async fn event(&self, a: Alert) -> (usize, usize) {
@@ -115,21 +139,58 @@ fn row(what: &str, (items, wu): (usize, usize)) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let t0: DateTime<Utc> = "2026-11-20T02:10:00Z".parse().unwrap();
         println!("| decision (router only) | items written | est. write units |");
         println!("|---|---:|---:|");
         let rig = Rig::new(t0);
         let crit = alarm("checkout-api-5xx", AlarmState::Alarm, t0);
-        row("new critical alert (SMS + email on call, Slack group bypass, escalation timer)", rig.event(crit.clone()).await);
-        row("the same transition again (a duplicate delivery)", rig.event(crit.clone()).await);
-        row("a repeat (nothing new)", rig.event(alarm("checkout-api-5xx", AlarmState::Alarm, t0 + TimeDelta::minutes(4))).await);
-        row("escalation ticks to level 2 (15 min)", rig.timers(t0 + TimeDelta::minutes(16)).await);
-        row("resolution (tells 4 targets, leaves the group)", rig.event(alarm("checkout-api-5xx", AlarmState::Ok, t0 + TimeDelta::minutes(21))).await);
-        row("group flush after the resolution", rig.timers(t0 + TimeDelta::minutes(30)).await);
+        row(
+            "new critical alert (SMS + email on call, Slack group bypass, escalation timer)",
+            rig.event(crit.clone()).await,
+        );
+        row(
+            "the same transition again (a duplicate delivery)",
+            rig.event(crit.clone()).await,
+        );
+        row(
+            "a repeat (nothing new)",
+            rig.event(alarm(
+                "checkout-api-5xx",
+                AlarmState::Alarm,
+                t0 + TimeDelta::minutes(4),
+            ))
+            .await,
+        );
+        row(
+            "escalation ticks to level 2 (15 min)",
+            rig.timers(t0 + TimeDelta::minutes(16)).await,
+        );
+        row(
+            "resolution (tells 4 targets, leaves the group)",
+            rig.event(alarm(
+                "checkout-api-5xx",
+                AlarmState::Ok,
+                t0 + TimeDelta::minutes(21),
+            ))
+            .await,
+        );
+        row(
+            "group flush after the resolution",
+            rig.timers(t0 + TimeDelta::minutes(30)).await,
+        );
         let rig = Rig::new(t0);
-        row("new medium alert (Slack group only)", rig.event(alarm("search-latency-p99", AlarmState::Alarm, t0)).await);
-        row("its group's first flush (group_wait)", rig.timers(t0 + TimeDelta::minutes(1)).await);
+        row(
+            "new medium alert (Slack group only)",
+            rig.event(alarm("search-latency-p99", AlarmState::Alarm, t0))
+                .await,
+        );
+        row(
+            "its group's first flush (group_wait)",
+            rig.timers(t0 + TimeDelta::minutes(1)).await,
+        );
     });
 }

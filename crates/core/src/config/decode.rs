@@ -19,8 +19,8 @@ use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, po
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
     AwsHealthDependency, Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy,
-    EscalationTarget, Field, InsufficientData, Layer, LevelMode, Matcher, Notify, Override, Person,
-    Pos, Rotation, Route, Schedule, Service, SeverityRule, TimeWindow,
+    EscalationTarget, Field, InsufficientData, Layer, LevelMode, Matcher, MultiTimeSeries, Notify,
+    Override, Person, Pos, Rotation, Route, Schedule, Service, SeverityRule, TimeWindow,
 };
 use super::{
     Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceReminder,
@@ -216,6 +216,7 @@ impl<'a> Decoder<'a> {
                 "insufficient_data",
                 "severity_tags",
                 "health_reminder",
+                "multi_time_series",
             ],
         ) else {
             return;
@@ -255,6 +256,18 @@ impl<'a> Decoder<'a> {
             .and_then(|n| parsed(&mut self.p, n, duration_of))
         {
             self.defaults.health_reminder = (!v.is_zero()).then_some(v);
+        }
+        if let Some(v) = f.get("multi_time_series").and_then(|n| {
+            parsed(&mut self.p, n, |s| match s {
+                "contributors" => Ok(MultiTimeSeries::Contributors),
+                "parent" => Ok(MultiTimeSeries::Parent),
+                "both" => Ok(MultiTimeSeries::Both),
+                other => Err(format!(
+                    "unknown multi_time_series `{other}` (expected contributors, parent or both)"
+                )),
+            })
+        }) {
+            self.defaults.multi_time_series = v;
         }
     }
 

@@ -163,6 +163,22 @@ pub struct Defaults {
     /// How long before an AWS Health scheduled change starts its reminder goes out to everyone told
     /// of it. Default 24 hours; `0s` sends none.
     pub health_reminder: Option<std::time::Duration>,
+    /// Who pages for a multi-time-series alarm: its contributors (default, grouped by their parent
+    /// alarm), the parent alarm's own transition, or both.
+    pub multi_time_series: MultiTimeSeries,
+}
+
+/// Who pages for a multi-time-series alarm (a Metrics Insights query with `GROUP BY`), whose parent
+/// alarm changes state as a whole and whose contributors (one per time series) change one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiTimeSeries {
+    /// Each contributor is an alert and pages, grouped by the parent alarm on routes that do not
+    /// group otherwise; the parent's own transition is recorded, not paged.
+    Contributors,
+    /// The parent's transition pages; contributors are recorded, not paged.
+    Parent,
+    /// Both page.
+    Both,
 }
 
 impl Default for Defaults {
@@ -173,6 +189,7 @@ impl Default for Defaults {
             insufficient_data: InsufficientData::Ignore,
             severity_tags: true,
             health_reminder: Some(std::time::Duration::from_secs(24 * 3600)),
+            multi_time_series: MultiTimeSeries::Contributors,
         }
     }
 }

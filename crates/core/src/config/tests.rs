@@ -126,7 +126,7 @@ fn an_unknown_key_is_reported_at_the_key_with_the_keys_expected() {
     assert_problem(
         "defaults:\n  severty: high\nroute: {}\n",
         "2:3",
-        "unknown key `severty` (expected `severity`, `timezone`, `insufficient_data`, `severity_tags` or `health_reminder`)",
+        "unknown key `severty` (expected `severity`, `timezone`, `insufficient_data`, `severity_tags`, `health_reminder` or `multi_time_series`)",
     );
     assert_problem(
         "route:\n  routes:\n    - nme: x\n",

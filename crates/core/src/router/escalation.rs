@@ -198,9 +198,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     // route's own notify often names the same on-call person as level 1); a repeat of
                     // the policy pages them again, on purpose.
                     let already: Vec<Target> = if round == 0 {
+                        // Told in a group notification counts as paged.
                         let (dup, fresh) = targets.0.into_iter().partition(|t: &Target| {
-                            rec.notified
-                                .iter()
+                            crate::update::told(&rec)
                                 .any(|n| n.channel == t.channel && n.target == t.target)
                         });
                         targets.0 = fresh;

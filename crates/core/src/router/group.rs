@@ -18,6 +18,37 @@ use crate::router::effects::CONFLICT_TRIES;
 /// Members read in one page when a group flushes.
 const MEMBER_PAGE: usize = 1000;
 
+/// The suffix of the name under which a route that groups nothing itself keeps the groups of
+/// multi-time-series contributors, by parent alarm (`defaults.multi_time_series: contributors`).
+pub(crate) const BY_PARENT: &str = "/by-parent";
+
+/// Whether `alert` is a contributor of a multi-time-series alarm.
+pub(crate) fn is_contributor(alert: &Alert) -> bool {
+    alert
+        .labels
+        .get(crate::source::ROLE_LABEL)
+        .map(String::as_str)
+        == Some("contributor")
+}
+
+/// How contributors are grouped by parent on a route that groups nothing itself: Alertmanager's
+/// default timers, critical ones at once.
+pub(crate) fn contributor_grouping() -> Grouping {
+    Grouping {
+        group_by: vec![crate::source::PARENT_LABEL.to_string()],
+        fields: vec![crate::config::Field::parse(crate::source::PARENT_LABEL)],
+        group_wait: std::time::Duration::from_secs(30),
+        group_interval: std::time::Duration::from_secs(300),
+        repeat_interval: std::time::Duration::from_secs(4 * 3600),
+        bypass: vec![crate::model::Severity::Critical],
+    }
+}
+
+/// The configured route a group's route name stands for.
+pub(crate) fn base_route(name: &str) -> &str {
+    name.strip_suffix(BY_PARENT).unwrap_or(name)
+}
+
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     // ---------------------------------------------------------------- grouping
 
@@ -378,6 +409,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             r.routes.iter().find_map(|c| find(c, name, g))
         }
+        if route.ends_with(BY_PARENT) {
+            return find(&self.config.route, base_route(route), None)
+                .is_some()
+                .then(contributor_grouping);
+        }
         find(&self.config.route, route, None).flatten().cloned()
     }
 
@@ -520,9 +556,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .iter()
                     .filter_map(|id| by_id.get(id.as_str()).copied())
                     .collect();
-                ms.sort_by(|a, b| {
-                    (a.severity, &a.alarm_name).cmp(&(b.severity, &b.alarm_name))
-                });
+                ms.sort_by(|a, b| (a.severity, &a.alarm_name).cmp(&(b.severity, &b.alarm_name)));
                 named(ms.iter().map(|m| m.alarm_name.as_str()), ids.len())
             };
             let firing_after = new.len() + still.len();
@@ -678,7 +712,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         alert.labels.insert("group_route".into(), st.route.clone());
         let Some(m) = match_routes(&self.config, &rep.alert, now)
             .into_iter()
-            .find(|m| m.route.name == st.route)
+            .find(|m| m.route.name == base_route(&st.route))
         else {
             entries.push(timeless(entry(
                 now,

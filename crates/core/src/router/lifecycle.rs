@@ -4,6 +4,8 @@
 //! record and carries out; none of these functions calls a port that sends or schedules.
 
 use super::*;
+use crate::config::MultiTimeSeries;
+use crate::router::group::{BY_PARENT, contributor_grouping, is_contributor};
 
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// Opens an occurrence: held (maintenance window, silence, inhibition) with nobody paged, or paged
@@ -71,6 +73,25 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             reason.push_str(&format!("; follows occurrence {}", p.id));
         }
         out.audit.push(entry(now, &id, alert, Action::Open, reason));
+        if held.is_none() {
+            if let Some(rule) = alert.labels.get(crate::source::MUTED_BY_LABEL) {
+                // CloudWatch said the alarm is muted, but not until when (or the window is over):
+                // paged now rather than held for ever, and the mute is on record.
+                out.audit.push(entry(
+                    now,
+                    &id,
+                    alert,
+                    Action::Note,
+                    format!(
+                        "muted by CloudWatch mute rule {rule}, but its window ({}) does not hold it now: paged",
+                        alert
+                            .labels
+                            .get(crate::source::MUTE_END_LABEL)
+                            .map_or("no end given", String::as_str)
+                    ),
+                ));
+            }
+        }
         self.note_inhibit_source(alert, &id, now, &mut out);
         match held {
             Some(h) => self.hold(&record, h, now, &mut out),
@@ -100,6 +121,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             if let Some(g) = m.grouping {
                 plan.groups.push((m.route.name.clone(), g.clone()));
+                continue;
+            }
+            // A multi-time-series alarm's contributors page grouped by their parent alarm where the
+            // route groups nothing itself: one alarm over many tables or hosts is one page, not one
+            // per time series.
+            if is_contributor(alert)
+                && self.config.defaults.multi_time_series == MultiTimeSeries::Contributors
+            {
+                plan.groups.push((
+                    format!("{}{BY_PARENT}", m.route.name),
+                    contributor_grouping(),
+                ));
                 continue;
             }
             for n in m.notify {
@@ -191,7 +224,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<AuditEntry>), RouterError> {
         let what = match rec.status {
-            Status::Open | Status::Acknowledged if rec.id == alert_id_for(alert) => "its alert opened",
+            Status::Open | Status::Acknowledged if rec.id == alert_id_for(alert) => {
+                "its alert opened"
+            }
             Status::Open | Status::Acknowledged => "a repeat counted",
             Status::Resolved | Status::Closed => "its alert resolved",
         };

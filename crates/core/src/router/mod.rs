@@ -316,6 +316,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             },
         };
+        if let Some(skip) = self.multi_time_series_skip(alert, now) {
+            self.store.append_audit(std::slice::from_ref(&skip)).await?;
+            return Ok((skip.alert.clone(), vec![skip]));
+        }
         // The head first where the store reads cheaply (see `Latest`); the whole record below.
         let (head, mut whole) = match self.store.latest_alert_lazy(&alert.fingerprint).await? {
             Latest::Whole(rec) => (rec.as_deref().map(AlertHead::of), Some(rec.map(|r| *r))),
@@ -376,6 +380,34 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 }
             }
         }
+    }
+}
+
+impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
+    /// The entry recording a multi-time-series alarm's transition that `defaults.multi_time_series`
+    /// does not page: the parent's when contributors page, a contributor's when the parent does.
+    fn multi_time_series_skip(&self, alert: &Alert, now: DateTime<Utc>) -> Option<AuditEntry> {
+        use crate::config::MultiTimeSeries;
+        let role = alert.labels.get(crate::source::ROLE_LABEL)?;
+        let why = match (role.as_str(), self.config.defaults.multi_time_series) {
+            ("parent", MultiTimeSeries::Contributors) => {
+                "the parent of a multi-time-series alarm: its contributors page instead (defaults.multi_time_series: contributors)"
+            }
+            ("contributor", MultiTimeSeries::Parent) => {
+                "a contributor of a multi-time-series alarm: its parent alarm pages instead (defaults.multi_time_series: parent)"
+            }
+            _ => return None,
+        };
+        Some(entry(
+            now,
+            &alert_id_for(alert),
+            alert,
+            Action::Suppress,
+            format!(
+                "{} {}: recorded, not paged; {why}",
+                alert.alarm_name, alert.state
+            ),
+        ))
     }
 }
 

@@ -217,6 +217,33 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
         silences: &[Silence],
     ) -> Result<Option<Held>, RouterError> {
+        // CloudWatch's own alarm mute rule, as the event says: held until its window ends, and paged
+        // then if still firing, as CloudWatch's own alarm actions are. A window whose end cannot be
+        // read holds nothing (`open` notes the mute).
+        if let (Some(rule), Some(end)) = (
+            alert.labels.get(crate::source::MUTED_BY_LABEL),
+            alert
+                .labels
+                .get(crate::source::MUTE_END_LABEL)
+                .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| e.with_timezone(&Utc)),
+        ) {
+            if end > now {
+                let start = alert
+                    .labels
+                    .get(crate::source::MUTE_START_LABEL)
+                    .map_or("?", String::as_str);
+                return Ok(Some(Held {
+                    by: format!("CloudWatch mute rule {rule}"),
+                    reason: format!(
+                        "muted by CloudWatch mute rule {rule} (window {start} to {}); paged then if still firing",
+                        format_time(&end)
+                    ),
+                    until: Some(end),
+                    state_key: None,
+                }));
+            }
+        }
         for w in &self.config.noise.maintenance_windows {
             if !matches_all(&w.matchers, alert) {
                 continue;

@@ -411,6 +411,10 @@ pub struct Outbox {
     /// Delivery jobs to publish.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliver: Vec<DeliveryJob>,
+    /// Delivery jobs about the item's own alert as it is written, kept without a copy of the alert
+    /// (most of a job's size) and made whole from the record when carried out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver_own: Vec<OwnJob>,
     /// The audit entries of the change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditEntry>,
@@ -433,6 +437,7 @@ impl Outbox {
         self.cancel.is_empty()
             && self.schedule.is_empty()
             && self.deliver.is_empty()
+            && self.deliver_own.is_empty()
             && self.audit.is_empty()
             && self.follow.is_empty()
     }
@@ -443,6 +448,7 @@ impl Outbox {
         self.cancel.is_empty()
             && self.schedule.is_empty()
             && self.deliver.is_empty()
+            && self.deliver_own.is_empty()
             && self.follow.is_empty()
     }
 
@@ -465,14 +471,71 @@ impl Outbox {
         self.deliver.push(job);
     }
 
+    /// Keeps the jobs about `alert` (the item's own, as written) without their copy of it.
+    pub fn slim(&mut self, alert: &Alert) {
+        let (own, other): (Vec<DeliveryJob>, Vec<DeliveryJob>) =
+            std::mem::take(&mut self.deliver)
+                .into_iter()
+                .partition(|j| j.alert == *alert && j.thread.is_none());
+        self.deliver = other;
+        self.deliver_own.extend(own.into_iter().map(|j| OwnJob {
+            delivery_id: j.delivery_id,
+            alert_id: j.alert_id,
+            kind: j.kind,
+            target: j.target,
+            level: j.level,
+            status: j.status,
+            created_at: j.created_at,
+        }));
+    }
+
+    /// Every job owed, those about `alert` (the item's own) made whole with it.
+    pub fn jobs<'a>(&'a self, alert: Option<&'a Alert>) -> impl Iterator<Item = DeliveryJob> + 'a {
+        let own = alert.into_iter().flat_map(move |a| {
+            self.deliver_own.iter().map(move |j| DeliveryJob {
+                delivery_id: j.delivery_id.clone(),
+                alert_id: j.alert_id.clone(),
+                kind: j.kind,
+                target: j.target.clone(),
+                level: j.level,
+                alert: a.clone(),
+                status: j.status,
+                created_at: j.created_at,
+                thread: None,
+            })
+        });
+        self.deliver.iter().cloned().chain(own)
+    }
+
     /// Takes another decision's effects into this one (its audit after this one's).
     pub fn absorb(&mut self, other: Outbox) {
         self.cancel.extend(other.cancel);
         self.schedule.extend(other.schedule);
         self.deliver.extend(other.deliver);
+        self.deliver_own.extend(other.deliver_own);
         self.audit.extend(other.audit);
         self.follow.extend(other.follow);
     }
+}
+
+/// A delivery job about the outbox's own alert, without its copy of the alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnJob {
+    /// As [`DeliveryJob::delivery_id`].
+    pub delivery_id: String,
+    /// As [`DeliveryJob::alert_id`].
+    pub alert_id: String,
+    /// As [`DeliveryJob::kind`].
+    pub kind: DeliveryKind,
+    /// As [`DeliveryJob::target`].
+    pub target: Target,
+    /// As [`DeliveryJob::level`].
+    pub level: Option<u32>,
+    /// As [`DeliveryJob::status`].
+    pub status: Status,
+    /// As [`DeliveryJob::created_at`].
+    #[serde(with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
 }
 
 /// A change one item's outbox owes another item. Each is idempotent: done twice, it changes nothing

@@ -40,6 +40,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok((rec, out.audit));
         }
         rec.pending = out;
+        rec.pending.slim(&rec.alert);
         self.store.create_alert(&rec).await?;
         Box::pin(self.settle_alert(rec)).await
     }
@@ -58,6 +59,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             return Ok((rec, out.audit));
         }
         rec.pending = out;
+        rec.pending.slim(&rec.alert);
         self.store.update_alert(&rec).await?;
         Box::pin(self.settle_alert(rec)).await
     }
@@ -185,8 +187,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         for t in &out.schedule {
             self.scheduler.schedule(&t.name, t.at, &t.tick).await?;
         }
-        for job in &out.deliver {
-            self.bus.publish_delivery(job).await?;
+        for job in out.jobs(owner.map(|r| &r.alert)) {
+            self.bus.publish_delivery(&job).await?;
         }
         if !out.audit.is_empty() {
             self.store.append_audit(&out.audit).await?;

@@ -58,6 +58,8 @@ struct Rig {
 }
 
 /// One step of a scenario: an invocation (or a run of timers, each its own invocation).
+// A few values per test: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Step {
     /// A transition through the router function.
@@ -71,6 +73,7 @@ enum Step {
 }
 
 /// One invocation the platform may retry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Invocation {
     Event(Alert),

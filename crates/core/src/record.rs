@@ -473,10 +473,9 @@ impl Outbox {
 
     /// Keeps the jobs about `alert` (the item's own, as written) without their copy of it.
     pub fn slim(&mut self, alert: &Alert) {
-        let (own, other): (Vec<DeliveryJob>, Vec<DeliveryJob>) =
-            std::mem::take(&mut self.deliver)
-                .into_iter()
-                .partition(|j| j.alert == *alert && j.thread.is_none());
+        let (own, other): (Vec<DeliveryJob>, Vec<DeliveryJob>) = std::mem::take(&mut self.deliver)
+            .into_iter()
+            .partition(|j| j.alert == *alert && j.thread.is_none());
         self.deliver = other;
         self.deliver_own.extend(own.into_iter().map(|j| OwnJob {
             delivery_id: j.delivery_id,

@@ -62,6 +62,9 @@ fn alarm(name: &str, state: AlarmState, at: DateTime<Utc>) -> Alert {
 }
 
 fn units(writes: &[(&'static str, usize)]) -> (usize, usize) {
+    if std::env::var_os("WRITES_DETAIL").is_some() {
+        eprintln!("{writes:?}");
+    }
     let mut wu = 0;
     for (what, size) in writes {
         let one = (size + ITEM_OVERHEAD).div_ceil(1024);

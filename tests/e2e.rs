@@ -521,7 +521,7 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
     let steps: Vec<_> = pending
         .iter()
         .filter(|(_, arn, input)| {
-            *arn == support::function_arn("escalate") && input["ack_timer"].is_null()
+            *arn == support::function_arn("escalate") && input["timer"] == "escalation"
         })
         .collect();
     assert!(

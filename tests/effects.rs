@@ -23,7 +23,7 @@ use tocsin_core::Alert;
 use tocsin_core::lifecycle::Command;
 use tocsin_core::model::AlarmState;
 use tocsin_core::noise::NewSilence;
-use tocsin_core::record::{DeliveryJob, EscalationTick};
+use tocsin_core::record::{DeliveryJob, Timer};
 use tocsin_core::router::{CLAIM_MARGIN_SECONDS, Router, RouterError, RouterSettings};
 use tocsin_local::{
     FaultMode, Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore,
@@ -77,7 +77,7 @@ enum Step {
 #[derive(Clone)]
 enum Invocation {
     Event(Alert),
-    Timer(EscalationTick),
+    Timer(Timer),
     Act(String, Command),
     Silence(NewSilence),
 }
@@ -123,7 +123,7 @@ impl Rig {
             Invocation::Event(a) => {
                 poll_once(r.handle_until(a.clone(), Some(now))).map(|r| r.map(drop))
             }
-            Invocation::Timer(tick) => poll_once(r.escalate(tick)).map(|r| r.map(drop)),
+            Invocation::Timer(tick) => poll_once(r.on_timer(tick)).map(|r| r.map(drop)),
             Invocation::Act(fp, cmd) => poll_once(async {
                 let Some(rec) = tocsin_core::ports::AlertStore::latest_alert(&r.store, fp).await?
                 else {

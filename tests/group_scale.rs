@@ -58,7 +58,7 @@ async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
         let at = start + step * i as i32;
         while let Some((due, _, tick)) = scheduler.pop_due(at) {
             clock.set(due);
-            router.escalate(&tick).await.unwrap();
+            router.on_timer(&tick).await.unwrap();
         }
         clock.set(at);
         // search-*: medium, service search, grouped on "everything" and paged by nobody directly.
@@ -75,7 +75,7 @@ async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
     let end = start + TimeDelta::minutes(30);
     while let Some((due, _, tick)) = scheduler.pop_due(end) {
         clock.set(due);
-        router.escalate(&tick).await.unwrap();
+        router.on_timer(&tick).await.unwrap();
     }
     let jobs = bus.take_deliveries();
     sent += jobs.len();

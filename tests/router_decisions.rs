@@ -447,7 +447,7 @@ async fn a_late_or_doubled_escalation_timer_pages_once() {
         ack_timer: None,
         noise: None,
     };
-    let again = p.router.escalate(&tick).await.unwrap();
+    let again = p.router.on_timer(&tick.into()).await.unwrap();
     assert_eq!(actions(&again), vec![Action::Dedup]);
     assert!(p.bus.take_deliveries().is_empty());
 }
@@ -668,4 +668,50 @@ async fn a_cloudwatch_repeat_without_a_digest_is_never_re_notified() {
     let repeat = p.ingest(again).await.unwrap();
     assert_eq!(actions(&repeat), vec![Action::Repeat]);
     assert!(p.bus.take_deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn timers_set_by_the_release_before_timer_was_one_enum_still_fire_after_an_upgrade() {
+    use tocsin_core::record::Timer;
+    let p = pipeline(config_from(CONFIG));
+    let open = p
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
+        .await
+        .unwrap();
+    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
+    p.bus.take_deliveries();
+    // The escalation step 2 timer as the previous release stored it in Scheduler's Input.
+    let stored = serde_json::json!({ "alert_id": open[0].alert, "step": 2 });
+    let timer = Timer::from_json(stored).unwrap();
+    assert_eq!(
+        timer,
+        Timer::Escalation {
+            alert_id: open[0].alert.clone(),
+            step: 2
+        }
+    );
+    p.clock.set(t("2026-11-20T02:25:00Z"));
+    let fired = p.router.on_timer(&timer).await.unwrap();
+    assert_eq!(targets(&fired, Action::Escalate).len(), 2, "{fired:?}");
+    // A noise timer of that release (a group flush) reads into its own kind.
+    let flush = serde_json::json!({
+        "alert_id": "group/everything/{}", "step": 0,
+        "noise": { "kind": "group_flush", "group": "group/everything/{}", "seq": 3 }
+    });
+    assert_eq!(
+        Timer::from_json(flush).unwrap(),
+        Timer::GroupFlush {
+            group: "group/everything/{}".into(),
+            seq: 3,
+            repeat: false
+        }
+    );
+    // And today's form round-trips tagged.
+    let now = serde_json::to_value(&timer).unwrap();
+    assert_eq!(now["timer"], "escalation");
+    assert_eq!(Timer::from_json(now).unwrap(), timer);
 }

@@ -555,7 +555,12 @@ impl Aws {
                     .await
                     .unwrap_or_else(|e| panic!("e2e: get_schedule {name}: {e:?}"));
                 let target = got.target().unwrap();
-                let input = target.input().unwrap_or("{}").to_string();
+                // Compared as `fired` records it: parsed, so that key order does not matter.
+                let input = serde_json::from_str::<Value>(target.input().unwrap_or("{}"))
+                    .map_or_else(
+                        |_| target.input().unwrap_or("{}").to_string(),
+                        |v| v.to_string(),
+                    );
                 if self.fired.contains(&(name.clone(), input.clone())) {
                     continue;
                 }

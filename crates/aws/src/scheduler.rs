@@ -1,5 +1,5 @@
 //! The EventBridge Scheduler adapter of the [`Scheduler`] port: one one-time schedule per escalation
-//! step, in the stack's schedule group, invoking the escalate function with the [`EscalationTick`] as
+//! step, in the stack's schedule group, invoking the escalate function with the [`Timer`] as
 //! its input and deleting itself once it has run (`ActionAfterCompletion = DELETE`). The same adapter,
 //! built with another target, is the SMS throttle's [`FlushTimer`] (the SMS deliver function) and the
 //! Health pages' [`SweepTimer`] (the ingest function).
@@ -39,7 +39,7 @@ use thiserror::Error;
 use tocsin_core::model::stable_id;
 use tocsin_core::pages::{SweepInput, SweepTimer, sweep_name};
 use tocsin_core::ports::{Scheduler, SchedulerError};
-use tocsin_core::record::EscalationTick;
+use tocsin_core::record::Timer;
 use tocsin_core::throttle::{Flush, FlushTimer};
 use tracing::debug;
 
@@ -185,7 +185,7 @@ impl EventBridgeScheduler {
     /// The tick a pending schedule would deliver, read back from its target input; `None` when nothing
     /// is scheduled under `name`. Moto stores schedules but never fires them, so tests and the
     /// end-to-end harness "fire" one by reading its tick here, invoking escalate, and cancelling it.
-    pub async fn get_input(&self, name: &str) -> Result<Option<EscalationTick>, SchedulerError> {
+    pub async fn get_input(&self, name: &str) -> Result<Option<Timer>, SchedulerError> {
         let aws_name = schedule_name(name);
         let out = match self
             .client
@@ -209,12 +209,15 @@ impl EventBridgeScheduler {
                 self.group
             )));
         };
-        serde_json::from_str(input).map(Some).map_err(|e| {
-            SchedulerError(format!(
-                "schedule {}/{aws_name}: target input is not an escalation tick: {e}",
-                self.group
-            ))
-        })
+        serde_json::from_str(input)
+            .and_then(Timer::from_json)
+            .map(Some)
+            .map_err(|e| {
+                SchedulerError(format!(
+                    "schedule {}/{aws_name}: target input is not a timer: {e}",
+                    self.group
+                ))
+            })
     }
 
     fn target(&self, input: String) -> Result<Target, SchedulerError> {
@@ -304,7 +307,7 @@ impl Scheduler for EventBridgeScheduler {
         &self,
         name: &str,
         at: DateTime<Utc>,
-        tick: &EscalationTick,
+        tick: &Timer,
     ) -> Result<(), SchedulerError> {
         let input = serde_json::to_string(tick).map_err(|e| {
             SchedulerError(format!(

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use support::{Options, moto_table};
 use tocsin_aws::DynamoStore;
 use tocsin_core::ports::AlertStore;
-use tocsin_core::record::{Action, AuditEntry};
+use tocsin_core::record::{Action, AuditEntry, Timer};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 use tocsin_core::{Alert, Transport};
 use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
@@ -155,14 +155,14 @@ async fn sixty_four_concurrent_deliveries_of_one_transition_via_sns_and_eventbri
     assert_eq!(jobs.len(), notified, "one job per notify entry of the open");
     assert!(jobs.iter().all(|j| j.alert_id == alert_id));
     assert_eq!(
-        scheduler.pending_where(|t| t.noise.is_none()),
+        scheduler.pending_where(|t| matches!(t, Timer::Escalation { .. })),
         1,
         "one first-escalation timer"
     );
     // The example config groups Slack by service; the critical alert flushed its group at once, which
     // leaves the group's one repeat timer.
     assert_eq!(
-        scheduler.pending_where(|t| t.noise.is_some()),
+        scheduler.pending_where(|t| matches!(t, Timer::GroupFlush { .. })),
         1,
         "one group timer"
     );
@@ -268,7 +268,7 @@ async fn sixty_four_alerts_joining_one_group_at_once_all_end_in_it_and_two_flush
         .pop_due(DateTime::<Utc>::MAX_UTC)
         .expect("the group's flush timer");
     clock.set(at);
-    let (a, b) = tokio::join!(router.escalate(&tick), router.escalate(&tick));
+    let (a, b) = tokio::join!(router.on_timer(&tick), router.on_timer(&tick));
     a.unwrap();
     b.unwrap();
     // The flush that lost the write found the winner's outbox and may have carried it out too: the

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use tocsin_aws::EventBridgeScheduler;
 use tocsin_aws::scheduler::{DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEMPTS, schedule_name};
 use tocsin_core::ports::Scheduler;
-use tocsin_core::record::EscalationTick;
+use tocsin_core::record::Timer;
 use tocsin_core::router::timer_name;
 
 const TARGET: &str = "arn:aws:lambda:us-east-1:123456789012:function:tocsin-escalate";
@@ -38,12 +38,10 @@ async fn fresh_group(client: &aws_sdk_scheduler::Client, test: &str) -> String {
     group
 }
 
-fn tick(step: u32) -> EscalationTick {
-    EscalationTick {
+fn tick(step: u32) -> Timer {
+    Timer::Escalation {
         alert_id: "0123456789abcdef0123456789abcdef".into(),
         step,
-        ack_timer: None,
-        noise: None,
     }
 }
 
@@ -73,7 +71,7 @@ async fn a_schedule_is_created_once_read_back_as_sent_and_cancelled_idempotently
     )
     .unwrap();
     let first = tick(2);
-    let name = timer_name(&first.alert_id, first.step);
+    let name = timer_name(first.subject(), 2);
     // Seconds and a fraction: Scheduler's one-minute precision rounds this up to 03:05.
     let at: DateTime<Utc> = "2030-01-02T03:04:05.5Z".parse().unwrap();
 
@@ -179,7 +177,7 @@ async fn an_escalation_already_due_is_scheduled_for_the_next_whole_minute() {
     let scheduler =
         EventBridgeScheduler::new(client.clone(), group.clone(), TARGET, ROLE, None).unwrap();
     let before = Utc::now();
-    let name = timer_name(&tick(1).alert_id, 1);
+    let name = timer_name(tick(1).subject(), 1);
     scheduler
         .schedule(&name, before - TimeDelta::minutes(30), &tick(1))
         .await
@@ -228,7 +226,7 @@ async fn scheduling_into_a_group_that_does_not_exist_is_an_error_not_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_flush_timer_is_a_scheduler_schedule_carrying_its_tick() {
     use std::sync::Arc;
-    use tocsin_core::noise::{NoiseTimer, group_key, noise_timer_name};
+    use tocsin_core::noise::{group_key, noise_timer_name};
     use tocsin_core::router::{Router, RouterSettings};
 
     let Some(client) = client("scheduler-group").await else {
@@ -288,11 +286,11 @@ async fn a_group_flush_timer_is_a_scheduler_schedule_carrying_its_tick() {
     );
     let input = router.scheduler.get_input(&name).await.unwrap().unwrap();
     assert_eq!(
-        input.noise,
-        Some(NoiseTimer::GroupFlush {
+        input,
+        Timer::GroupFlush {
             group: key,
             seq: 1,
             repeat: false
-        })
+        }
     );
 }

@@ -23,7 +23,7 @@ use tocsin_aws::DynamoStore;
 use tocsin_core::Alert;
 use tocsin_core::contract;
 use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, StoreError};
-use tocsin_core::record::{Action, DeliveryJob};
+use tocsin_core::record::{Action, DeliveryJob, Timer};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
 
@@ -294,8 +294,14 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
     );
     // The first escalation step, and the Slack group's repeat timer (the example config groups Slack
     // by service; this critical alert flushed its group at once).
-    assert_eq!(scheduler.pending_where(|t| t.noise.is_none()), 1);
-    assert_eq!(scheduler.pending_where(|t| t.noise.is_some()), 1);
+    assert_eq!(
+        scheduler.pending_where(|t| matches!(t, Timer::Escalation { .. })),
+        1
+    );
+    assert_eq!(
+        scheduler.pending_where(|t| matches!(t, Timer::GroupFlush { .. })),
+        1
+    );
     let trail = h.store.audit(&latest.id).await.unwrap();
     assert_eq!(trail.iter().filter(|e| e.action == Action::Open).count(), 1);
     assert_eq!(

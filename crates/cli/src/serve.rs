@@ -158,11 +158,11 @@ async fn timers(state: Arc<State>, scheduler: VirtualScheduler) {
     loop {
         tokio::time::sleep(TICK).await;
         while let Some((_, _name, tick)) = scheduler.pop_due(Utc::now()) {
-            match state.api.router.escalate(&tick).await {
+            match state.api.router.on_timer(&tick).await {
                 Ok(entries) => report(&state, &entries),
                 Err(e) => eprintln!(
                     "warning: escalation of {}: {}",
-                    tick.alert_id,
+                    tick.subject(),
                     one_line(&e.to_string())
                 ),
             }

@@ -335,7 +335,8 @@ pub struct InhibitState {
     pub targets: BTreeSet<String>,
 }
 
-/// The payload of a noise-control timer.
+/// The noise-control part of a timer's payload as releases before `record::Timer` wrote it: read
+/// only, into a [`crate::record::Timer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NoiseTimer {

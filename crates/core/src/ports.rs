@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::model::Alert;
 use crate::noise::{GroupMember, NoiseState, Silence};
-use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status};
+use crate::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, Status, Timer};
 
 /// Why a store call failed. A failed condition stays distinguishable from a broken backend: the first
 /// is a decision the caller makes sense of, the second makes the function fail so the platform retries.
@@ -250,12 +250,12 @@ pub struct SchedulerError(pub String);
 
 /// One-time timers by idempotent name (EventBridge Scheduler `at()` on AWS, the virtual clock locally).
 pub trait Scheduler: Send + Sync {
-    /// Schedules `tick` at `at` under `name`. A name already scheduled is success (idempotent).
+    /// Schedules `timer` at `at` under `name`. A name already scheduled is success (idempotent).
     fn schedule(
         &self,
         name: &str,
         at: DateTime<Utc>,
-        tick: &EscalationTick,
+        timer: &Timer,
     ) -> impl Future<Output = Result<(), SchedulerError>> + Send;
     /// Cancels `name`. A name not scheduled is success.
     fn cancel(&self, name: &str) -> impl Future<Output = Result<(), SchedulerError>> + Send;

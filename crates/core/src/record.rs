@@ -363,24 +363,144 @@ pub struct DeliveryJob {
     pub thread: Option<String>,
 }
 
-/// The payload of an escalation timer.
+/// The payload of a timer as releases before Router v2 wrote it (`step` for an escalation, or one of
+/// `ack_timer` and `noise`): still read, so a timer scheduled before an upgrade fires after it
+/// ([`Timer::from_json`]); never written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationTick {
     /// The alert to escalate.
     pub alert_id: String,
     /// The step to page: 1-based over levels, continuing across repeats (step = round × levels + level).
     pub step: u32,
-    /// For an acknowledgement timeout instead of a step: the timer's own name, which must still be the
-    /// alert's `ack_timer` when it fires (a later ack or a resolve makes it stale).
+    /// For an acknowledgement timeout instead of a step: the timer's own name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_timer: Option<String>,
-    /// For a noise-control timer (a group flush, the end of a suppression, a silence reminder, a flap
-    /// settling) instead of an escalation step.
+    /// For a noise-control timer instead of an escalation step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<crate::noise::NoiseTimer>,
 }
 
-/// A timer the outbox owes: set `tick` under `name` at `at`.
+/// A timer: what to do when it fires. One tagged enum, the payload of every timer the router sets
+/// (EventBridge Scheduler's Input on AWS), handled by one entry point (`Router::on_timer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+pub enum Timer {
+    /// Page an escalation step of an alert, unless it was acknowledged or resolved meanwhile.
+    Escalation {
+        /// The alert.
+        alert_id: String,
+        /// 1-based over levels, continuing across repeats (step = round × levels + level).
+        step: u32,
+    },
+    /// An acknowledgement timed out: the alert opens again, unless a later ack or a resolve made
+    /// this timer stale (its name is no longer the alert's `ack_timer`).
+    AckTimeout {
+        /// The alert.
+        alert_id: String,
+        /// The timer's own name.
+        name: String,
+    },
+    /// Flush a notification group.
+    GroupFlush {
+        /// The group's key.
+        group: String,
+        /// The group's timer sequence number when scheduled (another is stale).
+        seq: u64,
+        /// Set only to repeat a notification: such timers recur for as long as the group's alerts
+        /// fire, so a replay without `--until` stops before them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        repeat: bool,
+    },
+    /// The hold on an alert ends (a window closes, a silence or mute ends, an inhibition lets go):
+    /// page it if it still fires and nothing else holds it.
+    Unsuppress {
+        /// The alert.
+        alert_id: String,
+        /// What held it.
+        by: String,
+    },
+    /// Remind that a silence ends soon.
+    SilenceReminder {
+        /// The silence.
+        silence: String,
+    },
+    /// An AWS Health scheduled change starts soon.
+    HealthReminder {
+        /// The alert.
+        alert_id: String,
+        /// The start it was set for (RFC 3339).
+        start: String,
+    },
+    /// A flapping alarm may have settled.
+    FlapSettle {
+        /// The flap state's key.
+        key: String,
+        /// The state's sequence number when scheduled.
+        seq: u64,
+    },
+}
+
+impl Timer {
+    /// Reads a timer's payload: the tagged form, or the form releases before it wrote
+    /// ([`EscalationTick`]).
+    pub fn from_json(value: serde_json::Value) -> Result<Timer, serde_json::Error> {
+        if value.get("timer").is_some() {
+            return serde_json::from_value(value);
+        }
+        serde_json::from_value::<EscalationTick>(value).map(Timer::from)
+    }
+
+    /// Whether it is a group's repeat reminder (see [`Timer::GroupFlush`]).
+    pub fn is_repeat(&self) -> bool {
+        matches!(self, Timer::GroupFlush { repeat: true, .. })
+    }
+
+    /// What it is about, for logs: the alert id, or the group's, silence's or flap state's key.
+    pub fn subject(&self) -> &str {
+        match self {
+            Timer::Escalation { alert_id, .. }
+            | Timer::AckTimeout { alert_id, .. }
+            | Timer::Unsuppress { alert_id, .. }
+            | Timer::HealthReminder { alert_id, .. } => alert_id,
+            Timer::GroupFlush { group, .. } => group,
+            Timer::SilenceReminder { silence } => silence,
+            Timer::FlapSettle { key, .. } => key,
+        }
+    }
+}
+
+impl From<EscalationTick> for Timer {
+    fn from(t: EscalationTick) -> Timer {
+        use crate::noise::NoiseTimer;
+        match (t.noise, t.ack_timer) {
+            (Some(NoiseTimer::GroupFlush { group, seq, repeat }), _) => {
+                Timer::GroupFlush { group, seq, repeat }
+            }
+            (Some(NoiseTimer::Unsuppress { by }), _) => Timer::Unsuppress {
+                alert_id: t.alert_id,
+                by,
+            },
+            (Some(NoiseTimer::SilenceReminder { silence }), _) => {
+                Timer::SilenceReminder { silence }
+            }
+            (Some(NoiseTimer::HealthReminder { start }), _) => Timer::HealthReminder {
+                alert_id: t.alert_id,
+                start,
+            },
+            (Some(NoiseTimer::FlapSettle { key, seq }), _) => Timer::FlapSettle { key, seq },
+            (None, Some(name)) => Timer::AckTimeout {
+                alert_id: t.alert_id,
+                name,
+            },
+            (None, None) => Timer::Escalation {
+                alert_id: t.alert_id,
+                step: t.step,
+            },
+        }
+    }
+}
+
+/// A timer the outbox owes: set `timer` under `name` at `at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerSet {
     /// The timer's idempotent name.
@@ -389,7 +509,7 @@ pub struct TimerSet {
     #[serde(with = "rfc3339")]
     pub at: DateTime<Utc>,
     /// Its payload.
-    pub tick: EscalationTick,
+    pub timer: Timer,
 }
 
 /// The effects one state change owes (the transactional outbox): written on the changed item in the
@@ -452,12 +572,12 @@ impl Outbox {
             && self.follow.is_empty()
     }
 
-    /// Owes the timer `tick` under `name` at `at`.
-    pub fn set_timer(&mut self, name: impl Into<String>, at: DateTime<Utc>, tick: EscalationTick) {
+    /// Owes the timer `timer` under `name` at `at`.
+    pub fn set_timer(&mut self, name: impl Into<String>, at: DateTime<Utc>, timer: Timer) {
         self.schedule.push(TimerSet {
             name: name.into(),
             at,
-            tick,
+            timer,
         });
     }
 

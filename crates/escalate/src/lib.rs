@@ -1,11 +1,11 @@
 //! The escalate handler, generic over the router's ports: EventBridge Scheduler invokes the function
-//! with the schedule's Input, an [`EscalationTick`]; the router pages that step's level (or re-triggers
+//! with the schedule's Input, a [`Timer`]; the router pages that step's level (or re-triggers
 //! an acknowledgement that timed out) unless the alert was acknowledged or resolved meanwhile. Late and
 //! doubled invocations page once: the step advances by a conditional update.
 
 use thiserror::Error;
 use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler};
-use tocsin_core::record::{AuditEntry, EscalationTick};
+use tocsin_core::record::{AuditEntry, Timer};
 use tocsin_core::router::{Router, RouterError};
 use tocsin_core::text::one_line;
 
@@ -13,7 +13,7 @@ use tocsin_core::text::one_line;
 #[derive(Debug, Error)]
 pub enum EscalateError {
     /// The Input is not an escalation tick.
-    #[error("input is not an escalation tick: {0}")]
+    #[error("input is not a timer: {0}")]
     NotATick(String),
     /// The router failed.
     #[error(transparent)]
@@ -31,9 +31,10 @@ where
     K: Scheduler,
     C: Clock,
 {
-    let tick: EscalationTick = serde_json::from_value(input)
+    // Either form: a timer set by a release before `Timer` (an escalation tick) fires after an upgrade.
+    let timer = Timer::from_json(input)
         .map_err(|e| EscalateError::NotATick(one_line(&e.to_string()).into_owned()))?;
-    let entries = router.escalate(&tick).await?;
+    let entries = router.on_timer(&timer).await?;
     for e in &entries {
         tracing::info!(
             alert = %e.alert,

@@ -117,8 +117,7 @@ async fn a_schedule_read_back_from_moto_fired_into_the_handler_pages_the_next_le
         .await
         .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("input is not an escalation tick: "),
+        err.to_string().starts_with("input is not a timer: "),
         "{err}"
     );
 }

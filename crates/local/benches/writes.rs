@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, stable_id};
-use tocsin_core::record::EscalationTick;
+use tocsin_core::record::Timer;
 use tocsin_core::router::{Router, RouterSettings};
 use tocsin_local::{
     Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore, VirtualClock,
@@ -127,11 +127,11 @@ impl Rig {
 
     async fn timers(&self, until: DateTime<Utc>) -> (usize, usize) {
         self.faults.clear();
-        let mut ticks: Vec<EscalationTick> = Vec::new();
+        let mut ticks: Vec<Timer> = Vec::new();
         while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
             self.clock.set(at);
             ticks.push(tick.clone());
-            self.router.escalate(&tick).await.unwrap();
+            self.router.on_timer(&tick).await.unwrap();
         }
         units(&self.faults.writes())
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_core::ports::{Clock, Scheduler, SchedulerError};
-use tocsin_core::record::EscalationTick;
+use tocsin_core::record::Timer;
 
 /// A clock that reads whatever it was last set to. Clones share the time.
 #[derive(Clone)]
@@ -41,7 +41,7 @@ impl Clock for VirtualClock {
 #[derive(Default)]
 struct Timers {
     seq: u64,
-    by_time: BTreeMap<(DateTime<Utc>, u64), (Arc<str>, EscalationTick)>,
+    by_time: BTreeMap<(DateTime<Utc>, u64), (Arc<str>, Timer)>,
     by_name: HashMap<Arc<str>, (DateTime<Utc>, u64), crate::compact::Fx>,
 }
 
@@ -67,7 +67,7 @@ impl VirtualScheduler {
     }
 
     /// Removes and returns the earliest timer if it is due at or before `until`.
-    pub fn pop_due(&self, until: DateTime<Utc>) -> Option<(DateTime<Utc>, String, EscalationTick)> {
+    pub fn pop_due(&self, until: DateTime<Utc>) -> Option<(DateTime<Utc>, String, Timer)> {
         let mut g = self.lock();
         let key = *g.by_time.keys().next()?;
         if key.0 > until {
@@ -79,12 +79,12 @@ impl VirtualScheduler {
     }
 
     /// Whether every pending timer's tick satisfies `pred` (true when none is pending).
-    pub fn all_pending(&self, pred: impl Fn(&EscalationTick) -> bool) -> bool {
+    pub fn all_pending(&self, pred: impl Fn(&Timer) -> bool) -> bool {
         self.lock().by_time.values().all(|(_, tick)| pred(tick))
     }
 
     /// How many pending timers' ticks satisfy `pred`.
-    pub fn pending_where(&self, pred: impl Fn(&EscalationTick) -> bool) -> usize {
+    pub fn pending_where(&self, pred: impl Fn(&Timer) -> bool) -> usize {
         self.lock()
             .by_time
             .values()
@@ -109,7 +109,7 @@ impl Scheduler for VirtualScheduler {
         &self,
         name: &str,
         at: DateTime<Utc>,
-        tick: &EscalationTick,
+        tick: &Timer,
     ) -> Result<(), SchedulerError> {
         let mut g = self.lock();
         if g.by_name.contains_key(name) {

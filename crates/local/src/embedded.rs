@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tocsin_core::Alert;
 use tocsin_core::config::Config;
 use tocsin_core::ports::AlertStore;
-use tocsin_core::record::AuditEntry;
+use tocsin_core::record::{AuditEntry, Timer};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 
 use crate::{LocalBus, MemoryStore, VirtualClock, VirtualScheduler};
@@ -84,10 +84,7 @@ impl<S: AlertStore + Clone> Embedded<S> {
         let mut out = Vec::new();
         let limit = until.unwrap_or(DateTime::<Utc>::MAX_UTC);
         for _ in 0..MAX_TIMER_FIRINGS {
-            let only_repeats = || {
-                self.scheduler
-                    .all_pending(|t| t.noise.as_ref().is_some_and(|n| n.is_repeat()))
-            };
+            let only_repeats = || self.scheduler.all_pending(Timer::is_repeat);
             if until.is_none() && only_repeats() {
                 return Ok(out);
             }
@@ -95,7 +92,7 @@ impl<S: AlertStore + Clone> Embedded<S> {
                 return Ok(out);
             };
             self.clock.set(at);
-            out.extend(self.router.escalate(&tick).await?);
+            out.extend(self.router.on_timer(&tick).await?);
         }
         Ok(out)
     }

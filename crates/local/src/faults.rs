@@ -14,9 +14,7 @@ use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{
     AlertStore, Bus, BusError, Claim, Latest, Scheduler, SchedulerError, StoreError,
 };
-use tocsin_core::record::{
-    AlertRecord, AuditEntry, DedupRecord, DeliveryJob, EscalationTick, Status,
-};
+use tocsin_core::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, Status, Timer};
 
 /// What the chosen call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +178,7 @@ impl<K: Scheduler> Scheduler for FaultyScheduler<K> {
         &self,
         name: &str,
         at: DateTime<Utc>,
-        tick: &EscalationTick,
+        tick: &Timer,
     ) -> Result<(), SchedulerError> {
         self.faults
             .run(

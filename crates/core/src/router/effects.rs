@@ -185,7 +185,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             self.scheduler.cancel(name).await?;
         }
         for t in &out.schedule {
-            self.scheduler.schedule(&t.name, t.at, &t.tick).await?;
+            self.scheduler.schedule(&t.name, t.at, &t.timer).await?;
         }
         for job in out.jobs(owner.map(|r| &r.alert)) {
             self.bus.publish_delivery(&job).await?;

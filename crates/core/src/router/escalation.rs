@@ -48,11 +48,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         if let (Some(timeout), Some(name)) = (ack_timeout, &rec.ack_timer) {
-            let tick = EscalationTick {
+            let tick = Timer::AckTimeout {
                 alert_id: rec.id.clone(),
-                step: 0,
-                ack_timer: Some(name.clone()),
-                noise: None,
+                name: name.clone(),
             };
             out.set_timer(name.clone(), now + to_chrono(timeout), tick);
         }
@@ -108,25 +106,19 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Ok(entries)
     }
 
-    /// Handles an escalation timer: pages the step's level unless the alert is no longer open, and
-    /// schedules the next step. A step already paged pages nothing.
-    pub async fn escalate(&self, tick: &EscalationTick) -> Result<Vec<AuditEntry>, RouterError> {
-        let now = self.clock.now();
-        if let Some(timer) = &tick.noise {
-            // Boxed: the noise timers reach into open/resolve/grouping, and inlining all of that into
-            // this future makes the escalate function's future too deep for the compiler's layout.
-            // Each noise path records its own entries, with the change they belong to.
-            return Box::pin(self.noise_timer(tick, timer, now)).await;
-        }
-        let Some(mut rec) = self.load_alert(&tick.alert_id).await? else {
+    /// An escalation step's timer fired: pages the step's level unless the alert is no longer open,
+    /// and schedules the next step. A step already paged pages nothing.
+    pub(crate) async fn escalation_step(
+        &self,
+        alert_id: &str,
+        step: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, RouterError> {
+        let Some(mut rec) = self.load_alert(alert_id).await? else {
             return Ok(Vec::new());
         };
-        if let Some(name) = &tick.ack_timer {
-            return self.ack_timed_out(rec, name, now).await;
-        }
         let alert = rec.alert.clone();
-        let end =
-            |reason: String| entry(now, &tick.alert_id, &alert, Action::EscalationEnd, reason);
+        let end = |reason: String| entry(now, alert_id, &alert, Action::EscalationEnd, reason);
         let policy = rec
             .escalation
             .as_deref()
@@ -144,13 +136,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .unwrap_or("someone")
             ))],
             (Status::Resolved | Status::Closed, _) => vec![end("alert resolved".into())],
-            (Status::Open, Some(_)) if rec.escalation_step >= tick.step => {
+            (Status::Open, Some(_)) if rec.escalation_step >= step => {
                 let mut e = entry(
                     now,
                     &rec.id,
                     &alert,
                     Action::Dedup,
-                    format!("escalation step {} already paged", tick.step),
+                    format!("escalation step {} already paged", step),
                 );
                 e.event_id = None;
                 vec![e]
@@ -163,12 +155,17 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .until
                     .filter(|u| *u > now)
                     .unwrap_or(now + chrono::TimeDelta::minutes(HELD_ESCALATION_RECHECK_MINUTES));
-                let name = format!(
-                    "{}-held-{}",
-                    timer_name(&rec.id, tick.step),
-                    retry.timestamp()
-                );
-                self.scheduler.schedule(&name, retry, tick).await?;
+                let name = format!("{}-held-{}", timer_name(&rec.id, step), retry.timestamp());
+                self.scheduler
+                    .schedule(
+                        &name,
+                        retry,
+                        &Timer::Escalation {
+                            alert_id: alert_id.to_string(),
+                            step,
+                        },
+                    )
+                    .await?;
                 let mut e = entry(
                     now,
                     &rec.id,
@@ -176,7 +173,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     Action::Suppress,
                     format!(
                         "escalation step {} held by {}: {}; tried again at {}",
-                        tick.step,
+                        step,
                         h.by,
                         h.reason,
                         format_time(&retry)
@@ -188,11 +185,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             (Status::Open, Some(policy)) => {
                 let levels = policy.levels.len() as u32;
                 let total = levels * (policy.repeat + 1);
-                if levels == 0 || tick.step > total {
+                if levels == 0 || step > total {
                     vec![end("no more escalation levels".into())]
                 } else {
-                    let level_idx = ((tick.step - 1) % levels) as usize;
-                    let round = (tick.step - 1) / levels;
+                    let level_idx = ((step - 1) % levels) as usize;
+                    let round = (step - 1) / levels;
                     let mut targets = self.level_targets(policy, level_idx, round, now);
                     // The first round never pages twice whoever was already paged for this alert (the
                     // route's own notify often names the same on-call person as level 1); a repeat of
@@ -208,7 +205,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     } else {
                         Vec::new()
                     };
-                    rec.escalation_step = tick.step;
+                    rec.escalation_step = step;
                     rec.updated_at = now;
                     rec.version += 1;
                     for t in &targets.0 {
@@ -285,8 +282,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         e.event_id = None;
                         entries.push(e);
                     }
-                    if tick.step < total {
-                        let next = tick.step + 1;
+                    if step < total {
+                        let next = step + 1;
                         let next_idx = ((next - 1) % levels) as usize;
                         let delay = if next_idx == 0 {
                             // Before a repeat of the policy, wait as long as its longest gap.
@@ -300,11 +297,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                             policy.levels[next_idx].delay
                         };
                         let at = now + to_chrono(delay);
-                        let next_tick = EscalationTick {
+                        let next_tick = Timer::Escalation {
                             alert_id: rec.id.clone(),
                             step: next,
-                            ack_timer: None,
-                            noise: None,
                         };
                         out.set_timer(timer_name(&rec.id, next), at, next_tick);
                     }
@@ -326,6 +321,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// An acknowledgement left unresolved past the policy's `ack_timeout` (as PagerDuty does): the
     /// alert opens again, everyone paged so far is paged again, and escalation goes on from the next
     /// step. A timer made stale by a resolve or a later ack does nothing.
+    pub(crate) async fn ack_timeout(
+        &self,
+        alert_id: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, RouterError> {
+        match self.load_alert(alert_id).await? {
+            Some(rec) => self.ack_timed_out(rec, name, now).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     pub(crate) async fn ack_timed_out(
         &self,
         mut rec: AlertRecord,
@@ -390,11 +397,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             if rec.escalation_step < total {
                 let next = rec.escalation_step + 1;
                 let idx = ((next - 1) as usize) % policy.levels.len();
-                let tick = EscalationTick {
+                let tick = Timer::Escalation {
                     alert_id: rec.id.clone(),
                     step: next,
-                    ack_timer: None,
-                    noise: None,
                 };
                 let at = now + to_chrono(policy.levels[idx].delay);
                 out.set_timer(timer_name(&rec.id, next), at, tick);

@@ -126,14 +126,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             out.cancel_timer(format!("{prefix}{}", st.seq));
         }
         st.seq += 1;
-        let tick = EscalationTick {
-            alert_id: key.to_string(),
-            step: 0,
-            ack_timer: None,
-            noise: Some(NoiseTimer::FlapSettle {
-                key: key.to_string(),
-                seq: st.seq,
-            }),
+        let tick = Timer::FlapSettle {
+            key: key.to_string(),
+            seq: st.seq,
         };
         out.set_timer(format!("{prefix}{}", st.seq), due, tick);
     }

@@ -245,15 +245,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         st.seq += 1;
         st.timer_at = Some(due);
-        let tick = EscalationTick {
-            alert_id: key.to_string(),
-            step: 0,
-            ack_timer: None,
-            noise: Some(NoiseTimer::GroupFlush {
-                group: key.to_string(),
-                seq: st.seq,
-                repeat,
-            }),
+        let tick = Timer::GroupFlush {
+            group: key.to_string(),
+            seq: st.seq,
+            repeat,
         };
         out.set_timer(format!("{prefix}{}", st.seq), due, tick);
     }

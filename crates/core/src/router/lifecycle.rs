@@ -203,11 +203,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .and_then(|p| self.config.escalation_policies.get(p))
         {
             if let Some(first) = policy.levels.first() {
-                let tick = EscalationTick {
+                let tick = Timer::Escalation {
                     alert_id: id.clone(),
                     step: 1,
-                    ack_timer: None,
-                    noise: None,
                 };
                 out.set_timer(timer_name(id, 1), now + to_chrono(first.delay), tick);
             }

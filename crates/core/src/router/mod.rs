@@ -64,8 +64,8 @@ use crate::ports::{
     StoreError,
 };
 use crate::record::{
-    Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind,
-    EscalationTick, Status, Target,
+    Action, AlertRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Status,
+    Target, Timer,
 };
 use crate::routing::{expand, match_routes, person_target};
 #[allow(unused_imports)]

@@ -24,13 +24,11 @@ use chrono::{DateTime, Utc};
 use crate::classify::matches_all;
 use crate::model::{AlarmState, Alert, Severity, Source, Transport, format_time, stable_id};
 use crate::noise::{
-    GroupMember, GroupState, InhibitState, NewSilence, NoiseBody, NoiseState, NoiseTimer, Silence,
-    inhibit_key, label_text, label_values, noise_timer_name,
+    GroupMember, GroupState, InhibitState, NewSilence, NoiseBody, NoiseState, Silence, inhibit_key,
+    label_text, label_values, noise_timer_name,
 };
 use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
-use crate::record::{
-    Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Status,
-};
+use crate::record::{Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, Status, Timer};
 use crate::record::{FollowUp, Outbox};
 use crate::router::effects::CONFLICT_TRIES;
 #[allow(unused_imports)]
@@ -49,16 +47,10 @@ pub(crate) struct Held {
 
 /// The key of the state listing the alerts a silence holds (released when it is expired early).
 /// The timer that checks a held alert again at `at` (its hold ended, or was let go).
-pub(crate) fn release_timer(
-    alert_id: &str,
-    by: &str,
-    at: DateTime<Utc>,
-) -> (String, EscalationTick) {
-    let tick = EscalationTick {
+pub(crate) fn release_timer(alert_id: &str, by: &str, at: DateTime<Utc>) -> (String, Timer) {
+    let tick = Timer::Unsuppress {
         alert_id: alert_id.to_string(),
-        step: 0,
-        ack_timer: None,
-        noise: Some(NoiseTimer::Unsuppress { by: by.to_string() }),
+        by: by.to_string(),
     };
     (
         noise_timer_name("unsup", alert_id, at.timestamp() as u64),
@@ -544,13 +536,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if let Some(r) = &self.config.noise.silence_reminder {
             let at = silence.ends_at - to_chrono(r.before);
             if at > now {
-                let tick = EscalationTick {
-                    alert_id: silence_audit_id(&silence.id),
-                    step: 0,
-                    ack_timer: None,
-                    noise: Some(NoiseTimer::SilenceReminder {
-                        silence: silence.id.clone(),
-                    }),
+                let tick = Timer::SilenceReminder {
+                    silence: silence.id.clone(),
                 };
                 self.scheduler
                     .schedule(&reminder_timer(&silence.id), at, &tick)

@@ -18,11 +18,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{Alert, format_time, stable_id};
-use crate::noise::{NoiseTimer, noise_timer_name};
+use crate::noise::noise_timer_name;
 use crate::ports::{AlertStore, Bus, Clock, Scheduler};
-use crate::record::{
-    Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, EscalationTick, Outbox,
-};
+use crate::record::{Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, Outbox, Timer};
 use crate::router::{Router, RouterError, entry, human, to_chrono};
 
 /// The `kind` of a Health scheduled change.
@@ -78,13 +76,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if at <= now {
             return;
         }
-        let tick = EscalationTick {
+        let tick = Timer::HealthReminder {
             alert_id: rec.id.clone(),
-            step: 0,
-            ack_timer: None,
-            noise: Some(NoiseTimer::HealthReminder {
-                start: format_time(&start),
-            }),
+            start: format_time(&start),
         };
         out.set_timer(reminder_timer_name(&rec.id, start), at, tick);
         out.audit.push(entry(

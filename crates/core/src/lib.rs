@@ -19,6 +19,7 @@ pub mod render;
 pub mod retry;
 pub mod router;
 pub mod routing;
+pub mod secret;
 pub mod source;
 pub mod status;
 pub mod suppress;

@@ -30,27 +30,29 @@ use tocsin_core::record::{
 };
 use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::secret::SecretMap;
 use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
-use tocsin_core::token::{self, Claims};
+use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_core::{Severity, text::one_line};
 
-/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret: NAME}`
-/// from `TOCSIN_SECRET_<NAME>` (upper case, `-` as `_`), which the stack fills from Secrets Manager with a
-/// dynamic reference. The error names the reference, never a value.
+/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret:
+/// NAME}` from the channel's secret (read from Secrets Manager at cold start: `CHANNEL_SECRET_ARN`),
+/// never from the environment. The error names the reference (`SLACK_WEBHOOK_URL`, `secret
+/// teams-webhook`), never a value.
 pub fn resolve_setting(
     setting: &tocsin_core::config::Setting,
     env: impl Fn(&str) -> Option<String>,
+    secrets: &SecretMap,
 ) -> Result<String, String> {
     use tocsin_core::config::Setting;
-    let var = match setting {
-        Setting::Literal(v) => return Ok(v.clone()),
-        Setting::Env(name) => name.clone(),
-        Setting::Secret(name) => format!(
-            "TOCSIN_SECRET_{}",
-            name.to_ascii_uppercase().replace('-', "_")
-        ),
-    };
-    env(&var).filter(|v| !v.is_empty()).ok_or(var)
+    match setting {
+        Setting::Literal(v) => Ok(v.clone()),
+        Setting::Env(name) => env(name).filter(|v| !v.is_empty()).ok_or(name.clone()),
+        Setting::Secret(name) => secrets
+            .get(name)
+            .map(str::to_string)
+            .ok_or_else(|| format!("secret {name}")),
+    }
 }
 
 /// What invokes a deliver function.
@@ -71,8 +73,8 @@ pub enum Input {
 pub struct LinkSettings {
     /// The API's public base URL (`https://abc.execute-api.eu-west-1.amazonaws.com`).
     pub base_url: String,
-    /// The token signing key (shared with the api function). Never logged.
-    pub key: Vec<u8>,
+    /// The token signing keys (shared with the api function; at least 32 bytes each). Never logged.
+    pub keys: KeyRing,
     /// How long a link works.
     pub ttl: Duration,
 }
@@ -210,7 +212,7 @@ where
         let expires_at = now + TimeDelta::from_std(l.ttl).unwrap_or(TimeDelta::hours(24));
         let link = |action: &str| {
             let t = token::sign(
-                &l.key,
+                &l.keys,
                 &Claims {
                     alert_id: job.alert_id.clone(),
                     action: action.to_string(),

@@ -69,10 +69,13 @@ async fn main() -> Result<(), Error> {
         .ok_or_else(|| format!("CHANNEL_NAME={channel_name} is not a channel of the config"))?
         .clone();
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Read once, at cold start, and held for the sandbox's life.
+    let link_keys = tocsin_aws::wiring::link_keys(&sdk, env).await?;
+    let channel_secrets = tocsin_aws::wiring::channel_secrets(&sdk, env).await?;
     let setting = |key: &str| -> Result<Option<String>, Error> {
         match channel.settings.get(key) {
             None => Ok(None),
-            Some(s) => resolve_setting(s, env)
+            Some(s) => resolve_setting(s, env, &channel_secrets)
                 .map(Some)
                 .map_err(|var| format!("channel {channel_name}: {key}: {var} is not set").into()),
         }
@@ -102,7 +105,8 @@ async fn main() -> Result<(), Error> {
         }
         _ => {
             let secrets = |s: &Setting| {
-                resolve_setting(s, env).map_err(|reference| SecretError::NotSet { reference })
+                resolve_setting(s, env, &channel_secrets)
+                    .map_err(|reference| SecretError::NotSet { reference })
             };
             AnyNotifier::Http(tocsin_channels::build(&channel, &secrets)?)
         }
@@ -149,7 +153,7 @@ async fn main() -> Result<(), Error> {
             invocations: 3,
             links: LinkSettings {
                 base_url: tocsin_lambda::env("API_BASE_URL")?,
-                key: tocsin_lambda::env("LINK_SIGNING_KEY")?.into_bytes(),
+                keys: link_keys,
                 ttl: Duration::from_secs(24 * 3600),
             },
         },

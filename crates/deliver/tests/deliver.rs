@@ -16,6 +16,9 @@ use tocsin_core::retry::{RetryPolicy, Sleeper};
 use tocsin_deliver::{DeliverError, Deliverer, Input, LinkSettings, Settings, Throttle};
 use tocsin_local::{LocalBus, LocalFlushTimer, MemoryHold, MemoryStore, VirtualClock};
 
+/// The one-click key of the tests (32 bytes or more, as every key must be).
+const LINK_KEY: &[u8] = b"link-signing-key-0123456789abcdef";
+
 /// A channel answering each send with the next scripted reply (then success), recording what it got.
 #[derive(Clone, Default)]
 struct Scripted {
@@ -146,7 +149,7 @@ fn rig_with<H, T>(
                 invocations: 3,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
-                    key: b"link-signing-key".to_vec(),
+                    keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
                     ttl: Duration::from_secs(3600),
                 },
             },
@@ -277,7 +280,12 @@ async fn messages_carry_one_click_links_signed_for_the_target() {
     let links = r.d.links(&j, t0());
     let ack = links.ack.unwrap();
     let token = ack.strip_prefix("https://tocsin.example/a/").unwrap();
-    let claims = tocsin_core::token::verify(b"link-signing-key", token, t0()).unwrap();
+    let claims = tocsin_core::token::verify(
+        &tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
+        token,
+        t0(),
+    )
+    .unwrap();
     assert_eq!(
         (
             claims.alert_id.as_str(),
@@ -301,21 +309,42 @@ async fn messages_carry_one_click_links_signed_for_the_target() {
 }
 
 #[test]
-fn secret_settings_resolve_from_the_environment_and_errors_name_only_the_variable() {
+fn secret_settings_resolve_from_the_channel_secret_never_the_environment() {
     use tocsin_core::config::Setting;
+    use tocsin_core::secret::SecretMap;
     use tocsin_deliver::resolve_setting;
-    let env =
-        |n: &str| (n == "TOCSIN_SECRET_PAGERDUTY_ROUTING_KEY").then(|| "R0ut1ngK3y".to_string());
+    let secrets = SecretMap::from_pairs([("pagerduty-routing-key", "R0ut1ngK3y")]);
+    // The environment holds the old variable: it is not read.
+    let env = |n: &str| {
+        (n == "TOCSIN_SECRET_TEAMS_WEBHOOK" || n == "SLACK_WEBHOOK_URL")
+            .then(|| "from-env".to_string())
+    };
     assert_eq!(
-        resolve_setting(&Setting::Secret("pagerduty-routing-key".into()), env),
+        resolve_setting(
+            &Setting::Secret("pagerduty-routing-key".into()),
+            env,
+            &secrets
+        ),
         Ok("R0ut1ngK3y".to_string())
     );
     assert_eq!(
-        resolve_setting(&Setting::Literal("tocsin@example.com".into()), env),
+        resolve_setting(&Setting::Secret("teams-webhook".into()), env, &secrets),
+        Err("secret teams-webhook".to_string())
+    );
+    assert_eq!(
+        resolve_setting(
+            &Setting::Literal("tocsin@example.com".into()),
+            env,
+            &secrets
+        ),
         Ok("tocsin@example.com".into())
     );
-    let missing = resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env).unwrap_err();
-    assert_eq!(missing, "SLACK_WEBHOOK_URL");
+    assert_eq!(
+        resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env, &secrets),
+        Ok("from-env".into())
+    );
+    let missing = resolve_setting(&Setting::Env("HOOK_URL".into()), env, &secrets).unwrap_err();
+    assert_eq!(missing, "HOOK_URL");
 }
 
 #[tokio::test]
@@ -446,8 +475,9 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
     let sent = texts(&r);
     assert_eq!(sent.len(), 2);
     assert!(
+        // One segment: the link (with its key id) leaves room to name the most severe alert only.
         sent[1].starts_with(
-            "2 alerts: CRIT orders-db-down; HIGH api-5xx. Ack: https://tocsin.example/a/"
+            "2 alerts: CRIT orders-db-down; +1 more. Ack: https://tocsin.example/a/k1."
         ),
         "{}",
         sent[1]

@@ -21,6 +21,9 @@ use tocsin_core::retry::RetryPolicy;
 use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle};
 use tocsin_local::VirtualClock;
 
+/// The one-click key of the tests (32 bytes or more, as every key must be).
+const LINK_KEY: &[u8] = b"link-signing-key-0123456789abcdef";
+
 const CONFIG: &str = r##"
 channels:
   oncall-sms: {type: sms, default_to: ["+15550100000"]}
@@ -111,7 +114,7 @@ impl World {
                 invocations: 3,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
-                    key: b"link-signing-key".to_vec(),
+                    keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
                     ttl: Duration::from_secs(3600),
                 },
             },

@@ -438,6 +438,7 @@ where
                 if e.status() >= 500 {
                     tracing::warn!(status = e.status(), code = e.code(), reason = %one_line(&e.to_string()), "request failed");
                 }
+                let e = shown_to(e, req.identity.is_some());
                 if one_click && html {
                     Response::html(e.status(), pages::error(&e))
                 } else {
@@ -926,6 +927,18 @@ where
     }
 }
 
+/// The error as a caller sees it: a server-side failure's detail (DynamoDB's or SNS's text, with
+/// ARNs) is for the log only unless the authorizer vouched for the caller; anyone else gets the
+/// same generic line.
+fn shown_to(e: ApiError, authenticated: bool) -> ApiError {
+    match e {
+        ApiError::Unavailable(_) if !authenticated => {
+            ApiError::Unavailable("the service is unavailable right now; try again".into())
+        }
+        e => e,
+    }
+}
+
 fn parse_status(s: &str) -> Result<Status, ApiError> {
     serde_json::from_value::<Status>(json!(s)).map_err(|_| {
         ApiError::BadRequest(format!(
@@ -943,5 +956,31 @@ fn command_of(action: &str) -> Result<Command, ApiError> {
             "this link allows {:?}, which is not a one-click action",
             one_line(other)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_failure_shows_its_detail_to_authenticated_callers_only() {
+        let e = || {
+            ApiError::from(StoreError::Backend(
+                "ResourceNotFoundException: arn:aws:dynamodb:eu-west-1:123456789012:table/t".into(),
+            ))
+        };
+        let public = shown_to(e(), false).to_json().to_string();
+        assert!(!public.contains("arn:aws"), "{public}");
+        assert!(public.contains("\"unavailable\""), "{public}");
+        assert!(
+            shown_to(e(), true)
+                .to_json()
+                .to_string()
+                .contains("arn:aws")
+        );
+        // A client error keeps its reason: it is about the caller's own request.
+        let bad = ApiError::BadRequest("limit must be a number from 1 to 1000".into());
+        assert_eq!(shown_to(bad.clone(), false), bad);
     }
 }

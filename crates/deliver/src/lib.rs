@@ -231,7 +231,13 @@ where
                 l.base_url.trim_end_matches('/'),
                 job.alert_id
             )),
-            runbook: job.alert.labels.get("runbook_url").cloned(),
+            // The alarm writes the URL: a button only for a host the config trusts.
+            runbook: job
+                .alert
+                .labels
+                .get("runbook_url")
+                .filter(|u| self.config.defaults.runbook_allowed(u))
+                .cloned(),
             ack_code: None,
         }
     }

@@ -163,6 +163,37 @@ pub struct Defaults {
     /// How long before an AWS Health scheduled change starts its reminder goes out to everyone told
     /// of it. Default 24 hours; `0s` sends none.
     pub health_reminder: Option<std::time::Duration>,
+    /// Hosts whose runbook links (an alert's `runbook_url`) become a button in messages: exact
+    /// names, or `*.example.com` for any host under it. Default none: a runbook URL comes from the
+    /// alarm, which anyone who may put an alarm may write, so it is a link only when the config
+    /// trusts its host.
+    pub runbook_hosts: Vec<String>,
+}
+
+impl Defaults {
+    /// Whether `url` is an `https` URL on a host of [`Defaults::runbook_hosts`].
+    pub fn runbook_allowed(&self, url: &str) -> bool {
+        let Some(rest) = url.strip_prefix("https://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return false;
+        }
+        let host = authority
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        !host.is_empty()
+            && self.runbook_hosts.iter().any(|allowed| {
+                let allowed = allowed.to_ascii_lowercase();
+                match allowed.strip_prefix("*.") {
+                    Some(domain) => host.ends_with(&format!(".{domain}")),
+                    None => host == allowed,
+                }
+            })
+    }
 }
 
 impl Default for Defaults {
@@ -173,6 +204,7 @@ impl Default for Defaults {
             insufficient_data: InsufficientData::Ignore,
             severity_tags: true,
             health_reminder: Some(std::time::Duration::from_secs(24 * 3600)),
+            runbook_hosts: Vec::new(),
         }
     }
 }

@@ -1214,6 +1214,15 @@ fn check_meta_monitoring(template_text: &str) -> Vec<String> {
         if !watched.contains(&format!("Errors {f}")) {
             problems.push(format!("{f}: no alarm on its Errors"));
         }
+        // Reserved concurrency caps every function: being throttled is the first sign of a flood.
+        if !watched.contains(&format!("Throttles {f}")) {
+            problems.push(format!("{f}: no alarm on its Throttles"));
+        }
+        // Async functions (all but the api): events waiting in Lambda's queue mean late pages.
+        let is_api = f == "ApiFunction";
+        if !is_api && !watched.contains(&format!("AsyncEventAge {f}")) {
+            problems.push(format!("{f}: no alarm on its AsyncEventAge"));
+        }
     }
     for q in of_type("AWS::SQS::Queue") {
         if !watched.contains(&format!("ApproximateNumberOfMessagesVisible {q}")) {
@@ -1866,7 +1875,11 @@ fn a_wrong_index_or_an_unwatched_function_is_caught() {
     assert_ne!(unwatched, t);
     assert_eq!(
         check_meta_monitoring(&unwatched),
-        vec!["RouterFunction: no alarm on its Errors"]
+        vec![
+            "RouterFunction: no alarm on its Errors",
+            "RouterFunction: no alarm on its Throttles",
+            "RouterFunction: no alarm on its AsyncEventAge",
+        ]
     );
 }
 

@@ -307,12 +307,86 @@ impl ApiSettings {
     }
 }
 
-/// The api: the router (for the commands, which stop escalation and tell the others) and settings.
+/// The api: the router (for the commands, which stop escalation and tell the others), settings and
+/// the status pages built lately.
 pub struct Api<S, B, K, C> {
     /// The router; its store answers the queries.
     pub router: Router<S, B, K, C>,
     /// Settings.
     pub settings: ApiSettings,
+    /// The status page of each audience, as last built.
+    pub status_cache: StatusCache,
+}
+
+impl<S, B, K, C> Api<S, B, K, C> {
+    /// The api over `router`, with an empty status cache.
+    pub fn new(router: Router<S, B, K, C>, settings: ApiSettings) -> Self {
+        Api {
+            router,
+            settings,
+            status_cache: StatusCache::default(),
+        }
+    }
+}
+
+/// How long a built status page is served before the store is read again. The status page is public
+/// and customers refresh it hardest during an outage: whatever the request rate, one sandbox reads
+/// the store for it at most once per audience per this long.
+pub const STATUS_TTL: Duration = Duration::seconds(30);
+
+/// The status page of each audience, with when it was built. Shared by the requests of one sandbox
+/// (one at a time on Lambda; concurrently under `tocsin serve`, where two may build at once).
+#[derive(Debug)]
+pub struct StatusCache {
+    ttl: Duration,
+    pages: std::sync::Mutex<Vec<(Audience, chrono::DateTime<Utc>, status::StatusPage)>>,
+    builds: std::sync::atomic::AtomicU64,
+}
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        StatusCache::with_ttl(STATUS_TTL)
+    }
+}
+
+impl StatusCache {
+    /// A cache that serves a page for `ttl` (zero: never; `tocsin serve`, where a stale page would
+    /// only confuse).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        StatusCache {
+            ttl,
+            pages: std::sync::Mutex::new(Vec::new()),
+            builds: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many pages were built from the store so far (each: three bounded queries and an audit
+    /// read per incident shown).
+    pub fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fresh(&self, audience: Audience, now: chrono::DateTime<Utc>) -> Option<status::StatusPage> {
+        let pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages
+            .iter()
+            .find(|(a, at, _)| *a == audience && now >= *at && now - *at < self.ttl)
+            .map(|(_, _, page)| page.clone())
+    }
+
+    fn put(&self, audience: Audience, now: chrono::DateTime<Utc>, page: &status::StatusPage) {
+        self.builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages.retain(|(a, _, _)| *a != audience);
+        pages.push((audience, now, page.clone()));
+    }
 }
 
 /// What a command did: the alert as it now is, the decisions recorded, the EMF line of an ack or
@@ -846,6 +920,37 @@ where
             })?;
         }
         let now = self.router.clock.now();
+        let page = match self.status_cache.fresh(audience, now) {
+            Some(page) => page,
+            None => {
+                let page = self.build_status(audience, now).await?;
+                self.status_cache.put(audience, now, &page);
+                page
+            }
+        };
+        if json_out {
+            Ok(Response::json(
+                200,
+                &serde_json::to_value(&page).unwrap_or(Value::Null),
+            ))
+        } else {
+            let mut r = Response::html(
+                200,
+                render::status_html::render(&page, &self.settings.title),
+            );
+            if req.method == "HEAD" {
+                r.body.clear();
+            }
+            Ok(r)
+        }
+    }
+
+    /// The status page from the store: three bounded queries and an audit read per incident shown.
+    async fn build_status(
+        &self,
+        audience: Audience,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<status::StatusPage, ApiError> {
         let store = &self.router.store;
         let max = self.settings.max_list;
         let mut live = store.list_alerts(Status::Open, max).await?;
@@ -863,29 +968,14 @@ where
         for r in live.iter().chain(recent).take(100) {
             audits.insert(r.id.clone(), store.audit(&r.id).await?);
         }
-        let page = status::build(
+        Ok(status::build(
             &self.router.config,
             &live,
             &resolved,
             &audits,
             audience,
             now,
-        );
-        if json_out {
-            Ok(Response::json(
-                200,
-                &serde_json::to_value(&page).unwrap_or(Value::Null),
-            ))
-        } else {
-            let mut r = Response::html(
-                200,
-                render::status_html::render(&page, &self.settings.title),
-            );
-            if req.method == "HEAD" {
-                r.body.clear();
-            }
-            Ok(r)
-        }
+        ))
     }
 
     async fn metrics(&self, req: &Request) -> Result<Response, ApiError> {

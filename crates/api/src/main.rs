@@ -16,10 +16,8 @@ async fn main() -> Result<(), Error> {
     let links = tocsin_aws::wiring::link_keys(&sdk, get).await?;
     let integrations = tocsin_aws::wiring::integration_keys(&sdk, get).await?;
     let settings = ApiSettings::from_env(get, links, Some(integrations))?;
-    let api = Api {
-        router: tocsin_aws::wiring::router_from_env(config, &sdk, get)?,
-        settings,
-    };
+    let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
+    let api = Api::new(router, settings);
     let api = &api;
     lambda_http::run(service_fn(move |req: lambda_http::Request| async move {
         Ok::<_, Error>(tocsin_api::lambda::handle(api, req).await)

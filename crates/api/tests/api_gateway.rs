@@ -73,8 +73,8 @@ async fn world() -> World {
         .unwrap();
     pipeline.clock.set("2026-11-20T02:18:00Z".parse().unwrap());
     pipeline.bus.take_deliveries();
-    let api = Api {
-        router: Router {
+    let api = Api::new(
+        Router {
             config,
             store: pipeline.store.clone(),
             bus: pipeline.bus.clone(),
@@ -82,7 +82,7 @@ async fn world() -> World {
             clock: pipeline.clock.clone(),
             settings: RouterSettings::default(),
         },
-        settings: ApiSettings {
+        ApiSettings {
             link_keys: ring(),
             integration_keys: None,
             default_audience: Audience::Customer,
@@ -90,7 +90,7 @@ async fn world() -> World {
             metrics_namespace: "tocsin".into(),
             max_list: 1000,
         },
-    };
+    );
     World {
         api,
         pipeline,
@@ -757,4 +757,36 @@ async fn deleting_a_silence_by_its_id_is_the_route_and_the_bare_path_is_not() {
     let r = w.api.handle(&req("DELETE", "/silences/nope")).await;
     assert_eq!(r.status, 404, "{}", r.text());
     assert_ne!(json(&r)["error"]["message"], "no such route");
+}
+
+#[tokio::test]
+async fn a_thousand_status_requests_build_the_page_once_per_audience_and_thirty_seconds() {
+    let w = world().await;
+    let first = w.call("status-json-customer", &[]).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    for _ in 0..999 {
+        let r = w.call("status-json-customer", &[]).await;
+        assert_eq!(r.body, first.body);
+    }
+    assert_eq!(
+        w.api.status_cache.builds(),
+        1,
+        "one build: 3 queries and the audits of its incidents"
+    );
+    // The internal view is another audience: its own build.
+    for _ in 0..10 {
+        assert_eq!(w.call("status-internal-route", &[]).await.status, 200);
+    }
+    assert_eq!(w.api.status_cache.builds(), 2);
+    // The store changes (the checkout alert is acknowledged): the cached page stands until it is
+    // 30 s old, then one request rebuilds it.
+    let ack = w.call_on("ack", &w.checkout).await;
+    assert_eq!(ack.status, 200, "{}", ack.text());
+    assert_eq!(w.call("status-json-customer", &[]).await.body, first.body);
+    w.pipeline
+        .clock
+        .set(w.pipeline.clock.now_for_tests() + Duration::seconds(30));
+    let later = w.call("status-json-customer", &[]).await;
+    assert_ne!(later.body, first.body, "rebuilt after 30 s");
+    assert_eq!(w.api.status_cache.builds(), 3);
 }

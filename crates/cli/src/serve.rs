@@ -18,7 +18,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tocsin_api::{Api, ApiSettings, Identity, Request, Response};
+use tocsin_api::{Api, ApiSettings, Identity, Request, Response, StatusCache};
 use tocsin_core::config::Config;
 use tocsin_core::ports::SystemClock;
 use tocsin_core::record::{AuditEntry, DeliveryKind};
@@ -113,9 +113,8 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
             .port();
         let base_url = format!("http://127.0.0.1:{port}");
         let scheduler = VirtualScheduler::new();
-        let state = Arc::new(State {
-            api: Api {
-                router: Router {
+        let mut api = Api::new(
+                Router {
                     config,
                     store: MemoryStore::new(),
                     bus: LocalBus::new(),
@@ -123,7 +122,7 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                     clock: SystemClock,
                     settings: RouterSettings::default(),
                 },
-                settings: ApiSettings {
+                ApiSettings {
                     link_keys: key,
                     // Webhooks need no key here: the local actor is trusted (127.0.0.1 alone).
                     integration_keys: None,
@@ -133,7 +132,11 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                     metrics_namespace: "tocsin".into(),
                     max_list: 1000,
                 },
-            },
+            );
+        // Locally a page is rebuilt on every request: nothing to protect, and a stale page confuses.
+        api.status_cache = StatusCache::with_ttl(chrono::Duration::zero());
+        let state = Arc::new(State {
+            api,
             base_url: base_url.clone(),
             port,
             actor: args.actor,

@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod config;
 pub mod contract;
+pub mod destination;
 pub mod explain;
 pub mod lifecycle;
 pub mod metrics;

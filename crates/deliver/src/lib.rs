@@ -55,6 +55,10 @@ pub fn resolve_setting(
     }
 }
 
+/// How the audit reason of a refused destination begins (the deliver function counts these for the
+/// ops alarm).
+pub const REFUSED: &str = "refused destination";
+
 /// What invokes a deliver function.
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
@@ -260,6 +264,14 @@ where
         summary: Option<Rendered>,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
         let now = self.clock.now();
+        // Only destinations the config gives this channel: a job is what anyone who may publish to
+        // the deliveries topic says it is. A refusal is final (no retry), on record, and counted for
+        // the ops alarm (`DestinationRefused`).
+        if let Err(why) = tocsin_core::destination::check(&self.config, &job.target) {
+            let e = self.entry(job, now, Action::Suppress, format!("{REFUSED}: {why}"));
+            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            return Ok(vec![e]);
+        }
         let key = claim_key(job);
         let claim = DedupRecord {
             event_id: key.clone(),

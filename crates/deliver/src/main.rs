@@ -43,6 +43,23 @@ impl Notifier for AnyNotifier {
 /// One JSON log line per audit entry written, like the router's and escalate's: the alert id and what
 /// happened (inside the runtime's span, so with the request id). No target, reason or message text.
 fn log_entries(entries: &[tocsin_core::record::AuditEntry]) {
+    // A job for a destination the config does not give the channel: one EMF line, which the
+    // template's DestinationRefusedAlarm watches.
+    let refused = entries
+        .iter()
+        .filter(|e| e.reason.starts_with(tocsin_deliver::REFUSED))
+        .count();
+    if refused > 0 {
+        println!(
+            "{}",
+            serde_json::json!({
+                "_aws": {"Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
+                    "Namespace": "tocsin", "Dimensions": [[]],
+                    "Metrics": [{"Name": "DestinationRefused", "Unit": "Count"}]}]},
+                "DestinationRefused": refused,
+            })
+        );
+    }
     for e in entries {
         tracing::info!(
             alert = %e.alert,

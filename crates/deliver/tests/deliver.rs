@@ -72,6 +72,9 @@ const CONFIG: &str = r##"
 channels:
   oncall-sms: {type: sms, fallback: oncall-email}
   oncall-email: {type: email, from: "tocsin@example.com", default_to: ["oncall@example.com"]}
+people:
+  alice: {phone: "+447700900001", email: alice@example.com}
+  bob: {phone: "+447700900002", email: bob@example.com}
 route: {notify: [{channel: oncall-email}]}
 "##;
 
@@ -379,6 +382,7 @@ async fn a_follow_up_to_the_same_target_carries_the_first_messages_id_and_others
     let mut other_target = first.clone();
     other_target.delivery_id = "d-3".into();
     other_target.target.target = "bob".into();
+    other_target.target.address = Some("+447700900002".into());
     r.d.deliver(&other_target, Duration::from_secs(60))
         .await
         .unwrap();
@@ -611,4 +615,34 @@ fn a_deliver_function_takes_sns_deliveries_and_its_own_flush_schedules() {
         serde_json::from_str::<Input>(r#"{"hello":1}"#).is_err(),
         "anything else is refused"
     );
+}
+
+#[tokio::test]
+async fn a_job_for_a_number_the_config_does_not_give_the_channel_is_refused_and_on_record() {
+    let r = rig(vec![]);
+    let mut j = job(tocsin_core::Severity::Critical);
+    // Someone who may publish to the deliveries topic names a premium-rate number.
+    j.target.target = "+19005550100".into();
+    j.target.address = Some("+19005550100".into());
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, Action::Suppress);
+    assert!(
+        entries[0].reason.starts_with(tocsin_deliver::REFUSED),
+        "{}",
+        entries[0].reason
+    );
+    assert!(
+        !entries[0].reason.contains("+1900"),
+        "{}",
+        entries[0].reason
+    );
+    assert!(r.d.notifier.sent.lock().unwrap().is_empty(), "nothing sent");
+    let audit = r.d.store.audit("a-1").await.unwrap();
+    assert_eq!(audit, entries, "the refusal is in the alert's audit");
+    // The same person at another number: refused too.
+    j.target.target = "alice".into();
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert!(again[0].reason.starts_with(tocsin_deliver::REFUSED));
+    assert!(r.d.notifier.sent.lock().unwrap().is_empty());
 }

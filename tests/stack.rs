@@ -1645,6 +1645,25 @@ fn a_secret_in_a_variable_or_a_read_of_another_functions_secret_is_caught() {
     );
 }
 
+#[test]
+fn every_function_and_both_internal_topics_carry_the_x_ray_trace() {
+    let t = parse_yaml(&repo_template()).expect("template");
+    assert_eq!(
+        t.at(&["Globals", "Function", "Tracing"])
+            .and_then(Node::str),
+        Some("Active"),
+        "Globals.Function.Tracing"
+    );
+    for topic in ["AlertsTopic", "DeliveriesTopic"] {
+        assert_eq!(
+            t.at(&["Resources", topic, "Properties", "TracingConfig"])
+                .and_then(Node::str),
+            Some("Active"),
+            "{topic}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // The HTTP routes: the api function's `HttpApi` events against crates/api/src/routes.rs.
 // ------------------------------------------------------------------------------------------------

@@ -62,9 +62,7 @@ pub async fn link_keys(
     sdk: &SdkConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<tocsin_core::token::KeyRing, WiringError> {
-    let arn = need(&get, "LINK_KEYS_SECRET_ARN")?;
-    let secrets = crate::SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    Ok(secrets.key_ring(&arn).await?)
+    key_ring(sdk, &need(&get, "LINK_KEYS_SECRET_ARN")?).await
 }
 
 /// The webhooks' integration keys, from the key secret `INTEGRATION_KEYS_SECRET_ARN` names (the
@@ -74,9 +72,14 @@ pub async fn integration_keys(
     sdk: &SdkConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<tocsin_core::token::KeyRing, WiringError> {
-    let arn = need(&get, "INTEGRATION_KEYS_SECRET_ARN")?;
+    key_ring(sdk, &need(&get, "INTEGRATION_KEYS_SECRET_ARN")?).await
+}
+
+/// The key ring of the key secret `arn`.
+#[cfg(feature = "secretsmanager")]
+async fn key_ring(sdk: &SdkConfig, arn: &str) -> Result<tocsin_core::token::KeyRing, WiringError> {
     let secrets = crate::SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    Ok(secrets.key_ring(&arn).await?)
+    Ok(secrets.key_ring(arn).await?)
 }
 
 /// The `{secret: NAME}` settings of a deliver function's channel, from the secret

@@ -258,7 +258,11 @@ async fn respond(
             )));
         }
     };
-    if let Err(why) = same_origin(&parts.headers, state.port) {
+    // A one-click route's token is its own proof, and its confirm page (no-referrer) makes the
+    // browser send `Origin: null`: only the Host is checked there.
+    let token_route = tocsin_api::routes::find(parts.method.as_str(), parts.uri.path())
+        .is_ok_and(|(spec, _)| spec.auth == tocsin_api::routes::Auth::Token);
+    if let Err(why) = same_origin(&parts.headers, state.port, !token_route) {
         return Ok(to_hyper(error(403, "forbidden", why)));
     }
     let request = Request {
@@ -286,9 +290,14 @@ async fn respond(
 }
 
 /// Refuses a request that a web page on another origin made (DNS rebinding, a cross-site form): the
-/// `Host` must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), and an `Origin`, when a
-/// browser sends one, the same. Everything here acts as the local actor, so this is its only guard.
-fn same_origin(headers: &hyper::HeaderMap, port: u16) -> Result<(), &'static str> {
+/// `Host` must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), and, where
+/// `check_origin`, an `Origin` a browser sends the same. Everything but the one-click routes acts as
+/// the local actor, so this is their only guard.
+fn same_origin(
+    headers: &hyper::HeaderMap,
+    port: u16,
+    check_origin: bool,
+) -> Result<(), &'static str> {
     let own =
         |host: &str| host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}");
     let host = headers
@@ -298,7 +307,7 @@ fn same_origin(headers: &hyper::HeaderMap, port: u16) -> Result<(), &'static str
     if !own(host) {
         return Err("the Host header is not this server's (127.0.0.1 or localhost and its port)");
     }
-    if let Some(origin) = headers.get(hyper::header::ORIGIN) {
+    if let Some(origin) = headers.get(hyper::header::ORIGIN).filter(|_| check_origin) {
         let origin = origin.to_str().unwrap_or_default();
         if !origin.strip_prefix("http://").is_some_and(own) {
             return Err("requests from another origin are refused");
@@ -321,7 +330,7 @@ mod tests {
 
     #[test]
     fn only_this_servers_host_and_origin_are_accepted() {
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")]), 8080).is_ok());
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")]), 8080, true).is_ok());
         assert!(
             same_origin(
                 &headers(&[
@@ -342,7 +351,11 @@ mod tests {
             ]),
             headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]),
         ] {
-            assert!(same_origin(&bad, 8080).is_err(), "{bad:?}");
+            assert!(same_origin(&bad, 8080, true).is_err(), "{bad:?}");
         }
+        // A one-click route: the token is the proof; the Host is still checked.
+        let null_origin = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
+        assert!(same_origin(&null_origin, 8080, false).is_ok());
+        assert!(same_origin(&headers(&[("host", "evil.example:8080")]), 8080, false).is_err());
     }
 }

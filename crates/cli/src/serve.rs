@@ -337,7 +337,8 @@ mod tests {
                     ("host", "localhost:8080"),
                     ("origin", "http://localhost:8080")
                 ]),
-                8080
+                8080,
+                true
             )
             .is_ok()
         );

@@ -15,6 +15,8 @@
 //! render, a job whose recipient had a message in the last window is held, and [`Deliverer::flush`]
 //! later sends everything held as one summary.
 
+pub mod notifier;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +60,24 @@ pub fn resolve_setting(
 /// How the audit reason of a refused destination begins (the deliver function counts these for the
 /// ops alarm).
 pub const REFUSED: &str = "refused destination";
+
+impl From<DeliverError> for tocsin_lambda::FunctionError {
+    /// Retryable: another invocation holds the job, the channel failed retryably, the store, bus or
+    /// scheduler failed. Permanent: the job failed for good, or a flush reached a function with no
+    /// throttle. Either way the invocation fails and the job ends dead-lettered with the reason.
+    fn from(e: DeliverError) -> Self {
+        use tocsin_lambda::FunctionError::{Permanent, Retryable};
+        let reason = one_line(&e.to_string()).into_owned();
+        match e {
+            DeliverError::Failed { .. } | DeliverError::NoThrottle(_) => Permanent(reason),
+            DeliverError::InProgress(_)
+            | DeliverError::Retryable { .. }
+            | DeliverError::Store(_)
+            | DeliverError::Bus(_)
+            | DeliverError::Timer(_) => Retryable(reason),
+        }
+    }
+}
 
 /// What invokes a deliver function.
 #[derive(Debug, serde::Deserialize)]

@@ -13,32 +13,14 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tocsin_aws::{DynamoHold, DynamoStore, EventBridgeScheduler, SesEmail, SnsBus, SnsSms};
-use tocsin_channels::{AnyHttpChannel, SecretError, TokioSleeper};
+use tocsin_channels::{SecretError, TokioSleeper};
 use tocsin_core::config::{ChannelKind, Setting};
-use tocsin_core::ports::{Notifier, SendError, Sent, SystemClock};
+use tocsin_core::ports::SystemClock;
 use tocsin_core::record::DeliveryJob;
-use tocsin_core::render::Rendered;
 use tocsin_core::retry::RetryPolicy;
+use tocsin_deliver::notifier::AnyNotifier;
 use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle, resolve_setting};
-
-/// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
-/// variants' size difference does not matter.
-#[allow(clippy::large_enum_variant)]
-enum AnyNotifier {
-    Email(SesEmail),
-    Sms(SnsSms),
-    Http(AnyHttpChannel),
-}
-
-impl Notifier for AnyNotifier {
-    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
-        match self {
-            AnyNotifier::Email(n) => n.send(job, message).await,
-            AnyNotifier::Sms(n) => n.send(job, message).await,
-            AnyNotifier::Http(n) => n.send(job, message).await,
-        }
-    }
-}
+use tocsin_lambda::FunctionError;
 
 /// One JSON log line per audit entry written, like the router's and escalate's: the alert id and what
 /// happened (inside the runtime's span, so with the request id). No target, reason or message text.
@@ -185,22 +167,23 @@ async fn main() -> Result<(), Error> {
             .unwrap_or(Duration::from_secs(10));
         match event.payload {
             Input::Flush { flush } => {
-                let entries = deliverer.flush(&flush, left).await.map_err(Error::from)?;
+                let entries = deliverer
+                    .flush(&flush, left)
+                    .await
+                    .map_err(FunctionError::from)?;
                 log_entries(&entries);
                 Ok::<_, Error>(serde_json::json!({ "flushed": entries.len() }))
             }
             Input::Sns(sns) => {
-                let mut done = 0;
-                for (i, record) in sns.records.iter().enumerate() {
-                    let job: DeliveryJob =
-                        serde_json::from_str(&record.sns.message).map_err(|e| {
-                            format!("Records[{i}].Sns.Message is not a delivery job: {e}")
-                        })?;
-                    let entries = deliverer.deliver(&job, left).await.map_err(Error::from)?;
+                let jobs: Vec<DeliveryJob> = tocsin_lambda::sns::messages(&sns, "a delivery job")?;
+                for job in &jobs {
+                    let entries = deliverer
+                        .deliver(job, left)
+                        .await
+                        .map_err(FunctionError::from)?;
                     log_entries(&entries);
-                    done += 1;
                 }
-                Ok(serde_json::json!({ "delivered": done }))
+                Ok(serde_json::json!({ "delivered": jobs.len() }))
             }
         }
     }))

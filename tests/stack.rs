@@ -1776,6 +1776,43 @@ fn check_routes(template_text: &str) -> Vec<String> {
 }
 
 #[test]
+fn every_public_and_one_click_route_has_its_own_throttle() {
+    use tocsin_api::routes::{Auth, ROUTES};
+    let t = parse_yaml(&repo_template()).expect("template");
+    let settings = t
+        .at(&["Resources", "HttpApi", "Properties", "RouteSettings"])
+        .map(Node::entries)
+        .unwrap_or_default();
+    let mut missing = Vec::new();
+    for spec in ROUTES
+        .iter()
+        .filter(|r| matches!(r.auth, Auth::Public | Auth::Token))
+    {
+        let key = format!("{} {}", spec.method, spec.path);
+        let limited = settings.iter().any(|(k, v)| {
+            *k == key
+                && v.get("ThrottlingRateLimit").is_some()
+                && v.get("ThrottlingBurstLimit").is_some()
+        });
+        if !limited {
+            missing.push(key);
+        }
+    }
+    assert_eq!(missing, Vec::<String>::new(), "HttpApi.RouteSettings");
+    assert!(
+        t.at(&[
+            "Resources",
+            "HttpApi",
+            "Properties",
+            "DefaultRouteSettings",
+            "ThrottlingRateLimit"
+        ])
+        .is_some(),
+        "a default throttle for every other route"
+    );
+}
+
+#[test]
 fn every_route_of_the_table_is_deployed_with_its_auth_and_nothing_else_is() {
     assert_eq!(check_routes(&repo_template()), Vec::<String>::new());
 }

@@ -13,11 +13,11 @@ LAMBDA_TARGET := aarch64-unknown-linux-gnu
 # (tests/stack.rs checks both against infra/template.yaml).
 LAMBDA_BINS := $(sort $(patsubst crates/%/src/main.rs,%,$(shell grep -l -E 'lambda_(runtime|http)::run' crates/*/src/main.rs)))
 
-.PHONY: demo test lint fmt clippy cfn-lint bench build deploy lambda-tools figures help
+.PHONY: demo test lint fmt clippy cfn-lint checkov bench build deploy lambda-tools figures help
 
 help:
 	@echo "make demo    replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
-	@echo "make test    lint (fmt, clippy, cfn-lint) + every test, AWS-backed ones against moto (.venv), the browser test in chromium"
+	@echo "make test    lint (fmt, clippy, cfn-lint, checkov) + every test, AWS-backed ones against moto (.venv), the browser test in chromium"
 	@echo "make bench   criterion benchmarks and the storm against Alertmanager (figures go in BENCHMARKS.md)"
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
@@ -40,7 +40,7 @@ test: lint
 	TOCSIN_REQUIRE_BROWSER=1 CARGO_LAMBDA=$(VENV)/bin/cargo-lambda bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
 
-lint: fmt clippy cfn-lint
+lint: fmt clippy cfn-lint checkov
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -51,6 +51,11 @@ clippy:
 cfn-lint:
 	bash scripts/venv-install.sh cfn-lint==$(CFN_LINT_VERSION)
 	$(VENV)/bin/cfn-lint infra/template.yaml
+
+# checkov (pinned, in .venv/checkov: its own pins fight moto's) on the template: no failed check; every
+# check the template does not pass has an inline skip on its resource saying why.
+checkov:
+	bash scripts/checkov.sh
 
 bench:
 	$(CARGO) bench -p tocsin-core --bench core

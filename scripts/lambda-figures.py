@@ -449,19 +449,26 @@ def main():
     proxy = Proxy(endpoint)
     sink = Sink()
     key = "k" * 32
+    # Secrets in Secrets Manager, as the template keeps them; the environment names their ARNs.
+    secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1")
+    def secret(name, value):
+        return secrets.create_secret(Name=f"figures-{name}-{os.getpid()}-{time.time_ns()}",
+                                     SecretString=json.dumps(value))["ARN"]
+    link_keys = secret("links", {"current": "k1", "k1": key})
+    slack_secret = secret("ops-slack", {"slack-webhook": sink.url})
     common = {"TABLE_NAME": st["table"], "DELIVERIES_TOPIC_ARN": st["deliveries"]}
     sched_env = {
         "SCHEDULE_GROUP": st["group"],
         "ESCALATE_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:tocsin-escalate",
         "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/tocsin-scheduler",
     }
-    deliver_env = {**common, "API_BASE_URL": "https://api.example.com", "LINK_SIGNING_KEY": key}
+    deliver_env = {**common, "API_BASE_URL": "https://api.example.com", "LINK_KEYS_SECRET_ARN": link_keys}
     binp = lambda b: os.path.join(args.target_dir, b)
     if args.init_runs:
         envs = {
             "ingest": {"ALERTS_TOPIC_ARN": st["alerts"]},
             "router": {**common, **sched_env},
-            "deliver (ops-slack)": {**deliver_env, "CHANNEL_NAME": "ops-slack", "SLACK_WEBHOOK_URL": sink.url},
+            "deliver (ops-slack)": {**deliver_env, "CHANNEL_NAME": "ops-slack", "CHANNEL_SECRET_ARN": slack_secret},
             "deliver (oncall-email)": {**deliver_env, "CHANNEL_NAME": "oncall-email"},
             "escalate": {**common, **sched_env},
         }
@@ -489,7 +496,7 @@ def main():
     res = run(binp("router"), {**common, **sched_env}, sns_events(alerts, st["alerts"]), proxy)
     record("router", "router", res, len(alerts))
     # deliver, per channel
-    extra = {"ops-slack": {"SLACK_WEBHOOK_URL": sink.url}, "oncall-sms": {}, "oncall-email": {}}
+    extra = {"ops-slack": {"CHANNEL_SECRET_ARN": slack_secret}, "oncall-sms": {}, "oncall-email": {}}
     for ch, env in extra.items():
         jobs = drain(st["sqs"], st["taps"][ch], -1, timeout=120)
         if not jobs:

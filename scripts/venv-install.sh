@@ -3,6 +3,7 @@
 # with the system pip when venv has no ensurepip), skipping what is already there at that version.
 #
 #   scripts/venv-install.sh cfn-lint==1.58.0 cargo-lambda==1.9.2
+#   VENV_DIR=.venv/checkov scripts/venv-install.sh checkov==3.3.30   # a venv of its own
 #
 # Prints nothing when everything is present; the Makefile puts .venv/bin on PATH afterwards.
 set -euo pipefail
@@ -13,13 +14,14 @@ if [ "$#" -eq 0 ]; then
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv"
+venv="${VENV_DIR:-$root/.venv}"
 py="$venv/bin/python"
 
 say() { echo "venv-install: $*" >&2; }
 
 if [ ! -x "$py" ]; then
     say "creating $venv"
+    mkdir -p "$(dirname "$venv")"
     if ! { python3 -m venv "$venv" >/dev/null 2>&1 && [ -x "$venv/bin/pip" ]; }; then
         rm -rf "$venv"
         say "python3 -m venv has no ensurepip here; using the system pip for $venv"

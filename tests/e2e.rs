@@ -22,7 +22,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::capture::{Reply, Server};
 use support::{Aws, Lambda, api_fixture, fixture, missing, sns_event};
 
@@ -196,6 +196,25 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
     let hook_url = hook.url("/tocsin/audit");
 
     let mut aws = Aws::create(&endpoint, &CHANNELS).await;
+    // The secrets, in Secrets Manager as the template makes them; the environment names their ARNs.
+    let link_keys = aws
+        .secret(
+            "links",
+            &json!({"current": "k1", "k1": link_key}).to_string(),
+        )
+        .await;
+    let integration_keys = aws
+        .secret(
+            "integrations",
+            &json!({"current": "k1", "k1": format!("{link_key}-i")}).to_string(),
+        )
+        .await;
+    let hook_secret = aws
+        .secret(
+            "audit-hook",
+            &json!({"hook-signing-key": hook_key}).to_string(),
+        )
+        .await;
     let dir = std::env::temp_dir().join(&run);
     std::fs::create_dir_all(&dir).unwrap();
     let config = support::root().join("tests/e2e_support/tocsin.yaml");
@@ -238,7 +257,8 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
         cfg.clone(),
         table.clone(),
         deliveries.clone(),
-        ("LINK_SIGNING_KEY", link_key.clone()),
+        ("LINK_KEYS_SECRET_ARN", link_keys.clone()),
+        ("INTEGRATION_KEYS_SECRET_ARN", integration_keys.clone()),
     ];
     api_env.extend(sched.iter().cloned());
     lambda.function("api", &bins.join("api"), &api_env);
@@ -249,13 +269,13 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
             deliveries.clone(),
             ("CHANNEL_NAME", ch.to_string()),
             ("API_BASE_URL", "https://api.e2e.example.com".to_string()),
-            ("LINK_SIGNING_KEY", link_key.clone()),
+            ("LINK_KEYS_SECRET_ARN", link_keys.clone()),
         ];
         match ch {
             "ops-slack" => env.push(("SLACK_WEBHOOK_URL", slack_url.clone())),
             "audit-hook" => {
                 env.push(("HOOK_URL", hook_url.clone()));
-                env.push(("TOCSIN_SECRET_HOOK_SIGNING_KEY", hook_key.clone()));
+                env.push(("CHANNEL_SECRET_ARN", hook_secret.clone()));
             }
             // The SMS throttle's flush timer, which targets the function itself.
             "oncall-sms" => {

@@ -20,7 +20,11 @@
 //!   without their variable (required); `get("X")`, `env("X")`, `std::env::var("X")` and
 //!   `EnvFilter::try_from_default_env` (`RUST_LOG`) read it if present (optional). `const X: &str = "..."`
 //!   names are resolved. Channel settings `{env: NAME}` and `{secret: NAME}` of the function's channel
-//!   are required (the latter as `TOCSIN_SECRET_<NAME>`, as `tocsin_deliver::resolve_setting` reads it).
+//!   are required (the latter as `CHANNEL_SECRET_ARN`, the channel's secret that
+//!   `tocsin_deliver::resolve_setting` reads them from).
+//!
+//! The HTTP routes are checked against the route table (`check_routes`), and secrets (`check_secrets`):
+//! no variable carries a NoEcho parameter, and each function may read exactly the secrets it names.
 //!
 //! `#[cfg(test)]` modules and comments are ignored.
 //!
@@ -556,6 +560,7 @@ fn iam_service(sdk_crate: &str) -> Option<&'static str> {
         "sns" => "sns",
         "scheduler" => "scheduler",
         "sesv2" | "ses" => "ses",
+        "secretsmanager" => "secretsmanager",
         _ => return None,
     })
 }
@@ -639,7 +644,7 @@ fn env_reads(src: &str, needs: &mut Needs) {
     let required = [
         format!(r"\btocsin_lambda::env\(\s*{arg}\s*\)"),
         format!(r"\brequired\(\s*[\w|&]+\s*,\s*{arg}\s*\)"),
-        format!(r"\bneed\(\s*{arg}\s*\)"),
+        format!(r"\bneed\(\s*(?:&?\w+\s*,\s*)?{arg}\s*\)"),
         format!(r"\bvalue\(\s*{arg}\s*\)"),
     ];
     let optional = [
@@ -880,16 +885,14 @@ fn needs(files: &Files, krate: &Crate, kind: Option<&str>, problems: &mut Vec<St
     needs
 }
 
-/// The variable `tocsin_deliver::resolve_setting` reads for a setting (None for a literal).
+/// The variable a deliver function needs for a setting (None for a literal): `{env: NAME}` is NAME;
+/// `{secret: NAME}` is an entry of the channel's secret, whose ARN is `CHANNEL_SECRET_ARN`.
 fn setting_var(setting: &tocsin_core::config::Setting) -> Option<String> {
     use tocsin_core::config::Setting;
     match setting {
         Setting::Literal(_) => None,
         Setting::Env(name) => Some(name.clone()),
-        Setting::Secret(name) => Some(format!(
-            "TOCSIN_SECRET_{}",
-            name.to_ascii_uppercase().replace('-', "_")
-        )),
+        Setting::Secret(_) => Some("CHANNEL_SECRET_ARN".into()),
     }
 }
 
@@ -917,10 +920,8 @@ fn check(files: &Files, template_text: &str, pending: &[&str]) -> Vec<String> {
         .get("crates/deliver/src/lib.rs")
         .map(String::as_str)
         .unwrap_or("");
-    if !(deliver_lib.contains("\"TOCSIN_SECRET_{}\"")
-        && deliver_lib.contains(".to_ascii_uppercase().replace('-', \"_\")"))
-    {
-        problems.push("crates/deliver/src/lib.rs: resolve_setting no longer names secrets TOCSIN_SECRET_<NAME>; update setting_var".into());
+    if !deliver_lib.contains("Setting::Secret(name) => secrets") {
+        problems.push("crates/deliver/src/lib.rs: resolve_setting no longer reads {secret: NAME} from the channel's secret; update setting_var".into());
     }
     let crates = lambda_crates(files);
     let functions = functions(&template);
@@ -1213,6 +1214,15 @@ fn check_meta_monitoring(template_text: &str) -> Vec<String> {
         if !watched.contains(&format!("Errors {f}")) {
             problems.push(format!("{f}: no alarm on its Errors"));
         }
+        // Reserved concurrency caps every function: being throttled is the first sign of a flood.
+        if !watched.contains(&format!("Throttles {f}")) {
+            problems.push(format!("{f}: no alarm on its Throttles"));
+        }
+        // Async functions (all but the api): events waiting in Lambda's queue mean late pages.
+        let is_api = f == "ApiFunction";
+        if !is_api && !watched.contains(&format!("AsyncEventAge {f}")) {
+            problems.push(format!("{f}: no alarm on its AsyncEventAge"));
+        }
     }
     for q in of_type("AWS::SQS::Queue") {
         if !watched.contains(&format!("ApproximateNumberOfMessagesVisible {q}")) {
@@ -1496,6 +1506,363 @@ fn check_rules(files: &Files, template_text: &str) -> Vec<String> {
 // Tests.
 // ------------------------------------------------------------------------------------------------
 
+// ------------------------------------------------------------------------------------------------
+// Secrets: never in the environment; each function reads its own only.
+// ------------------------------------------------------------------------------------------------
+
+/// The names a node refers to with `!Ref` or `${...}` inside `!Sub`.
+fn refs(node: &Node) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    match node {
+        Node::Tagged(t, inner) if t == "Ref" => {
+            out.extend(inner.str().map(String::from));
+        }
+        Node::Tagged(t, inner) if t == "Sub" => {
+            let text = match inner.as_ref() {
+                Node::Seq(items) => items.first().and_then(Node::str).unwrap_or_default(),
+                other => other.str().unwrap_or_default(),
+            };
+            for c in re(r"\$\{([A-Za-z0-9]+)").captures_iter(text) {
+                out.insert(c[1].to_string());
+            }
+            if let Node::Seq(items) = inner.as_ref() {
+                for i in &items[1..] {
+                    out.extend(refs(i));
+                }
+            }
+        }
+        Node::Tagged(_, inner) => out.extend(refs(inner)),
+        Node::Seq(items) => items.iter().for_each(|i| out.extend(refs(i))),
+        Node::Map(entries) => entries.iter().for_each(|(_, v)| out.extend(refs(v))),
+        Node::Scalar(_) => {}
+    }
+    out
+}
+
+/// No function's environment refers to a NoEcho parameter (a secret in a variable is readable by
+/// anyone with `lambda:GetFunctionConfiguration`); every `*_SECRET_ARN` variable names a
+/// `AWS::SecretsManager::Secret` of the stack; and each function may `secretsmanager:GetSecretValue`
+/// exactly the secrets its variables name, nothing else.
+fn check_secrets(template_text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(template) = parse_yaml(template_text) else {
+        return vec!["template: not YAML".into()];
+    };
+    let no_echo: BTreeSet<String> = template
+        .get("Parameters")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter(|(_, p)| p.get("NoEcho").and_then(Node::str) == Some("true"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let resources = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default();
+    let secrets: BTreeSet<String> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Node::str) == Some("AWS::SecretsManager::Secret"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for f in functions(&template) {
+        let id = &f.id;
+        let mut named = BTreeSet::new();
+        for (var, value) in &f.env {
+            for r in refs(value) {
+                if no_echo.contains(&r) {
+                    problems.push(format!(
+                        "{id}: {var} carries the NoEcho parameter {r}: a secret in the environment"
+                    ));
+                }
+                if var.ends_with("_SECRET_ARN") {
+                    if secrets.contains(&r) {
+                        named.insert(r);
+                    } else {
+                        problems.push(format!(
+                            "{id}: {var} names {r}, which is not a secret of the stack"
+                        ));
+                    }
+                }
+            }
+        }
+        let Some((_, res)) = resources.iter().find(|(k, _)| k == id) else {
+            continue;
+        };
+        let mut readable = BTreeSet::new();
+        for policy in match res.at(&["Properties", "Policies"]) {
+            Some(Node::Seq(items)) => items.clone(),
+            _ => Vec::new(),
+        } {
+            for s in match policy.get("Statement") {
+                Some(Node::Seq(items)) => items.clone(),
+                _ => Vec::new(),
+            } {
+                let actions = s.get("Action").map(Node::strings).unwrap_or_default();
+                if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+                    match s.get("Resource") {
+                        Some(r) => readable.extend(refs(r)),
+                        None => problems
+                            .push(format!("{id}: a secretsmanager statement without Resource")),
+                    }
+                    if s.get("Resource")
+                        .is_some_and(|r| r.strings().iter().any(|x| x.contains('*')))
+                    {
+                        problems.push(format!("{id}: may read secrets by wildcard"));
+                    }
+                }
+            }
+        }
+        if readable != named {
+            problems.push(format!(
+                "{id}: may read secrets {readable:?}, but its environment names {named:?}"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn no_secret_is_in_an_environment_and_each_function_reads_its_own_secrets_only() {
+    assert_eq!(check_secrets(&repo_template()), Vec::<String>::new());
+}
+
+#[test]
+fn a_secret_in_a_variable_or_a_read_of_another_functions_secret_is_caught() {
+    let t = repo_template();
+    let leaked = t.replacen(
+        "          CHANNEL_SECRET_ARN: !Ref TeamsSecret\n",
+        "          CHANNEL_SECRET_ARN: !Ref TeamsSecret\n          TEAMS_URL: !Ref TeamsWebhookUrl\n",
+        1,
+    );
+    assert_ne!(leaked, t);
+    assert_eq!(
+        check_secrets(&leaked),
+        vec!["DeliverTeamsFunction: TEAMS_URL carries the NoEcho parameter TeamsWebhookUrl: a secret in the environment".to_string()]
+    );
+    let wider = t.replacen(
+        "Resource: [!Ref LinkKeysSecret, !Ref TeamsSecret]",
+        "Resource: [!Ref LinkKeysSecret, !Ref TeamsSecret, !Ref PagerdutySecret]",
+        1,
+    );
+    assert_ne!(wider, t);
+    assert_eq!(
+        check_secrets(&wider).len(),
+        1,
+        "{:?}",
+        check_secrets(&wider)
+    );
+}
+
+#[test]
+fn every_function_and_both_internal_topics_carry_the_x_ray_trace() {
+    let t = parse_yaml(&repo_template()).expect("template");
+    assert_eq!(
+        t.at(&["Globals", "Function", "Tracing"])
+            .and_then(Node::str),
+        Some("Active"),
+        "Globals.Function.Tracing"
+    );
+    for topic in ["AlertsTopic", "DeliveriesTopic"] {
+        assert_eq!(
+            t.at(&["Resources", topic, "Properties", "TracingConfig"])
+                .and_then(Node::str),
+            Some("Active"),
+            "{topic}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The HTTP routes: the api function's `HttpApi` events against crates/api/src/routes.rs.
+// ------------------------------------------------------------------------------------------------
+
+/// Every route of the table that runs on AWS is an `HttpApi` event of the function whose bin is
+/// `api`, with the authorizer exactly when its auth needs one (the API's `DefaultAuthorizer` unless
+/// the event says `Authorizer: NONE`); the template declares no route the table lacks, and none
+/// twice.
+fn check_routes(template_text: &str) -> Vec<String> {
+    use tocsin_api::routes::ROUTES;
+    let mut problems = Vec::new();
+    let template = match parse_yaml(template_text) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("template: {e}")],
+    };
+    let resources = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default();
+    let default_auth = |api: &str| {
+        resources
+            .iter()
+            .find(|(id, _)| id == api)
+            .and_then(|(_, r)| r.at(&["Properties", "Auth", "DefaultAuthorizer"]))
+            .and_then(Node::str)
+            .map(String::from)
+    };
+    // (method, path) -> (event id, has an authorizer)
+    let mut declared: BTreeMap<(String, String), (String, bool)> = BTreeMap::new();
+    for (id, res) in resources {
+        let Some(props) = res.get("Properties") else {
+            continue;
+        };
+        for (event_id, event) in props.get("Events").map(Node::entries).unwrap_or_default() {
+            if event.get("Type").and_then(Node::str) != Some("HttpApi") {
+                continue;
+            }
+            if res.at(&["Metadata", "Binary"]).and_then(Node::str) != Some("api") {
+                problems.push(format!(
+                    "{id}.{event_id}: an HTTP route on a function that is not the api"
+                ));
+                continue;
+            }
+            let p = event.get("Properties");
+            let field = |k: &str| {
+                p.and_then(|p| p.get(k))
+                    .and_then(Node::str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let api = match p.and_then(|p| p.get("ApiId")) {
+                Some(Node::Tagged(t, inner)) if t == "Ref" => {
+                    inner.str().unwrap_or_default().to_string()
+                }
+                _ => String::new(),
+            };
+            let authorizer = match p
+                .and_then(|p| p.at(&["Auth", "Authorizer"]))
+                .and_then(Node::str)
+            {
+                Some("NONE") => None,
+                Some(a) => Some(a.to_string()),
+                None => default_auth(&api),
+            };
+            let key = (field("Method").to_ascii_uppercase(), field("Path"));
+            if let Some((other, _)) =
+                declared.insert(key.clone(), (event_id.clone(), authorizer.is_some()))
+            {
+                problems.push(format!(
+                    "{} {}: declared twice ({other} and {event_id})",
+                    key.0, key.1
+                ));
+            }
+        }
+    }
+    for spec in ROUTES {
+        let key = (spec.method.to_string(), spec.path.to_string());
+        match (spec.serve_only, declared.remove(&key)) {
+            (true, None) => {}
+            (true, Some((event, _))) => problems.push(format!(
+                "{} {}: `tocsin serve` only, but the template deploys it ({event})",
+                spec.method, spec.path
+            )),
+            (false, None) => problems.push(format!(
+                "{} {}: in the route table, no HttpApi event of the api function",
+                spec.method, spec.path
+            )),
+            (false, Some((event, authorized))) if authorized != spec.auth.needs_authorizer() => {
+                problems.push(format!(
+                    "{} {} ({event}): auth is {}, so the route needs {}",
+                    spec.method,
+                    spec.path,
+                    spec.auth.as_str(),
+                    if spec.auth.needs_authorizer() {
+                        "the authorizer"
+                    } else {
+                        "Authorizer: NONE"
+                    }
+                ))
+            }
+            (false, Some(_)) => {}
+        }
+    }
+    for ((method, path), (event, _)) in declared {
+        problems.push(format!(
+            "{method} {path} ({event}): no route of the handler's table"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn every_public_and_one_click_route_has_its_own_throttle() {
+    use tocsin_api::routes::{Auth, ROUTES};
+    let t = parse_yaml(&repo_template()).expect("template");
+    let settings = t
+        .at(&["Resources", "HttpApi", "Properties", "RouteSettings"])
+        .map(Node::entries)
+        .unwrap_or_default();
+    let mut missing = Vec::new();
+    for spec in ROUTES
+        .iter()
+        .filter(|r| matches!(r.auth, Auth::Public | Auth::Token))
+    {
+        let key = format!("{} {}", spec.method, spec.path);
+        let limited = settings.iter().any(|(k, v)| {
+            *k == key
+                && v.get("ThrottlingRateLimit").is_some()
+                && v.get("ThrottlingBurstLimit").is_some()
+        });
+        if !limited {
+            missing.push(key);
+        }
+    }
+    assert_eq!(missing, Vec::<String>::new(), "HttpApi.RouteSettings");
+    assert!(
+        t.at(&[
+            "Resources",
+            "HttpApi",
+            "Properties",
+            "DefaultRouteSettings",
+            "ThrottlingRateLimit"
+        ])
+        .is_some(),
+        "a default throttle for every other route"
+    );
+}
+
+#[test]
+fn every_route_of_the_table_is_deployed_with_its_auth_and_nothing_else_is() {
+    assert_eq!(check_routes(&repo_template()), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_route_a_public_internal_view_or_an_unknown_route_is_caught() {
+    let t = repo_template();
+    let without_delete = t.replace(
+        "Path: '/silences/{id}', Method: DELETE",
+        "Path: /silences, Method: DELETE",
+    );
+    assert_ne!(without_delete, t, "the template has the DELETE route");
+    assert_eq!(
+        check_routes(&without_delete),
+        vec![
+            "DELETE /silences/{id}: in the route table, no HttpApi event of the api function"
+                .to_string(),
+            "DELETE /silences (ExpireSilence): no route of the handler's table".to_string(),
+        ]
+    );
+    let public_internal = t.replace(
+        "Path: /status/internal, Method: GET}",
+        "Path: /status/internal, Method: GET, Auth: {Authorizer: NONE}}",
+    );
+    assert_ne!(public_internal, t);
+    assert_eq!(
+        check_routes(&public_internal),
+        vec!["GET /status/internal (InternalStatusPage): auth is authorizer, so the route needs the authorizer".to_string()]
+    );
+    let guarded_status = t.replace(
+        "Path: /status, Method: GET, Auth: {Authorizer: NONE}}",
+        "Path: /status, Method: GET}",
+    );
+    assert_ne!(guarded_status, t);
+    assert_eq!(
+        check_routes(&guarded_status).len(),
+        1,
+        "a public page behind the authorizer"
+    );
+}
+
 /// Bins in the template whose crate is being written on another branch.
 const PENDING: &[&str] = &[];
 
@@ -1573,7 +1940,11 @@ fn a_wrong_index_or_an_unwatched_function_is_caught() {
     assert_ne!(unwatched, t);
     assert_eq!(
         check_meta_monitoring(&unwatched),
-        vec!["RouterFunction: no alarm on its Errors"]
+        vec![
+            "RouterFunction: no alarm on its Errors",
+            "RouterFunction: no alarm on its Throttles",
+            "RouterFunction: no alarm on its AsyncEventAge",
+        ]
     );
 }
 
@@ -1748,8 +2119,7 @@ mod tests {
     );
     files.insert(
         "crates/deliver/src/lib.rs".into(),
-        r#"fn f() { format!("TOCSIN_SECRET_{}", name.to_ascii_uppercase().replace('-', "_")) }"#
-            .into(),
+        r#"fn f() { match s { Setting::Secret(name) => secrets.get(name) } }"#.into(),
     );
     let template = format!(
         "Globals:\n  Function:\n    Runtime: provided.al2023\n    Architectures: [arm64]\n    Handler: bootstrap\n\

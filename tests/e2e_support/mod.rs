@@ -408,6 +408,21 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// A secret holding `value` (JSON), named uniquely after `what`; its ARN.
+    pub async fn secret(&self, what: &str, value: &str) -> String {
+        let sdk = tocsin_aws::emulator::sdk_config(&self.endpoint).await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(tocsin_aws::emulator::unique_name(&format!("e2e-{what}")))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("e2e: setup: secret {what}: {e:?}"))
+            .arn()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Creates it all, with names unique to this run.
     pub async fn create(endpoint: &str, channels: &[&str]) -> Aws {
         let sdk = tocsin_aws::emulator::sdk_config(endpoint).await;

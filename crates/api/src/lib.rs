@@ -3,17 +3,8 @@
 //! [`Response`] (status, headers, body, and EMF metric lines for the log) out. The Lambda adapter
 //! ([`lambda`]) and `tocsin serve` both feed it.
 //!
-//! | route                                  | auth            | what                                        |
-//! |----------------------------------------|-----------------|---------------------------------------------|
-//! | `GET /alerts`                          | authorizer      | alerts by status, state, severity, service  |
-//! | `GET /alerts/{id}`                     | authorizer      | one alert and its audit timeline            |
-//! | `POST /alerts/{id}/ack`, `/resolve`    | authorizer      | acknowledge (stops escalation), resolve     |
-//! | `POST /alerts/{id}/assign`, `/notes`   | authorizer      | `{"to": NAME}`, `{"text": NOTE}`            |
-//! | `GET /a/{token}`                       | signed token    | the confirm page; never changes anything    |
-//! | `POST /a/{token}`                      | signed token    | performs the token's action                 |
-//! | `GET /status`, `GET /status.json`      | none (customer) | the status page; `?audience=internal` needs the authorizer |
-//! | `GET /metrics.json`                    | authorizer      | MTTA, MTTR, counts, noisiest alarms         |
-//! | `GET/POST /silences`, `DELETE /silences/{id}` | authorizer | list (`?all=true`: expired too), create (the creator is the authorizer's actor), expire |
+//! The routes, their auth and what each does are the route table, [`routes::ROUTES`]: the handler
+//! dispatches on it, and docs/api.md and infra/template.yaml are checked against it.
 //!
 //! Errors are JSON, one shape everywhere: `{"error": {"status": 404, "code": "not_found", "message":
 //! "..."}}`; on the one-click routes a browser (`Accept: text/html`) gets the same as a small page.
@@ -22,9 +13,9 @@
 pub mod lambda;
 mod pages;
 mod query;
+pub mod routes;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -38,7 +29,7 @@ use tocsin_core::record::{AlertRecord, AuditEntry, Status};
 use tocsin_core::router::{Router, RouterError};
 use tocsin_core::status::{self, Audience};
 use tocsin_core::text::one_line;
-use tocsin_core::token::{self, TokenError};
+use tocsin_core::token::{self, KeyRing, TokenError};
 use tocsin_core::{Severity, render};
 
 pub use query::parse_query;
@@ -149,6 +140,11 @@ impl Response {
         }
     }
 
+    fn with_recorded(mut self, recorded: Vec<AuditEntry>) -> Response {
+        self.recorded = recorded;
+        self
+    }
+
     /// The body as text (for tests and logs).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -252,10 +248,14 @@ impl From<RouterError> for ApiError {
 }
 
 /// The api's settings.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ApiSettings {
-    /// The one-click token key, shared with the deliver functions. Never logged (see `Debug`).
-    pub signing_key: Vec<u8>,
+    /// The one-click link keys, shared with the deliver functions (from Secrets Manager at cold
+    /// start). Never logged (its `Debug` shows key ids only).
+    pub link_keys: KeyRing,
+    /// The webhooks' integration keys (any of them is accepted: two during a rotation); None: the
+    /// webhooks refuse every caller but `tocsin serve`'s local actor. Never logged.
+    pub integration_keys: Option<KeyRing>,
     /// The status page's audience when the request does not say.
     pub default_audience: Audience,
     /// The status page's title.
@@ -266,45 +266,25 @@ pub struct ApiSettings {
     pub max_list: usize,
 }
 
-impl fmt::Debug for ApiSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiSettings")
-            .field("signing_key", &"<redacted>")
-            .field("default_audience", &self.default_audience)
-            .field("title", &self.title)
-            .field("metrics_namespace", &self.metrics_namespace)
-            .field("max_list", &self.max_list)
-            .finish()
-    }
-}
-
 /// A setting the api needs is missing or wrong.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
-    /// A required variable is unset or empty.
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    /// A variable has a value it cannot take (the value is not repeated: it may be a secret).
+    /// A variable has a value it cannot take.
     #[error("environment variable {0}: {1}")]
     Invalid(&'static str, &'static str),
 }
 
 /// The shortest signing key accepted: 32 bytes, HMAC-SHA256's block of strength.
-pub const MIN_KEY_BYTES: usize = 32;
+pub const MIN_KEY_BYTES: usize = token::MIN_KEY_BYTES;
 
 impl ApiSettings {
-    /// Reads `LINK_SIGNING_KEY` (required, at least 32 bytes), `STATUS_AUDIENCE` (`customer` or
+    /// The settings with the keys read at cold start, and `STATUS_AUDIENCE` (`customer` or
     /// `internal`, default `customer`), `STATUS_TITLE` and `METRICS_NAMESPACE` through `get`.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let key = get("LINK_SIGNING_KEY")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(SettingsError::Missing("LINK_SIGNING_KEY"))?;
-        if key.len() < MIN_KEY_BYTES {
-            return Err(SettingsError::Invalid(
-                "LINK_SIGNING_KEY",
-                "must be at least 32 bytes",
-            ));
-        }
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        link_keys: KeyRing,
+        integration_keys: Option<KeyRing>,
+    ) -> Result<Self, SettingsError> {
         let default_audience = match get("STATUS_AUDIENCE").filter(|v| !v.trim().is_empty()) {
             None => Audience::Customer,
             Some(a) => Audience::parse(a.trim()).ok_or(SettingsError::Invalid(
@@ -313,7 +293,8 @@ impl ApiSettings {
             ))?,
         };
         Ok(ApiSettings {
-            signing_key: key.into_bytes(),
+            link_keys,
+            integration_keys,
             default_audience,
             title: get("STATUS_TITLE")
                 .filter(|v| !v.trim().is_empty())
@@ -326,12 +307,86 @@ impl ApiSettings {
     }
 }
 
-/// The api: the router (for the commands, which stop escalation and tell the others) and settings.
+/// The api: the router (for the commands, which stop escalation and tell the others), settings and
+/// the status pages built lately.
 pub struct Api<S, B, K, C> {
     /// The router; its store answers the queries.
     pub router: Router<S, B, K, C>,
     /// Settings.
     pub settings: ApiSettings,
+    /// The status page of each audience, as last built.
+    pub status_cache: StatusCache,
+}
+
+impl<S, B, K, C> Api<S, B, K, C> {
+    /// The api over `router`, with an empty status cache.
+    pub fn new(router: Router<S, B, K, C>, settings: ApiSettings) -> Self {
+        Api {
+            router,
+            settings,
+            status_cache: StatusCache::default(),
+        }
+    }
+}
+
+/// How long a built status page is served before the store is read again. The status page is public
+/// and customers refresh it hardest during an outage: whatever the request rate, one sandbox reads
+/// the store for it at most once per audience per this long.
+pub const STATUS_TTL: Duration = Duration::seconds(30);
+
+/// The status page of each audience, with when it was built. Shared by the requests of one sandbox
+/// (one at a time on Lambda; concurrently under `tocsin serve`, where two may build at once).
+#[derive(Debug)]
+pub struct StatusCache {
+    ttl: Duration,
+    pages: std::sync::Mutex<Vec<(Audience, chrono::DateTime<Utc>, status::StatusPage)>>,
+    builds: std::sync::atomic::AtomicU64,
+}
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        StatusCache::with_ttl(STATUS_TTL)
+    }
+}
+
+impl StatusCache {
+    /// A cache that serves a page for `ttl` (zero: never; `tocsin serve`, where a stale page would
+    /// only confuse).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        StatusCache {
+            ttl,
+            pages: std::sync::Mutex::new(Vec::new()),
+            builds: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many pages were built from the store so far (each: three bounded queries and an audit
+    /// read per incident shown).
+    pub fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fresh(&self, audience: Audience, now: chrono::DateTime<Utc>) -> Option<status::StatusPage> {
+        let pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages
+            .iter()
+            .find(|(a, at, _)| *a == audience && now >= *at && now - *at < self.ttl)
+            .map(|(_, _, page)| page.clone())
+    }
+
+    fn put(&self, audience: Audience, now: chrono::DateTime<Utc>, page: &status::StatusPage) {
+        self.builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages.retain(|(a, _, _)| *a != audience);
+        pages.push((audience, now, page.clone()));
+    }
 }
 
 /// What a command did: the alert as it now is, the decisions recorded, the EMF line of an ack or
@@ -342,47 +397,58 @@ struct Done {
     emf: Vec<String>,
 }
 
-/// Where a request goes, decided from method and path alone.
+/// Where a request goes: the route table's entry ([`routes::find`]) and the path's parameters.
 enum Route<'a> {
+    Ingest(routes::Name),
     ListAlerts,
     GetAlert(&'a str),
     Command(&'a str, &'a str),
     Confirm(&'a str),
     Perform(&'a str),
-    Status { json: bool },
+    Status { json: bool, internal: bool },
     Metrics,
     Silences(Option<&'a str>),
 }
 
 fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let allow = |ok: &[&str], r: Route<'a>| {
-        if ok.contains(&method) {
-            Ok(r)
-        } else {
-            Err(ApiError::MethodNotAllowed(format!(
-                "{method} is not allowed here; allowed: {}",
-                ok.join(", ")
-            )))
+    use routes::Name;
+    let (spec, params) = routes::find(method, path).map_err(|m| match m {
+        routes::Miss::NotFound => ApiError::NotFound("no such route".into()),
+        routes::Miss::Method(_) => {
+            ApiError::MethodNotAllowed(format!("{} is not allowed here; {m}", one_line(method)))
         }
-    };
-    match segs.as_slice() {
-        ["alerts"] => allow(&["GET"], Route::ListAlerts),
-        ["alerts", id] if !id.is_empty() => allow(&["GET"], Route::GetAlert(id)),
-        ["alerts", id, cmd @ ("ack" | "resolve" | "assign" | "notes")] if !id.is_empty() => {
-            allow(&["POST"], Route::Command(id, cmd))
-        }
-        ["a", token] if !token.is_empty() => match method {
-            "GET" | "HEAD" => Ok(Route::Confirm(token)),
-            _ => allow(&["POST"], Route::Perform(token)),
+    })?;
+    let first = params.first().copied().unwrap_or_default();
+    Ok(match spec.name {
+        Name::Events | Name::AlertmanagerWebhook | Name::GenericWebhook => Route::Ingest(spec.name),
+        Name::ListAlerts => Route::ListAlerts,
+        Name::GetAlert => Route::GetAlert(first),
+        Name::Ack => Route::Command(first, "ack"),
+        Name::Resolve => Route::Command(first, "resolve"),
+        Name::Assign => Route::Command(first, "assign"),
+        Name::Note => Route::Command(first, "notes"),
+        Name::Confirm => Route::Confirm(first),
+        Name::Perform => Route::Perform(first),
+        Name::Status => Route::Status {
+            json: false,
+            internal: false,
         },
-        ["status"] => allow(&["GET", "HEAD"], Route::Status { json: false }),
-        ["status.json"] => allow(&["GET"], Route::Status { json: true }),
-        ["metrics.json"] => allow(&["GET"], Route::Metrics),
-        ["silences"] => allow(&["GET", "POST"], Route::Silences(None)),
-        ["silences", id] if !id.is_empty() => allow(&["DELETE"], Route::Silences(Some(id))),
-        _ => Err(ApiError::NotFound("no such route".into())),
-    }
+        Name::StatusJson => Route::Status {
+            json: true,
+            internal: false,
+        },
+        Name::InternalStatus => Route::Status {
+            json: false,
+            internal: true,
+        },
+        Name::InternalStatusJson => Route::Status {
+            json: true,
+            internal: true,
+        },
+        Name::Metrics => Route::Metrics,
+        Name::ListSilences | Name::CreateSilence => Route::Silences(None),
+        Name::ExpireSilence => Route::Silences(Some(first)),
+    })
 }
 
 #[derive(Deserialize)]
@@ -446,6 +512,7 @@ where
                 if e.status() >= 500 {
                     tracing::warn!(status = e.status(), code = e.code(), reason = %one_line(&e.to_string()), "request failed");
                 }
+                let e = shown_to(e, req.identity.is_some());
                 if one_click && html {
                     Response::html(e.status(), pages::error(&e))
                 } else {
@@ -500,7 +567,8 @@ where
             }
             Route::Confirm(token) => self.confirm(token, req.method == "HEAD").await,
             Route::Perform(token) => self.perform(token, req).await,
-            Route::Status { json } => self.status(req, json).await,
+            Route::Status { json, internal } => self.status(req, json, internal).await,
+            Route::Ingest(name) => self.ingest(req, name).await,
             Route::Metrics => {
                 self.actor(req)?;
                 self.metrics(req).await
@@ -702,7 +770,7 @@ where
     }
 
     fn verify(&self, token: &str) -> Result<token::Claims, ApiError> {
-        let claims = token::verify(&self.settings.signing_key, token, self.router.clock.now())
+        let claims = token::verify(&self.settings.link_keys, token, self.router.clock.now())
             .map_err(|e| match e {
                 TokenError::Expired(at) => {
                     ApiError::Unauthorized(format!("this link expired at {at}"))
@@ -768,9 +836,77 @@ where
         Ok(r)
     }
 
-    async fn status(&self, req: &Request, json_out: bool) -> Result<Response, ApiError> {
+    /// `POST /webhooks/{alertmanager,generic}` (an integration key) and `POST /events` (`tocsin
+    /// serve` only, where the identity is the local actor): the event through the ingest function's
+    /// parsers, each alert routed at once, as the router function would.
+    async fn ingest(&self, req: &Request, name: routes::Name) -> Result<Response, ApiError> {
+        let local = matches!(req.identity, Some(Identity::Local(_)));
+        match name {
+            // Only `tocsin serve` makes a local identity; on AWS the route does not exist.
+            routes::Name::Events if !local => {
+                return Err(ApiError::NotFound("no such route".into()));
+            }
+            routes::Name::Events => {}
+            _ if local => {}
+            _ => self.integration_key(req)?,
+        }
+        let parsed = tocsin_core::source::parse_all(&req.body)
+            .map_err(|e| ApiError::BadRequest(one_line(&e.to_string()).into_owned()))?;
+        if let Some(first) = parsed.rejected.first() {
+            return Err(ApiError::BadRequest(format!(
+                "{} record(s) rejected, none routed; first: {}",
+                parsed.rejected.len(),
+                one_line(&first.to_string())
+            )));
+        }
+        let mut ids = Vec::new();
+        let mut recorded = Vec::new();
+        for alert in parsed.alerts {
+            let entries = self.router.handle(alert).await?;
+            if let Some(e) = entries.first() {
+                ids.push(e.alert.clone());
+            }
+            recorded.extend(entries);
+        }
+        Ok(
+            Response::json(200, &json!({"alerts": ids, "decisions": recorded.len()}))
+                .with_recorded(recorded),
+        )
+    }
+
+    /// The integration key of a webhook: `Authorization: Bearer <key>`, compared in constant time
+    /// with every key the api holds (two during a rotation).
+    fn integration_key(&self, req: &Request) -> Result<(), ApiError> {
+        let given = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        let ok = !given.is_empty()
+            && self
+                .settings
+                .integration_keys
+                .as_ref()
+                .is_some_and(|ring| ring.holds(given.as_bytes()));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized(
+                "this route needs an integration key (Authorization: Bearer KEY)".into(),
+            ))
+        }
+    }
+
+    async fn status(
+        &self,
+        req: &Request,
+        json_out: bool,
+        internal: bool,
+    ) -> Result<Response, ApiError> {
         let q = parse_query(&req.query)?;
         let audience = match q.iter().find(|(k, _)| k == "audience") {
+            _ if internal => Audience::Internal,
             None => self.settings.default_audience,
             Some((_, a)) => Audience::parse(a).ok_or_else(|| {
                 ApiError::BadRequest("audience must be customer or internal".into())
@@ -784,6 +920,37 @@ where
             })?;
         }
         let now = self.router.clock.now();
+        let page = match self.status_cache.fresh(audience, now) {
+            Some(page) => page,
+            None => {
+                let page = self.build_status(audience, now).await?;
+                self.status_cache.put(audience, now, &page);
+                page
+            }
+        };
+        if json_out {
+            Ok(Response::json(
+                200,
+                &serde_json::to_value(&page).unwrap_or(Value::Null),
+            ))
+        } else {
+            let mut r = Response::html(
+                200,
+                render::status_html::render(&page, &self.settings.title),
+            );
+            if req.method == "HEAD" {
+                r.body.clear();
+            }
+            Ok(r)
+        }
+    }
+
+    /// The status page from the store: three bounded queries and an audit read per incident shown.
+    async fn build_status(
+        &self,
+        audience: Audience,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<status::StatusPage, ApiError> {
         let store = &self.router.store;
         let max = self.settings.max_list;
         let mut live = store.list_alerts(Status::Open, max).await?;
@@ -801,29 +968,14 @@ where
         for r in live.iter().chain(recent).take(100) {
             audits.insert(r.id.clone(), store.audit(&r.id).await?);
         }
-        let page = status::build(
+        Ok(status::build(
             &self.router.config,
             &live,
             &resolved,
             &audits,
             audience,
             now,
-        );
-        if json_out {
-            Ok(Response::json(
-                200,
-                &serde_json::to_value(&page).unwrap_or(Value::Null),
-            ))
-        } else {
-            let mut r = Response::html(
-                200,
-                render::status_html::render(&page, &self.settings.title),
-            );
-            if req.method == "HEAD" {
-                r.body.clear();
-            }
-            Ok(r)
-        }
+        ))
     }
 
     async fn metrics(&self, req: &Request) -> Result<Response, ApiError> {
@@ -865,6 +1017,18 @@ where
     }
 }
 
+/// The error as a caller sees it: a server-side failure's detail (DynamoDB's or SNS's text, with
+/// ARNs) is for the log only unless the authorizer vouched for the caller; anyone else gets the
+/// same generic line.
+fn shown_to(e: ApiError, authenticated: bool) -> ApiError {
+    match e {
+        ApiError::Unavailable(_) if !authenticated => {
+            ApiError::Unavailable("the service is unavailable right now; try again".into())
+        }
+        e => e,
+    }
+}
+
 fn parse_status(s: &str) -> Result<Status, ApiError> {
     serde_json::from_value::<Status>(json!(s)).map_err(|_| {
         ApiError::BadRequest(format!(
@@ -882,5 +1046,31 @@ fn command_of(action: &str) -> Result<Command, ApiError> {
             "this link allows {:?}, which is not a one-click action",
             one_line(other)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_failure_shows_its_detail_to_authenticated_callers_only() {
+        let e = || {
+            ApiError::from(StoreError::Backend(
+                "ResourceNotFoundException: arn:aws:dynamodb:eu-west-1:123456789012:table/t".into(),
+            ))
+        };
+        let public = shown_to(e(), false).to_json().to_string();
+        assert!(!public.contains("arn:aws"), "{public}");
+        assert!(public.contains("\"unavailable\""), "{public}");
+        assert!(
+            shown_to(e(), true)
+                .to_json()
+                .to_string()
+                .contains("arn:aws")
+        );
+        // A client error keeps its reason: it is about the caller's own request.
+        let bad = ApiError::BadRequest("limit must be a number from 1 to 1000".into());
+        assert_eq!(shown_to(bad.clone(), false), bad);
     }
 }

@@ -1,6 +1,7 @@
 //! The api function: wires the router on AWS adapters (DynamoDB, the deliveries topic, EventBridge
-//! Scheduler, to cancel escalations and set acknowledgement timeouts) and the api's settings from the
-//! environment, then serves API Gateway HTTP API requests.
+//! Scheduler, to cancel escalations and set acknowledgement timeouts), the keys from Secrets Manager
+//! (read once, held for the sandbox's life) and the settings from the environment, then serves API
+//! Gateway HTTP API requests.
 
 use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
@@ -11,10 +12,12 @@ async fn main() -> Result<(), Error> {
     tocsin_lambda::init_tracing();
     let get = |n: &str| std::env::var(n).ok();
     let config = tocsin_lambda::load_config(get)?;
-    let settings = ApiSettings::from_env(get)?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let links = tocsin_aws::wiring::link_keys(&sdk, get).await?;
+    let integrations = tocsin_aws::wiring::integration_keys(&sdk, get).await?;
+    let settings = ApiSettings::from_env(get, links, Some(integrations))?;
     let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
-    let api = Api { router, settings };
+    let api = Api::new(router, settings);
     let api = &api;
     lambda_http::run(service_fn(move |req: lambda_http::Request| async move {
         Ok::<_, Error>(tocsin_api::lambda::handle(api, req).await)

@@ -16,10 +16,14 @@ use tocsin_core::config::Config;
 use tocsin_core::record::{Action, DeliveryKind, Status};
 use tocsin_core::router::{Router, RouterSettings};
 use tocsin_core::status::Audience;
-use tocsin_core::token::{self, Claims};
+use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_local::{Embedded, LocalBus, MemoryStore, VirtualClock, VirtualScheduler};
 
 const KEY: &[u8] = b"test-signing-key-0123456789abcdef-not-a-secret";
+
+fn ring() -> KeyRing {
+    KeyRing::single("k1", KEY.to_vec()).unwrap()
+}
 
 type TestApi = Api<MemoryStore, LocalBus, VirtualScheduler, VirtualClock>;
 
@@ -69,8 +73,8 @@ async fn world() -> World {
         .unwrap();
     pipeline.clock.set("2026-11-20T02:18:00Z".parse().unwrap());
     pipeline.bus.take_deliveries();
-    let api = Api {
-        router: Router {
+    let api = Api::new(
+        Router {
             config,
             store: pipeline.store.clone(),
             bus: pipeline.bus.clone(),
@@ -78,14 +82,15 @@ async fn world() -> World {
             clock: pipeline.clock.clone(),
             settings: RouterSettings::default(),
         },
-        settings: ApiSettings {
-            signing_key: KEY.to_vec(),
+        ApiSettings {
+            link_keys: ring(),
+            integration_keys: None,
             default_audience: Audience::Customer,
             title: "Example status".into(),
             metrics_namespace: "tocsin".into(),
             max_list: 1000,
         },
-    };
+    );
     World {
         api,
         pipeline,
@@ -118,7 +123,7 @@ impl World {
 
     fn token(&self, alert: &str, action: &str, expires_in: Duration) -> String {
         token::sign(
-            KEY,
+            &ring(),
             &Claims {
                 alert_id: alert.into(),
                 action: action.into(),
@@ -400,7 +405,7 @@ async fn bad_tokens_get_401_or_403_and_change_nothing() {
     let good = w.token(&w.checkout, "ack", Duration::hours(1));
     let expired = w.token(&w.checkout, "ack", Duration::seconds(-1));
     let foreign = token::sign(
-        b"another-key-another-key-another-key!",
+        &KeyRing::single("k1", b"another-key-another-key-another-key!".to_vec()).unwrap(),
         &Claims {
             alert_id: w.checkout.clone(),
             action: "ack".into(),
@@ -647,20 +652,141 @@ async fn the_lambda_response_keeps_status_headers_and_body() {
 }
 
 #[test]
-fn settings_need_a_long_enough_key_and_never_show_it() {
+fn settings_take_the_keys_and_never_show_them() {
     let key = "k".repeat(40);
-    let get = |n: &str| match n {
-        "LINK_SIGNING_KEY" => Some(key.clone()),
-        "STATUS_AUDIENCE" => Some("internal".into()),
-        _ => None,
-    };
-    let s = ApiSettings::from_env(get).unwrap();
+    let get = |n: &str| (n == "STATUS_AUDIENCE").then(|| "internal".to_string());
+    let links = KeyRing::single("k1", key.clone().into_bytes()).unwrap();
+    let s = ApiSettings::from_env(get, links.clone(), Some(links)).unwrap();
     assert_eq!(s.default_audience, Audience::Internal);
     assert!(!format!("{s:?}").contains(&key));
-    let short = ApiSettings::from_env(|n| (n == "LINK_SIGNING_KEY").then(|| "short".into()));
+    let bad = ApiSettings::from_env(|_| Some("everyone".into()), ring(), None);
     assert_eq!(
-        short.unwrap_err().to_string(),
-        "environment variable LINK_SIGNING_KEY: must be at least 32 bytes"
+        bad.unwrap_err().to_string(),
+        "environment variable STATUS_AUDIENCE: expected customer or internal"
     );
-    assert!(ApiSettings::from_env(|_| None).is_err());
+    // The 32-byte minimum holds for every key of a ring.
+    assert!(KeyRing::single("k1", b"short".to_vec()).is_err());
+}
+
+#[tokio::test]
+async fn the_internal_status_route_needs_the_authorizer_and_shows_the_internal_view() {
+    let w = world().await;
+    assert_error(
+        &w.call("status-internal-route-no-authorizer", &[]).await,
+        401,
+        "unauthorized",
+    );
+    let r = w.call("status-internal-route", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let customer = w.call("status-json-customer", &[]).await;
+    assert_eq!(json(&r)["audience"], "internal", "{}", r.text());
+    assert_ne!(json(&customer)["audience"], "internal");
+}
+
+#[tokio::test]
+async fn a_webhook_routes_its_alerts_with_a_valid_integration_key_only() {
+    let mut w = world().await;
+    let key = "integration-key-0123456789abcdef-0123456789";
+    w.api.settings.integration_keys = Some(
+        KeyRing::new(
+            "k2",
+            [
+                (
+                    "k1".to_string(),
+                    b"an-older-key-0123456789abcdef-012345".to_vec(),
+                ),
+                ("k2".to_string(), key.as_bytes().to_vec()),
+            ],
+        )
+        .unwrap(),
+    );
+    for wrong in [
+        "",
+        "not-the-key",
+        "integration-key-0123456789abcdef-012345678",
+    ] {
+        let r = w.call("webhook-alertmanager", &[("$KEY", wrong)]).await;
+        assert_error(&r, 401, "unauthorized");
+        assert!(r.recorded.is_empty());
+    }
+    let r = w.call("webhook-alertmanager", &[("$KEY", key)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = json(&r);
+    assert!(!v["alerts"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        r.recorded.iter().any(|e| e.action == Action::Open),
+        "{:?}",
+        r.recorded
+    );
+}
+
+#[tokio::test]
+async fn the_serve_only_events_route_does_not_exist_for_an_aws_caller() {
+    let w = world().await;
+    let r = w
+        .api
+        .handle(&tocsin_api::Request {
+            method: "POST".into(),
+            path: "/events".into(),
+            body: std::fs::read(root().join("events/alertmanager/firing.json")).unwrap(),
+            identity: Some(tocsin_api::Identity::Iam {
+                user_arn: Some("arn:aws:iam::123456789012:user/a".into()),
+                caller_id: None,
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert_error(&r, 404, "not_found");
+}
+
+#[tokio::test]
+async fn deleting_a_silence_by_its_id_is_the_route_and_the_bare_path_is_not() {
+    let w = world().await;
+    let req = |method: &str, path: &str| tocsin_api::Request {
+        method: method.into(),
+        path: path.into(),
+        identity: Some(tocsin_api::Identity::Local("t".into())),
+        ..Default::default()
+    };
+    assert_error(
+        &w.api.handle(&req("DELETE", "/silences")).await,
+        405,
+        "method_not_allowed",
+    );
+    // The route exists: an unknown id is the store's 404, not the router's.
+    let r = w.api.handle(&req("DELETE", "/silences/nope")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_ne!(json(&r)["error"]["message"], "no such route");
+}
+
+#[tokio::test]
+async fn a_thousand_status_requests_build_the_page_once_per_audience_and_thirty_seconds() {
+    let w = world().await;
+    let first = w.call("status-json-customer", &[]).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    for _ in 0..999 {
+        let r = w.call("status-json-customer", &[]).await;
+        assert_eq!(r.body, first.body);
+    }
+    assert_eq!(
+        w.api.status_cache.builds(),
+        1,
+        "one build: 3 queries and the audits of its incidents"
+    );
+    // The internal view is another audience: its own build.
+    for _ in 0..10 {
+        assert_eq!(w.call("status-internal-route", &[]).await.status, 200);
+    }
+    assert_eq!(w.api.status_cache.builds(), 2);
+    // The store changes (the checkout alert is acknowledged): the cached page stands until it is
+    // 30 s old, then one request rebuilds it.
+    let ack = w.call_on("ack", &w.checkout).await;
+    assert_eq!(ack.status, 200, "{}", ack.text());
+    assert_eq!(w.call("status-json-customer", &[]).await.body, first.body);
+    w.pipeline
+        .clock
+        .set(w.pipeline.clock.now_for_tests() + Duration::seconds(30));
+    let later = w.call("status-json-customer", &[]).await;
+    assert_ne!(later.body, first.body, "rebuilt after 30 s");
+    assert_eq!(w.api.status_cache.builds(), 3);
 }

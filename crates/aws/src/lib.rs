@@ -9,6 +9,8 @@ pub mod hold;
 pub mod pages;
 pub mod scheduler;
 mod sdk_error;
+#[cfg(feature = "secretsmanager")]
+pub mod secrets;
 pub mod ses;
 pub mod sms;
 pub mod sns;
@@ -18,6 +20,8 @@ pub use dynamo::{DynamoStore, TableError};
 pub use hold::DynamoHold;
 pub use pages::DynamoPages;
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
+#[cfg(feature = "secretsmanager")]
+pub use secrets::{SecretsError, SecretsManager};
 pub use ses::{SenderConfigError, SesEmail};
 pub use sms::SnsSms;
 pub use sns::{SnsBus, SnsBusError};

@@ -23,6 +23,10 @@ pub enum WiringError {
     /// The scheduler settings are wrong.
     #[error(transparent)]
     Scheduler(#[from] SchedulerConfigError),
+    /// A secret could not be read at cold start.
+    #[cfg(feature = "secretsmanager")]
+    #[error(transparent)]
+    Secrets(#[from] crate::SecretsError),
 }
 
 /// Builds the router from `TABLE_NAME`, `DELIVERIES_TOPIC_ARN` and the scheduler's variables, read
@@ -32,13 +36,8 @@ pub fn router_from_env(
     sdk: &SdkConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<AwsRouter, WiringError> {
-    let need = |name: &'static str| {
-        get(name)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(WiringError::MissingEnv(name))
-    };
-    let table = need("TABLE_NAME")?;
-    let topic = need("DELIVERIES_TOPIC_ARN")?;
+    let table = need(&get, "TABLE_NAME")?;
+    let topic = need(&get, "DELIVERIES_TOPIC_ARN")?;
     let scheduler = EventBridgeScheduler::from_env(aws_sdk_scheduler::Client::new(sdk), &get)?;
     Ok(Router {
         config: Arc::new(config),
@@ -48,6 +47,56 @@ pub fn router_from_env(
         clock: SystemClock,
         settings: RouterSettings::default(),
     })
+}
+
+fn need(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, WiringError> {
+    get(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(WiringError::MissingEnv(name))
+}
+
+/// The one-click link keys, from the key secret `LINK_KEYS_SECRET_ARN` names (the api and every
+/// deliver function read the same one): read once, at cold start.
+#[cfg(feature = "secretsmanager")]
+pub async fn link_keys(
+    sdk: &SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<tocsin_core::token::KeyRing, WiringError> {
+    key_ring(sdk, &need(&get, "LINK_KEYS_SECRET_ARN")?).await
+}
+
+/// The webhooks' integration keys, from the key secret `INTEGRATION_KEYS_SECRET_ARN` names (the
+/// api's alone).
+#[cfg(feature = "secretsmanager")]
+pub async fn integration_keys(
+    sdk: &SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<tocsin_core::token::KeyRing, WiringError> {
+    key_ring(sdk, &need(&get, "INTEGRATION_KEYS_SECRET_ARN")?).await
+}
+
+/// The key ring of the key secret `arn`.
+#[cfg(feature = "secretsmanager")]
+async fn key_ring(sdk: &SdkConfig, arn: &str) -> Result<tocsin_core::token::KeyRing, WiringError> {
+    let secrets = crate::SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+    Ok(secrets.key_ring(arn).await?)
+}
+
+/// The `{secret: NAME}` settings of a deliver function's channel, from the secret
+/// `CHANNEL_SECRET_ARN` names (that function's alone); empty when the variable is unset (a channel
+/// with no secret setting).
+#[cfg(feature = "secretsmanager")]
+pub async fn channel_secrets(
+    sdk: &SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<tocsin_core::secret::SecretMap, WiringError> {
+    match get("CHANNEL_SECRET_ARN").filter(|v| !v.trim().is_empty()) {
+        None => Ok(tocsin_core::secret::SecretMap::default()),
+        Some(arn) => {
+            let secrets = crate::SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+            Ok(secrets.read(&arn).await?)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tocsin_api::{Api, ApiSettings, Identity, Request, Response};
+use tocsin_api::{Api, ApiSettings, Identity, Request, Response, StatusCache};
 use tocsin_core::config::Config;
 use tocsin_core::ports::SystemClock;
 use tocsin_core::record::{AuditEntry, DeliveryKind};
 use tocsin_core::router::{Router, RouterSettings};
 use tocsin_core::status::Audience;
 use tocsin_core::text::one_line;
-use tocsin_core::token::{self, Claims};
+use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_local::{LocalBus, MemoryStore, VirtualScheduler};
 
 use crate::replay::human_line;
@@ -57,39 +57,43 @@ type LocalApi = Api<MemoryStore, LocalBus, VirtualScheduler, SystemClock>;
 struct State {
     api: LocalApi,
     base_url: String,
+    port: u16,
     actor: String,
 }
 
-/// The link key: `TOCSIN_LINK_SIGNING_KEY` if set, else 32 random bytes, new on every start (links
-/// printed by an earlier run stop working, as they should).
-fn signing_key() -> Result<Vec<u8>, Failure> {
-    if let Some(k) = std::env::var("TOCSIN_LINK_SIGNING_KEY")
+/// The link key: `TOCSIN_LINK_SIGNING_KEY` if set (a local tool's setting: on AWS the key is in
+/// Secrets Manager), else 32 random bytes, new on every start (links printed by an earlier run stop
+/// working, as they should). One key, id `local`.
+fn link_keys() -> Result<KeyRing, Failure> {
+    let key = match std::env::var("TOCSIN_LINK_SIGNING_KEY")
         .ok()
         .filter(|k| !k.is_empty())
     {
-        if k.len() < tocsin_api::MIN_KEY_BYTES {
-            return Err(Failure::new(
-                EX_DATAERR,
-                "TOCSIN_LINK_SIGNING_KEY must be at least 32 bytes",
-            ));
+        Some(k) => k.into_bytes(),
+        None => {
+            let mut key = vec![0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+                .map_err(|e| {
+                    Failure::new(
+                        EX_SOFTWARE,
+                        format!("reading /dev/urandom for a link key: {e}"),
+                    )
+                })?;
+            key
         }
-        return Ok(k.into_bytes());
-    }
-    let mut key = vec![0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-        .map_err(|e| {
-            Failure::new(
-                EX_SOFTWARE,
-                format!("reading /dev/urandom for a link key: {e}"),
-            )
-        })?;
-    Ok(key)
+    };
+    KeyRing::single("local", key).map_err(|_| {
+        Failure::new(
+            EX_DATAERR,
+            "TOCSIN_LINK_SIGNING_KEY must be at least 32 bytes",
+        )
+    })
 }
 
 /// Runs the server until the process is stopped.
 pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
-    let key = signing_key()?;
+    let key = link_keys()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,9 +113,8 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
             .port();
         let base_url = format!("http://127.0.0.1:{port}");
         let scheduler = VirtualScheduler::new();
-        let state = Arc::new(State {
-            api: Api {
-                router: Router {
+        let mut api = Api::new(
+                Router {
                     config,
                     store: MemoryStore::new(),
                     bus: LocalBus::new(),
@@ -119,16 +122,23 @@ pub fn run(config: Arc<Config>, args: Args) -> Result<(), Failure> {
                     clock: SystemClock,
                     settings: RouterSettings::default(),
                 },
-                settings: ApiSettings {
-                    signing_key: key,
+                ApiSettings {
+                    link_keys: key,
+                    // Webhooks need no key here: the local actor is trusted (127.0.0.1 alone).
+                    integration_keys: None,
                     default_audience: Audience::parse(&args.audience)
                         .unwrap_or(Audience::Customer),
                     title: "tocsin status (local)".into(),
                     metrics_namespace: "tocsin".into(),
                     max_list: 1000,
                 },
-            },
+            );
+        // Locally a page is rebuilt on every request: nothing to protect, and a stale page confuses.
+        api.status_cache = StatusCache::with_ttl(chrono::Duration::zero());
+        let state = Arc::new(State {
+            api,
             base_url: base_url.clone(),
+            port,
             actor: args.actor,
         });
         println!("listening on {base_url} (status page {base_url}/status; POST events to {base_url}/events)");
@@ -172,7 +182,7 @@ async fn timers(state: Arc<State>, scheduler: VirtualScheduler) {
 
 /// Prints the decisions and, for every delivery job they made, what would be sent and its links.
 fn report(state: &State, entries: &[AuditEntry]) {
-    let key = &state.api.settings.signing_key;
+    let key = &state.api.settings.link_keys;
     let jobs = state.api.router.bus.take_deliveries();
     let mut out = std::io::stdout().lock();
     for e in entries {
@@ -248,13 +258,12 @@ async fn respond(
             )));
         }
     };
-    if parts.uri.path() == "/events" {
-        let r = if parts.method == hyper::Method::POST {
-            events(&state, &body).await
-        } else {
-            error(405, "method_not_allowed", "POST is allowed here")
-        };
-        return Ok(to_hyper(r));
+    // A one-click route's token is its own proof, and its confirm page (no-referrer) makes the
+    // browser send `Origin: null`: only the Host is checked there.
+    let token_route = tocsin_api::routes::find(parts.method.as_str(), parts.uri.path())
+        .is_ok_and(|(spec, _)| spec.auth == tocsin_api::routes::Auth::Token);
+    if let Err(why) = same_origin(&parts.headers, state.port, !token_route) {
+        return Ok(to_hyper(error(403, "forbidden", why)));
     }
     let request = Request {
         method: parts.method.as_str().to_string(),
@@ -280,47 +289,74 @@ async fn respond(
     Ok(to_hyper(r))
 }
 
-/// `POST /events`: an event in any source format, parsed as the ingest function parses it, each alert
-/// routed at once.
-async fn events(state: &State, body: &[u8]) -> Response {
-    let parsed = match tocsin_core::source::parse_all(body) {
-        Ok(p) => p,
-        Err(e) => return error(400, "bad_request", &one_line(&e.to_string())),
-    };
-    let mut ids = Vec::new();
-    let mut decisions = 0;
-    for alert in parsed.alerts {
-        match state.api.router.handle(alert).await {
-            Ok(entries) => {
-                decisions += entries.len();
-                if let Some(e) = entries.first() {
-                    ids.push(e.alert.clone());
-                }
-                report(state, &entries);
-            }
-            Err(e) => return error(503, "unavailable", &one_line(&e.to_string())),
+/// Refuses a request that a web page on another origin made (DNS rebinding, a cross-site form): the
+/// `Host` must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), and, where
+/// `check_origin`, an `Origin` a browser sends the same. Everything but the one-click routes acts as
+/// the local actor, so this is their only guard.
+fn same_origin(
+    headers: &hyper::HeaderMap,
+    port: u16,
+    check_origin: bool,
+) -> Result<(), &'static str> {
+    let own =
+        |host: &str| host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}");
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !own(host) {
+        return Err("the Host header is not this server's (127.0.0.1 or localhost and its port)");
+    }
+    if let Some(origin) = headers.get(hyper::header::ORIGIN).filter(|_| check_origin) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !origin.strip_prefix("http://").is_some_and(own) {
+            return Err("requests from another origin are refused");
         }
     }
-    let rejected: Vec<String> = parsed.rejected.iter().map(|r| r.to_string()).collect();
-    if !rejected.is_empty() {
-        return error(
-            400,
-            "bad_request",
-            &format!(
-                "{} record(s) rejected, {} routed; first: {}",
-                rejected.len(),
-                ids.len(),
-                one_line(&rejected[0])
-            ),
-        );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        h
     }
-    Response {
-        status: 200,
-        headers: vec![("content-type", "application/json".into())],
-        body: json!({"alerts": ids, "decisions": decisions})
-            .to_string()
-            .into_bytes(),
-        emf: Vec::new(),
-        recorded: Vec::new(),
+
+    #[test]
+    fn only_this_servers_host_and_origin_are_accepted() {
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")]), 8080, true).is_ok());
+        assert!(
+            same_origin(
+                &headers(&[
+                    ("host", "localhost:8080"),
+                    ("origin", "http://localhost:8080")
+                ]),
+                8080,
+                true
+            )
+            .is_ok()
+        );
+        for bad in [
+            headers(&[]),
+            headers(&[("host", "evil.example:8080")]),
+            headers(&[("host", "127.0.0.1:9090")]),
+            headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ]),
+            headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]),
+        ] {
+            assert!(same_origin(&bad, 8080, true).is_err(), "{bad:?}");
+        }
+        // A one-click route: the token is the proof; the Host is still checked.
+        let null_origin = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
+        assert!(same_origin(&null_origin, 8080, false).is_ok());
+        assert!(same_origin(&headers(&[("host", "evil.example:8080")]), 8080, false).is_err());
     }
 }

@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod config;
 pub mod contract;
+pub mod destination;
 pub mod explain;
 pub mod lifecycle;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod render;
 pub mod retry;
 pub mod router;
 pub mod routing;
+pub mod secret;
 pub mod source;
 pub mod status;
 pub mod text;

@@ -77,6 +77,17 @@ pub enum SilenceError {
     /// No creator.
     #[error("a silence needs its creator (created_by)")]
     NoCreator,
+    /// It would silence (nearly) every alert: no matcher excludes anything.
+    #[error("a silence must match some alerts, not all: every matcher here matches any value")]
+    MatchesEverything,
+    /// It lasts longer than [`MAX_SILENCE`].
+    #[error(
+        "a silence lasts at most 7 days (this one: {hours} hours); make a new one when it ends"
+    )]
+    TooLong {
+        /// How long it was asked to last.
+        hours: i64,
+    },
     /// It ends before it starts, or is already over.
     #[error("a silence must end after it starts and in the future (ends {ends}, starts {starts})")]
     BadTimes {
@@ -87,17 +98,35 @@ pub enum SilenceError {
     },
 }
 
+/// The longest a silence may last: a forgotten silence ends within a week, and pages again.
+pub const MAX_SILENCE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Values a field might hold, from absent to odd: a matcher that holds for all of them excludes
+/// nothing worth excluding.
+const PROBES: &[&str] = &[
+    "",
+    "x",
+    "ALARM",
+    "critical",
+    "tocsin-silence-probe \u{7f} 0",
+];
+
 impl NewSilence {
     /// Validates the request and makes the silence, created at `now`.
     pub fn build(self, now: DateTime<Utc>) -> Result<Silence, SilenceError> {
         if self.matchers.is_empty() {
             return Err(SilenceError::NoMatchers);
         }
+        let mut excludes_something = false;
         for (i, m) in self.matchers.iter().enumerate() {
-            parse_matcher(m).map_err(|reason| SilenceError::BadMatcher {
+            let parsed = parse_matcher(m).map_err(|reason| SilenceError::BadMatcher {
                 index: i + 1,
                 reason: one_line(&reason).into_owned(),
             })?;
+            excludes_something |= PROBES.iter().any(|p| !parsed.matches_value(Some(p)));
+        }
+        if !excludes_something {
+            return Err(SilenceError::MatchesEverything);
         }
         if self.created_by.trim().is_empty() {
             return Err(SilenceError::NoCreator);
@@ -107,6 +136,11 @@ impl NewSilence {
             return Err(SilenceError::BadTimes {
                 starts: format_time(&starts_at),
                 ends: format_time(&self.ends_at),
+            });
+        }
+        if self.ends_at - starts_at > MAX_SILENCE {
+            return Err(SilenceError::TooLong {
+                hours: (self.ends_at - starts_at).num_hours(),
             });
         }
         let mut parts = vec![
@@ -440,5 +474,51 @@ pub fn delta_text(new_firing: usize, resolved: usize, notes: &[(String, usize)])
         "no change".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod silence_limits {
+    use super::*;
+
+    fn request(matchers: &[&str], hours: i64) -> NewSilence {
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_default();
+        NewSilence {
+            matchers: matchers.iter().map(|m| m.to_string()).collect(),
+            created_by: "alice".into(),
+            comment: String::new(),
+            starts_at: Some(now),
+            ends_at: now + chrono::TimeDelta::hours(hours),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_silence_of_everything_or_of_more_than_a_week_is_refused() {
+        assert!(request(&["service = search"], 168).build(now()).is_ok());
+        assert_eq!(
+            request(&["service = search"], 169).build(now()),
+            Err(SilenceError::TooLong { hours: 169 })
+        );
+        for everything in [
+            &["alarm_name =~ \".*\""][..],
+            &["service != \"no-such-service\""],
+            &["service =~ \".*\"", "alarm_name !~ \"zz-never\""],
+        ] {
+            assert_eq!(
+                request(everything, 1).build(now()),
+                Err(SilenceError::MatchesEverything),
+                "{everything:?}"
+            );
+        }
+        // One matcher that excludes something is enough.
+        assert!(
+            request(&["alarm_name =~ \".*\"", "service = search"], 1)
+                .build(now())
+                .is_ok()
+        );
     }
 }

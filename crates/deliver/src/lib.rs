@@ -15,6 +15,8 @@
 //! render, a job whose recipient had a message in the last window is held, and [`Deliverer::flush`]
 //! later sends everything held as one summary.
 
+pub mod notifier;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,27 +32,51 @@ use tocsin_core::record::{
 };
 use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::secret::SecretMap;
 use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
-use tocsin_core::token::{self, Claims};
+use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_core::{Severity, text::one_line};
 
-/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret: NAME}`
-/// from `TOCSIN_SECRET_<NAME>` (upper case, `-` as `_`), which the stack fills from Secrets Manager with a
-/// dynamic reference. The error names the reference, never a value.
+/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret:
+/// NAME}` from the channel's secret (read from Secrets Manager at cold start: `CHANNEL_SECRET_ARN`),
+/// never from the environment. The error names the reference (`SLACK_WEBHOOK_URL`, `secret
+/// teams-webhook`), never a value.
 pub fn resolve_setting(
     setting: &tocsin_core::config::Setting,
     env: impl Fn(&str) -> Option<String>,
+    secrets: &SecretMap,
 ) -> Result<String, String> {
     use tocsin_core::config::Setting;
-    let var = match setting {
-        Setting::Literal(v) => return Ok(v.clone()),
-        Setting::Env(name) => name.clone(),
-        Setting::Secret(name) => format!(
-            "TOCSIN_SECRET_{}",
-            name.to_ascii_uppercase().replace('-', "_")
-        ),
-    };
-    env(&var).filter(|v| !v.is_empty()).ok_or(var)
+    match setting {
+        Setting::Literal(v) => Ok(v.clone()),
+        Setting::Env(name) => env(name).filter(|v| !v.is_empty()).ok_or(name.clone()),
+        Setting::Secret(name) => secrets
+            .get(name)
+            .map(str::to_string)
+            .ok_or_else(|| format!("secret {name}")),
+    }
+}
+
+/// How the audit reason of a refused destination begins (the deliver function counts these for the
+/// ops alarm).
+pub const REFUSED: &str = "refused destination";
+
+impl From<DeliverError> for tocsin_lambda::FunctionError {
+    /// Retryable: another invocation holds the job, the channel failed retryably, the store, bus or
+    /// scheduler failed. Permanent: the job failed for good, or a flush reached a function with no
+    /// throttle. Either way the invocation fails and the job ends dead-lettered with the reason.
+    fn from(e: DeliverError) -> Self {
+        use tocsin_lambda::FunctionError::{Permanent, Retryable};
+        let reason = one_line(&e.to_string()).into_owned();
+        match e {
+            DeliverError::Failed { .. } | DeliverError::NoThrottle(_) => Permanent(reason),
+            DeliverError::InProgress(_)
+            | DeliverError::Retryable { .. }
+            | DeliverError::Store(_)
+            | DeliverError::Bus(_)
+            | DeliverError::Timer(_) => Retryable(reason),
+        }
+    }
 }
 
 /// What invokes a deliver function.
@@ -71,8 +97,8 @@ pub enum Input {
 pub struct LinkSettings {
     /// The API's public base URL (`https://abc.execute-api.eu-west-1.amazonaws.com`).
     pub base_url: String,
-    /// The token signing key (shared with the api function). Never logged.
-    pub key: Vec<u8>,
+    /// The token signing keys (shared with the api function; at least 32 bytes each). Never logged.
+    pub keys: KeyRing,
     /// How long a link works.
     pub ttl: Duration,
 }
@@ -210,7 +236,7 @@ where
         let expires_at = now + TimeDelta::from_std(l.ttl).unwrap_or(TimeDelta::hours(24));
         let link = |action: &str| {
             let t = token::sign(
-                &l.key,
+                &l.keys,
                 &Claims {
                     alert_id: job.alert_id.clone(),
                     action: action.to_string(),
@@ -229,7 +255,13 @@ where
                 l.base_url.trim_end_matches('/'),
                 job.alert_id
             )),
-            runbook: job.alert.labels.get("runbook_url").cloned(),
+            // The alarm writes the URL: a button only for a host the config trusts.
+            runbook: job
+                .alert
+                .labels
+                .get("runbook_url")
+                .filter(|u| self.config.defaults.runbook_allowed(u))
+                .cloned(),
             ack_code: None,
         }
     }
@@ -252,6 +284,14 @@ where
         summary: Option<Rendered>,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
         let now = self.clock.now();
+        // Only destinations the config gives this channel: a job is what anyone who may publish to
+        // the deliveries topic says it is. A refusal is final (no retry), on record, and counted for
+        // the ops alarm (`DestinationRefused`).
+        if let Err(why) = tocsin_core::destination::check(&self.config, &job.target) {
+            let e = self.entry(job, now, Action::Suppress, format!("{REFUSED}: {why}"));
+            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            return Ok(vec![e]);
+        }
         let key = claim_key(job);
         let claim = DedupRecord {
             event_id: key.clone(),

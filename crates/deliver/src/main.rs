@@ -13,36 +13,35 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tocsin_aws::{DynamoHold, DynamoStore, EventBridgeScheduler, SesEmail, SnsBus, SnsSms};
-use tocsin_channels::{AnyHttpChannel, SecretError, TokioSleeper};
+use tocsin_channels::{SecretError, TokioSleeper};
 use tocsin_core::config::{ChannelKind, Setting};
-use tocsin_core::ports::{Notifier, SendError, Sent, SystemClock};
+use tocsin_core::ports::SystemClock;
 use tocsin_core::record::DeliveryJob;
-use tocsin_core::render::Rendered;
 use tocsin_core::retry::RetryPolicy;
+use tocsin_deliver::notifier::AnyNotifier;
 use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle, resolve_setting};
-
-/// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
-/// variants' size difference does not matter.
-#[allow(clippy::large_enum_variant)]
-enum AnyNotifier {
-    Email(SesEmail),
-    Sms(SnsSms),
-    Http(AnyHttpChannel),
-}
-
-impl Notifier for AnyNotifier {
-    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
-        match self {
-            AnyNotifier::Email(n) => n.send(job, message).await,
-            AnyNotifier::Sms(n) => n.send(job, message).await,
-            AnyNotifier::Http(n) => n.send(job, message).await,
-        }
-    }
-}
+use tocsin_lambda::FunctionError;
 
 /// One JSON log line per audit entry written, like the router's and escalate's: the alert id and what
 /// happened (inside the runtime's span, so with the request id). No target, reason or message text.
 fn log_entries(entries: &[tocsin_core::record::AuditEntry]) {
+    // A job for a destination the config does not give the channel: one EMF line, which the
+    // template's DestinationRefusedAlarm watches.
+    let refused = entries
+        .iter()
+        .filter(|e| e.reason.starts_with(tocsin_deliver::REFUSED))
+        .count();
+    if refused > 0 {
+        println!(
+            "{}",
+            serde_json::json!({
+                "_aws": {"Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
+                    "Namespace": "tocsin", "Dimensions": [[]],
+                    "Metrics": [{"Name": "DestinationRefused", "Unit": "Count"}]}]},
+                "DestinationRefused": refused,
+            })
+        );
+    }
     for e in entries {
         tracing::info!(
             alert = %e.alert,
@@ -69,10 +68,13 @@ async fn main() -> Result<(), Error> {
         .ok_or_else(|| format!("CHANNEL_NAME={channel_name} is not a channel of the config"))?
         .clone();
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Read once, at cold start, and held for the sandbox's life.
+    let link_keys = tocsin_aws::wiring::link_keys(&sdk, env).await?;
+    let channel_secrets = tocsin_aws::wiring::channel_secrets(&sdk, env).await?;
     let setting = |key: &str| -> Result<Option<String>, Error> {
         match channel.settings.get(key) {
             None => Ok(None),
-            Some(s) => resolve_setting(s, env)
+            Some(s) => resolve_setting(s, env, &channel_secrets)
                 .map(Some)
                 .map_err(|var| format!("channel {channel_name}: {key}: {var} is not set").into()),
         }
@@ -102,7 +104,8 @@ async fn main() -> Result<(), Error> {
         }
         _ => {
             let secrets = |s: &Setting| {
-                resolve_setting(s, env).map_err(|reference| SecretError::NotSet { reference })
+                resolve_setting(s, env, &channel_secrets)
+                    .map_err(|reference| SecretError::NotSet { reference })
             };
             AnyNotifier::Http(tocsin_channels::build(&channel, &secrets)?)
         }
@@ -149,7 +152,7 @@ async fn main() -> Result<(), Error> {
             invocations: 3,
             links: LinkSettings {
                 base_url: tocsin_lambda::env("API_BASE_URL")?,
-                key: tocsin_lambda::env("LINK_SIGNING_KEY")?.into_bytes(),
+                keys: link_keys,
                 ttl: Duration::from_secs(24 * 3600),
             },
         },
@@ -164,22 +167,23 @@ async fn main() -> Result<(), Error> {
             .unwrap_or(Duration::from_secs(10));
         match event.payload {
             Input::Flush { flush } => {
-                let entries = deliverer.flush(&flush, left).await.map_err(Error::from)?;
+                let entries = deliverer
+                    .flush(&flush, left)
+                    .await
+                    .map_err(FunctionError::from)?;
                 log_entries(&entries);
                 Ok::<_, Error>(serde_json::json!({ "flushed": entries.len() }))
             }
             Input::Sns(sns) => {
-                let mut done = 0;
-                for (i, record) in sns.records.iter().enumerate() {
-                    let job: DeliveryJob =
-                        serde_json::from_str(&record.sns.message).map_err(|e| {
-                            format!("Records[{i}].Sns.Message is not a delivery job: {e}")
-                        })?;
-                    let entries = deliverer.deliver(&job, left).await.map_err(Error::from)?;
+                let jobs: Vec<DeliveryJob> = tocsin_lambda::sns::messages(&sns, "a delivery job")?;
+                for job in &jobs {
+                    let entries = deliverer
+                        .deliver(job, left)
+                        .await
+                        .map_err(FunctionError::from)?;
                     log_entries(&entries);
-                    done += 1;
                 }
-                Ok(serde_json::json!({ "delivered": done }))
+                Ok(serde_json::json!({ "delivered": jobs.len() }))
             }
         }
     }))

@@ -16,6 +16,9 @@ use tocsin_core::retry::{RetryPolicy, Sleeper};
 use tocsin_deliver::{DeliverError, Deliverer, Input, LinkSettings, Settings, Throttle};
 use tocsin_local::{LocalBus, LocalFlushTimer, MemoryHold, MemoryStore, VirtualClock};
 
+/// The one-click key of the tests (32 bytes or more, as every key must be).
+const LINK_KEY: &[u8] = b"link-signing-key-0123456789abcdef";
+
 /// A channel answering each send with the next scripted reply (then success), recording what it got.
 #[derive(Clone, Default)]
 struct Scripted {
@@ -69,6 +72,9 @@ const CONFIG: &str = r##"
 channels:
   oncall-sms: {type: sms, fallback: oncall-email}
   oncall-email: {type: email, from: "tocsin@example.com", default_to: ["oncall@example.com"]}
+people:
+  alice: {phone: "+447700900001", email: alice@example.com}
+  bob: {phone: "+447700900002", email: bob@example.com}
 route: {notify: [{channel: oncall-email}]}
 "##;
 
@@ -146,7 +152,7 @@ fn rig_with<H, T>(
                 invocations: 3,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
-                    key: b"link-signing-key".to_vec(),
+                    keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
                     ttl: Duration::from_secs(3600),
                 },
             },
@@ -277,7 +283,12 @@ async fn messages_carry_one_click_links_signed_for_the_target() {
     let links = r.d.links(&j, t0());
     let ack = links.ack.unwrap();
     let token = ack.strip_prefix("https://tocsin.example/a/").unwrap();
-    let claims = tocsin_core::token::verify(b"link-signing-key", token, t0()).unwrap();
+    let claims = tocsin_core::token::verify(
+        &tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
+        token,
+        t0(),
+    )
+    .unwrap();
     assert_eq!(
         (
             claims.alert_id.as_str(),
@@ -301,21 +312,42 @@ async fn messages_carry_one_click_links_signed_for_the_target() {
 }
 
 #[test]
-fn secret_settings_resolve_from_the_environment_and_errors_name_only_the_variable() {
+fn secret_settings_resolve_from_the_channel_secret_never_the_environment() {
     use tocsin_core::config::Setting;
+    use tocsin_core::secret::SecretMap;
     use tocsin_deliver::resolve_setting;
-    let env =
-        |n: &str| (n == "TOCSIN_SECRET_PAGERDUTY_ROUTING_KEY").then(|| "R0ut1ngK3y".to_string());
+    let secrets = SecretMap::from_pairs([("pagerduty-routing-key", "R0ut1ngK3y")]);
+    // The environment holds the old variable: it is not read.
+    let env = |n: &str| {
+        (n == "TOCSIN_SECRET_TEAMS_WEBHOOK" || n == "SLACK_WEBHOOK_URL")
+            .then(|| "from-env".to_string())
+    };
     assert_eq!(
-        resolve_setting(&Setting::Secret("pagerduty-routing-key".into()), env),
+        resolve_setting(
+            &Setting::Secret("pagerduty-routing-key".into()),
+            env,
+            &secrets
+        ),
         Ok("R0ut1ngK3y".to_string())
     );
     assert_eq!(
-        resolve_setting(&Setting::Literal("tocsin@example.com".into()), env),
+        resolve_setting(&Setting::Secret("teams-webhook".into()), env, &secrets),
+        Err("secret teams-webhook".to_string())
+    );
+    assert_eq!(
+        resolve_setting(
+            &Setting::Literal("tocsin@example.com".into()),
+            env,
+            &secrets
+        ),
         Ok("tocsin@example.com".into())
     );
-    let missing = resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env).unwrap_err();
-    assert_eq!(missing, "SLACK_WEBHOOK_URL");
+    assert_eq!(
+        resolve_setting(&Setting::Env("SLACK_WEBHOOK_URL".into()), env, &secrets),
+        Ok("from-env".into())
+    );
+    let missing = resolve_setting(&Setting::Env("HOOK_URL".into()), env, &secrets).unwrap_err();
+    assert_eq!(missing, "HOOK_URL");
 }
 
 #[tokio::test]
@@ -350,6 +382,7 @@ async fn a_follow_up_to_the_same_target_carries_the_first_messages_id_and_others
     let mut other_target = first.clone();
     other_target.delivery_id = "d-3".into();
     other_target.target.target = "bob".into();
+    other_target.target.address = Some("+447700900002".into());
     r.d.deliver(&other_target, Duration::from_secs(60))
         .await
         .unwrap();
@@ -446,8 +479,9 @@ async fn a_recipient_gets_one_sms_a_minute_and_the_rest_in_one_summary_when_the_
     let sent = texts(&r);
     assert_eq!(sent.len(), 2);
     assert!(
+        // One segment: the link (with its key id) leaves room to name the most severe alert only.
         sent[1].starts_with(
-            "2 alerts: CRIT orders-db-down; HIGH api-5xx. Ack: https://tocsin.example/a/"
+            "2 alerts: CRIT orders-db-down; +1 more. Ack: https://tocsin.example/a/k1."
         ),
         "{}",
         sent[1]
@@ -581,4 +615,34 @@ fn a_deliver_function_takes_sns_deliveries_and_its_own_flush_schedules() {
         serde_json::from_str::<Input>(r#"{"hello":1}"#).is_err(),
         "anything else is refused"
     );
+}
+
+#[tokio::test]
+async fn a_job_for_a_number_the_config_does_not_give_the_channel_is_refused_and_on_record() {
+    let r = rig(vec![]);
+    let mut j = job(tocsin_core::Severity::Critical);
+    // Someone who may publish to the deliveries topic names a premium-rate number.
+    j.target.target = "+19005550100".into();
+    j.target.address = Some("+19005550100".into());
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, Action::Suppress);
+    assert!(
+        entries[0].reason.starts_with(tocsin_deliver::REFUSED),
+        "{}",
+        entries[0].reason
+    );
+    assert!(
+        !entries[0].reason.contains("+1900"),
+        "{}",
+        entries[0].reason
+    );
+    assert!(r.d.notifier.sent.lock().unwrap().is_empty(), "nothing sent");
+    let audit = r.d.store.audit("a-1").await.unwrap();
+    assert_eq!(audit, entries, "the refusal is in the alert's audit");
+    // The same person at another number: refused too.
+    j.target.target = "alice".into();
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert!(again[0].reason.starts_with(tocsin_deliver::REFUSED));
+    assert!(r.d.notifier.sent.lock().unwrap().is_empty());
 }

@@ -21,12 +21,23 @@ use tocsin_core::retry::RetryPolicy;
 use tocsin_deliver::{Deliverer, Input, LinkSettings, Settings, Throttle};
 use tocsin_local::VirtualClock;
 
-const CONFIG: &str = r##"
+/// The one-click key of the tests (32 bytes or more, as every key must be).
+const LINK_KEY: &[u8] = b"link-signing-key-0123456789abcdef";
+
+/// The config, with alice reachable at `phone` and `email` (deliver sends only to destinations the
+/// config gives the channel).
+fn config(phone: &str, email: &str) -> String {
+    format!(
+        r##"
 channels:
-  oncall-sms: {type: sms, default_to: ["+15550100000"]}
-  oncall-email: {type: email, from: "tocsin@example.com"}
-route: {notify: [{channel: oncall-sms}]}
-"##;
+  oncall-sms: {{type: sms, default_to: ["+15550100000"]}}
+  oncall-email: {{type: email, from: "tocsin@example.com"}}
+people:
+  alice: {{phone: "{phone}", email: "{email}"}}
+route: {{notify: [{{channel: oncall-sms}}]}}
+"##
+    )
+}
 
 /// SES or SNS SMS, as the deployed function picks by its channel's kind.
 enum Sender {
@@ -89,7 +100,7 @@ async fn world(test: &str) -> Option<World> {
 }
 
 impl World {
-    async fn deliverer(&self, sender: Sender) -> Live {
+    async fn deliverer(&self, sender: Sender, phone: &str, email: &str) -> Live {
         let sns = aws_sdk_sns::Client::new(&self.sdk);
         let topic = sns
             .create_topic()
@@ -100,7 +111,7 @@ impl World {
             .topic_arn
             .unwrap();
         Deliverer {
-            config: Arc::new(tocsin_core::config::load(CONFIG).unwrap()),
+            config: Arc::new(tocsin_core::config::load(&config(phone, email)).unwrap()),
             store: self.store.clone(),
             bus: SnsBus::deliveries(sns, topic),
             notifier: sender,
@@ -111,7 +122,7 @@ impl World {
                 invocations: 3,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
-                    key: b"link-signing-key".to_vec(),
+                    keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
                     ttl: Duration::from_secs(3600),
                 },
             },
@@ -185,10 +196,14 @@ async fn an_sms_storm_to_one_phone_is_one_text_then_one_summary_from_the_schedul
     let Some(w) = world("deliver_sms_throttle").await else {
         return;
     };
-    let d = w
-        .deliverer(Sender::Sms(SnsSms::new(aws_sdk_sns::Client::new(&w.sdk))))
-        .await;
     let number = fresh_number();
+    let d = w
+        .deliverer(
+            Sender::Sms(SnsSms::new(aws_sdk_sns::Client::new(&w.sdk))),
+            &number,
+            "alice@example.com",
+        )
+        .await;
     let left = Duration::from_secs(30);
     let t0 = w.clock.now();
     let first = job(
@@ -288,10 +303,14 @@ async fn an_email_job_is_sent_through_ses_once_and_its_attempt_is_on_record() {
         .send()
         .await
         .unwrap();
-    let d = w
-        .deliverer(Sender::Email(SesEmail::new(ses_client, sender).unwrap()))
-        .await;
     let to = format!("{}@example.com", emulator::unique_name("alice"));
+    let d = w
+        .deliverer(
+            Sender::Email(SesEmail::new(ses_client, sender).unwrap()),
+            "+15550100001",
+            &to,
+        )
+        .await;
     let j = job(
         "e1",
         "orders-db-down",

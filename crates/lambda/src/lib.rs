@@ -1,5 +1,8 @@
 //! Shared Lambda glue: configuration from the environment (read once at start-up, failing fast with the
-//! variable's name), the routing config, and JSON logs through `tracing`.
+//! variable's name), the routing config, JSON logs through `tracing`, the messages of an SNS event
+//! ([`sns`]) and the one error type that says whether a failed invocation is worth retrying.
+
+pub mod sns;
 
 use thiserror::Error;
 use tocsin_core::config::{self, Config};
@@ -50,6 +53,27 @@ pub fn load_config(get: impl Fn(&str) -> Option<String>) -> Result<Config, Confi
             .collect::<Vec<_>>()
             .join("; "),
     })
+}
+
+/// Why an invocation failed, and whether the platform's retry can help. Either way the invocation
+/// fails (so the event ends in the dead-letter destination with this reason, never swallowed); the
+/// prefix (`retryable:` / `permanent:`) tells whoever reads the dead letter which it was.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FunctionError {
+    /// A dependency failed or is busy (throttled, a conflict, another invocation holds the item):
+    /// the same event may well succeed later.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The event itself is wrong, or the failure is final: retrying sends the same thing again.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl FunctionError {
+    /// Whether the platform's retry can help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FunctionError::Retryable(_))
+    }
 }
 
 /// A required environment variable is missing or empty.

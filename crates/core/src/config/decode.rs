@@ -15,7 +15,7 @@ use marked_yaml::Node;
 
 use super::duration::parse_duration;
 use super::matcher::parse_matcher;
-use super::node::{Fields, Problems, as_list, as_name, entries, items, parsed, pos};
+use super::node::{Fields, Problems, as_list, as_name, as_str, entries, items, parsed, pos};
 use super::window::{parse_time_range, parse_weekdays};
 use super::{
     AwsHealthDependency, Channel, Config, ConfigError, Defaults, EscalationLevel, EscalationPolicy,
@@ -217,10 +217,28 @@ impl<'a> Decoder<'a> {
                 "severity_tags",
                 "health_reminder",
                 "multi_time_series",
+                "runbook_hosts",
             ],
         ) else {
             return;
         };
+        for item in items(&mut self.p, f.get("runbook_hosts")) {
+            if let Some(host) = as_str(&mut self.p, item) {
+                let bare = host.strip_prefix("*.").unwrap_or(host);
+                if bare.is_empty()
+                    || !bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                {
+                    self.p.at(
+                        pos(item),
+                        "a runbook host is a host name (`wiki.example.com`) or `*.example.com`",
+                    );
+                } else {
+                    self.defaults.runbook_hosts.push(host.to_string());
+                }
+            }
+        }
         if let Some(v) = f
             .get("severity")
             .and_then(|n| parsed(&mut self.p, n, parse_severity))

@@ -166,6 +166,11 @@ pub struct Defaults {
     /// Who pages for a multi-time-series alarm: its contributors (default, grouped by their parent
     /// alarm), the parent alarm's own transition, or both.
     pub multi_time_series: MultiTimeSeries,
+    /// Hosts whose runbook links (an alert's `runbook_url`) become a button in messages: exact
+    /// names, or `*.example.com` for any host under it. Default none: a runbook URL comes from the
+    /// alarm, which anyone who may put an alarm may write, so it is a link only when the config
+    /// trusts its host.
+    pub runbook_hosts: Vec<String>,
 }
 
 /// Who pages for a multi-time-series alarm (a Metrics Insights query with `GROUP BY`), whose parent
@@ -181,6 +186,32 @@ pub enum MultiTimeSeries {
     Both,
 }
 
+impl Defaults {
+    /// Whether `url` is an `https` URL on a host of [`Defaults::runbook_hosts`].
+    pub fn runbook_allowed(&self, url: &str) -> bool {
+        let Some(rest) = url.strip_prefix("https://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return false;
+        }
+        let host = authority
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        !host.is_empty()
+            && self.runbook_hosts.iter().any(|allowed| {
+                let allowed = allowed.to_ascii_lowercase();
+                match allowed.strip_prefix("*.") {
+                    Some(domain) => host.ends_with(&format!(".{domain}")),
+                    None => host == allowed,
+                }
+            })
+    }
+}
+
 impl Default for Defaults {
     fn default() -> Self {
         Defaults {
@@ -190,6 +221,7 @@ impl Default for Defaults {
             severity_tags: true,
             health_reminder: Some(std::time::Duration::from_secs(24 * 3600)),
             multi_time_series: MultiTimeSeries::Contributors,
+            runbook_hosts: Vec::new(),
         }
     }
 }

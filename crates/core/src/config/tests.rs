@@ -60,7 +60,7 @@ fn the_example_config_loads_with_every_channel_kind_and_its_routes() {
     );
     assert_eq!(
         config.channels["ops-slack"].settings["webhook_url"],
-        Setting::Env("SLACK_WEBHOOK_URL".into())
+        Setting::Secret("slack-webhook".into())
     );
     assert_eq!(
         config.channels["ops-slack"].default_to,
@@ -126,7 +126,7 @@ fn an_unknown_key_is_reported_at_the_key_with_the_keys_expected() {
     assert_problem(
         "defaults:\n  severty: high\nroute: {}\n",
         "2:3",
-        "unknown key `severty` (expected `severity`, `timezone`, `insufficient_data`, `severity_tags`, `health_reminder` or `multi_time_series`)",
+        "unknown key `severty` (expected `severity`, `timezone`, `insufficient_data`, `severity_tags`, `health_reminder`, `multi_time_series` or `runbook_hosts`)",
     );
     assert_problem(
         "route:\n  routes:\n    - nme: x\n",
@@ -756,5 +756,37 @@ route:
             "23:19: group_interval cannot be zero",
             "24:18: unknown severity `urgent` (expected critical, high, medium, low or info)",
         ]
+    );
+}
+
+#[test]
+fn runbook_buttons_are_for_the_hosts_the_config_allows_only() {
+    let c = load("defaults: {runbook_hosts: [wiki.example.com, \"*.runbooks.example.org\"]}\nchannels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n").unwrap();
+    let d = &c.defaults;
+    assert!(d.runbook_allowed("https://wiki.example.com/runbooks/db"));
+    assert!(d.runbook_allowed("https://WIKI.example.com:443/x"));
+    assert!(d.runbook_allowed("https://team.runbooks.example.org/a"));
+    for bad in [
+        "http://wiki.example.com/x",
+        "https://wiki.example.com.evil.test/x",
+        "https://evil.test/?u=https://wiki.example.com",
+        "https://wiki.example.com@evil.test/x",
+        "https://runbooks.example.org/x",
+        "javascript:alert(1)",
+    ] {
+        assert!(!d.runbook_allowed(bad), "{bad}");
+    }
+    assert!(
+        !load(
+            "channels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n"
+        )
+        .unwrap()
+        .defaults
+        .runbook_allowed("https://wiki.example.com/x")
+    );
+    let errs = load("defaults: {runbook_hosts: [\"https://wiki\"]}\nchannels: {s: {type: sms}}\nroute: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n").unwrap_err();
+    assert!(
+        errs.iter().any(|e| e.to_string().contains("runbook host")),
+        "{errs:?}"
     );
 }

@@ -24,10 +24,10 @@ use tocsin_core::lifecycle::Command;
 use tocsin_core::model::AlarmState;
 use tocsin_core::noise::NewSilence;
 use tocsin_core::record::{DeliveryJob, Timer};
-use tocsin_core::router::{CLAIM_MARGIN_SECONDS, Router, RouterError, RouterSettings};
+use tocsin_core::router::{CLAIM_MARGIN_SECONDS, Router, RouterError};
 use tocsin_local::{
-    FaultMode, Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore,
-    VirtualClock, VirtualScheduler,
+    FaultMode, Faults, FaultyBus, FaultyEmbedded, FaultyScheduler, FaultyStore, LocalBus,
+    MemoryStore, VirtualClock, VirtualScheduler,
 };
 use tocsin_tests::{cloudwatch_alarm, example_config, t};
 
@@ -84,33 +84,13 @@ enum Invocation {
 
 impl Rig {
     fn new() -> Rig {
-        let faults = Faults::new();
-        let bus = LocalBus::new();
-        let scheduler = VirtualScheduler::new();
-        let clock = VirtualClock::new(t("2026-11-20T01:00:00Z"));
-        let router = Router {
-            config: example_config(),
-            store: FaultyStore {
-                inner: MemoryStore::new(),
-                faults: faults.clone(),
-            },
-            bus: FaultyBus {
-                inner: bus.clone(),
-                faults: faults.clone(),
-            },
-            scheduler: FaultyScheduler {
-                inner: scheduler.clone(),
-                faults: faults.clone(),
-            },
-            clock: clock.clone(),
-            settings: RouterSettings::default(),
-        };
+        let p = FaultyEmbedded::new(example_config(), t("2026-11-20T01:00:00Z"));
         Rig {
-            router,
-            faults,
-            bus,
-            scheduler,
-            clock,
+            router: p.router,
+            faults: p.faults,
+            bus: p.bus,
+            scheduler: p.scheduler,
+            clock: p.clock,
             published: Vec::new(),
         }
     }

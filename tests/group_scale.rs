@@ -10,11 +10,7 @@ use std::collections::BTreeMap;
 use chrono::TimeDelta;
 use tocsin_core::model::AlarmState;
 use tocsin_core::ports::AlertStore;
-use tocsin_core::router::{Router, RouterSettings};
-use tocsin_local::{
-    Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore, VirtualClock,
-    VirtualScheduler,
-};
+use tocsin_local::FaultyEmbedded;
 use tocsin_tests::{cloudwatch_alarm, example_config, t};
 
 /// How many alarms fire into the group (`TOCSIN_GROUP_ALERTS` to try another size).
@@ -28,29 +24,15 @@ fn alarms() -> usize {
 #[tokio::test]
 async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
     let n = alarms();
-    let faults = Faults::new();
-    let store = MemoryStore::new();
-    let bus = LocalBus::new();
-    let scheduler = VirtualScheduler::new();
     let start = t("2026-11-20T02:10:00Z");
-    let clock = VirtualClock::new(start);
-    let router = Router {
-        config: example_config(),
-        store: FaultyStore {
-            inner: store.clone(),
-            faults: faults.clone(),
-        },
-        bus: FaultyBus {
-            inner: bus.clone(),
-            faults: faults.clone(),
-        },
-        scheduler: FaultyScheduler {
-            inner: scheduler.clone(),
-            faults: faults.clone(),
-        },
-        clock: clock.clone(),
-        settings: RouterSettings::default(),
-    };
+    let FaultyEmbedded {
+        router,
+        faults,
+        store,
+        bus,
+        scheduler,
+        clock,
+    } = FaultyEmbedded::new(example_config(), start);
     let mut sent = 0;
     // Over ten minutes, so that the group flushes while alarms still join it.
     let step = TimeDelta::milliseconds((600_000 / n.max(1)) as i64);

@@ -428,8 +428,8 @@ async fn acknowledging_stops_escalation() {
     assert_eq!(p.scheduler.pending(), 0, "the level-2 timer was cancelled");
 }
 
-#[tokio::test]
-async fn a_late_or_doubled_escalation_timer_pages_once() {
+/// The critical alarm opened at 02:10, its level-1 step fired (already paged), its jobs taken.
+async fn opened_past_level_one() -> (Embedded, Vec<AuditEntry>) {
     let p = pipeline(config_from(CONFIG));
     let open = p
         .ingest(alarm(
@@ -441,6 +441,12 @@ async fn a_late_or_doubled_escalation_timer_pages_once() {
         .unwrap();
     p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
     p.bus.take_deliveries();
+    (p, open)
+}
+
+#[tokio::test]
+async fn a_late_or_doubled_escalation_timer_pages_once() {
+    let (p, open) = opened_past_level_one().await;
     let tick = EscalationTick {
         alert_id: open[0].alert.clone(),
         step: 1,
@@ -673,17 +679,7 @@ async fn a_cloudwatch_repeat_without_a_digest_is_never_re_notified() {
 #[tokio::test]
 async fn timers_set_by_the_release_before_timer_was_one_enum_still_fire_after_an_upgrade() {
     use tocsin_core::record::Timer;
-    let p = pipeline(config_from(CONFIG));
-    let open = p
-        .ingest(alarm(
-            "checkout-api-5xx",
-            AlarmState::Alarm,
-            "2026-11-20T02:10:00Z",
-        ))
-        .await
-        .unwrap();
-    p.run_timers(Some(t("2026-11-20T02:10:00Z"))).await.unwrap();
-    p.bus.take_deliveries();
+    let (p, open) = opened_past_level_one().await;
     // The escalation step 2 timer as the previous release stored it in Scheduler's Input.
     let stored = serde_json::json!({ "alert_id": open[0].alert, "step": 2 });
     let timer = Timer::from_json(stored).unwrap();

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, stable_id};
 use tocsin_core::record::Timer;
-use tocsin_core::router::{Router, RouterSettings};
+use tocsin_core::router::Router;
 use tocsin_local::{
-    Faults, FaultyBus, FaultyScheduler, FaultyStore, LocalBus, MemoryStore, VirtualClock,
-    VirtualScheduler,
+    Faults, FaultyBus, FaultyEmbedded, FaultyScheduler, FaultyStore, LocalBus, MemoryStore,
+    VirtualClock, VirtualScheduler,
 };
 
 /// Bytes of key, version and index attributes an item carries beside its body.
@@ -89,31 +89,12 @@ impl Rig {
         let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(format!("{root}/infra/tocsin.yaml")).unwrap();
         let config = Arc::new(tocsin_core::config::load(&text).unwrap());
-        let faults = Faults::new();
-        let scheduler = VirtualScheduler::new();
-        let clock = VirtualClock::new(start);
-        let router = Router {
-            config,
-            store: FaultyStore {
-                inner: MemoryStore::new(),
-                faults: faults.clone(),
-            },
-            bus: FaultyBus {
-                inner: LocalBus::new(),
-                faults: faults.clone(),
-            },
-            scheduler: FaultyScheduler {
-                inner: scheduler.clone(),
-                faults: faults.clone(),
-            },
-            clock: clock.clone(),
-            settings: RouterSettings::default(),
-        };
+        let p = FaultyEmbedded::new(config, start);
         Rig {
-            router,
-            faults,
-            scheduler,
-            clock,
+            router: p.router,
+            faults: p.faults,
+            scheduler: p.scheduler,
+            clock: p.clock,
         }
     }
 

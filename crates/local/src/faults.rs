@@ -403,3 +403,62 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
         .await
     }
 }
+
+/// The router on the embedded adapters, each behind one shared [`Faults`] plan: what the fault
+/// walk, the group-scale test and the write-units bench drive. The fields are the adapters
+/// themselves (clones sharing state with the router's), to read what was sent and set.
+pub struct FaultyEmbedded {
+    /// The router.
+    pub router: tocsin_core::router::Router<
+        FaultyStore<crate::MemoryStore>,
+        FaultyBus<crate::LocalBus>,
+        FaultyScheduler<crate::VirtualScheduler>,
+        crate::VirtualClock,
+    >,
+    /// The plan every port call goes through.
+    pub faults: Faults,
+    /// The store, without faults.
+    pub store: crate::MemoryStore,
+    /// The bus: delivery jobs collect here.
+    pub bus: crate::LocalBus,
+    /// The timers.
+    pub scheduler: crate::VirtualScheduler,
+    /// The clock.
+    pub clock: crate::VirtualClock,
+}
+
+impl FaultyEmbedded {
+    /// A fresh pipeline on `config` whose clock starts at `start`, with no fault planned.
+    pub fn new(config: Arc<tocsin_core::config::Config>, start: DateTime<Utc>) -> Self {
+        let faults = Faults::new();
+        let store = crate::MemoryStore::new();
+        let bus = crate::LocalBus::new();
+        let scheduler = crate::VirtualScheduler::new();
+        let clock = crate::VirtualClock::new(start);
+        let router = tocsin_core::router::Router {
+            config,
+            store: FaultyStore {
+                inner: store.clone(),
+                faults: faults.clone(),
+            },
+            bus: FaultyBus {
+                inner: bus.clone(),
+                faults: faults.clone(),
+            },
+            scheduler: FaultyScheduler {
+                inner: scheduler.clone(),
+                faults: faults.clone(),
+            },
+            clock: clock.clone(),
+            settings: tocsin_core::router::RouterSettings::default(),
+        };
+        FaultyEmbedded {
+            router,
+            faults,
+            store,
+            bus,
+            scheduler,
+            clock,
+        }
+    }
+}

@@ -14,7 +14,7 @@ mod store;
 pub use bus::LocalBus;
 pub use clock::{VirtualClock, VirtualScheduler};
 pub use embedded::{Embedded, EmbeddedRouter, MAX_TIMER_FIRINGS};
-pub use faults::{FaultMode, Faults, FaultyBus, FaultyScheduler, FaultyStore};
+pub use faults::{FaultMode, Faults, FaultyBus, FaultyEmbedded, FaultyScheduler, FaultyStore};
 pub use hold::{LocalFlushTimer, MemoryHold};
 pub use pages::{LocalSweepTimer, MemoryPages, PendingSweep};
 pub use store::MemoryStore;

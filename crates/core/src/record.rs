@@ -120,8 +120,9 @@ pub struct AlertRecord {
     pub routes: Vec<String>,
     /// Everyone notified so far.
     pub notified: Vec<Target>,
-    /// Channels that heard of the alert only inside a group notification: told of a person's ack or
-    /// resolve like `notified`, but an automatic resolution reaches them in the group's own update.
+    /// Written by releases before group members were items of their own: channels that heard of
+    /// the alert only inside a group notification. Still read (`update::told`); the router now reads
+    /// who heard from the alert's groups instead (`Router::told_targets`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_notified: Vec<Target>,
     /// How many of `notified` were paged when the alert opened (the rest came from escalation).
@@ -675,18 +676,6 @@ pub enum FollowUp {
     HeldBy {
         /// The state's key (`silence/<id>`, `inhibit/...`).
         key: String,
-    },
-    /// The targets of a group notification heard of the members it told of firing: those whose
-    /// states were written for group versions `from` < seq <= `to`.
-    GroupNotified {
-        /// The group's key.
-        group: String,
-        /// The group's `told_upto` before the flush.
-        from: u64,
-        /// The group's version the flush read.
-        to: u64,
-        /// Who heard.
-        targets: Vec<Target>,
     },
     /// A flapping alarm's note, told in its group's next notification instead of on its own.
     NoteInGroup {

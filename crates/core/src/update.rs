@@ -33,8 +33,9 @@ pub fn content_update(old: &Alert, new: &Alert) -> Option<String> {
     })
 }
 
-/// Everyone told of `rec` so far: paged directly, then those who heard of it only in a group
-/// notification.
+/// Everyone the record itself says was told of `rec`: paged directly, then those a release before
+/// group members were items noted as hearing of it in a group notification. The router adds who
+/// heard of it in its groups' notifications (`Router::told_targets`).
 pub fn told(rec: &AlertRecord) -> impl Iterator<Item = &crate::record::Target> {
     let grouped = rec
         .group_notified
@@ -46,12 +47,16 @@ pub fn told(rec: &AlertRecord) -> impl Iterator<Item = &crate::record::Target> {
 /// One delivery job per target already notified of `rec` (whose `alert` is the update), as a
 /// trigger, with a delivery id of its own per digest: the first page's ids are not reused (so the
 /// update is not taken for a retry of it), and a retry of this update sends nothing twice.
-pub fn update_jobs(rec: &AlertRecord, now: DateTime<Utc>) -> Vec<DeliveryJob> {
+pub fn update_jobs(
+    rec: &AlertRecord,
+    told: &[crate::record::Target],
+    now: DateTime<Utc>,
+) -> Vec<DeliveryJob> {
     let digest: Vec<&str> = DIGEST_LABELS
         .iter()
         .filter_map(|k| rec.alert.labels.get(*k).map(String::as_str))
         .collect();
-    told(rec)
+    told.iter()
         .map(|t| {
             let mut parts = vec!["delivery", rec.id.as_str(), "update"];
             parts.extend(&digest);
@@ -101,13 +106,14 @@ mod tests {
         let mut rec = record("a", "fp", None);
         rec.alert = with_digest(&rec.alert, Some("1"));
         let t = chrono::Utc::now();
-        let jobs = update_jobs(&rec, t);
+        let told: Vec<_> = told(&rec).cloned().collect();
+        let jobs = update_jobs(&rec, &told, t);
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].target, rec.notified[0]);
-        let again = update_jobs(&rec, t);
+        let again = update_jobs(&rec, &told, t);
         assert_eq!(jobs, again, "a retry makes the same jobs");
         rec.alert = with_digest(&rec.alert, Some("2"));
-        for (a, b) in jobs.iter().zip(update_jobs(&rec, t)) {
+        for (a, b) in jobs.iter().zip(update_jobs(&rec, &told, t)) {
             assert_ne!(a.delivery_id, b.delivery_id);
         }
     }

@@ -226,17 +226,6 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 self.list_held(key, &rec.id).await?;
             }
             (
-                FollowUp::GroupNotified {
-                    group,
-                    from,
-                    to,
-                    targets,
-                },
-                _,
-            ) => {
-                self.join_notified(group, *from, *to, targets).await?;
-            }
-            (
                 FollowUp::NoteInGroup {
                     route,
                     alert_id,

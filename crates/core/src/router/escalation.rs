@@ -28,6 +28,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .load_alert(alert_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
+        let told = self.told_targets(&rec, now).await?;
         let (action, reason) = crate::lifecycle::apply(&mut rec, cmd, actor, now)?;
         let stale_ack_timer = rec.ack_timer.take();
         let ack_timeout = match cmd {
@@ -86,7 +87,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 out.cancel_timer(next);
             }
             // The person who acted knows; everyone else paged is told.
-            for t in crate::update::told(&rec).filter(|t| t.target != actor) {
+            for t in told.iter().filter(|t| t.target != actor) {
                 out.deliver(self.job(&rec, kind, t, None, now));
                 let mut n = entry(
                     now,
@@ -196,8 +197,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     // the policy pages them again, on purpose.
                     let already: Vec<Target> = if round == 0 {
                         // Told in a group notification counts as paged.
+                        let told = self.told_targets(&rec, now).await?;
                         let (dup, fresh) = targets.0.into_iter().partition(|t: &Target| {
-                            crate::update::told(&rec)
+                            told.iter()
                                 .any(|n| n.channel == t.channel && n.target == t.target)
                         });
                         targets.0 = fresh;

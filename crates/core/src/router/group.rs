@@ -584,17 +584,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             // Read as stored: the representative may be the alert whose outbox is being carried out.
             if let Some(rep) = self.store.get_alert(&rep_id).await? {
                 let only_resolved = new.is_empty() && noted.is_empty() && !repeat_due;
-                let (sent, targets) =
+                // Who heard is not written into each member alert: `told_targets` reads it from
+                // the group when someone acts on one of them.
+                let (sent, _) =
                     self.send_group(&st, key, &rep, &summary, only_resolved, now, &mut out);
                 out.audit.extend(sent);
-                if !new.is_empty() && !targets.is_empty() {
-                    out.follow.push(FollowUp::GroupNotified {
-                        group: key.to_string(),
-                        from: u,
-                        to: h,
-                        targets,
-                    });
-                }
                 for other in new
                     .iter()
                     .chain(&resolved)
@@ -778,44 +772,47 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         (entries, sent_to)
     }
 
-    /// The targets of a group notification heard of the members it told of firing (their states
-    /// written for versions `from` < seq <= `to`): they join each one's `group_notified`, so a
-    /// person's acknowledgement of that alert is told to them as to anyone paged directly.
-    pub(crate) async fn join_notified(
+    /// Everyone told of `rec`: paged directly, and the targets of the route of each group whose
+    /// notification told of it (who would hear the group's next one). Read as stored: no member
+    /// alert is written when its group notifies.
+    pub(crate) async fn told_targets(
         &self,
-        group: &str,
-        from: u64,
-        to: u64,
-        targets: &[Target],
-    ) -> Result<(), RouterError> {
-        let members = self.all_members(group).await?;
-        let told = members
-            .iter()
-            .filter(|m| m.firing && !m.told_firing && m.seq > from && m.seq <= to);
-        for m in told {
-            // A concurrent change of the alert (an ack racing the flush) is read again.
-            for _ in 0..CONFLICT_TRIES {
-                let Some(mut rec) = self.store.get_alert(&m.alert_id).await? else {
-                    break;
-                };
-                let missing: Vec<Target> = targets
-                    .iter()
-                    .filter(|t| !rec.notified.contains(t) && !rec.group_notified.contains(t))
-                    .cloned()
-                    .collect();
-                if missing.is_empty() {
-                    break;
-                }
-                rec.group_notified.extend(missing);
-                rec.version += 1;
-                match self.store.update_alert(&rec).await {
-                    Ok(()) => break,
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(e) => return Err(e.into()),
+        rec: &AlertRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Target>, RouterError> {
+        let mut told: Vec<Target> = crate::update::told(rec).cloned().collect();
+        for key in &rec.groups {
+            let Some(NoiseState {
+                body: NoiseBody::Group(st),
+                ..
+            }) = self.store.noise_state(key).await?
+            else {
+                continue;
+            };
+            let told_of = match self.store.group_member(key, &rec.id).await? {
+                Some(m) => m.told_firing(st.told_upto),
+                // Left the group once told of and resolved: its resolution went out too.
+                None => !rec.status.is_live(),
+            };
+            if !told_of {
+                continue;
+            }
+            let route = base_route(&st.route);
+            let Some(m) = match_routes(&self.config, &rec.alert, now)
+                .into_iter()
+                .find(|m| m.route.name == route)
+            else {
+                continue;
+            };
+            for n in m.notify {
+                for t in expand(&self.config, n, now).0 {
+                    if !told.contains(&t) {
+                        told.push(t);
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(told)
     }
 }
 

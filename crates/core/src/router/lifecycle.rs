@@ -286,7 +286,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     ),
                 )),
                 None => {
-                    for job in crate::update::update_jobs(&rec, now) {
+                    let told = self.told_targets(&rec, now).await?;
+                    for job in crate::update::update_jobs(&rec, &told, now) {
                         let e = entry(now, &rec.id, alert, Action::Notify, why.clone());
                         out.audit.push(e.with_target(&job.target));
                         out.deliver(job);

@@ -140,7 +140,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if let Some(h) = self.held(&rec.alert, &rec.id, now).await? {
             return skip(format!("held by {}", h.by));
         }
-        let jobs = reminder_jobs(&rec, start, now);
+        let told = self.told_targets(&rec, now).await?;
+        let jobs = reminder_jobs(&rec, &told, start, now);
         if jobs.is_empty() {
             let by = rec.suppressed.as_deref().unwrap_or("no route");
             return skip(format!("nobody has been told of it (held by {by})"));
@@ -165,7 +166,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 /// One job per target told of `rec` so far (paged directly or in a group notification), its alert
 /// saying it is a reminder, with delivery ids of their own per start: a retry of the timer sends
 /// nothing twice, and a reminder for a moved start is not taken for the first one.
-fn reminder_jobs(rec: &AlertRecord, start: &str, now: DateTime<Utc>) -> Vec<DeliveryJob> {
+fn reminder_jobs(
+    rec: &AlertRecord,
+    told: &[crate::record::Target],
+    start: &str,
+    now: DateTime<Utc>,
+) -> Vec<DeliveryJob> {
     let mut alert = rec.alert.clone();
     alert.reason = format!(
         "Reminder: scheduled change starts at {start}. {}",
@@ -174,7 +180,7 @@ fn reminder_jobs(rec: &AlertRecord, start: &str, now: DateTime<Utc>) -> Vec<Deli
     alert
         .labels
         .insert(REMINDER_LABEL.to_string(), start.to_string());
-    crate::update::told(rec)
+    told.iter()
         .map(|t| DeliveryJob {
             delivery_id: stable_id(&[
                 "delivery",

@@ -251,10 +251,11 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
     let mut same_time = audit(&id, t0(), Action::Attempt, "sms to alice");
     same_time.channel = Some("oncall-sms".into());
     same_time.target = Some("alice".into());
-    same_time.attempt = Some(crate::record::AttemptOutcome {
+    same_time.attempt = Some(crate::record::AttemptRecord {
         delivery_id: "d-1".into(),
         try_number: 2,
-        outcome: "retryable".into(),
+        invocation: 1,
+        outcome: crate::retry::AttemptOutcome::Retryable,
         latency_ms: 1_250,
         error_class: Some("http_429".into()),
         provider_id: None,

@@ -266,7 +266,7 @@ pub struct AuditEntry {
     pub severity: Severity,
     /// For a delivery attempt: how it went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<AttemptOutcome>,
+    pub attempt: Option<AttemptRecord>,
 }
 
 impl AuditEntry {
@@ -305,13 +305,17 @@ impl AuditEntry {
 
 /// How one delivery attempt went, for the audit trail. Never holds a secret: no URL, key or token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptOutcome {
+pub struct AttemptRecord {
     /// The delivery id (idempotency key) the attempt belongs to.
     pub delivery_id: String,
     /// 1 for the first try.
     pub try_number: u32,
-    /// `sent`, `retryable` or `permanent`.
-    pub outcome: String,
+    /// Which invocation of the deliver function made it (1 for the first; the platform's retries
+    /// count up). 0 in entries written before it was recorded.
+    #[serde(default)]
+    pub invocation: u32,
+    /// What it came to (`sent`, `retryable` or `permanent` in JSON).
+    pub outcome: crate::retry::AttemptOutcome,
     /// How long the call took.
     pub latency_ms: u64,
     /// For a failure: a short class (`http_429`, `http_500`, `timeout`, `connect`, `ses_rejected`, ...).

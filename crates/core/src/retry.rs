@@ -63,7 +63,8 @@ impl RetryPolicy {
 }
 
 /// What one try came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// The receiver took the message.
     Sent,
@@ -71,6 +72,17 @@ pub enum AttemptOutcome {
     Retryable,
     /// Failed for good.
     Permanent,
+}
+
+impl AttemptOutcome {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Sent => "sent",
+            AttemptOutcome::Retryable => "retryable",
+            AttemptOutcome::Permanent => "permanent",
+        }
+    }
 }
 
 /// One try, for the audit.

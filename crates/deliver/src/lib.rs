@@ -28,7 +28,7 @@ use tocsin_core::model::stable_id;
 use tocsin_core::ports::SchedulerError;
 use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, Clock, Notifier, StoreError};
 use tocsin_core::record::{
-    Action, AttemptOutcome, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
+    Action, AttemptRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
 };
 use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
@@ -208,14 +208,6 @@ pub struct Deliverer<S, B, N, C, Z, H = NoThrottle, T = NoThrottle> {
     pub throttle: Option<Throttle<H, T>>,
 }
 
-fn outcome_str(o: &retry::AttemptOutcome) -> &'static str {
-    match o {
-        retry::AttemptOutcome::Sent => "sent",
-        retry::AttemptOutcome::Retryable => "retryable",
-        retry::AttemptOutcome::Permanent => "permanent",
-    }
-}
-
 fn claim_key(job: &DeliveryJob) -> String {
     format!("delivery#{}", job.delivery_id)
 }
@@ -367,20 +359,27 @@ where
     ) -> Result<Vec<AuditEntry>, DeliverError> {
         // Tries made by earlier invocations of this job are in the audit already.
         let history = self.store.audit(&job.alert_id).await?;
-        let earlier: Vec<&AttemptOutcome> = history
+        let earlier: Vec<&AttemptRecord> = history
             .iter()
             .filter_map(|e| e.attempt.as_ref())
             .filter(|a| a.delivery_id == job.delivery_id)
             .collect();
         let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
-        let invocation = 1 + history
-            .iter()
-            .filter(|e| {
-                e.action == Action::Suppress
-                    && e.reason
-                        .starts_with(&format!("delivery {} will be retried", job.delivery_id))
-            })
-            .count() as u32;
+        // Which invocation this is: one after the latest whose attempts are on record. Entries
+        // written before attempts carried it (0) count by the lines the retries left.
+        let recorded = earlier.iter().map(|a| a.invocation).max().unwrap_or(0);
+        let invocation = 1 + if recorded > 0 || earlier.is_empty() {
+            recorded
+        } else {
+            history
+                .iter()
+                .filter(|e| {
+                    e.action == Action::Suppress
+                        && e.reason
+                            .starts_with(&format!("delivery {} will be retried", job.delivery_id))
+                })
+                .count() as u32
+        };
 
         // A follow-up finds the first message this alert sent to the same target on the same channel,
         // so a bot-token Slack channel updates it or replies in its thread (see tocsin-channels).
@@ -392,7 +391,9 @@ where
                         && e.target.as_deref() == Some(job.target.target.as_str())
                 })
                 .filter_map(|e| e.attempt.as_ref())
-                .find(|a| a.outcome == "sent" && a.delivery_id != job.delivery_id)
+                .find(|a| {
+                    a.outcome == retry::AttemptOutcome::Sent && a.delivery_id != job.delivery_id
+                })
                 .and_then(|a| a.provider_id.clone())
         });
         let threaded;
@@ -442,13 +443,14 @@ where
                         "try {} on {}: {}",
                         tries_before + a.try_number,
                         job.target.channel,
-                        outcome_str(&a.outcome)
+                        a.outcome.as_str()
                     ),
                 );
-                e.attempt = Some(AttemptOutcome {
+                e.attempt = Some(AttemptRecord {
                     delivery_id: job.delivery_id.clone(),
                     try_number: tries_before + a.try_number,
-                    outcome: outcome_str(&a.outcome).to_string(),
+                    invocation,
+                    outcome: a.outcome,
                     latency_ms: a.latency.as_millis() as u64,
                     error_class: a.error_class.clone(),
                     provider_id: match (&a.outcome, &outcome.result) {

@@ -168,7 +168,10 @@ async fn a_job_is_sent_once_and_a_redelivered_job_sends_nothing_again() {
     let first = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].action, Action::Attempt);
-    assert_eq!(first[0].attempt.as_ref().unwrap().outcome, "sent");
+    assert_eq!(
+        first[0].attempt.as_ref().unwrap().outcome,
+        tocsin_core::retry::AttemptOutcome::Sent
+    );
     let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again[0].action, Action::Dedup);
     assert!(
@@ -207,15 +210,15 @@ async fn retryable_failures_fail_the_invocation_and_the_next_invocation_counts_t
     let classes: Vec<_> = audit
         .iter()
         .filter_map(|e| e.attempt.as_ref())
-        .map(|a| (a.try_number, a.outcome.clone(), a.error_class.clone()))
+        .map(|a| (a.try_number, a.outcome.as_str(), a.error_class.clone()))
         .collect();
     assert_eq!(
         classes,
         vec![
-            (1, "retryable".into(), Some("http_500".into())),
-            (2, "retryable".into(), Some("http_500".into())),
-            (3, "retryable".into(), Some("http_503".into())),
-            (4, "sent".into(), None),
+            (1, "retryable", Some("http_500".into())),
+            (2, "retryable", Some("http_500".into())),
+            (3, "retryable", Some("http_503".into())),
+            (4, "sent", None),
         ]
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tocsin_core::model::Severity;
-use tocsin_core::record::{Action, AttemptOutcome, AuditEntry, ClaimStatus, DedupRecord};
+use tocsin_core::record::{Action, AttemptRecord, AuditEntry, ClaimStatus, DedupRecord};
 
 /// A small, fast, non-cryptographic hasher (the Fx hash of rustc) for the store's own maps: the
 /// keys are ids tocsin made itself, and SipHash's protection against chosen keys costs more here
@@ -272,7 +272,7 @@ pub(crate) struct CompactAudit {
     channel: Option<Arc<str>>,
     target: Option<Arc<str>>,
     // Boxed: only delivery attempts have one, and it is larger than the rest of the entry.
-    attempt: Option<Box<AttemptOutcome>>,
+    attempt: Option<Box<AttemptRecord>>,
 }
 
 impl CompactAudit {
@@ -422,10 +422,11 @@ mod tests {
             target: None,
             level: Some(2),
             severity: Severity::High,
-            attempt: Some(AttemptOutcome {
+            attempt: Some(AttemptRecord {
                 delivery_id: "d".into(),
                 try_number: 1,
-                outcome: "sent".into(),
+                invocation: 1,
+                outcome: tocsin_core::retry::AttemptOutcome::Sent,
                 latency_ms: 3,
                 error_class: None,
                 provider_id: Some("p".into()),

@@ -29,13 +29,21 @@ ALL=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^tocsin-fuzz$
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
 cd fuzz
+# cargo fuzz build takes one target, or none for every target.
+build() {
+  if [ -z "${FUZZ_TARGETS:-}" ]; then $NICE cargo fuzz build -O -s "$1"; else
+    for t in $TARGETS; do $NICE cargo fuzz build -O -s "$1" "$t" || return 1; done
+  fi
+}
 if [ -z "${FUZZ_SANITIZER:-}" ]; then
-  if $NICE cargo fuzz build -O -s address $TARGETS; then FUZZ_SANITIZER=address; else
+  if build address; then FUZZ_SANITIZER=address; else
     echo "fuzz: AddressSanitizer does not build here; fuzzing without a sanitizer"
     FUZZ_SANITIZER=none
+    build none
   fi
+else
+  build "$FUZZ_SANITIZER"
 fi
-$NICE cargo fuzz build -O -s "$FUZZ_SANITIZER" $TARGETS
 
 # Seeds: every event file for the byte-level parser, the configs for the config loader; the
 # structure-aware targets read any bytes, and start from the same events.

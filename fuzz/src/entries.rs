@@ -377,7 +377,11 @@ fn template_tags() -> &'static BTreeSet<String> {
             DeliveryKind::Resolve,
             DeliveryKind::Acknowledge,
         ] {
-            let job = job_of(base_alert(), kind, None, "alice".into(), None, None);
+            // Multi-line text too: the template breaks lines with <br>.
+            let mut a = base_alert();
+            a.reason = "first line\nsecond line".into();
+            a.description = "first line\nsecond line".into();
+            let job = job_of(a, kind, Some(2), "alice".into(), None, None);
             let links = Links {
                 ack: Some("https://tocsin.example/a/t".into()),
                 resolve: Some("https://tocsin.example/a/r".into()),

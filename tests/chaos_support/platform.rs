@@ -279,7 +279,7 @@ impl Platform {
             let mut rng = lock(&self.inner.rng);
             (rng.chance(self.inner.kill_rate)).then(|| {
                 let mean = *lock(&f.mean_ms);
-                Duration::from_millis(rng.below((mean * 1.5) as u64 + 1))
+                Duration::from_millis(rng.below(mean as u64 + 1))
             })
         };
         lock(&self.inner.stats).invocations += 1;

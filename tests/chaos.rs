@@ -170,10 +170,19 @@ async fn expected(config: Arc<Config>, s: &Scenario, key: &[u8]) -> Vec<Delivery
                         expires_at: s.t0 + Span::hours(2),
                     },
                 );
-                call(api_text("one-click-perform.json", &[("TOKEN", &token), ("ALERT_ID", &id), ("ACTION", "ack")])).await
+                call(api_text(
+                    "one-click-perform.json",
+                    &[("TOKEN", &token), ("ALERT_ID", &id), ("ACTION", "ack")],
+                ))
+                .await
             }
         };
-        assert!(resp.status < 400, "expected: ack {}: {}", a.name, resp.text());
+        assert!(
+            resp.status < 400,
+            "expected: ack {}: {}",
+            a.name,
+            resp.text()
+        );
     }
     p.run_timers(Some(s.t0 + Span::minutes(50))).await.unwrap();
     for (_, _, _, ev) in arrivals(s, true) {
@@ -249,7 +258,12 @@ impl Stack {
     /// but the groups' repeat reminders (they recur as long as their alerts fire), at its target, in
     /// due order, and pumps what that published; again, at most `rounds` times, until none is left.
     /// Only the group flushes when `flushes_only`.
-    async fn fire_schedules(&mut self, flushes_only: bool, until: DateTime<Utc>, rounds: usize) -> usize {
+    async fn fire_schedules(
+        &mut self,
+        flushes_only: bool,
+        until: DateTime<Utc>,
+        rounds: usize,
+    ) -> usize {
         let mut fired = 0;
         for _ in 0..rounds {
             let mut calls = Vec::new();
@@ -261,7 +275,9 @@ impl Stack {
                 let due = when
                     .strip_prefix("at(")
                     .and_then(|w| w.strip_suffix(')'))
-                    .and_then(|w| chrono::NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M:%S").ok())
+                    .and_then(|w| {
+                        chrono::NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M:%S").ok()
+                    })
                     .map(|d| d.and_utc());
                 if due.is_some_and(|d| d > until) {
                     continue;
@@ -285,7 +301,9 @@ impl Stack {
         let ev: Value = serde_json::from_str(&text).unwrap();
         for _ in 0..6 {
             match self.platform.invoke_sync("api", &ev).await {
-                Outcome::Ok(v) if v["statusCode"].as_u64().is_some_and(|s| s < 500) => return Some(v),
+                Outcome::Ok(v) if v["statusCode"].as_u64().is_some_and(|s| s < 500) => {
+                    return Some(v);
+                }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
@@ -346,7 +364,10 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     let config = load_config();
     let jobs = expected(config, &scenario, link_key.as_bytes()).await;
     let expected_keys: Vec<Key> = jobs.iter().map(Key::of).collect();
-    let by_id: BTreeMap<String, Key> = jobs.iter().map(|j| (j.delivery_id.clone(), Key::of(j))).collect();
+    let by_id: BTreeMap<String, Key> = jobs
+        .iter()
+        .map(|j| (j.delivery_id.clone(), Key::of(j)))
+        .collect();
     let by_seen: BTreeMap<(String, Seen), Key> = jobs
         .iter()
         .filter_map(|j| Some(((j.target.channel.clone(), Seen::of(j)?), Key::of(j))))
@@ -357,7 +378,10 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         .collect();
     write_jsonl(
         &out_dir.join("expected.jsonl"),
-        &jobs.iter().map(|j| Key::of(j).json(Some(&j.delivery_id), &[])).collect::<Vec<_>>(),
+        &jobs
+            .iter()
+            .map(|j| Key::of(j).json(Some(&j.delivery_id), &[]))
+            .collect::<Vec<_>>(),
     );
     eprintln!(
         "chaos: seed {seed}: {} alarms, {} transitions ({} arrivals); expected {} deliveries (embedded run, {:?})",
@@ -385,10 +409,13 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         s("TABLE_NAME", &aws.table),
         s("DELIVERIES_TOPIC_ARN", &aws.deliveries_topic),
     ];
-    let sched = vec![
+    let sched = [
         s("SCHEDULE_GROUP", &aws.group),
         s("ESCALATE_FUNCTION_ARN", &function_arn("escalate")),
-        s("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/tocsin-scheduler"),
+        s(
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/tocsin-scheduler",
+        ),
     ];
     let mut ingest_env = base.clone();
     ingest_env.push(s("ALERTS_TOPIC_ARN", &aws.alerts_topic));
@@ -451,17 +478,20 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     phase("alarms", t);
     // Slack's group flushes come due 30 s in.
     let t = Instant::now();
-    let flushed = stack.fire_schedules(true, Utc::now() + Span::minutes(2), 1).await;
+    let flushed = stack
+        .fire_schedules(true, Utc::now() + Span::minutes(2), 1)
+        .await;
     phase(&format!("group flushes ({flushed})"), t);
 
     // 2. Acknowledgements: through the API, or through the one-click link of alice's SMS.
     let t = Instant::now();
     if !stack.late() {
         let data = tocsin_aws::emulator::moto_data(&endpoint).await.unwrap();
-        let sms: Vec<String> = tocsin_aws::emulator::recorded(&data, "sns", "SMS", "phone_number", ALICE)
-            .iter()
-            .map(|m| m["message"].as_str().unwrap_or_default().to_string())
-            .collect();
+        let sms: Vec<String> =
+            tocsin_aws::emulator::recorded(&data, "sns", "SMS", "phone_number", ALICE)
+                .iter()
+                .map(|m| m["message"].as_str().unwrap_or_default().to_string())
+                .collect();
         let mut set = tokio::task::JoinSet::new();
         let mut requests = Vec::new();
         for a in &scenario.alarms {
@@ -475,7 +505,10 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
                         .filter(|m| m.split_whitespace().any(|w| w == a.name))
                         .find_map(|m| token_in(m));
                     match token {
-                        Some(t) => api_text("one-click-perform.json", &[("TOKEN", &t), ("ALERT_ID", &id), ("ACTION", "ack")]),
+                        Some(t) => api_text(
+                            "one-click-perform.json",
+                            &[("TOKEN", &t), ("ALERT_ID", &id), ("ACTION", "ack")],
+                        ),
                         None => {
                             stack.fallbacks.lock().unwrap().push(a.name.clone());
                             api_text("ack.json", &[("ALERT_ID", &id)])
@@ -515,7 +548,9 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     let fired = if stack.late() {
         0
     } else {
-        stack.fire_schedules(false, Utc::now() + Span::minutes(50), 10).await
+        stack
+            .fire_schedules(false, Utc::now() + Span::minutes(50), 10)
+            .await
     };
     phase(&format!("escalations ({fired} schedules)"), t);
 
@@ -528,7 +563,9 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             .collect();
         stack.fan_out(calls, true).await;
         stack.pump().await;
-        stack.fire_schedules(false, Utc::now() + Span::minutes(10), 10).await;
+        stack
+            .fire_schedules(false, Utc::now() + Span::minutes(10), 10)
+            .await;
     }
     phase("resolutions", t);
 
@@ -553,7 +590,10 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
                 channel: channel.to_string(),
                 target: channel.to_string(),
                 kind: kind.to_string(),
-                level: body["level"].as_u64().map(|l| l as u32).filter(|_| kind == "escalate"),
+                level: body["level"]
+                    .as_u64()
+                    .map(|l| l as u32)
+                    .filter(|_| kind == "escalate"),
             });
             received_lines.push(key.json(Some(&id), &[]));
             received.push((key, id));
@@ -578,14 +618,26 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
                 .get(&("oncall-sms".to_string(), seen.clone()))
                 .cloned()
                 .unwrap_or_else(|| unmatched("oncall-sms", &seen));
-            let id = by_id.iter().find(|(_, k)| **k == key).map(|(i, _)| i.clone()).unwrap_or_default();
+            let id = by_id
+                .iter()
+                .find(|(_, k)| **k == key)
+                .map(|(i, _)| i.clone())
+                .unwrap_or_default();
             received_lines.push(key.json(Some(&id), &[("matched_by", "content".into())]));
             received.push((key, id));
         }
     }
-    for m in data["ses"]["Message"].as_array().cloned().unwrap_or_default() {
+    for m in data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let subject = m["subject"].as_str().unwrap_or_default();
-        for to in m["destinations"]["ToAddresses"].as_array().cloned().unwrap_or_default() {
+        for to in m["destinations"]["ToAddresses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
             let to = to.as_str().unwrap_or_default();
             let Some(seen) = Seen::email(to, subject) else {
                 continue;
@@ -594,7 +646,11 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
                 .get(&("oncall-email".to_string(), seen.clone()))
                 .cloned()
                 .unwrap_or_else(|| unmatched("oncall-email", &seen));
-            let id = by_id.iter().find(|(_, k)| **k == key).map(|(i, _)| i.clone()).unwrap_or_default();
+            let id = by_id
+                .iter()
+                .find(|(_, k)| **k == key)
+                .map(|(i, _)| i.clone())
+                .unwrap_or_default();
             received_lines.push(key.json(Some(&id), &[("matched_by", "content".into())]));
             received.push((key, id));
         }
@@ -610,12 +666,17 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             .map(|d| json!({"function": d.function, "reason": d.reason, "event": d.payload}))
             .collect::<Vec<_>>(),
     );
-    let dead_text: Vec<(String, &str)> = dead.iter().map(|d| (d.payload.to_string(), d.reason.as_str())).collect();
+    let dead_text: Vec<(String, &str)> = dead
+        .iter()
+        .map(|d| (d.payload.to_string(), d.reason.as_str()))
+        .collect();
     let holds = |k: &Key| {
         let name = names_by_alert.get(&k.alert);
         dead_text
             .iter()
-            .find(|(text, _)| text.contains(&k.alert) || name.is_some_and(|n| text.contains(n.as_str())))
+            .find(|(text, _)| {
+                text.contains(&k.alert) || name.is_some_and(|n| text.contains(n.as_str()))
+            })
             .map(|(_, reason)| reason.to_string())
     };
     let t = tally(&expected_keys, &received, holds);
@@ -648,7 +709,10 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         } else {
             "no kill or lost answer explains it"
         };
-        report.push(format!("doubled ({why}): {} delivery ids {ids:?}", k.json(None, &[])));
+        report.push(format!(
+            "doubled ({why}): {} delivery ids {ids:?}",
+            k.json(None, &[])
+        ));
     }
     for (k, reason) in &t.dead_lettered {
         report.push(format!("dead-lettered ({reason}): {}", k.json(None, &[])));
@@ -657,7 +721,9 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         report.push(format!("unexpected: {}", k.json(None, &[])));
     }
     for f in stack.fallbacks.lock().unwrap().iter() {
-        report.push(format!("one-click ack of {f} fell back to the API: alice's SMS never came"));
+        report.push(format!(
+            "one-click ack of {f} fell back to the API: alice's SMS never came"
+        ));
     }
     std::fs::write(out_dir.join("report.txt"), report.join("\n") + "\n").unwrap();
 
@@ -678,7 +744,11 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         dead.len(),
         t.unexpected.len()
     );
-    eprintln!("chaos: expected {}, received {}", expected_keys.len(), received.len());
+    eprintln!(
+        "chaos: expected {}, received {}",
+        expected_keys.len(),
+        received.len()
+    );
     // The catch-all route's group notifications depend on when each flush falls (their delivery id
     // carries the flush time, their content what joined before it): counted apart as well.
     let grouped = |k: &Key| k.channel == "ops-hook";
@@ -695,8 +765,16 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     for line in report.iter().take(40) {
         eprintln!("chaos: {line}");
     }
-    eprintln!("chaos: wall time {:.0?}; details in {}", started.elapsed(), out_dir.join("report.txt").display());
-    let pct = if counts.calls == 0 { 0.0 } else { 100.0 * counts.total_faults() as f64 / counts.calls as f64 };
+    eprintln!(
+        "chaos: wall time {:.0?}; details in {}",
+        started.elapsed(),
+        out_dir.join("report.txt").display()
+    );
+    let pct = if counts.calls == 0 {
+        0.0
+    } else {
+        100.0 * counts.total_faults() as f64 / counts.calls as f64
+    };
     let last = format!(
         "chaos: {alerts} alerts, {} calls, {} faults ({pct:.1} %), {} kills, lost {}, doubled {doubled}, dead-lettered {}",
         counts.calls,

@@ -35,7 +35,8 @@ fn every_kept_fuzz_input_passes_its_target() {
 fn the_render_target_refuses_a_tag_written_by_an_alert() {
     // The HTML check itself must be able to fail: an alarm name carried through unescaped would be
     // a tag outside the template's.
-    let tags = entries::html_tags_for_test("<p>ok</p><script>x</script><a href=\"u\" onclick=\"y\">");
+    let tags =
+        entries::html_tags_for_test("<p>ok</p><script>x</script><a href=\"u\" onclick=\"y\">");
     assert!(tags.iter().any(|(t, _)| t == "script"));
     assert!(tags.iter().any(|(_, a)| a.iter().any(|n| n == "onclick")));
 }

@@ -25,8 +25,11 @@ const CONFIG: &str = include_str!("../../infra/tocsin.yaml");
 /// The API's signing key in these targets; it must never show in an answer.
 pub const KEY: &[u8] = b"fuzz-signing-key-0123456789abcdef-not-a-secret";
 
+/// A target's body: the input bytes in, a panic when a property breaks.
+pub type Body = fn(&[u8]);
+
 /// Every target by name, for the regression replay.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Body); 6] = [
     ("source", source),
     ("source_shapes", source_shapes),
     ("config", config),
@@ -115,7 +118,9 @@ impl Json {
             Json::Time(t) => DateTime::from_timestamp(*t % 10_000_000_000, 0)
                 .map_or(Value::Null, |d| Value::String(d.to_rfc3339())),
             Json::Array(v) => Value::Array(v.iter().map(Json::value).collect()),
-            Json::Object(v) => Value::Object(v.iter().map(|(k, j)| (k.clone(), j.value())).collect()),
+            Json::Object(v) => {
+                Value::Object(v.iter().map(|(k, j)| (k.clone(), j.value())).collect())
+            }
         }
     }
 }
@@ -389,7 +394,9 @@ fn template_tags() -> &'static BTreeSet<String> {
                 runbook: Some("https://runbooks.example.com/x".into()),
                 ack_code: Some("K7Q2".into()),
             };
-            if let Rendered::Email { html, .. } = render::render(ChannelKind::Email, &ctx(&job, &links)) {
+            if let Rendered::Email { html, .. } =
+                render::render(ChannelKind::Email, &ctx(&job, &links))
+            {
                 tags.extend(html_tags(&html).into_iter().map(|(t, _)| t));
             }
         }
@@ -506,7 +513,11 @@ pub fn render(data: &[u8]) {
         Severity::Low,
         Severity::Info,
     ][i.severity as usize % 5];
-    a.state = [AlarmState::Alarm, AlarmState::Ok, AlarmState::InsufficientData][i.state as usize % 3];
+    a.state = [
+        AlarmState::Alarm,
+        AlarmState::Ok,
+        AlarmState::InsufficientData,
+    ][i.state as usize % 3];
     let kind = [
         DeliveryKind::Trigger,
         DeliveryKind::Escalation,
@@ -530,9 +541,15 @@ pub fn render(data: &[u8]) {
                 assert_one_line("an email subject", &subject);
                 let allowed = template_tags();
                 for (tag, attrs) in html_tags(&html) {
-                    assert!(allowed.contains(&tag), "the email has a tag <{tag}> an alert wrote");
+                    assert!(
+                        allowed.contains(&tag),
+                        "the email has a tag <{tag}> an alert wrote"
+                    );
                     for at in attrs {
-                        assert!(!at.starts_with("on"), "the email's <{tag}> has a handler {at}");
+                        assert!(
+                            !at.starts_with("on"),
+                            "the email's <{tag}> has a handler {at}"
+                        );
                     }
                 }
                 assert!(
@@ -669,7 +686,9 @@ pub fn api(data: &[u8]) {
                 format!("/a/{}", tocsin_core::token::sign(KEY, &claims))
             }
             PathIn::OneClick(None, t) => format!("/a/{t}"),
-            PathIn::Status(n) => ["/status", "/status.json", "/status/feed.atom"][n as usize % 3].into(),
+            PathIn::Status(n) => {
+                ["/status", "/status.json", "/status/feed.atom"][n as usize % 3].into()
+            }
             PathIn::Metrics => "/metrics.json".into(),
             PathIn::Silences => "/silences".into(),
             PathIn::Silence(s) => format!("/silences/{s}"),
@@ -706,7 +725,10 @@ pub fn api(data: &[u8]) {
             resp.text()
         );
         let body = resp.text();
-        assert!(!body.contains(std::str::from_utf8(KEY).unwrap_or_default()), "the key in an answer");
+        assert!(
+            !body.contains(std::str::from_utf8(KEY).unwrap_or_default()),
+            "the key in an answer"
+        );
         if resp
             .header("content-type")
             .is_some_and(|c| c.starts_with("application/json"))

@@ -12,8 +12,8 @@
 //! has passed), a reset, and a slow answer; a channel fault never forwards, so the channel did not
 //! take the message.
 //!
-//! moto evaluates a condition and writes without a lock, so the proxy forwards one request to it at a
-//! time: each of moto's writes is then atomic, as DynamoDB's are.
+//! moto evaluates a condition and writes without a lock, so the proxy forwards one DynamoDB request to
+//! it at a time: each of moto's writes is then atomic, as DynamoDB's are.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,6 @@ impl FaultProxy {
     pub fn counts(&self) -> Counts {
         lock(&self.state.counts).clone()
     }
-
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -270,7 +269,11 @@ async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let svc = service(&parts.headers);
     let fault = draw(state);
     {
@@ -303,7 +306,11 @@ async fn handle(
         Some(Fault::Slow(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Some(Fault::LostAnswer) | None => {}
     }
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let sent = body.clone();
     let mut out = state
         .client
@@ -314,7 +321,7 @@ async fn handle(
             out = out.header(k, v);
         }
     }
-    let turn = (state.kind == Kind::Aws).then(|| state.lane.lock());
+    let turn = (svc == "dynamodb").then(|| state.lane.lock());
     let turn = match turn {
         Some(t) => Some(t.await),
         None => None,

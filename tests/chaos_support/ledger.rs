@@ -88,7 +88,9 @@ impl Seen {
             address: job.target.address.clone()?,
             alarm: job.alert.alarm_name.clone(),
             kind: kind_name(job.kind).into(),
-            level: (job.kind == DeliveryKind::Escalation).then_some(job.level).flatten(),
+            level: (job.kind == DeliveryKind::Escalation)
+                .then_some(job.level)
+                .flatten(),
         })
     }
 

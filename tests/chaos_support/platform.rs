@@ -51,7 +51,10 @@ impl Outcome {
     pub fn failure(&self) -> Option<String> {
         match self {
             Outcome::Ok(_) => None,
-            Outcome::Error(e) => Some(format!("function error: {}", e.chars().take(300).collect::<String>())),
+            Outcome::Error(e) => Some(format!(
+                "function error: {}",
+                e.chars().take(300).collect::<String>()
+            )),
             Outcome::Killed => Some("process killed".into()),
             Outcome::Timeout => Some(format!("timed out after {INVOKE_TIMEOUT:?}")),
         }
@@ -185,7 +188,9 @@ impl Platform {
         let f = Function {
             bin: bin.to_path_buf(),
             env,
-            slots: (0..concurrency).map(|_| Arc::new(Slot::default())).collect(),
+            slots: (0..concurrency)
+                .map(|_| Arc::new(Slot::default()))
+                .collect(),
             free: Arc::new(Semaphore::new(concurrency)),
             busy: Mutex::new(vec![false; concurrency]),
             mean_ms: Mutex::new(200.0),
@@ -338,13 +343,19 @@ impl Platform {
         let mut cmd = tokio::process::Command::new(&f.bin);
         cmd.env(
             "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{}/rt/{name}/{i}/{generation}", self.inner.port),
+            format!(
+                "http://127.0.0.1:{}/rt/{name}/{i}/{generation}",
+                self.inner.port
+            ),
         )
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("chaos-{i}-{generation}"))
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("chaos-{i}-{generation}"),
+        )
         .env("RUST_LOG", "info")
         .env_remove("RUST_BACKTRACE")
         .envs(f.env.iter().map(|(k, v)| (k, v)))
@@ -382,7 +393,8 @@ async fn runtime_api(inner: &Inner, req: hyper::Request<hyper::body::Incoming>) 
     };
     let rest = &parts[4..];
     let f = lock(&inner.functions).get(*name).cloned();
-    let (Some(f), Ok(i), Ok(generation)) = (f, i.parse::<usize>(), generation.parse::<u64>()) else {
+    let (Some(f), Ok(i), Ok(generation)) = (f, i.parse::<usize>(), generation.parse::<u64>())
+    else {
         return respond(404, "no such function");
     };
     let Some(slot) = f.slots.get(i).cloned() else {
@@ -402,9 +414,15 @@ async fn runtime_api(inner: &Inner, req: hyper::Request<hyper::body::Incoming>) 
                 return hyper::Response::builder()
                     .status(200)
                     .header("lambda-runtime-aws-request-id", id)
-                    .header("lambda-runtime-deadline-ms", deadline.as_millis().to_string())
+                    .header(
+                        "lambda-runtime-deadline-ms",
+                        deadline.as_millis().to_string(),
+                    )
                     .header("lambda-runtime-invoked-function-arn", function_arn(name))
-                    .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+                    .header(
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000000",
+                    )
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(payload.to_string())))
                     .unwrap();
@@ -412,7 +430,13 @@ async fn runtime_api(inner: &Inner, req: hyper::Request<hyper::body::Incoming>) 
             // Wake now and then to notice a generation that ended while waiting.
             let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
         },
-        ["2018-06-01", "runtime", "invocation", id, verdict @ ("response" | "error")] => {
+        [
+            "2018-06-01",
+            "runtime",
+            "invocation",
+            id,
+            verdict @ ("response" | "error"),
+        ] => {
             let body = req
                 .into_body()
                 .collect()

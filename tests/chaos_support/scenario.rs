@@ -91,7 +91,11 @@ impl Scenario {
             };
             let alarm_paths = paths(rng);
             let ack = (critical && service != SILENCED && rng.chance(0.5)).then(|| {
-                if rng.chance(0.5) { Ack::Api } else { Ack::OneClick }
+                if rng.chance(0.5) {
+                    Ack::Api
+                } else {
+                    Ack::OneClick
+                }
             });
             // Alarms fire within the first 20 s, so a service's alarms meet in one Slack group.
             let fired_at = t0 + Duration::milliseconds(rng.below(20_000) as i64);
@@ -115,7 +119,10 @@ impl Scenario {
 
     /// Transitions in the run.
     pub fn transitions(&self) -> usize {
-        self.alarms.iter().map(|a| 1 + usize::from(a.ok.is_some())).sum()
+        self.alarms
+            .iter()
+            .map(|a| 1 + usize::from(a.ok.is_some()))
+            .sum()
     }
 
     /// Deliveries of a transition through its paths (duplicates included).

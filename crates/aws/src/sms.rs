@@ -254,7 +254,8 @@ mod tests {
     fn a_request_timeout_400_is_retryable() {
         // SNS answers a request it gave up waiting for with 400 RequestTimeout; the SDK retries it
         // as transient, and so must the deliver function after the SDK's attempts.
-        let timeout = PublishError::generic(ErrorMetadata::builder().code("RequestTimeout").build());
+        let timeout =
+            PublishError::generic(ErrorMetadata::builder().code("RequestTimeout").build());
         assert_eq!(
             classified(timeout, 400),
             (true, "sns_request_timeout".into())

@@ -525,18 +525,23 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
                 for _ in 0..6 {
                     if let Outcome::Ok(v) = platform.invoke_sync("api", &ev).await {
                         if v["statusCode"].as_u64().is_some_and(|s| s < 500) {
-                            return (name, Some(v["statusCode"].as_u64().unwrap_or(0)));
+                            // The answer's own words, for a refused ack (409: illegal, or changed
+                            // meanwhile; 404: never opened).
+                            let status = v["statusCode"].as_u64().unwrap_or(0);
+                            let body = v["body"].as_str().unwrap_or_default();
+                            let why: String = body.chars().take(200).collect();
+                            return (name, Some(status), why);
                         }
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                (name, None)
+                (name, None, String::new())
             });
         }
         while let Some(r) = set.join_next().await {
-            let (name, status) = r.unwrap();
+            let (name, status, why) = r.unwrap();
             if status.is_none_or(|s| s >= 400) {
-                eprintln!("chaos: ack of {name} answered {status:?}");
+                eprintln!("chaos: ack of {name} answered {status:?}: {why}");
             }
         }
         stack.pump().await;

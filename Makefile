@@ -13,7 +13,7 @@ LAMBDA_TARGET := aarch64-unknown-linux-gnu
 # (tests/stack.rs checks both against infra/template.yaml).
 LAMBDA_BINS := $(sort $(patsubst crates/%/src/main.rs,%,$(shell grep -l -E 'lambda_(runtime|http)::run' crates/*/src/main.rs)))
 
-.PHONY: demo test lint fmt clippy cfn-lint checkov bench build deploy lambda-tools figures help
+.PHONY: demo test lint fmt clippy cfn-lint checkov bench build deploy lambda-tools figures chaos fuzz help
 
 help:
 	@echo "make demo    replay $(SCENARIO) through infra/tocsin.yaml on the embedded default"
@@ -22,6 +22,8 @@ help:
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
 	@echo "make figures init time, peak RSS, time per record and cost of each function, locally on moto"
+	@echo "make chaos   the real functions on moto through a fault proxy (30 % faults, 8 % SIGKILLs): pages lost, doubled"
+	@echo "make fuzz    libFuzzer over every entry that reads untrusted bytes, FUZZ_SECONDS (600) per target"
 
 demo:
 	$(CARGO) run -q -p tocsin -- replay --config infra/tocsin.yaml $(SCENARIO)
@@ -94,3 +96,20 @@ RECORDS ?= 1000
 figures:
 	$(CARGO) build --release $(foreach b,$(LAMBDA_BINS),--bin $(b))
 	bash scripts/with-moto.sh $(VENV)/bin/python scripts/lambda-figures.py --kind $(KIND) --records $(RECORDS)
+
+# The chaos run (tests/chaos.rs, ignored by `cargo test`): the function binaries of the workspace build
+# on moto, through a fault proxy, killed at random; writes target/chaos/{expected,received,dead_letters}.jsonl
+# and prints `chaos: A alerts, C calls, F faults (P %), K kills, lost L, doubled D, dead-lettered Q`.
+# CHAOS_ALERTS (transitions, 1000), CHAOS_SEED (17), CHAOS_FAULTS (0.30), CHAOS_KILLS (0.08),
+# CHAOS_TIME_LIMIT (seconds, 1800).
+chaos:
+	$(CARGO) build --workspace --bins --tests
+	bash scripts/with-moto.sh $(CARGO) test --workspace --test chaos -- --ignored --nocapture
+	@tail -n 1 target/chaos/last_line.txt
+
+# cargo-fuzz targets of fuzz/ (scripts/fuzz.sh installs cargo-fuzz, pinned, into .tools/), each run for
+# FUZZ_SECONDS (600); crashes are kept in fuzz/regressions/<target>/, which `make test` replays
+# (tests/fuzz_regressions.rs).
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh

@@ -548,6 +548,16 @@ impl Aws {
 
     /// Schedules not fired yet, as (name, target ARN, input), in the order they are due.
     pub async fn due_schedules(&mut self) -> Vec<(String, String, Value)> {
+        self.pending_schedules()
+            .await
+            .into_iter()
+            .map(|(_, name, arn, input)| (name, arn, input))
+            .collect()
+    }
+
+    /// Schedules not fired yet, as (schedule expression, name, target ARN, input), in the order they
+    /// are due.
+    pub async fn pending_schedules(&mut self) -> Vec<(String, String, String, Value)> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -589,10 +599,10 @@ impl Aws {
         }
         out.sort();
         out.into_iter()
-            .map(|(_, name, arn, input)| {
+            .map(|(when, name, arn, input)| {
                 let v = serde_json::from_str(&input)
                     .unwrap_or_else(|e| panic!("e2e: schedule {name}'s input is not JSON: {e}"));
-                (name, arn, v)
+                (when, name, arn, v)
             })
             .collect()
     }

@@ -25,6 +25,10 @@ use tracing::debug;
 /// The charset of every part: the renderers produce Rust strings, which are UTF-8.
 const CHARSET: &str = "UTF-8";
 
+/// Error codes the SDK's standard retry classifies as transient (aws-runtime's `TRANSIENT_ERRORS`),
+/// whatever their status.
+const TRANSIENT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
+
 /// Error codes AWS services use for throttling when the operation's model does not name the error: the
 /// list the SDK's own retry classifier keeps, plus SNS's `Throttled`. A code is part of the service's
 /// typed error metadata, not free text.
@@ -214,6 +218,11 @@ where
     let status = err.raw_response().map(RawResponse::status_code);
     if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) || status == Some(429) {
         return service_failure(true, &format!("{service}_throttled"), err);
+    }
+    // A 400 the SDK itself treats as transient (the service gave up waiting for the request): the
+    // next attempt can pass. The chaos run found SMS dead-lettered as "failed for good" on it.
+    if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) {
+        return service_failure(true, &format!("{service}_request_timeout"), err);
     }
     match status {
         Some(s) if s >= 500 => service_failure(true, &format!("{service}_http_{s}"), err),

@@ -251,6 +251,20 @@ mod tests {
     }
 
     #[test]
+    fn a_request_timeout_400_is_retryable() {
+        // SNS answers a request it gave up waiting for with 400 RequestTimeout; the SDK retries it
+        // as transient, and so must the deliver function after the SDK's attempts.
+        let timeout =
+            PublishError::generic(ErrorMetadata::builder().code("RequestTimeout").build());
+        assert_eq!(
+            classified(timeout, 400),
+            (true, "sns_request_timeout".into())
+        );
+        let other = PublishError::generic(ErrorMetadata::builder().code("SomethingElse").build());
+        assert_eq!(classified(other, 400), (false, "sns_http_400".into()));
+    }
+
+    #[test]
     fn bad_parameters_and_missing_authorization_are_permanent() {
         assert_eq!(
             classified(

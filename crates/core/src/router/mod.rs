@@ -44,20 +44,16 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::classify::classify;
-#[allow(unused_imports)]
 use crate::classify::matches_all;
-#[allow(unused_imports)]
 use crate::config::Grouping;
 use crate::config::{
     Config, EscalationPolicy, EscalationTarget, InsufficientData, LevelMode, Notify,
 };
 use crate::lifecycle::{Command, IllegalTransition};
 use crate::model::{AlarmState, Alert, format_time, stable_id};
-#[allow(unused_imports)]
 use crate::noise::{
-    FlapState, GroupMember, GroupState, InhibitState, NoiseBody, NoiseState, NoiseTimer,
-    delta_text, flap_key, group_key, inhibit_key, label_text, label_values, noise_timer_name,
-    noise_timer_prefix,
+    FlapState, GroupState, NoiseBody, NoiseState, delta_text, flap_key, group_key, label_text,
+    label_values, noise_timer_prefix,
 };
 use crate::ports::{
     AlertHead, AlertStore, Bus, BusError, Claim, Clock, Latest, Scheduler, SchedulerError,
@@ -68,8 +64,7 @@ use crate::record::{
     Target, Timer,
 };
 use crate::routing::{expand, match_routes, person_target};
-#[allow(unused_imports)]
-use mute::{Held, member_entry, timeless};
+use mute::{member_entry, timeless};
 
 /// Why the router could not finish; the function fails and the platform retries.
 #[derive(Debug, Error)]

@@ -31,8 +31,7 @@ use crate::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
 use crate::record::{Action, AlertRecord, AuditEntry, DeliveryJob, DeliveryKind, Status, Timer};
 use crate::record::{FollowUp, Outbox};
 use crate::router::effects::CONFLICT_TRIES;
-#[allow(unused_imports)]
-use crate::router::{Human, Router, RouterError, alert_id_for, entry, human, to_chrono};
+use crate::router::{Router, RouterError, entry, human, to_chrono};
 use crate::routing::expand;
 
 /// A rule holding an alert that opens: who, why (one line), until when (if known), and for inhibition

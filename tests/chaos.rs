@@ -444,7 +444,15 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             &serde_json::json!({"hook-signing-key": hook_key}).to_string(),
         )
         .await;
+    let integration_keys = aws
+        .secret(
+            "chaos-integrations",
+            &serde_json::json!({"current": "k1", "k1": format!("{link_key}-integration")})
+                .to_string(),
+        )
+        .await;
     api_env.push(s("LINK_KEYS_SECRET_ARN", &link_keys));
+    api_env.push(s("INTEGRATION_KEYS_SECRET_ARN", &integration_keys));
     platform.function("api", &bins.join("api"), api_env, width.div_ceil(2));
     for ch in CHANNELS {
         let mut env = base.clone();

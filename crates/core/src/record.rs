@@ -630,16 +630,6 @@ impl Outbox {
         });
         self.deliver.iter().cloned().chain(own)
     }
-
-    /// Takes another decision's effects into this one (its audit after this one's).
-    pub fn absorb(&mut self, other: Outbox) {
-        self.cancel.extend(other.cancel);
-        self.schedule.extend(other.schedule);
-        self.deliver.extend(other.deliver);
-        self.deliver_own.extend(other.deliver_own);
-        self.audit.extend(other.audit);
-        self.follow.extend(other.follow);
-    }
 }
 
 /// A delivery job about the outbox's own alert, without its copy of the alert.

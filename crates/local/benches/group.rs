@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)] // a bench binary: a panic is the report
 
+#[path = "support/rss.rs"]
+mod rss;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,17 +23,6 @@ use tocsin_local::Embedded;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SIZES: [usize; 4] = [2_500, 5_000, 10_000, 20_000];
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn alarm(i: usize, at: DateTime<Utc>) -> Alert {
     let name = format!("node-{i:05}-latency");
@@ -91,7 +83,7 @@ fn run(n: usize) {
     let secs = began.elapsed().as_secs_f64();
     println!(
         "{n:>6} alarms in one group: {secs:6.2} s, peak RSS {:6.1} MiB, {pages} pages, longest message {longest} characters",
-        peak_rss_kib() as f64 / 1024.0
+        rss::peak_rss_kib() as f64 / 1024.0
     );
 }
 

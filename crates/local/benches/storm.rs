@@ -18,6 +18,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)] // a bench binary: a panic is the report
 
+#[path = "support/rss.rs"]
+mod rss;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
@@ -190,17 +193,6 @@ fn payload(e: &Event, start: DateTime<Utc>) -> Vec<u8> {
         }]}))
         .unwrap()
     }
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn note_jobs(pipeline: &Embedded, pages: &mut usize, told: &mut BTreeSet<String>) {
@@ -386,13 +378,13 @@ fn run_mode(
     let n = events.len();
     let (run, rss_before) = match mode {
         "one-thread" => {
-            let rss_before = peak_rss_kib();
+            let rss_before = rss::peak_rss_kib();
             (one_thread(config, start, &events), rss_before)
         }
         "parse-ahead" => {
             // The recording holds the storm: the generator's copy goes before the run starts.
             drop(events);
-            let rss_before = peak_rss_kib();
+            let rss_before = rss::peak_rss_kib();
             (
                 parse_ahead(config, start, &out_dir.join("payloads.ndjson")),
                 rss_before,
@@ -400,14 +392,14 @@ fn run_mode(
         }
         other => panic!("unknown mode {other}"),
     };
-    let rss = peak_rss_kib();
+    let peak = rss::peak_rss_kib();
     let lost: Vec<&String> = fired_critical.difference(&run.told).collect();
     println!(
         "{}",
         serde_json::json!({
             "wall_s": run.wall.as_secs_f64(),
             "events_per_s": n as f64 / run.wall.as_secs_f64(),
-            "peak_rss_mib": rss as f64 / 1024.0,
+            "peak_rss_mib": peak as f64 / 1024.0,
             "rss_before_pipeline_mib": rss_before as f64 / 1024.0,
             "pages": run.pages,
             "rejected": run.rejected,

@@ -28,7 +28,12 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .load_alert(alert_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
-        let told = self.told_targets(&rec, now).await?;
+        // Who to tell of an ack or a resolve, read as the alert stands before it (assign and note
+        // tell nobody, so read nothing).
+        let told = match cmd {
+            Command::Ack | Command::Resolve => self.told_targets(&rec, now).await?,
+            Command::Assign(_) | Command::Note(_) => Vec::new(),
+        };
         let (action, reason) = crate::lifecycle::apply(&mut rec, cmd, actor, now)?;
         let stale_ack_timer = rec.ack_timer.take();
         let ack_timeout = match cmd {

@@ -73,6 +73,7 @@ impl From<DeliverError> for tocsin_lambda::FunctionError {
             DeliverError::InProgress(_)
             | DeliverError::Retryable { .. }
             | DeliverError::Store(_)
+            | DeliverError::Unrecorded { .. }
             | DeliverError::Bus(_)
             | DeliverError::Timer(_) => Retryable(reason),
         }
@@ -155,7 +156,21 @@ pub enum DeliverError {
     /// A flush reached a function without a throttle.
     #[error("flush for {0}: this deliver function has no SMS throttle")]
     NoThrottle(String),
+    /// The channel took the message, and its claim could not be marked sent (the store failed on
+    /// every try within the invocation). The claim is kept, never released, so the platform's retry
+    /// finds it held rather than sending at once; only one that comes after the claim has lapsed
+    /// sends again, as after a kill between the send and its record.
+    #[error("delivery {id} was sent, and its record could not be written: {source}")]
+    Unrecorded {
+        /// The delivery id.
+        id: String,
+        /// The last store error.
+        source: StoreError,
+    },
 }
+
+/// Tries, within one invocation, of each write that records a send the channel took.
+const SENT_RECORD_TRIES: u32 = 5;
 
 /// The SMS throttle's parts: where held messages wait, how flushes are scheduled, the window.
 pub struct Throttle<H, T> {
@@ -206,6 +221,11 @@ pub struct Deliverer<S, B, N, C, Z, H = NoThrottle, T = NoThrottle> {
     pub settings: Settings,
     /// The per-recipient throttle (SMS channels); `None` sends every job at once.
     pub throttle: Option<Throttle<H, T>>,
+}
+
+/// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
+fn record_backoff(n: u32) -> Duration {
+    Duration::from_millis(50 << n.min(5).saturating_sub(1))
 }
 
 fn claim_key(job: &DeliveryJob) -> String {
@@ -468,8 +488,7 @@ where
                     Some(p) => format!("sent ({p})"),
                     None => "sent".into(),
                 });
-                self.store.append_audit(&entries).await?;
-                self.store.complete_event(&claim).await?;
+                self.record_sent(job, &claim, &entries).await?;
                 return Ok(entries);
             }
             Err(e) => e.clone(),
@@ -514,6 +533,40 @@ where
             channel: job.target.channel.clone(),
             reason,
         })
+    }
+
+    /// Records a send the channel took: the claim marked sent first (what keeps every later
+    /// invocation from sending again), then its attempts. Each write is tried up to
+    /// [`SENT_RECORD_TRIES`] times. The claim must never be released once the message is out: a
+    /// failure marking it is [`DeliverError::Unrecorded`] (which `deliver_as` does not release); a
+    /// failure writing the attempts after it is a store error, and releasing then does nothing (the
+    /// release only deletes a claim still in progress), so the retry finds it sent.
+    async fn record_sent(
+        &self,
+        job: &DeliveryJob,
+        claim: &DedupRecord,
+        entries: &[AuditEntry],
+    ) -> Result<(), DeliverError> {
+        let mut tries = 0;
+        while let Err(e) = self.store.complete_event(claim).await {
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(DeliverError::Unrecorded {
+                    id: job.delivery_id.clone(),
+                    source: e,
+                });
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+        let mut tries = 0;
+        while let Err(e) = self.store.append_audit(entries).await {
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(DeliverError::Store(e));
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+        Ok(())
     }
 
     /// Publishes the job again on the channel's fallback: the alert itself for a critical alert or for

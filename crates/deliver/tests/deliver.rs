@@ -13,8 +13,13 @@ use tocsin_core::ports::{AlertStore, Clock, Notifier, SendError, Sent};
 use tocsin_core::record::{Action, DeliveryJob, DeliveryKind, Status, Target};
 use tocsin_core::render::Rendered;
 use tocsin_core::retry::{RetryPolicy, Sleeper};
-use tocsin_deliver::{DeliverError, Deliverer, Input, LinkSettings, Settings, Throttle};
-use tocsin_local::{LocalBus, LocalFlushTimer, MemoryHold, MemoryStore, VirtualClock};
+use tocsin_deliver::{
+    DeliverError, Deliverer, Input, LinkSettings, NoThrottle, Settings, Throttle,
+};
+use tocsin_local::{
+    FaultMode, Faults, FaultyStore, LocalBus, LocalFlushTimer, MemoryHold, MemoryStore,
+    VirtualClock,
+};
 
 /// The one-click key of the tests (32 bytes or more, as every key must be).
 const LINK_KEY: &[u8] = b"link-signing-key-0123456789abcdef";
@@ -110,8 +115,8 @@ fn job(severity: tocsin_core::Severity) -> DeliveryJob {
     }
 }
 
-struct Rig<H = tocsin_deliver::NoThrottle, T = tocsin_deliver::NoThrottle> {
-    d: Deliverer<MemoryStore, LocalBus, Scripted, VirtualClock, NoWait, H, T>,
+struct Rig<H = tocsin_deliver::NoThrottle, T = tocsin_deliver::NoThrottle, S = MemoryStore> {
+    d: Deliverer<S, LocalBus, Scripted, VirtualClock, NoWait, H, T>,
 }
 
 fn rig(replies: Vec<Result<Sent, SendError>>) -> Rig {
@@ -134,11 +139,28 @@ fn rig_with<H, T>(
     replies: Vec<Result<Sent, SendError>>,
     throttle: Option<Throttle<H, T>>,
 ) -> Rig<H, T> {
+    rig_on(MemoryStore::new(), replies, throttle)
+}
+
+/// A rig whose store fails the call `Faults` says.
+fn faulty(faults: &Faults) -> Rig<NoThrottle, NoThrottle, FaultyStore<MemoryStore>> {
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        faults: faults.clone(),
+    };
+    rig_on(store, vec![], None)
+}
+
+fn rig_on<S, H, T>(
+    store: S,
+    replies: Vec<Result<Sent, SendError>>,
+    throttle: Option<Throttle<H, T>>,
+) -> Rig<H, T, S> {
     let config = Arc::new(tocsin_core::config::load(CONFIG).unwrap());
     Rig {
         d: Deliverer {
             config,
-            store: MemoryStore::new(),
+            store,
             bus: LocalBus::new(),
             notifier: Scripted::with(replies),
             clock: VirtualClock::new(t0()),
@@ -184,6 +206,47 @@ async fn a_job_is_sent_once_and_a_redelivered_job_sends_nothing_again() {
         1,
         "one message, not two"
     );
+}
+
+/// A store failure at each call of a delivery in turn (the claim, the audit read, the records of the
+/// send), then the platform's retries (Lambda async: two): the channel gets the message once, and
+/// the job ends on record as sent. Before the send was recorded claim first and never released, a
+/// failure writing its record released the claim and the retry sent the message again.
+#[tokio::test]
+async fn a_store_failure_at_any_call_of_a_delivery_never_sends_it_twice() {
+    let j = job(tocsin_core::Severity::High);
+    let faults = Faults::new();
+    let clean = faulty(&faults);
+    clean.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let calls = faults.calls();
+    assert!(
+        calls.contains(&"store.complete_event") && calls.contains(&"store.append_audit"),
+        "{calls:?}"
+    );
+    for (k, call) in calls.iter().enumerate() {
+        let faults = Faults::new();
+        let r = faulty(&faults);
+        faults.fail_at(k, FaultMode::Error);
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let result = r.d.deliver(&j, Duration::from_secs(60)).await;
+            outcomes.push(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+            if result.is_ok() {
+                break;
+            }
+        }
+        assert_eq!(
+            r.d.notifier.sent.lock().unwrap().len(),
+            1,
+            "a failure of call {k} ({call}): one message, not two or none; invocations: {outcomes:?}"
+        );
+        let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(
+            again[0].action,
+            Action::Dedup,
+            "call {k} ({call}): {again:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -190,3 +190,97 @@ pub fn tally(
     }
     t
 }
+
+/// The grouped notifications (the catch-all route's, on `ops-hook`): when a flush falls decides what
+/// a group notification says and its delivery id, so the fault-free run's cannot be matched one for
+/// one. What must hold instead: every group notification the stack published reached its endpoint
+/// exactly once (by delivery id: `received`), or its event is in a dead-letter queue (`dead`); the
+/// caller adds what the groups still owe at the end (a flush never made is not published at all).
+/// `doubled` lists each id that arrived more than once; `unexpected`, ids that arrived and were
+/// never published.
+pub fn tally_published(
+    published: &[DeliveryJob],
+    received: &[(Key, String)],
+    dead: impl Fn(&Key) -> Option<String>,
+) -> Tally {
+    let mut owed: BTreeMap<&str, Key> = BTreeMap::new();
+    for j in published {
+        owed.entry(j.delivery_id.as_str())
+            .or_insert_with(|| Key::of(j));
+    }
+    let mut got: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (_, id) in received {
+        got.entry(id.as_str()).or_default().push(id.clone());
+    }
+    let mut t = Tally::default();
+    for (id, k) in &owed {
+        match got.get(id).map_or(0, Vec::len) {
+            0 => match dead(k) {
+                Some(reason) => t.dead_lettered.push((k.clone(), reason)),
+                None => t.lost.push(k.clone()),
+            },
+            1 => {}
+            _ => t.doubled.push((k.clone(), got[id].clone())),
+        }
+    }
+    for (k, id) in received {
+        if !owed.contains_key(id.as_str()) {
+            t.unexpected.push(k.clone());
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_core::config::ChannelKind;
+    use tocsin_core::record::{DeliveryKind, Status, Target};
+
+    fn job(id: &str) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: id.into(),
+            alert_id: format!("a-{id}"),
+            kind: DeliveryKind::Trigger,
+            target: Target {
+                channel: "ops-hook".into(),
+                channel_kind: ChannelKind::Webhook,
+                target: "ops-hook".into(),
+                address: None,
+            },
+            level: None,
+            alert: serde_json::from_value(serde_json::json!({
+                "event_id": "e", "fingerprint": "f", "source": "cloudwatch", "transport": "sns",
+                "alarm_name": "n", "state": "ALARM", "state_changed_at": "2026-12-03T00:00:00Z",
+                "reason": "r", "kind": "metric", "severity": "medium", "description": "",
+                "dimensions": {}, "labels": {}
+            }))
+            .unwrap(),
+            status: Status::Open,
+            created_at: chrono::Utc::now(),
+            thread: None,
+        }
+    }
+
+    #[test]
+    fn a_published_group_notification_is_lost_when_it_never_arrives_and_doubled_when_twice() {
+        let published = [job("g1"), job("g2"), job("g2"), job("g3"), job("g4")];
+        let k = |id: &str| (Key::of(&job(id)), id.to_string());
+        let received = [k("g1"), k("g3"), k("g3"), k("stray")];
+        let t = tally_published(&published, &received, |k| {
+            (k.alert == "a-g4").then(|| "killed".to_string())
+        });
+        assert_eq!(
+            t.lost,
+            vec![Key::of(&job("g2"))],
+            "published twice, owed once"
+        );
+        assert_eq!(t.doubled.len(), 1);
+        assert_eq!(t.doubled[0].1, vec!["g3".to_string(), "g3".to_string()]);
+        assert_eq!(
+            t.dead_lettered,
+            vec![(Key::of(&job("g4")), "killed".into())]
+        );
+        assert_eq!(t.unexpected, vec![Key::of(&job("stray"))]);
+    }
+}

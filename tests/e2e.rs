@@ -143,19 +143,20 @@ fn token_in(text: &str) -> Option<String> {
 }
 
 fn actions(audit: &[BTreeMap<String, String>]) -> Vec<String> {
+    // An item holds one entry, or the entries of one append (a JSON array).
     audit
         .iter()
-        .map(|a| {
+        .flat_map(|a| {
             let body: Value = a
                 .get("body")
                 .and_then(|b| serde_json::from_str(b).ok())
                 .unwrap_or(Value::Null);
-            let action = body["action"]
-                .as_str()
-                .or(a.get("action").map(String::as_str))
-                .unwrap_or("?");
-            action.to_string()
+            match body {
+                Value::Array(many) => many,
+                one => vec![one],
+            }
         })
+        .map(|e| e["action"].as_str().unwrap_or("?").to_string())
         .collect()
 }
 

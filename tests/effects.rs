@@ -260,6 +260,65 @@ fn survives_every_fault(name: &str, steps: &[Step], under: usize, end: DateTime<
     injected
 }
 
+/// A delivery job or a timer the bus or the scheduler refuses as it is (a message over SNS's limit)
+/// fails the same way on every retry. It is recorded with why; the alert's other pages go out; and
+/// nothing is held up: the invocation succeeds, nothing stays owed, and the alert still resolves and
+/// tells of it. Before, the refusal failed the invocation and stayed in the outbox, so every later
+/// change of the alert failed on it.
+#[test]
+fn a_job_or_timer_refused_as_it_is_is_on_record_and_holds_nothing_up() {
+    let open = Invocation::Event(alarm(CRIT, AlarmState::Alarm, T0));
+    let mut clean = Rig::new();
+    clean.clock.set(t(T0));
+    assert_eq!(clean.invoke(&open), Some(true));
+    let calls = clean.faults.calls();
+    for call in ["bus.publish_delivery", "scheduler.schedule"] {
+        let k = calls.iter().position(|c| *c == call).unwrap();
+        let mut rig = Rig::new();
+        rig.clock.set(t(T0));
+        rig.faults.fail_at(k, FaultMode::Refuse);
+        assert_eq!(
+            rig.invoke(&open),
+            Some(true),
+            "{call}: the invocation goes on"
+        );
+        rig.faults.clear();
+        let sent = rig.published.len();
+        let expected = clean.published.len() - usize::from(call == "bus.publish_delivery");
+        assert_eq!(sent, expected, "{call}: every other page goes out");
+        let fp = alarm(CRIT, AlarmState::Alarm, T0).fingerprint;
+        let rec = tocsin_core::ports::AlertStore::latest_alert(&rig.router.store, &fp);
+        let rec = poll_once(rec).unwrap().unwrap().unwrap();
+        assert!(rec.pending.is_empty(), "{call}: nothing stays owed");
+        let audit = poll_once(tocsin_core::ports::AlertStore::audit(
+            &rig.router.store,
+            &rec.id,
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.reason.contains("refused by the")
+                    && e.reason.contains("injected refusal")),
+            "{call}: the refusal is on record: {audit:#?}"
+        );
+        rig.clock.set(t("2026-11-20T02:20:00Z"));
+        let ok = Invocation::Event(alarm(CRIT, AlarmState::Ok, "2026-11-20T02:20:00Z"));
+        assert_eq!(
+            rig.invoke(&ok),
+            Some(true),
+            "{call}: the alert still resolves"
+        );
+        assert!(
+            rig.published[sent..]
+                .iter()
+                .any(|j| j.kind == tocsin_core::record::DeliveryKind::Resolve),
+            "{call}: and its resolution is told"
+        );
+    }
+}
+
 fn alarm(name: &str, state: AlarmState, at: &str) -> Alert {
     cloudwatch_alarm(name, state, at)
 }

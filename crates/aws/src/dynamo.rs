@@ -583,25 +583,26 @@ impl AlertStore for DynamoStore {
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let expires = ttl_epoch(Utc::now(), self.retention);
-        for chunk in entries.chunks(BATCH) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for entry in chunk {
-                let item = HashMap::from([
-                    ("pk".to_string(), s(alert_pk(&entry.alert))),
-                    (
-                        "sk".to_string(),
-                        s(audit_sk(entry.at, &self.audit_seq.next())),
-                    ),
-                    (BODY.to_string(), s(to_body(entry)?)),
-                    (TTL_ATTRIBUTE.to_string(), n(expires)),
-                ]);
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(built)?;
-                pending.push(WriteRequest::builder().put_request(put).build());
-            }
-            self.batch_write(pending).await?;
+        let mut pending = Vec::new();
+        for (alert, bodies) in audit_items(entries)? {
+            let first_at = bodies.first_at;
+            let item = HashMap::from([
+                ("pk".to_string(), s(alert_pk(alert))),
+                (
+                    "sk".to_string(),
+                    s(audit_sk(first_at, &self.audit_seq.next())),
+                ),
+                (BODY.to_string(), s(bodies.body())),
+                (TTL_ATTRIBUTE.to_string(), n(expires)),
+            ]);
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(built)?;
+            pending.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in pending.chunks(BATCH) {
+            self.batch_write(chunk.to_vec()).await?;
         }
         Ok(())
     }
@@ -623,11 +624,20 @@ impl AlertStore for DynamoStore {
                 .await
                 .map_err(|e| backend("Query", &e))?;
             for item in page.items() {
-                entries.push(from_body(item)?);
+                match from_body::<AuditItem>(item)? {
+                    AuditItem::One(e) => entries.push(*e),
+                    AuditItem::Many(many) => entries.extend(many),
+                }
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(entries),
+                _ => {
+                    // Items sort by their first entry's time: a later append's entries may be
+                    // older than the last of an earlier one's. A stable sort keeps append order
+                    // among entries of the same time.
+                    entries.sort_by_key(|e| e.at);
+                    return Ok(entries);
+                }
             }
         }
     }
@@ -1110,6 +1120,65 @@ fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Str
 pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Backend(format!("cannot serialize record: {e}")))
+}
+
+/// The most JSON an audit item holds (DynamoDB's limit is 400 KB); the entries of one append for one
+/// alert go in as few items as fit.
+const AUDIT_ITEM_BYTES: usize = 32 * 1024;
+
+/// An audit item's body: one entry (as every item written before appends were grouped, and an append
+/// of one entry still), or several, in order.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum AuditItem {
+    Many(Vec<AuditEntry>),
+    One(Box<AuditEntry>),
+}
+
+/// The JSON bodies of one audit item.
+struct AuditBodies {
+    first_at: DateTime<Utc>,
+    bodies: Vec<String>,
+    bytes: usize,
+}
+
+impl AuditBodies {
+    fn body(&self) -> String {
+        match self.bodies.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(",")),
+        }
+    }
+}
+
+/// The items one append writes: per alert (in the order alerts first appear), its entries in order,
+/// cut where an item would pass [`AUDIT_ITEM_BYTES`]. One write unit per KB instead of one write per
+/// entry: an alert opening writes its four or five lines as one item.
+fn audit_items(entries: &[AuditEntry]) -> Result<Vec<(&str, AuditBodies)>, StoreError> {
+    let mut items: Vec<(&str, AuditBodies)> = Vec::new();
+    for e in entries {
+        let body = to_body(e)?;
+        let open = items
+            .iter()
+            .rposition(|(alert, _)| *alert == e.alert)
+            .filter(|&i| items[i].1.bytes + body.len() < AUDIT_ITEM_BYTES);
+        match open {
+            Some(i) => {
+                let item = &mut items[i].1;
+                item.bytes += body.len() + 1;
+                item.bodies.push(body);
+            }
+            None => items.push((
+                &e.alert,
+                AuditBodies {
+                    first_at: e.at,
+                    bytes: body.len() + 2,
+                    bodies: vec![body],
+                },
+            )),
+        }
+    }
+    Ok(items)
 }
 
 pub(crate) fn from_body<T: DeserializeOwned>(

@@ -24,7 +24,7 @@
 //! is replaced by [`schedule_name`] with a readable prefix and a hash, the same on every call, so
 //! schedule, cancel and [`EventBridgeScheduler::get_input`] all find the same schedule.
 
-use crate::sdk_error::{bounded, describe};
+use crate::sdk_error::{bounded, describe, is_refused};
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
@@ -204,7 +204,7 @@ impl EventBridgeScheduler {
             }
         };
         let Some(input) = out.target().and_then(|t| t.input()) else {
-            return Err(SchedulerError(format!(
+            return Err(SchedulerError::Refused(format!(
                 "schedule {}/{aws_name} has no target input",
                 self.group
             )));
@@ -213,7 +213,7 @@ impl EventBridgeScheduler {
             .and_then(Timer::from_json)
             .map(Some)
             .map_err(|e| {
-                SchedulerError(format!(
+                SchedulerError::Refused(format!(
                     "schedule {}/{aws_name}: target input is not a timer: {e}",
                     self.group
                 ))
@@ -234,9 +234,9 @@ impl EventBridgeScheduler {
         if let Some(dlq) = &self.dead_letter_arn {
             target = target.dead_letter_config(DeadLetterConfig::builder().arn(dlq).build());
         }
-        target
-            .build()
-            .map_err(|e| SchedulerError(format!("schedule target: {}", DisplayErrorContext(e))))
+        target.build().map_err(|e| {
+            SchedulerError::Refused(format!("schedule target: {}", DisplayErrorContext(e)))
+        })
     }
 }
 
@@ -253,7 +253,7 @@ impl EventBridgeScheduler {
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
-            .map_err(|e| SchedulerError(format!("flexible time window: {e}")))?;
+            .map_err(|e| SchedulerError::Refused(format!("flexible time window: {e}")))?;
         let result = self
             .client
             .create_schedule()
@@ -287,7 +287,7 @@ impl EventBridgeScheduler {
 impl FlushTimer for EventBridgeScheduler {
     async fn schedule_flush(&self, flush: &Flush) -> Result<(), SchedulerError> {
         let input = serde_json::to_string(&serde_json::json!({ "flush": flush }))
-            .map_err(|e| SchedulerError(format!("encode flush: {e}")))?;
+            .map_err(|e| SchedulerError::Refused(format!("encode flush: {e}")))?;
         self.create(&flush.timer_name(), flush.due, input).await
     }
 }
@@ -297,7 +297,7 @@ impl FlushTimer for EventBridgeScheduler {
 impl SweepTimer for EventBridgeScheduler {
     async fn schedule_sweep(&self, key: &str, at: DateTime<Utc>) -> Result<(), SchedulerError> {
         let input = serde_json::to_string(&SweepInput::new(key))
-            .map_err(|e| SchedulerError(format!("encode health pages sweep: {e}")))?;
+            .map_err(|e| SchedulerError::Refused(format!("encode health pages sweep: {e}")))?;
         self.create(&sweep_name(key), at, input).await
     }
 }
@@ -310,7 +310,7 @@ impl Scheduler for EventBridgeScheduler {
         tick: &Timer,
     ) -> Result<(), SchedulerError> {
         let input = serde_json::to_string(tick).map_err(|e| {
-            SchedulerError(format!(
+            SchedulerError::Refused(format!(
                 "schedule {}: encode tick: {e}",
                 schedule_name(name)
             ))
@@ -412,7 +412,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    SchedulerError(bounded(&format!("{op} {name}: {}", describe(err))))
+    let line = bounded(&format!("{op} {name}: {}", describe(err)));
+    if is_refused(err) {
+        SchedulerError::Refused(line)
+    } else {
+        SchedulerError::Backend(line)
+    }
 }
 
 #[cfg(test)]
@@ -543,7 +548,10 @@ mod tests {
     fn service_errors_are_one_bounded_line_naming_the_schedule() {
         let long = format!("{}\n{}", "x".repeat(400), "y");
         let err: SdkError<CreateScheduleError, ()> = SdkError::construction_failure(long);
-        let SchedulerError(line) = failure("CreateSchedule", "tocsin-esc-a-1", &err);
+        let SchedulerError::Backend(line) = failure("CreateSchedule", "tocsin-esc-a-1", &err)
+        else {
+            panic!("a transport failure is the scheduler's, not the timer's");
+        };
         assert!(!line.contains('\n'));
         assert!(line.chars().count() <= 303, "{line}");
         assert!(

@@ -22,6 +22,24 @@ where
     }
 }
 
+/// Whether the service refused the request as it is (a parameter it rejects), so that sending it again
+/// fails the same way; throttling, 5xx, transport failures, missing resources and permissions are not
+/// (a deploy or a grant may mend those, and failing keeps them in front of an operator).
+pub(crate) fn is_refused<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| {
+            matches!(
+                code,
+                "ValidationException" | "InvalidParameter" | "InvalidParameterValue"
+            )
+        })
+}
+
 /// `text` on one line (control characters as spaces), at most [`MAX_LINE`] characters and `...`.
 pub(crate) fn bounded(text: &str) -> String {
     let line: String = text

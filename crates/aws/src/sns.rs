@@ -12,7 +12,7 @@
 //! The bus checks that itself before calling: the refusal then names the record (its id and size), not
 //! the service's bare `InvalidParameter`, and the body never appears in an error or a log line.
 
-use crate::sdk_error::{bounded, describe};
+use crate::sdk_error::{bounded, describe, is_refused};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -73,12 +73,24 @@ pub enum SnsBusError {
         topic_arn: String,
         /// One line: the service's error code and message, or the transport failure.
         detail: String,
+        /// Whether SNS refused the message as it is (an invalid parameter): sending it again fails
+        /// the same way.
+        refused: bool,
     },
 }
 
 impl From<SnsBusError> for BusError {
+    /// A message over the limit or not encodable, or one SNS refused, is refused; a bus without the
+    /// topic is a deploy's mistake, and fails (retryably) until it is mended, as SNS failing does.
     fn from(e: SnsBusError) -> Self {
-        BusError(e.to_string())
+        match &e {
+            SnsBusError::TooLarge { .. }
+            | SnsBusError::Encode { .. }
+            | SnsBusError::Publish { refused: true, .. } => BusError::Refused(e.to_string()),
+            SnsBusError::NoTopic { .. } | SnsBusError::Publish { refused: false, .. } => {
+                BusError::Backend(e.to_string())
+            }
+        }
     }
 }
 
@@ -142,6 +154,7 @@ impl SnsBus {
         let out = request.send().await.map_err(|e| SnsBusError::Publish {
             topic_arn: topic_arn.to_string(),
             detail: bounded(&describe(&e)),
+            refused: is_refused(&e),
         })?;
         debug!(
             topic_arn,
@@ -306,7 +319,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "bus error: sns: this bus has no alerts topic configured"
+            "bus backend error: sns: this bus has no alerts topic configured"
         );
     }
 
@@ -367,7 +380,10 @@ mod tests {
             !err.contains('\n') && !err.contains("secret-payload"),
             "{err}"
         );
-        assert!(err.starts_with("bus error: sns: alert ev-1 is "), "{err}");
+        assert!(
+            err.starts_with("bus refused the message: sns: alert ev-1 is "),
+            "{err}"
+        );
         assert!(err.ends_with("over the SNS limit of 262144"), "{err}");
     }
 

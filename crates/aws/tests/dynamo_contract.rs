@@ -116,6 +116,7 @@ async fn a_long_audit_trail_at_one_instant_reads_back_in_append_order() {
             level: None,
             severity: Severity::High,
             attempt: None,
+            told_under: None,
         })
         .collect();
     store.append_audit(&entries[..40]).await.unwrap();

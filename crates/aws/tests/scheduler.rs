@@ -213,7 +213,7 @@ async fn scheduling_into_a_group_that_does_not_exist_is_an_error_not_success() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("scheduler error: CreateSchedule tocsin-esc-x-1: "),
+        err.starts_with("scheduler backend error: CreateSchedule tocsin-esc-x-1: "),
         "{err}"
     );
     assert!(!err.contains('\n'), "{err}");

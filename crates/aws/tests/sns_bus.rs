@@ -224,7 +224,7 @@ async fn a_bus_without_the_topic_or_with_a_missing_topic_fails_in_one_line() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "bus error: sns: this bus has no deliveries topic configured"
+        "bus backend error: sns: this bus has no deliveries topic configured"
     );
 
     let gone = format!(
@@ -238,7 +238,7 @@ async fn a_bus_without_the_topic_or_with_a_missing_topic_fails_in_one_line() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with(&format!("bus error: sns Publish to {gone}: ")),
+        err.starts_with(&format!("bus backend error: sns Publish to {gone}: ")),
         "{err}"
     );
     assert!(!err.contains('\n') && !err.contains("naïve-host"), "{err}");

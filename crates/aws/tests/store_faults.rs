@@ -393,7 +393,9 @@ impl Bus for FlakyBus {
 
     async fn publish_delivery(&self, job: &DeliveryJob) -> Result<(), BusError> {
         if self.fail_next.swap(false, Ordering::SeqCst) {
-            return Err(BusError("sns Publish: Throttling: Rate exceeded".into()));
+            return Err(BusError::Backend(
+                "sns Publish: Throttling: Rate exceeded".into(),
+            ));
         }
         self.inner.publish_delivery(job).await
     }

@@ -104,6 +104,7 @@ fn audit(alert: &str, at: DateTime<Utc>, action: Action, reason: &str) -> AuditE
         level: None,
         severity: Severity::High,
         attempt: None,
+        told_under: None,
     }
 }
 
@@ -115,6 +116,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     only_one_live_alert_per_fingerprint(store, prefix).await;
     updates_are_conditional_on_the_version(store, prefix).await;
     audit_reads_back_in_time_order(store, prefix).await;
+    one_append_about_two_alerts_reads_back_whole_for_each(store, prefix).await;
     missing_items_read_as_none(store, prefix).await;
     // --- Queries of the api function (issue 6). ---
     alerts_list_by_status_most_severe_first(store, prefix).await;
@@ -269,6 +271,30 @@ async fn audit_reads_back_in_time_order<S: AlertStore>(s: &S, p: &str) {
         .unwrap();
     let got = s.audit(&id).await.unwrap();
     assert_eq!(got, vec![first, same_time, later]);
+}
+
+/// One append of 300 entries about two alerts, more than one item's worth (the DynamoDB store writes
+/// an append's entries about one alert as few items of up to 32 KB): each alert's trail reads back
+/// whole, in order, with none of the other's.
+async fn one_append_about_two_alerts_reads_back_whole_for_each<S: AlertStore>(s: &S, p: &str) {
+    let (a, b) = (format!("{p}-many-a"), format!("{p}-many-b"));
+    let batch: Vec<AuditEntry> = (0..300)
+        .map(|i: i64| {
+            let alert = if i % 3 == 0 { &b } else { &a };
+            let reason = format!("{i:04} {}", "x".repeat(300));
+            audit(
+                alert,
+                t0() + Duration::seconds(i / 10),
+                Action::Notify,
+                &reason,
+            )
+        })
+        .collect();
+    s.append_audit(&batch).await.unwrap();
+    for id in [&a, &b] {
+        let want: Vec<AuditEntry> = batch.iter().filter(|e| e.alert == *id).cloned().collect();
+        assert_eq!(s.audit(id).await.unwrap(), want, "{id}");
+    }
 }
 
 async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {

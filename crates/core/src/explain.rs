@@ -19,9 +19,11 @@ pub struct Explanation {
     pub entries: Vec<AuditEntry>,
 }
 
-/// Whether a group entry says the alert went out in another alert's group notification.
+/// Whether the alert went out in another alert's group notification: the entry's `told_under`, or for
+/// entries written before it, their reason.
 fn told_in_group(e: &AuditEntry) -> bool {
-    e.action == Action::Group && e.reason.starts_with("in group notification")
+    e.told_under.is_some()
+        || (e.action == Action::Group && e.reason.starts_with("in group notification"))
 }
 
 /// Explains every alert whose id starts with `selector` (at least 4 characters) or whose alarm name is

@@ -227,10 +227,25 @@ pub trait AlertStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Why a publish failed.
+/// Why a publish failed. A message the bus refuses as it is stays apart from a bus that failed: the
+/// first fails the same way however often it is tried (the router records it and moves on), the
+/// second makes the function fail so the platform retries.
 #[derive(Debug, Error)]
-#[error("bus error: {0}")]
-pub struct BusError(pub String);
+pub enum BusError {
+    /// The bus failed (throttling, 5xx, network, an answer lost): a retry may succeed.
+    #[error("bus backend error: {0}")]
+    Backend(String),
+    /// The message was refused as it is (over the size limit, not encodable, no topic for it).
+    #[error("bus refused the message: {0}")]
+    Refused(String),
+}
+
+impl BusError {
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, BusError::Backend(_))
+    }
+}
 
 /// The hand-offs between functions: ingest → router (alerts) and router → deliver (jobs).
 pub trait Bus: Send + Sync {
@@ -243,10 +258,24 @@ pub trait Bus: Send + Sync {
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 }
 
-/// Why a scheduler call failed.
+/// Why a scheduler call failed: the scheduler (retryable) or the timer as asked (not).
 #[derive(Debug, Error)]
-#[error("scheduler error: {0}")]
-pub struct SchedulerError(pub String);
+pub enum SchedulerError {
+    /// The scheduler failed (throttling, 5xx, network): a retry may succeed.
+    #[error("scheduler backend error: {0}")]
+    Backend(String),
+    /// The timer was refused as it is (not encodable, a payload or setting the service rejects, no
+    /// timer of that kind here).
+    #[error("scheduler refused the timer: {0}")]
+    Refused(String),
+}
+
+impl SchedulerError {
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SchedulerError::Backend(_))
+    }
+}
 
 /// One-time timers by idempotent name (EventBridge Scheduler `at()` on AWS, the virtual clock locally).
 pub trait Scheduler: Send + Sync {

@@ -267,6 +267,11 @@ pub struct AuditEntry {
     /// For a delivery attempt: how it went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<AttemptRecord>,
+    /// For an alert told of in another alert's group notification: that alert (under which the
+    /// notification went out). Entries written before this field said so in `reason` only
+    /// ("in group notification under alert ...").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub told_under: Option<String>,
 }
 
 impl AuditEntry {
@@ -292,6 +297,7 @@ impl AuditEntry {
             level: None,
             severity,
             attempt: None,
+            told_under: None,
         }
     }
 

@@ -591,6 +591,7 @@ mod tests {
             level: None,
             severity: Critical,
             attempt: None,
+            told_under: None,
         };
         let mut ack = opened.clone();
         ack.action = Action::Ack;

@@ -199,7 +199,10 @@ impl HoldStore for NoThrottle {
 
 impl FlushTimer for NoThrottle {
     async fn schedule_flush(&self, f: &Flush) -> Result<(), SchedulerError> {
-        Err(SchedulerError(format!("no flush timer for {}", f.key)))
+        Err(SchedulerError::Refused(format!(
+            "no flush timer for {}",
+            f.key
+        )))
     }
 }
 
@@ -804,6 +807,7 @@ where
             level: job.level,
             severity: job.alert.severity,
             attempt: None,
+            told_under: None,
         }
     }
 }

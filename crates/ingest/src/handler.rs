@@ -42,7 +42,7 @@ pub enum IngestError {
     #[error("health pages: {0}")]
     Store(#[from] StoreError),
     /// Scheduling a sweep failed (retryable).
-    #[error("health pages sweep: {}", .0.0)]
+    #[error("health pages sweep: {0}")]
     Timer(#[from] SchedulerError),
 }
 

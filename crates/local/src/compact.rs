@@ -273,6 +273,7 @@ pub(crate) struct CompactAudit {
     target: Option<Arc<str>>,
     // Boxed: only delivery attempts have one, and it is larger than the rest of the entry.
     attempt: Option<Box<AttemptRecord>>,
+    told_under: Option<Id>,
 }
 
 impl CompactAudit {
@@ -301,6 +302,7 @@ impl CompactAudit {
             channel: strings.opt(e.channel.as_deref()),
             target: strings.opt(e.target.as_deref()),
             attempt: e.attempt.clone().map(Box::new),
+            told_under: e.told_under.as_deref().map(Id::new),
         }
     }
 
@@ -317,6 +319,7 @@ impl CompactAudit {
             level: self.level,
             severity: self.severity,
             attempt: self.attempt.as_deref().cloned(),
+            told_under: self.told_under.as_ref().map(|id| id.as_str().to_string()),
         }
     }
 }
@@ -431,6 +434,7 @@ mod tests {
                 error_class: None,
                 provider_id: Some("p".into()),
             }),
+            told_under: Some("0123456789abcdef0123456789abcdef".into()),
         };
         let first = CompactAudit::new(&e, &[], &mut s);
         assert_eq!(first.entry("a1"), e);

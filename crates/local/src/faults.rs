@@ -23,6 +23,9 @@ pub enum FaultMode {
     Error,
     /// Never returns: the caller's invocation dies at that point.
     Hang,
+    /// The bus or the scheduler refuses the request as it is (as SNS refuses a message over its
+    /// limit); a store has no refusal and fails as [`FaultMode::Error`].
+    Refuse,
 }
 
 #[derive(Default)]
@@ -116,10 +119,27 @@ impl Faults {
         error: impl FnOnce(String) -> E,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        match self.gate(what) {
-            None => call.await,
-            Some(FaultMode::Error) => Err(error(format!("injected fault in {what}"))),
-            Some(FaultMode::Hang) => std::future::pending().await,
+        self.run_refusable(what, error, None::<fn(String) -> E>, call)
+            .await
+    }
+
+    /// [`Faults::run`] for a port that may refuse a request as it is: `refuse` makes that error.
+    async fn run_refusable<T, E>(
+        &self,
+        what: &'static str,
+        error: impl FnOnce(String) -> E,
+        refuse: Option<impl FnOnce(String) -> E>,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        match (self.gate(what), refuse) {
+            (None, _) => call.await,
+            (Some(FaultMode::Refuse), Some(refuse)) => {
+                Err(refuse(format!("injected refusal in {what}")))
+            }
+            (Some(FaultMode::Error | FaultMode::Refuse), _) => {
+                Err(error(format!("injected fault in {what}")))
+            }
+            (Some(FaultMode::Hang), _) => std::future::pending().await,
         }
     }
 }
@@ -154,9 +174,10 @@ pub struct FaultyScheduler<K> {
 impl<B: Bus> Bus for FaultyBus<B> {
     async fn publish_alert(&self, alert: &Alert) -> Result<(), BusError> {
         self.faults
-            .run(
+            .run_refusable(
                 "bus.publish_alert",
-                BusError,
+                BusError::Backend,
+                Some(BusError::Refused),
                 self.inner.publish_alert(alert),
             )
             .await
@@ -164,9 +185,10 @@ impl<B: Bus> Bus for FaultyBus<B> {
 
     async fn publish_delivery(&self, job: &DeliveryJob) -> Result<(), BusError> {
         self.faults
-            .run(
+            .run_refusable(
                 "bus.publish_delivery",
-                BusError,
+                BusError::Backend,
+                Some(BusError::Refused),
                 self.inner.publish_delivery(job),
             )
             .await
@@ -181,9 +203,10 @@ impl<K: Scheduler> Scheduler for FaultyScheduler<K> {
         tick: &Timer,
     ) -> Result<(), SchedulerError> {
         self.faults
-            .run(
+            .run_refusable(
                 "scheduler.schedule",
-                SchedulerError,
+                SchedulerError::Backend,
+                Some(SchedulerError::Refused),
                 self.inner.schedule(name, at, tick),
             )
             .await
@@ -191,7 +214,12 @@ impl<K: Scheduler> Scheduler for FaultyScheduler<K> {
 
     async fn cancel(&self, name: &str) -> Result<(), SchedulerError> {
         self.faults
-            .run("scheduler.cancel", SchedulerError, self.inner.cancel(name))
+            .run_refusable(
+                "scheduler.cancel",
+                SchedulerError::Backend,
+                Some(SchedulerError::Refused),
+                self.inner.cancel(name),
+            )
             .await
     }
 }
@@ -275,8 +303,19 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     }
     async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
         let f = &self.faults;
+        // As the DynamoDB store writes them: one item per alert an append is about.
+        let mut alerts: Vec<&str> = Vec::new();
         for entry in e {
-            f.wrote("store.append_audit", entry);
+            if !alerts.contains(&entry.alert.as_str()) {
+                alerts.push(&entry.alert);
+            }
+        }
+        for alert in alerts {
+            let items: Vec<&AuditEntry> = e.iter().filter(|x| x.alert == alert).collect();
+            match items.as_slice() {
+                [one] => f.wrote("store.append_audit", one),
+                many => f.wrote("store.append_audit", &many),
+            }
         }
         f.run(
             "store.append_audit",

@@ -181,20 +181,55 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         owner: Option<&AlertRecord>,
         out: &Outbox,
     ) -> Result<Vec<AuditEntry>, RouterError> {
+        let now = out.at.unwrap_or_else(|| self.clock.now());
+        // What the bus or the scheduler refuses as it is would fail the same way on every retry and
+        // hold the item's outbox (and every later change of it) forever: it is recorded, with why,
+        // and the rest goes on. A failing backend fails the invocation, for the platform to retry.
+        let mut refused = Vec::new();
         for name in &out.cancel {
-            self.scheduler.cancel(name).await?;
+            match self.scheduler.cancel(name).await {
+                Err(SchedulerError::Refused(why)) => {
+                    refused.push(refused_timer(owner, name, &why, now));
+                }
+                r => r?,
+            }
         }
         for t in &out.schedule {
-            self.scheduler.schedule(&t.name, t.at, &t.timer).await?;
+            match self.scheduler.schedule(&t.name, t.at, &t.timer).await {
+                Err(SchedulerError::Refused(why)) => {
+                    refused.push(refused_timer(owner, &t.name, &why, now));
+                }
+                r => r?,
+            }
         }
         for job in out.jobs(owner.map(|r| &r.alert)) {
-            self.bus.publish_delivery(&job).await?;
+            match self.bus.publish_delivery(&job).await {
+                Err(BusError::Refused(why)) => {
+                    tracing::error!(alert = %job.alert_id, delivery = %job.delivery_id, %why, "delivery job refused by the bus");
+                    refused.push(
+                        AuditEntry::new(
+                            now,
+                            &job.alert_id,
+                            &job.alert.alarm_name,
+                            job.alert.severity,
+                            Action::Suppress,
+                            format!(
+                                "delivery {} to {} refused by the bus, not sent: {why}",
+                                job.delivery_id, job.target.target
+                            ),
+                        )
+                        .with_target(&job.target),
+                    );
+                }
+                r => r?,
+            }
         }
-        if !out.audit.is_empty() {
-            self.store.append_audit(&out.audit).await?;
+        if !out.audit.is_empty() || !refused.is_empty() {
+            self.store
+                .append_audit(&[out.audit.as_slice(), &refused].concat())
+                .await?;
         }
-        let now = out.at.unwrap_or_else(|| self.clock.now());
-        let mut entries = Vec::new();
+        let mut entries = refused;
         for f in &out.follow {
             // Boxed: follow-ups reach back into grouping and inhibition, which commit through here.
             entries.extend(Box::pin(self.follow_up(owner, f, now)).await?);
@@ -260,4 +295,26 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         Ok(entries)
     }
+}
+
+/// The audit entry of a timer the scheduler refused as it is (on the owner alert's trail; a noise
+/// state's timer is filed under its name).
+fn refused_timer(
+    owner: Option<&AlertRecord>,
+    name: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    tracing::error!(timer = name, why, "timer refused by the scheduler");
+    let (id, alarm, severity) = owner.map_or((name, "", crate::Severity::Info), |r| {
+        (r.id.as_str(), r.alert.alarm_name.as_str(), r.alert.severity)
+    });
+    AuditEntry::new(
+        now,
+        id,
+        alarm,
+        severity,
+        Action::Suppress,
+        format!("timer {name} refused by the scheduler, not set: {why}"),
+    )
 }

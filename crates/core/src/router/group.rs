@@ -596,13 +596,15 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     .filter(|id| **id != rep_id)
                 {
                     if let Some(m) = by_id.get(other.as_str()) {
-                        member_entries.push(member_entry(
+                        let mut e = member_entry(
                             now,
                             other,
                             m,
                             Action::Group,
                             format!("in group notification under alert {rep_id}: {summary}"),
-                        ));
+                        );
+                        e.told_under = Some(rep_id.clone());
+                        member_entries.push(e);
                     }
                 }
             }

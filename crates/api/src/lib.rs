@@ -611,6 +611,10 @@ where
                         .create_silence(request)
                         .await
                         .map_err(|e| match e {
+                            // Nothing wrong with the request: the silences already active are.
+                            tocsin_core::suppress::SilenceCommandError::Invalid(
+                                v @ tocsin_core::noise::SilenceError::TooMany { .. },
+                            ) => ApiError::Conflict(v.to_string()),
                             tocsin_core::suppress::SilenceCommandError::Invalid(v) => {
                                 ApiError::BadRequest(v.to_string())
                             }

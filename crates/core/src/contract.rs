@@ -120,6 +120,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     alerts_list_by_status_most_severe_first(store, prefix).await;
     // Noise control (issue 7). Keep these last.
     silences_are_stored_listed_and_expired(store, prefix).await;
+    only_silences_not_ended_are_read_and_at_most_the_limit(store, prefix).await;
     noise_state_writes_are_conditional_on_the_version(store, prefix).await;
     group_members_are_items_read_in_pages(store, prefix).await;
 }
@@ -417,6 +418,77 @@ async fn silences_are_stored_listed_and_expired<S: AlertStore>(s: &S, p: &str) {
             Err(StoreError::NotFound(_))
         ),
         "expiring a missing silence is NotFound"
+    );
+}
+
+/// What the router reads for every alert: the silences not ended (active or pending), bounded, the
+/// soonest-ending first past the bound; an early expiry takes a silence out at once.
+async fn only_silences_not_ended_are_read_and_at_most_the_limit<S: AlertStore>(s: &S, p: &str) {
+    // Clear of the other steps' silences (those ended long before).
+    let base = t0() + Duration::days(30);
+    let ended = silence(
+        &format!("{p}-live-ended"),
+        base - Duration::hours(2),
+        base - Duration::hours(1),
+    );
+    let a = silence(&format!("{p}-live-a"), base, base + Duration::hours(2));
+    let b = silence(
+        &format!("{p}-live-b"),
+        base + Duration::hours(1),
+        base + Duration::hours(3),
+    );
+    let pending = silence(
+        &format!("{p}-live-c"),
+        base + Duration::hours(5),
+        base + Duration::hours(6),
+    );
+    for x in [&pending, &b, &ended, &a] {
+        s.create_silence(x).await.unwrap();
+    }
+    let ids = |v: Vec<Silence>| -> Vec<String> {
+        v.into_iter()
+            .filter(|x| x.id.starts_with(&format!("{p}-live-")))
+            .map(|x| x.id)
+            .collect()
+    };
+    let (a_id, b_id, c_id) = (a.id.clone(), b.id.clone(), pending.id.clone());
+    let at = base + Duration::minutes(30);
+    assert_eq!(
+        ids(s.active_silences(at, 10).await.unwrap()),
+        [a_id.clone(), b_id.clone(), c_id.clone()],
+        "the silences not ended, active or pending, by start time; never one that ended"
+    );
+    assert_eq!(
+        s.active_silences(at, 10).await.unwrap()[0],
+        a,
+        "read whole"
+    );
+    assert_eq!(
+        ids(s.active_silences(at, 2).await.unwrap()),
+        [a_id.clone(), b_id],
+        "past the limit, the soonest-ending ones"
+    );
+    assert_eq!(s.active_silences(at, 0).await.unwrap(), []);
+    s.expire_silence(&b.id, base + Duration::minutes(40), "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(s.active_silences(base + Duration::minutes(45), 10).await.unwrap()),
+        [a_id, c_id.clone()],
+        "an expired silence is not read any more"
+    );
+    assert_eq!(
+        ids(s.active_silences(base + Duration::hours(2), 10).await.unwrap()),
+        [c_id],
+        "a silence ending now has ended"
+    );
+    assert_eq!(
+        ids(s.active_silences(base + Duration::hours(6), 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert!(
+        ids(s.silences().await.unwrap()).contains(&ended.id),
+        "ended silences are still listed for the record"
     );
 }
 

@@ -161,8 +161,32 @@ pub trait AlertStore: Send + Sync {
         silence: &Silence,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every stored silence, expired or not, by start time then id.
+    /// Every silence kept, ended or not, by start time then id. Ended silences are kept a while
+    /// for the record and then leave the store (on DynamoDB by TTL, `docs/storage.md`): this is the
+    /// list people read, not what the router reads for every alert.
     fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send;
+
+    /// The silences not ended at `now` (active, or starting later), at most `limit` of them, by
+    /// start time then id. What the router reads for every alert: it costs the silences not yet
+    /// ended, never those that ended. Past `limit`, the ones that end soonest are returned.
+    fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
+        async move {
+            let mut live: Vec<Silence> = self
+                .silences()
+                .await?
+                .into_iter()
+                .filter(|s| s.end() > now)
+                .collect();
+            live.sort_by(|a, b| a.end().cmp(&b.end()).then(a.id.cmp(&b.id)));
+            live.truncate(limit);
+            live.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
+            Ok(live)
+        }
+    }
 
     /// Expires a silence at `at` by `actor`, unless it already ended (then it is returned as it is);
     /// [`StoreError::NotFound`] when there is none with that id.
@@ -375,6 +399,13 @@ impl<T: AlertStore> AlertStore for &T {
     }
     fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
         (**self).silences()
+    }
+    fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
+        (**self).active_silences(now, limit)
     }
     fn expire_silence(
         &self,

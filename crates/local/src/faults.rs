@@ -317,6 +317,19 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
         f.run("store.silences", StoreError::Backend, self.inner.silences())
             .await
     }
+    async fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Silence>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.active_silences",
+            StoreError::Backend,
+            self.inner.active_silences(now, limit),
+        )
+        .await
+    }
     async fn expire_silence(
         &self,
         id: &str,

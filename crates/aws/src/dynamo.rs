@@ -51,7 +51,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tocsin_core::noise::{GroupMember, NoiseState, Silence};
-use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::ports::{
+    AlertStore, Claim, STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut, StatusSnapshot, StatusSnapshots,
+    StoreError,
+};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
 
@@ -1125,6 +1128,123 @@ impl AuditSeq {
             })
             .unwrap_or_else(|last| last);
         format!("{:020}#{:016x}", now.max(prev + 1), self.writer)
+    }
+}
+
+/// The shared status page of an audience: its refresh claim and its snapshot, two items of one
+/// partition (the claim is written on its own, so a claim never rewrites the page).
+fn status_pk(audience: &str) -> String {
+    format!("STATUS#{audience}")
+}
+const STATUS_CLAIM_SK: &str = "CLAIM";
+const STATUS_PAGE_SK: &str = "PAGE";
+
+/// The status page shared by the api sandboxes (`docs/storage.md`, "The status page"): GetItem to
+/// read, a conditional PutItem to claim a refresh, and a transaction that stores the page only while
+/// its claim is the latest.
+impl StatusSnapshots for DynamoStore {
+    async fn status_snapshot(&self, audience: &str) -> Result<Option<StatusSnapshot>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(status_pk(audience)))
+            .key("sk", s(STATUS_PAGE_SK))
+            // A page a moment stale is as good, at half the read.
+            .consistent_read(false)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let built_at = string_attr(&item, "built_at")?;
+        let built_at = DateTime::parse_from_rfc3339(&built_at)
+            .map_err(|e| StoreError::Backend(format!("status page built_at {built_at:?}: {e}")))?
+            .with_timezone(&Utc);
+        Ok(Some(StatusSnapshot {
+            built_at,
+            json: string_attr(&item, "json")?,
+            html: string_attr(&item, "html")?,
+        }))
+    }
+
+    async fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let claim = HashMap::from([
+            ("pk".to_string(), s(status_pk(audience))),
+            ("sk".to_string(), s(STATUS_CLAIM_SK)),
+            ("claimed_at_ms".to_string(), n(at.timestamp_millis())),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim))
+            .condition_expression("attribute_not_exists(pk) OR claimed_at_ms <= :stale")
+            .expression_attribute_values(
+                ":stale",
+                n(at.timestamp_millis() - every.num_milliseconds()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(backend("PutItem", &e)),
+            },
+        }
+    }
+
+    async fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> Result<SnapshotPut, StoreError> {
+        if snapshot.size() > STATUS_SNAPSHOT_MAX_BYTES {
+            return Ok(SnapshotPut::TooLarge);
+        }
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(status_pk(audience)))
+            .key("sk", s(STATUS_CLAIM_SK))
+            .condition_expression("claimed_at_ms = :mine")
+            .expression_attribute_values(":mine", n(snapshot.built_at.timestamp_millis()))
+            .build()
+            .map_err(built)?;
+        let page = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_string(), s(status_pk(audience))),
+                ("sk".to_string(), s(STATUS_PAGE_SK)),
+                (
+                    "built_at".to_string(),
+                    s(snapshot
+                        .built_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                ),
+                ("json".to_string(), s(snapshot.json.clone())),
+                ("html".to_string(), s(snapshot.html.clone())),
+            ])))
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().put(page).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SnapshotPut::Stored),
+            Err(err) if failed_conditions(&err).is_some() => Ok(SnapshotPut::Superseded),
+            Err(err) => Err(backend("TransactWriteItems", &err)),
+        }
     }
 }
 

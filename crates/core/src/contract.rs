@@ -605,3 +605,124 @@ async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
         "another group's members are its own"
     );
 }
+
+// ---- The shared status page (issue 18, item 4).
+
+/// Runs every `StatusSnapshots` check, under audiences named with `prefix`.
+pub async fn status_snapshots<S: crate::ports::StatusSnapshots>(store: &S, prefix: &str) {
+    one_refresh_claim_wins_per_interval(store, prefix).await;
+    a_snapshot_is_stored_under_its_own_claim_only(store, prefix).await;
+    a_snapshot_too_large_for_an_item_is_not_stored(store, prefix).await;
+}
+
+fn snapshot(at: DateTime<Utc>, text: &str) -> crate::ports::StatusSnapshot {
+    crate::ports::StatusSnapshot {
+        built_at: at,
+        json: format!("{{\"page\": \"{text}\"}}"),
+        html: format!("<p>{text} &amp; \"more\"</p>"),
+    }
+}
+
+async fn one_refresh_claim_wins_per_interval<S: crate::ports::StatusSnapshots>(s: &S, p: &str) {
+    let aud = format!("{p}-claims");
+    let every = Duration::seconds(30);
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), None, "none yet");
+    assert!(s.claim_status_refresh(&aud, t0(), every).await.unwrap());
+    assert!(
+        !s.claim_status_refresh(&aud, t0(), every).await.unwrap(),
+        "a second claim at the same time loses"
+    );
+    assert!(
+        !s.claim_status_refresh(&aud, t0() + Duration::milliseconds(29_999), every)
+            .await
+            .unwrap(),
+        "so does one within the interval"
+    );
+    assert!(
+        !s.claim_status_refresh(&aud, t0() - Duration::seconds(5), every)
+            .await
+            .unwrap(),
+        "and one from a sandbox whose clock is behind"
+    );
+    assert!(
+        s.claim_status_refresh(&aud, t0() + every, every)
+            .await
+            .unwrap(),
+        "one a whole interval later wins"
+    );
+    // Audiences are apart.
+    assert!(
+        s.claim_status_refresh(&format!("{p}-claims-other"), t0(), every)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_snapshot_is_stored_under_its_own_claim_only<S: crate::ports::StatusSnapshots>(
+    s: &S,
+    p: &str,
+) {
+    use crate::ports::SnapshotPut;
+    let aud = format!("{p}-put");
+    let every = Duration::seconds(30);
+    assert!(s.claim_status_refresh(&aud, t0(), every).await.unwrap());
+    let first = snapshot(t0(), "first");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &first).await.unwrap(),
+        SnapshotPut::Stored
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(first.clone()));
+    // A build under a claim that never was (or was taken over) does not replace it.
+    let stray = snapshot(t0() + Duration::seconds(1), "stray");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &stray).await.unwrap(),
+        SnapshotPut::Superseded
+    );
+    // A slow build: claimed at t0+30s, taken over at t0+60s; the slow one's page is refused, the
+    // newer one is kept, and claiming does not lose the page stored meanwhile.
+    let slow_at = t0() + every;
+    assert!(s.claim_status_refresh(&aud, slow_at, every).await.unwrap());
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(first));
+    let new_at = slow_at + every;
+    assert!(s.claim_status_refresh(&aud, new_at, every).await.unwrap());
+    let newer = snapshot(new_at, "newer");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &newer).await.unwrap(),
+        SnapshotPut::Stored
+    );
+    assert_eq!(
+        s.put_status_snapshot(&aud, &snapshot(slow_at, "slow"))
+            .await
+            .unwrap(),
+        SnapshotPut::Superseded
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(newer));
+}
+
+async fn a_snapshot_too_large_for_an_item_is_not_stored<S: crate::ports::StatusSnapshots>(
+    s: &S,
+    p: &str,
+) {
+    use crate::ports::{STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut};
+    let aud = format!("{p}-large");
+    assert!(
+        s.claim_status_refresh(&aud, t0(), Duration::seconds(30))
+            .await
+            .unwrap()
+    );
+    let mut big = snapshot(t0(), "big");
+    big.html = "x".repeat(STATUS_SNAPSHOT_MAX_BYTES + 1 - big.json.len());
+    assert_eq!(
+        s.put_status_snapshot(&aud, &big).await.unwrap(),
+        SnapshotPut::TooLarge
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), None);
+    big.html.pop();
+    assert_eq!(big.size(), STATUS_SNAPSHOT_MAX_BYTES);
+    assert_eq!(
+        s.put_status_snapshot(&aud, &big).await.unwrap(),
+        SnapshotPut::Stored,
+        "the largest size kept fits in one item"
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(big));
+}

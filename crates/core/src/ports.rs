@@ -463,3 +463,68 @@ impl<T: AlertStore> AlertStore for &T {
         (**self).remove_group_member(group, alert_id)
     }
 }
+
+// ---- The status page shared by every api sandbox (issue 18, item 4).
+
+/// The most bytes of a status snapshot (its JSON and HTML together) a store keeps: a DynamoDB item
+/// holds 400 KB. A larger page is served by the sandbox that built it and not shared.
+pub const STATUS_SNAPSHOT_MAX_BYTES: usize = 350 * 1024;
+
+/// A status page as built for one audience at one time, rendered both ways, as every api sandbox
+/// serves it until it is refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// When it was built: the time of the refresh claim it was built under.
+    pub built_at: DateTime<Utc>,
+    /// The page as `/status.json` serves it.
+    pub json: String,
+    /// The page as `/status` serves it.
+    pub html: String,
+}
+
+impl StatusSnapshot {
+    /// Its size as a store counts it.
+    pub fn size(&self) -> usize {
+        self.json.len() + self.html.len()
+    }
+}
+
+/// What [`StatusSnapshots::put_status_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotPut {
+    /// Stored: the other sandboxes serve it now.
+    Stored,
+    /// Not stored: a later claim took the refresh over (this build outlived its claim).
+    Superseded,
+    /// Not stored: larger than [`STATUS_SNAPSHOT_MAX_BYTES`].
+    TooLarge,
+}
+
+/// The status page of each audience, shared by every api sandbox so that the store is read to build
+/// it at most once per refresh interval whatever the number of sandboxes: a refresh is claimed (one
+/// sandbox wins), built, then stored under that claim.
+pub trait StatusSnapshots: Send + Sync {
+    /// The latest snapshot stored for `audience`, if any. May be a moment stale (an eventually
+    /// consistent read is enough).
+    fn status_snapshot(
+        &self,
+        audience: &str,
+    ) -> impl Future<Output = Result<Option<StatusSnapshot>, StoreError>> + Send;
+
+    /// Claims the refresh of `audience` at `at`: true when no refresh was claimed in the `every`
+    /// before `at` (nor after it), so that one claim wins per interval among all sandboxes.
+    fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores `snapshot`, built under the claim made at `snapshot.built_at`, unless a later claim
+    /// took over or it is too large (see [`SnapshotPut`]).
+    fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> impl Future<Output = Result<SnapshotPut, StoreError>> + Send;
+}

@@ -41,10 +41,10 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, WriteRequest, Delete,
+    TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -148,7 +148,11 @@ impl DynamoStore {
     /// Gives a silence an earlier release stored (no TTL, no by-end twin) both: its item again with
     /// the TTL, conditioned on the body read (an expiry meanwhile wins; the next read indexes it),
     /// and its twin.
-    async fn index_legacy_silence(&self, silence: &Silence, body: String) -> Result<(), StoreError> {
+    async fn index_legacy_silence(
+        &self,
+        silence: &Silence,
+        body: String,
+    ) -> Result<(), StoreError> {
         let items = vec![
             TransactWriteItem::builder()
                 .put(

@@ -132,7 +132,12 @@ async fn a_silence_stored_by_the_previous_release_is_read_by_the_bounded_read() 
         old.ends_at.timestamp() + i64::try_from(ENDED_SILENCE_KEPT.as_secs()).unwrap(),
         "indexed: it leaves by TTL too"
     );
-    assert_eq!(partition(&moto.client, &table, "SILENCES#BY-END").await.len(), 1);
+    assert_eq!(
+        partition(&moto.client, &table, "SILENCES#BY-END")
+            .await
+            .len(),
+        1
+    );
     // It expires like any other.
     store
         .expire_silence("legacy-1", Utc::now(), "bob")

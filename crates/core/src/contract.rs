@@ -458,11 +458,7 @@ async fn only_silences_not_ended_are_read_and_at_most_the_limit<S: AlertStore>(s
         [a_id.clone(), b_id.clone(), c_id.clone()],
         "the silences not ended, active or pending, by start time; never one that ended"
     );
-    assert_eq!(
-        s.active_silences(at, 10).await.unwrap()[0],
-        a,
-        "read whole"
-    );
+    assert_eq!(s.active_silences(at, 10).await.unwrap()[0], a, "read whole");
     assert_eq!(
         ids(s.active_silences(at, 2).await.unwrap()),
         [a_id.clone(), b_id],
@@ -473,17 +469,26 @@ async fn only_silences_not_ended_are_read_and_at_most_the_limit<S: AlertStore>(s
         .await
         .unwrap();
     assert_eq!(
-        ids(s.active_silences(base + Duration::minutes(45), 10).await.unwrap()),
+        ids(s
+            .active_silences(base + Duration::minutes(45), 10)
+            .await
+            .unwrap()),
         [a_id, c_id.clone()],
         "an expired silence is not read any more"
     );
     assert_eq!(
-        ids(s.active_silences(base + Duration::hours(2), 10).await.unwrap()),
+        ids(s
+            .active_silences(base + Duration::hours(2), 10)
+            .await
+            .unwrap()),
         [c_id],
         "a silence ending now has ended"
     );
     assert_eq!(
-        ids(s.active_silences(base + Duration::hours(6), 10).await.unwrap()),
+        ids(s
+            .active_silences(base + Duration::hours(6), 10)
+            .await
+            .unwrap()),
         Vec::<String>::new()
     );
     assert!(

@@ -618,10 +618,7 @@ mod silence_limits {
             &["alarm_name =~ \"checkout-.*\""],
             &["team = \"\""],
         ] {
-            assert!(
-                request(some, 1).build(now(), &limits()).is_ok(),
-                "{some:?}"
-            );
+            assert!(request(some, 1).build(now(), &limits()).is_ok(), "{some:?}");
         }
     }
 

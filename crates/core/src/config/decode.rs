@@ -23,8 +23,8 @@ use super::{
     Override, Person, Pos, Rotation, Route, Schedule, Service, SeverityRule, TimeWindow,
 };
 use super::{
-    Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceLimits, SilenceReminder,
-    WindowSchedule,
+    Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceLimits,
+    SilenceReminder, WindowSchedule,
 };
 use crate::model::Severity;
 

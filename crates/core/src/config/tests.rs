@@ -817,8 +817,12 @@ fn silence_limits_are_read_from_the_silences_section() {
     );
     assert_eq!(config.noise.silences.read_limit(), 10);
     // Either key alone keeps the other's default.
-    let config = load("silences: {max_active: 7}\nroute: {}\n").unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(config.noise.silences.max_duration, SilenceLimits::DEFAULT_MAX_DURATION);
+    let config =
+        load("silences: {max_active: 7}\nroute: {}\n").unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(
+        config.noise.silences.max_duration,
+        SilenceLimits::DEFAULT_MAX_DURATION
+    );
 }
 
 #[test]

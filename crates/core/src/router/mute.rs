@@ -197,10 +197,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
     ) -> Result<Option<Held>, RouterError> {
         let limits = &self.config.noise.silences;
-        let silences = self
-            .store
-            .active_silences(now, limits.read_limit())
-            .await?;
+        let silences = self.store.active_silences(now, limits.read_limit()).await?;
         self.held_by(alert, id, now, &silences).await
     }
 

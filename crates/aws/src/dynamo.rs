@@ -58,7 +58,7 @@ use tocsin_core::ports::{
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
 
-/// The TTL attribute (epoch seconds) on dedup records, closed alerts and audit entries.
+/// The TTL attribute (epoch seconds) on dedup records, closed alerts, audit entries and silences.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 /// The index of alerts by status, most severe first, then by service and opening time.
 pub const STATUS_INDEX: &str = "by-status";

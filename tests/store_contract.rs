@@ -8,6 +8,12 @@ async fn memory_store_keeps_the_alert_store_contract() {
 }
 
 #[tokio::test]
+async fn memory_store_keeps_the_status_snapshots_contract() {
+    let store = tocsin_local::MemoryStore::new();
+    tocsin_core::contract::status_snapshots(&store, "mem").await;
+}
+
+#[tokio::test]
 async fn memory_hold_keeps_the_hold_store_contract() {
     let hold = tocsin_local::MemoryHold::new();
     tocsin_core::throttle::contract::run(&hold, "mem").await;

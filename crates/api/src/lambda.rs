@@ -97,7 +97,7 @@ pub async fn handle<S, B, K, C>(
     req: lambda_http::Request,
 ) -> lambda_http::Response<Body>
 where
-    S: AlertStore,
+    S: AlertStore + tocsin_core::ports::StatusSnapshots,
     B: Bus,
     K: Scheduler,
     C: Clock,

@@ -14,6 +14,7 @@ pub mod lambda;
 mod pages;
 mod query;
 pub mod routes;
+mod status_cache;
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,9 @@ use thiserror::Error;
 use tocsin_core::lifecycle::Command;
 use tocsin_core::metrics;
 use tocsin_core::model::AlarmState;
-use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler, StoreError};
+use tocsin_core::ports::{
+    AlertStore, Bus, Clock, Scheduler, StatusSnapshot, StatusSnapshots, StoreError,
+};
 use tocsin_core::record::{AlertRecord, AuditEntry, Status};
 use tocsin_core::router::{Router, RouterError};
 use tocsin_core::status::{self, Audience};
@@ -33,6 +36,7 @@ use tocsin_core::token::{self, KeyRing, TokenError};
 use tocsin_core::{Severity, render};
 
 pub use query::parse_query;
+pub use status_cache::{STATUS_RECHECK, STATUS_TTL, StatusCache};
 
 /// Who is calling, as the API Gateway authorizer established it (never from a header the caller set).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,66 +333,6 @@ impl<S, B, K, C> Api<S, B, K, C> {
     }
 }
 
-/// How long a built status page is served before the store is read again. The status page is public
-/// and customers refresh it hardest during an outage: whatever the request rate, one sandbox reads
-/// the store for it at most once per audience per this long.
-pub const STATUS_TTL: Duration = Duration::seconds(30);
-
-/// The status page of each audience, with when it was built. Shared by the requests of one sandbox
-/// (one at a time on Lambda; concurrently under `tocsin serve`, where two may build at once).
-#[derive(Debug)]
-pub struct StatusCache {
-    ttl: Duration,
-    pages: std::sync::Mutex<Vec<(Audience, chrono::DateTime<Utc>, status::StatusPage)>>,
-    builds: std::sync::atomic::AtomicU64,
-}
-
-impl Default for StatusCache {
-    fn default() -> Self {
-        StatusCache::with_ttl(STATUS_TTL)
-    }
-}
-
-impl StatusCache {
-    /// A cache that serves a page for `ttl` (zero: never; `tocsin serve`, where a stale page would
-    /// only confuse).
-    pub fn with_ttl(ttl: Duration) -> Self {
-        StatusCache {
-            ttl,
-            pages: std::sync::Mutex::new(Vec::new()),
-            builds: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// How many pages were built from the store so far (each: three bounded queries and an audit
-    /// read per incident shown).
-    pub fn builds(&self) -> u64 {
-        self.builds.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn fresh(&self, audience: Audience, now: chrono::DateTime<Utc>) -> Option<status::StatusPage> {
-        let pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pages
-            .iter()
-            .find(|(a, at, _)| *a == audience && now >= *at && now - *at < self.ttl)
-            .map(|(_, _, page)| page.clone())
-    }
-
-    fn put(&self, audience: Audience, now: chrono::DateTime<Utc>, page: &status::StatusPage) {
-        self.builds
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pages.retain(|(a, _, _)| *a != audience);
-        pages.push((audience, now, page.clone()));
-    }
-}
-
 /// What a command did: the alert as it now is, the decisions recorded, the EMF line of an ack or
 /// resolve.
 struct Done {
@@ -492,7 +436,7 @@ fn wants_html(req: &Request) -> bool {
 
 impl<S, B, K, C> Api<S, B, K, C>
 where
-    S: AlertStore,
+    S: AlertStore + StatusSnapshots,
     B: Bus,
     K: Scheduler,
     C: Clock,
@@ -611,6 +555,10 @@ where
                         .create_silence(request)
                         .await
                         .map_err(|e| match e {
+                            // Nothing wrong with the request: the silences already active are.
+                            tocsin_core::suppress::SilenceCommandError::Invalid(
+                                v @ tocsin_core::noise::SilenceError::TooMany { .. },
+                            ) => ApiError::Conflict(v.to_string()),
                             tocsin_core::suppress::SilenceCommandError::Invalid(v) => {
                                 ApiError::BadRequest(v.to_string())
                             }
@@ -920,24 +868,27 @@ where
             })?;
         }
         let now = self.router.clock.now();
-        let page = match self.status_cache.fresh(audience, now) {
-            Some(page) => page,
-            None => {
+        // Rendered both ways once per build: the cache (shared by every sandbox) holds the bytes.
+        let page = self
+            .status_cache
+            .page(&self.router.store, audience, now, || async {
                 let page = self.build_status(audience, now).await?;
-                self.status_cache.put(audience, now, &page);
-                page
-            }
-        };
+                Ok::<_, ApiError>(StatusSnapshot {
+                    built_at: now,
+                    json: serde_json::to_value(&page)
+                        .unwrap_or(Value::Null)
+                        .to_string(),
+                    html: render::status_html::render(&page, &self.settings.title),
+                })
+            })
+            .await?;
         if json_out {
-            Ok(Response::json(
-                200,
-                &serde_json::to_value(&page).unwrap_or(Value::Null),
-            ))
+            Ok(Response {
+                body: page.json.into_bytes(),
+                ..Response::json(200, &Value::Null)
+            })
         } else {
-            let mut r = Response::html(
-                200,
-                render::status_html::render(&page, &self.settings.title),
-            );
+            let mut r = Response::html(200, page.html);
             if req.method == "HEAD" {
                 r.body.clear();
             }

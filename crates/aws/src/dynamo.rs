@@ -41,7 +41,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TimeToLiveStatus, TransactWriteItem, WriteRequest,
@@ -51,11 +51,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tocsin_core::noise::{GroupMember, NoiseState, Silence};
-use tocsin_core::ports::{AlertStore, Claim, StoreError};
+use tocsin_core::ports::{
+    AlertStore, Claim, STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut, StatusSnapshot, StatusSnapshots,
+    StoreError,
+};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
 
-/// The TTL attribute (epoch seconds) on dedup records, closed alerts and audit entries.
+/// The TTL attribute (epoch seconds) on dedup records, closed alerts, audit entries and silences.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 /// The index of alerts by status, most severe first, then by service and opening time.
 pub const STATUS_INDEX: &str = "by-status";
@@ -113,6 +116,9 @@ pub struct DynamoStore {
     table: String,
     retention: Duration,
     audit_seq: Arc<AuditSeq>,
+    /// Whether this process has indexed the silences an earlier release stored without their
+    /// by-end twin (once per process, on the first read of the silences not ended).
+    silences_indexed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DynamoStore {
@@ -123,6 +129,7 @@ impl DynamoStore {
             table: table.into(),
             retention: DEFAULT_RETENTION,
             audit_seq: Arc::new(AuditSeq::new()),
+            silences_indexed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -136,6 +143,50 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Gives a silence an earlier release stored (no TTL, no by-end twin) both: its item again with
+    /// the TTL, conditioned on the body read (an expiry meanwhile wins; the next read indexes it),
+    /// and its twin.
+    async fn index_legacy_silence(
+        &self,
+        silence: &Silence,
+        body: String,
+    ) -> Result<(), StoreError> {
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(silence_item(silence)?))
+                        .condition_expression("#body = :old")
+                        .expression_attribute_names("#body", BODY)
+                        .expression_attribute_values(":old", s(body))
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(live_silence_item(silence)?))
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if failed_conditions(&err).is_some() => Ok(()),
+            Err(err) => Err(backend("TransactWriteItems", &err)),
+        }
     }
 
     /// Creates the table (on-demand, keys, both indexes) unless it exists, waits until it and its
@@ -680,18 +731,40 @@ impl AlertStore for DynamoStore {
     // ---- Noise control (issue 7): silences and noise-control state. Keep this block last.
 
     async fn create_silence(&self, silence: &Silence) -> Result<(), StoreError> {
-        if put_new(&self.client, &self.table, silence_item(silence)?).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(format!(
+        // The silence and its by-end twin, together or not at all.
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(self.put(silence_item(silence)?, "attribute_not_exists(pk)", &[])?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(live_silence_item(silence)?))
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if failed_conditions(&err).is_some() => Err(StoreError::Conflict(format!(
                 "silence {} exists",
                 silence.id
-            )))
+            ))),
+            Err(err) => Err(backend("TransactWriteItems", &err)),
         }
     }
 
     async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
         let mut all: Vec<Silence> = Vec::new();
+        let mut legacy = Vec::new();
         let mut start = None;
         loop {
             let page = self
@@ -706,15 +779,71 @@ impl AlertStore for DynamoStore {
                 .await
                 .map_err(|e| backend("Query", &e))?;
             for item in page.items() {
-                all.push(from_body(item)?);
+                let silence: Silence = from_body(item)?;
+                if !item.contains_key(TTL_ATTRIBUTE) {
+                    legacy.push((silence.clone(), string_attr(item, BODY)?));
+                }
+                all.push(silence);
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
+        // Stored by a release that kept neither a TTL nor the by-end twin: given both now, so that
+        // the router's bounded read sees them and TTL removes them once ended.
+        for (silence, body) in legacy {
+            self.index_legacy_silence(&silence, body).await?;
+        }
         all.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
         Ok(all)
+    }
+
+    async fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Silence>, StoreError> {
+        if !self.silences_indexed.swap(true, Ordering::SeqCst) {
+            if let Err(e) = self.silences().await {
+                self.silences_indexed.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        // The twins sort by end: a key range starts at the silences not ended, so those that ended
+        // are never read (TTL removes them later), whatever their number.
+        let mut live: Vec<Silence> = Vec::new();
+        let mut start = None;
+        while live.len() < limit {
+            let want = i32::try_from(limit - live.len()).unwrap_or(i32::MAX);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk >= :from")
+                .expression_attribute_values(":pk", s(LIVE_SILENCES_PK))
+                .expression_attribute_values(":from", s(end_key(now)))
+                .consistent_read(true)
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                let silence: Silence = from_body(item)?;
+                // The key has millisecond precision; the silence's own end decides.
+                if silence.end() > now {
+                    live.push(silence);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        live.truncate(limit);
+        live.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
+        Ok(live)
     }
 
     async fn expire_silence(
@@ -724,6 +853,7 @@ impl AlertStore for DynamoStore {
         actor: &str,
     ) -> Result<Silence, StoreError> {
         // Read, decide, write conditioned on the body read: a concurrent expiry makes us read again.
+        // The by-end twin moves to the new end in the same transaction.
         for _ in 0..3 {
             let Some(item) = self
                 .get_item(SILENCES_PK.to_string(), &silence_sk(id))
@@ -736,26 +866,49 @@ impl AlertStore for DynamoStore {
                 return Ok(silence);
             }
             let old_body = string_attr(&item, BODY)?;
+            let old_live = live_silence_sk(&silence);
             silence.expired_at = Some(at);
             silence.expired_by = Some(actor.to_string());
-            let result = self
-                .client
-                .put_item()
+            let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(silence_item(&silence)?))
                 .condition_expression("#body = :old")
                 .expression_attribute_names("#body", BODY)
-                .expression_attribute_values(":old", s(old_body))
+                .expression_attribute_values(":old", s(old_body));
+            let items = vec![
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(built)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .key("pk", s(LIVE_SILENCES_PK))
+                            .key("sk", s(old_live))
+                            .build()
+                            .map_err(built)?,
+                    )
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(live_silence_item(&silence)?))
+                            .build()
+                            .map_err(built)?,
+                    )
+                    .build(),
+            ];
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
                 .send()
                 .await;
             match result {
                 Ok(_) => return Ok(silence),
-                Err(err)
-                    if matches!(
-                        err.as_service_error(),
-                        Some(PutItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(err) => return Err(backend("PutItem", &err)),
+                Err(err) if failed_conditions(&err).is_some() => {}
+                Err(err) => return Err(backend("TransactWriteItems", &err)),
             }
         }
         Err(StoreError::Conflict(format!(
@@ -992,12 +1145,161 @@ impl AuditSeq {
     }
 }
 
-/// The partition of every silence: few, and listed together.
+/// The shared status page of an audience: its refresh claim and its snapshot, two items of one
+/// partition (the claim is written on its own, so a claim never rewrites the page).
+fn status_pk(audience: &str) -> String {
+    format!("STATUS#{audience}")
+}
+const STATUS_CLAIM_SK: &str = "CLAIM";
+const STATUS_PAGE_SK: &str = "PAGE";
+
+/// The status page shared by the api sandboxes (`docs/storage.md`, "The status page"): GetItem to
+/// read, a conditional PutItem to claim a refresh, and a transaction that stores the page only while
+/// its claim is the latest.
+impl StatusSnapshots for DynamoStore {
+    async fn status_snapshot(&self, audience: &str) -> Result<Option<StatusSnapshot>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(status_pk(audience)))
+            .key("sk", s(STATUS_PAGE_SK))
+            // A page a moment stale is as good, at half the read.
+            .consistent_read(false)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let built_at = string_attr(&item, "built_at")?;
+        let built_at = DateTime::parse_from_rfc3339(&built_at)
+            .map_err(|e| StoreError::Backend(format!("status page built_at {built_at:?}: {e}")))?
+            .with_timezone(&Utc);
+        Ok(Some(StatusSnapshot {
+            built_at,
+            json: string_attr(&item, "json")?,
+            html: string_attr(&item, "html")?,
+        }))
+    }
+
+    async fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let claim = HashMap::from([
+            ("pk".to_string(), s(status_pk(audience))),
+            ("sk".to_string(), s(STATUS_CLAIM_SK)),
+            ("claimed_at_ms".to_string(), n(at.timestamp_millis())),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim))
+            .condition_expression("attribute_not_exists(pk) OR claimed_at_ms <= :stale")
+            .expression_attribute_values(
+                ":stale",
+                n(at.timestamp_millis() - every.num_milliseconds()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(backend("PutItem", &e)),
+            },
+        }
+    }
+
+    async fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> Result<SnapshotPut, StoreError> {
+        if snapshot.size() > STATUS_SNAPSHOT_MAX_BYTES {
+            return Ok(SnapshotPut::TooLarge);
+        }
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(status_pk(audience)))
+            .key("sk", s(STATUS_CLAIM_SK))
+            .condition_expression("claimed_at_ms = :mine")
+            .expression_attribute_values(":mine", n(snapshot.built_at.timestamp_millis()))
+            .build()
+            .map_err(built)?;
+        let page = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_string(), s(status_pk(audience))),
+                ("sk".to_string(), s(STATUS_PAGE_SK)),
+                (
+                    "built_at".to_string(),
+                    s(snapshot
+                        .built_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                ),
+                ("json".to_string(), s(snapshot.json.clone())),
+                ("html".to_string(), s(snapshot.html.clone())),
+            ])))
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().put(page).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SnapshotPut::Stored),
+            Err(err) if failed_conditions(&err).is_some() => Ok(SnapshotPut::Superseded),
+            Err(err) => Err(backend("TransactWriteItems", &err)),
+        }
+    }
+}
+
+/// The partition of every silence kept, by id: listed together, read by id to expire one.
 const SILENCES_PK: &str = "SILENCES";
+/// The partition of the silences' by-end twins (`<end in ms, 20 digits>#<id>`): the router reads the
+/// key range of those not yet ended.
+const LIVE_SILENCES_PK: &str = "SILENCES#BY-END";
+/// How long an ended silence is kept for the record before TTL removes it (its audit trail, under
+/// `silence-<id>`, stays for the store's retention).
+pub const ENDED_SILENCE_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 const NOISE_SK: &str = "NOISE";
 
 fn silence_sk(id: &str) -> String {
     format!("SILENCE#{id}")
+}
+
+/// The by-end key of a time: milliseconds since the epoch, fixed width, so string order is time
+/// order (a time before 1970 reads as 0).
+fn end_key(t: DateTime<Utc>) -> String {
+    format!("{:020}", t.timestamp_millis().max(0))
+}
+
+fn live_silence_sk(silence: &Silence) -> String {
+    format!("{}#{}", end_key(silence.end()), silence.id)
+}
+
+/// When TTL removes a silence's items: [`ENDED_SILENCE_KEPT`] after it ends, counted from the wall
+/// clock at the earliest (TTL deletes by the wall clock; a replay's silences may end in the past).
+fn silence_ttl(silence: &Silence) -> i64 {
+    ttl_epoch(silence.end().max(Utc::now()), ENDED_SILENCE_KEPT)
+}
+
+/// The by-end twin: the silence's body again, under a key that sorts by its end.
+fn live_silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    Ok(HashMap::from([
+        ("pk".to_string(), s(LIVE_SILENCES_PK)),
+        ("sk".to_string(), s(live_silence_sk(silence))),
+        (BODY.to_string(), s(to_body(silence)?)),
+        (TTL_ATTRIBUTE.to_string(), n(silence_ttl(silence))),
+    ]))
 }
 
 /// A group's members share one partition, apart from the group's own item, so that a flush reads
@@ -1019,6 +1321,7 @@ fn silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, St
         ("pk".to_string(), s(SILENCES_PK)),
         ("sk".to_string(), s(silence_sk(&silence.id))),
         (BODY.to_string(), s(to_body(silence)?)),
+        (TTL_ATTRIBUTE.to_string(), n(silence_ttl(silence))),
     ]))
 }
 

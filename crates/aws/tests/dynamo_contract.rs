@@ -25,6 +25,14 @@ async fn dynamo_store_keeps_the_alert_store_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_store_keeps_the_status_snapshots_contract() {
+    let Some(moto) = moto_table("status", Options::DIRECT).await else {
+        return;
+    };
+    contract::status_snapshots(&moto.store, "dyn").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_hold_keeps_the_hold_store_contract_in_the_stores_table() {
     let Some(moto) = moto_table("hold", Options::DIRECT).await else {
         return;

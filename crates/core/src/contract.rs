@@ -122,6 +122,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     alerts_list_by_status_most_severe_first(store, prefix).await;
     // Noise control (issue 7). Keep these last.
     silences_are_stored_listed_and_expired(store, prefix).await;
+    only_silences_not_ended_are_read_and_at_most_the_limit(store, prefix).await;
     noise_state_writes_are_conditional_on_the_version(store, prefix).await;
     group_members_are_items_read_in_pages(store, prefix).await;
 }
@@ -446,6 +447,82 @@ async fn silences_are_stored_listed_and_expired<S: AlertStore>(s: &S, p: &str) {
     );
 }
 
+/// What the router reads for every alert: the silences not ended (active or pending), bounded, the
+/// soonest-ending first past the bound; an early expiry takes a silence out at once.
+async fn only_silences_not_ended_are_read_and_at_most_the_limit<S: AlertStore>(s: &S, p: &str) {
+    // Clear of the other steps' silences (those ended long before).
+    let base = t0() + Duration::days(30);
+    let ended = silence(
+        &format!("{p}-live-ended"),
+        base - Duration::hours(2),
+        base - Duration::hours(1),
+    );
+    let a = silence(&format!("{p}-live-a"), base, base + Duration::hours(2));
+    let b = silence(
+        &format!("{p}-live-b"),
+        base + Duration::hours(1),
+        base + Duration::hours(3),
+    );
+    let pending = silence(
+        &format!("{p}-live-c"),
+        base + Duration::hours(5),
+        base + Duration::hours(6),
+    );
+    for x in [&pending, &b, &ended, &a] {
+        s.create_silence(x).await.unwrap();
+    }
+    let ids = |v: Vec<Silence>| -> Vec<String> {
+        v.into_iter()
+            .filter(|x| x.id.starts_with(&format!("{p}-live-")))
+            .map(|x| x.id)
+            .collect()
+    };
+    let (a_id, b_id, c_id) = (a.id.clone(), b.id.clone(), pending.id.clone());
+    let at = base + Duration::minutes(30);
+    assert_eq!(
+        ids(s.active_silences(at, 10).await.unwrap()),
+        [a_id.clone(), b_id.clone(), c_id.clone()],
+        "the silences not ended, active or pending, by start time; never one that ended"
+    );
+    assert_eq!(s.active_silences(at, 10).await.unwrap()[0], a, "read whole");
+    assert_eq!(
+        ids(s.active_silences(at, 2).await.unwrap()),
+        [a_id.clone(), b_id],
+        "past the limit, the soonest-ending ones"
+    );
+    assert_eq!(s.active_silences(at, 0).await.unwrap(), []);
+    s.expire_silence(&b.id, base + Duration::minutes(40), "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(s
+            .active_silences(base + Duration::minutes(45), 10)
+            .await
+            .unwrap()),
+        [a_id, c_id.clone()],
+        "an expired silence is not read any more"
+    );
+    assert_eq!(
+        ids(s
+            .active_silences(base + Duration::hours(2), 10)
+            .await
+            .unwrap()),
+        [c_id],
+        "a silence ending now has ended"
+    );
+    assert_eq!(
+        ids(s
+            .active_silences(base + Duration::hours(6), 10)
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    assert!(
+        ids(s.silences().await.unwrap()).contains(&ended.id),
+        "ended silences are still listed for the record"
+    );
+}
+
 async fn noise_state_writes_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
     let key = format!("group/{p}-route/{{service=\"checkout\"}}");
     assert_eq!(s.noise_state(&key).await.unwrap(), None);
@@ -558,4 +635,125 @@ async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
             .is_empty(),
         "another group's members are its own"
     );
+}
+
+// ---- The shared status page (issue 18, item 4).
+
+/// Runs every `StatusSnapshots` check, under audiences named with `prefix`.
+pub async fn status_snapshots<S: crate::ports::StatusSnapshots>(store: &S, prefix: &str) {
+    one_refresh_claim_wins_per_interval(store, prefix).await;
+    a_snapshot_is_stored_under_its_own_claim_only(store, prefix).await;
+    a_snapshot_too_large_for_an_item_is_not_stored(store, prefix).await;
+}
+
+fn snapshot(at: DateTime<Utc>, text: &str) -> crate::ports::StatusSnapshot {
+    crate::ports::StatusSnapshot {
+        built_at: at,
+        json: format!("{{\"page\": \"{text}\"}}"),
+        html: format!("<p>{text} &amp; \"more\"</p>"),
+    }
+}
+
+async fn one_refresh_claim_wins_per_interval<S: crate::ports::StatusSnapshots>(s: &S, p: &str) {
+    let aud = format!("{p}-claims");
+    let every = Duration::seconds(30);
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), None, "none yet");
+    assert!(s.claim_status_refresh(&aud, t0(), every).await.unwrap());
+    assert!(
+        !s.claim_status_refresh(&aud, t0(), every).await.unwrap(),
+        "a second claim at the same time loses"
+    );
+    assert!(
+        !s.claim_status_refresh(&aud, t0() + Duration::milliseconds(29_999), every)
+            .await
+            .unwrap(),
+        "so does one within the interval"
+    );
+    assert!(
+        !s.claim_status_refresh(&aud, t0() - Duration::seconds(5), every)
+            .await
+            .unwrap(),
+        "and one from a sandbox whose clock is behind"
+    );
+    assert!(
+        s.claim_status_refresh(&aud, t0() + every, every)
+            .await
+            .unwrap(),
+        "one a whole interval later wins"
+    );
+    // Audiences are apart.
+    assert!(
+        s.claim_status_refresh(&format!("{p}-claims-other"), t0(), every)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_snapshot_is_stored_under_its_own_claim_only<S: crate::ports::StatusSnapshots>(
+    s: &S,
+    p: &str,
+) {
+    use crate::ports::SnapshotPut;
+    let aud = format!("{p}-put");
+    let every = Duration::seconds(30);
+    assert!(s.claim_status_refresh(&aud, t0(), every).await.unwrap());
+    let first = snapshot(t0(), "first");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &first).await.unwrap(),
+        SnapshotPut::Stored
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(first.clone()));
+    // A build under a claim that never was (or was taken over) does not replace it.
+    let stray = snapshot(t0() + Duration::seconds(1), "stray");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &stray).await.unwrap(),
+        SnapshotPut::Superseded
+    );
+    // A slow build: claimed at t0+30s, taken over at t0+60s; the slow one's page is refused, the
+    // newer one is kept, and claiming does not lose the page stored meanwhile.
+    let slow_at = t0() + every;
+    assert!(s.claim_status_refresh(&aud, slow_at, every).await.unwrap());
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(first));
+    let new_at = slow_at + every;
+    assert!(s.claim_status_refresh(&aud, new_at, every).await.unwrap());
+    let newer = snapshot(new_at, "newer");
+    assert_eq!(
+        s.put_status_snapshot(&aud, &newer).await.unwrap(),
+        SnapshotPut::Stored
+    );
+    assert_eq!(
+        s.put_status_snapshot(&aud, &snapshot(slow_at, "slow"))
+            .await
+            .unwrap(),
+        SnapshotPut::Superseded
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(newer));
+}
+
+async fn a_snapshot_too_large_for_an_item_is_not_stored<S: crate::ports::StatusSnapshots>(
+    s: &S,
+    p: &str,
+) {
+    use crate::ports::{STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut};
+    let aud = format!("{p}-large");
+    assert!(
+        s.claim_status_refresh(&aud, t0(), Duration::seconds(30))
+            .await
+            .unwrap()
+    );
+    let mut big = snapshot(t0(), "big");
+    big.html = "x".repeat(STATUS_SNAPSHOT_MAX_BYTES + 1 - big.json.len());
+    assert_eq!(
+        s.put_status_snapshot(&aud, &big).await.unwrap(),
+        SnapshotPut::TooLarge
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), None);
+    big.html.pop();
+    assert_eq!(big.size(), STATUS_SNAPSHOT_MAX_BYTES);
+    assert_eq!(
+        s.put_status_snapshot(&aud, &big).await.unwrap(),
+        SnapshotPut::Stored,
+        "the largest size kept fits in one item"
+    );
+    assert_eq!(s.status_snapshot(&aud).await.unwrap(), Some(big));
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::classify::{field_value, matches_all};
-use crate::config::{Field, Matcher, parse_matcher};
+use crate::config::{Field, Matcher, SilenceLimits, parse_matcher};
 use crate::model::{Alert, Severity, format_time, rfc3339, stable_id};
 use crate::text::one_line;
 
@@ -77,16 +77,20 @@ pub enum SilenceError {
     /// No creator.
     #[error("a silence needs its creator (created_by)")]
     NoCreator,
-    /// It would silence (nearly) every alert: no matcher excludes anything.
-    #[error("a silence must match some alerts, not all: every matcher here matches any value")]
-    MatchesEverything,
-    /// It lasts longer than [`MAX_SILENCE`].
+    /// It would silence every alert: no matcher singles any out.
     #[error(
-        "a silence lasts at most 7 days (this one: {hours} hours); make a new one when it ends"
+        "a silence must match some alerts, not all: each matcher here holds for any value of its field (like `alarm_name =~ .+` or `service != x`); add one that names what to silence, like `service = search`"
+    )]
+    MatchesEverything,
+    /// It lasts longer than the config's `silences.max_duration`.
+    #[error(
+        "a silence lasts at most {max} (silences.max_duration; this one: {asked}); make a new one when it ends"
     )]
     TooLong {
-        /// How long it was asked to last.
-        hours: i64,
+        /// The limit, in words (`7d`).
+        max: String,
+        /// How long it was asked to last, in words.
+        asked: String,
     },
     /// It ends before it starts, or is already over.
     #[error("a silence must end after it starts and in the future (ends {ends}, starts {starts})")]
@@ -96,24 +100,66 @@ pub enum SilenceError {
         /// RFC 3339.
         ends: String,
     },
+    /// As many silences as the config allows are active or pending already.
+    #[error(
+        "{max} silences are active or pending already (silences.max_active); expire one that is no longer needed first"
+    )]
+    TooMany {
+        /// The limit.
+        max: usize,
+    },
 }
 
-/// The longest a silence may last: a forgotten silence ends within a week, and pages again.
+/// The default longest a silence may last (`silences.max_duration`): a forgotten silence ends within
+/// a week, and pages again.
 pub const MAX_SILENCE: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
-/// Values a field might hold, from absent to odd: a matcher that holds for all of them excludes
-/// nothing worth excluding.
-const PROBES: &[&str] = &[
-    "",
-    "x",
-    "ALARM",
-    "critical",
-    "tocsin-silence-probe \u{7f} 0",
-];
+/// Values a field with an open set of values might hold that no matcher meant to single out alerts
+/// names: a matcher that holds for all of them (`.+`, `.*`, `!= x`, `!~ x`) singles out none.
+const PROBES: &[&str] = &["tocsin-silence-probe 0", "\u{7f}"];
+
+/// The values of the fields whose values are a closed set (as the config's matchers know them).
+fn domain(field: &Field) -> Option<&'static [&'static str]> {
+    match field {
+        Field::Severity => Some(&["critical", "high", "medium", "low", "info"]),
+        Field::State => Some(&["ALARM", "OK", "INSUFFICIENT_DATA"]),
+        Field::Tier => Some(&["1", "2", "3", "4", ""]),
+        Field::Priority => Some(&["P1", "P2", "P3", "P4", "P5", ""]),
+        _ => None,
+    }
+}
+
+/// Whether a matcher fails for some value its field can hold: for a closed set of values one of
+/// them, for any other field a value nobody names on purpose.
+fn singles_out(m: &Matcher) -> bool {
+    domain(&m.field)
+        .unwrap_or(PROBES)
+        .iter()
+        .any(|v| !m.matches_value(Some(v)))
+}
+
+/// A duration in words for a one-line reason: `7d`, `36h`, `90m`, `45s`.
+fn words(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds();
+    if s % 86_400 == 0 {
+        format!("{}d", s / 86_400)
+    } else if s % 3_600 == 0 {
+        format!("{}h", s / 3_600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
 
 impl NewSilence {
-    /// Validates the request and makes the silence, created at `now`.
-    pub fn build(self, now: DateTime<Utc>) -> Result<Silence, SilenceError> {
+    /// Validates the request against `limits` and makes the silence, created at `now`. (How many
+    /// are active is the router's to check: it needs the store.)
+    pub fn build(
+        self,
+        now: DateTime<Utc>,
+        limits: &SilenceLimits,
+    ) -> Result<Silence, SilenceError> {
         if self.matchers.is_empty() {
             return Err(SilenceError::NoMatchers);
         }
@@ -123,7 +169,7 @@ impl NewSilence {
                 index: i + 1,
                 reason: one_line(&reason).into_owned(),
             })?;
-            excludes_something |= PROBES.iter().any(|p| !parsed.matches_value(Some(p)));
+            excludes_something |= singles_out(&parsed);
         }
         if !excludes_something {
             return Err(SilenceError::MatchesEverything);
@@ -138,9 +184,11 @@ impl NewSilence {
                 ends: format_time(&self.ends_at),
             });
         }
-        if self.ends_at - starts_at > MAX_SILENCE {
+        let max = chrono::TimeDelta::from_std(limits.max_duration).unwrap_or(MAX_SILENCE);
+        if self.ends_at - starts_at > max {
             return Err(SilenceError::TooLong {
-                hours: (self.ends_at - starts_at).num_hours(),
+                max: words(max),
+                asked: words(self.ends_at - starts_at),
             });
         }
         let mut parts = vec![
@@ -496,29 +544,89 @@ mod silence_limits {
         DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_default()
     }
 
+    fn limits() -> SilenceLimits {
+        SilenceLimits::default()
+    }
+
     #[test]
-    fn a_silence_of_everything_or_of_more_than_a_week_is_refused() {
-        assert!(request(&["service = search"], 168).build(now()).is_ok());
-        assert_eq!(
-            request(&["service = search"], 169).build(now()),
-            Err(SilenceError::TooLong { hours: 169 })
+    fn a_silence_lasts_at_most_the_configured_maximum() {
+        assert!(
+            request(&["service = search"], 168)
+                .build(now(), &limits())
+                .is_ok()
         );
+        let long = request(&["service = search"], 169).build(now(), &limits());
+        assert_eq!(
+            long,
+            Err(SilenceError::TooLong {
+                max: "7d".into(),
+                asked: "169h".into()
+            })
+        );
+        assert_eq!(
+            long.unwrap_err().to_string(),
+            "a silence lasts at most 7d (silences.max_duration; this one: 169h); make a new one when it ends"
+        );
+        let two_hours = SilenceLimits {
+            max_duration: std::time::Duration::from_secs(2 * 3600),
+            ..limits()
+        };
+        assert!(
+            request(&["service = search"], 2)
+                .build(now(), &two_hours)
+                .is_ok()
+        );
+        assert_eq!(
+            request(&["service = search"], 3).build(now(), &two_hours),
+            Err(SilenceError::TooLong {
+                max: "2h".into(),
+                asked: "3h".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_silence_whose_matchers_hold_for_any_value_is_refused() {
         for everything in [
             &["alarm_name =~ \".*\""][..],
+            &["alarm_name =~ \".+\""],
             &["service != \"no-such-service\""],
             &["service =~ \".*\"", "alarm_name !~ \"zz-never\""],
+            &["team =~ \".+\""],
+            &["severity =~ \"critical|high|medium|low|info\""],
+            &["state =~ \"ALARM|OK|INSUFFICIENT_DATA\"", "region !~ \"x\""],
         ] {
             assert_eq!(
-                request(everything, 1).build(now()),
+                request(everything, 1).build(now(), &limits()),
                 Err(SilenceError::MatchesEverything),
                 "{everything:?}"
             );
         }
-        // One matcher that excludes something is enough.
         assert!(
-            request(&["alarm_name =~ \".*\"", "service = search"], 1)
-                .build(now())
-                .is_ok()
+            SilenceError::MatchesEverything
+                .to_string()
+                .starts_with("a silence must match some alerts, not all:")
+        );
+    }
+
+    #[test]
+    fn one_matcher_that_singles_out_alerts_is_enough() {
+        for some in [
+            &["alarm_name =~ \".*\"", "service = search"][..],
+            &["severity != \"info\""],
+            &["state = ALARM"],
+            &["alarm_name =~ \"checkout-.*\""],
+            &["team = \"\""],
+        ] {
+            assert!(request(some, 1).build(now(), &limits()).is_ok(), "{some:?}");
+        }
+    }
+
+    #[test]
+    fn the_too_many_reason_names_the_setting() {
+        assert_eq!(
+            SilenceError::TooMany { max: 100 }.to_string(),
+            "100 silences are active or pending already (silences.max_active); expire one that is no longer needed first"
         );
     }
 }

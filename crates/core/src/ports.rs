@@ -161,8 +161,32 @@ pub trait AlertStore: Send + Sync {
         silence: &Silence,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every stored silence, expired or not, by start time then id.
+    /// Every silence kept, ended or not, by start time then id. Ended silences are kept a while
+    /// for the record and then leave the store (on DynamoDB by TTL, `docs/storage.md`): this is the
+    /// list people read, not what the router reads for every alert.
     fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send;
+
+    /// The silences not ended at `now` (active, or starting later), at most `limit` of them, by
+    /// start time then id. What the router reads for every alert: it costs the silences not yet
+    /// ended, never those that ended. Past `limit`, the ones that end soonest are returned.
+    fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
+        async move {
+            let mut live: Vec<Silence> = self
+                .silences()
+                .await?
+                .into_iter()
+                .filter(|s| s.end() > now)
+                .collect();
+            live.sort_by(|a, b| a.end().cmp(&b.end()).then(a.id.cmp(&b.id)));
+            live.truncate(limit);
+            live.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
+            Ok(live)
+        }
+    }
 
     /// Expires a silence at `at` by `actor`, unless it already ended (then it is returned as it is);
     /// [`StoreError::NotFound`] when there is none with that id.
@@ -405,6 +429,13 @@ impl<T: AlertStore> AlertStore for &T {
     fn silences(&self) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
         (**self).silences()
     }
+    fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send {
+        (**self).active_silences(now, limit)
+    }
     fn expire_silence(
         &self,
         id: &str,
@@ -460,4 +491,69 @@ impl<T: AlertStore> AlertStore for &T {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).remove_group_member(group, alert_id)
     }
+}
+
+// ---- The status page shared by every api sandbox (issue 18, item 4).
+
+/// The most bytes of a status snapshot (its JSON and HTML together) a store keeps: a DynamoDB item
+/// holds 400 KB. A larger page is served by the sandbox that built it and not shared.
+pub const STATUS_SNAPSHOT_MAX_BYTES: usize = 350 * 1024;
+
+/// A status page as built for one audience at one time, rendered both ways, as every api sandbox
+/// serves it until it is refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// When it was built: the time of the refresh claim it was built under.
+    pub built_at: DateTime<Utc>,
+    /// The page as `/status.json` serves it.
+    pub json: String,
+    /// The page as `/status` serves it.
+    pub html: String,
+}
+
+impl StatusSnapshot {
+    /// Its size as a store counts it.
+    pub fn size(&self) -> usize {
+        self.json.len() + self.html.len()
+    }
+}
+
+/// What [`StatusSnapshots::put_status_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotPut {
+    /// Stored: the other sandboxes serve it now.
+    Stored,
+    /// Not stored: a later claim took the refresh over (this build outlived its claim).
+    Superseded,
+    /// Not stored: larger than [`STATUS_SNAPSHOT_MAX_BYTES`].
+    TooLarge,
+}
+
+/// The status page of each audience, shared by every api sandbox so that the store is read to build
+/// it at most once per refresh interval whatever the number of sandboxes: a refresh is claimed (one
+/// sandbox wins), built, then stored under that claim.
+pub trait StatusSnapshots: Send + Sync {
+    /// The latest snapshot stored for `audience`, if any. May be a moment stale (an eventually
+    /// consistent read is enough).
+    fn status_snapshot(
+        &self,
+        audience: &str,
+    ) -> impl Future<Output = Result<Option<StatusSnapshot>, StoreError>> + Send;
+
+    /// Claims the refresh of `audience` at `at`: true when no refresh was claimed in the `every`
+    /// before `at` (nor after it), so that one claim wins per interval among all sandboxes.
+    fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores `snapshot`, built under the claim made at `snapshot.built_at`, unless a later claim
+    /// took over or it is too large (see [`SnapshotPut`]).
+    fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> impl Future<Output = Result<SnapshotPut, StoreError>> + Send;
 }

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use tocsin_core::Alert;
 use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{
-    AlertStore, Bus, BusError, Claim, Latest, Scheduler, SchedulerError, StoreError,
+    AlertStore, Bus, BusError, Claim, Latest, Scheduler, SchedulerError, SnapshotPut,
+    StatusSnapshot, StatusSnapshots, StoreError,
 };
 use tocsin_core::record::{AlertRecord, AuditEntry, DedupRecord, DeliveryJob, Status, Timer};
 
@@ -151,6 +152,46 @@ pub struct FaultyStore<S> {
     pub inner: S,
     /// The plan.
     pub faults: Faults,
+}
+
+/// The shared status page through [`Faults`]: its reads and writes are counted as the store's.
+impl<S: StatusSnapshots> StatusSnapshots for FaultyStore<S> {
+    async fn status_snapshot(&self, audience: &str) -> Result<Option<StatusSnapshot>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.status_snapshot",
+            StoreError::Backend,
+            self.inner.status_snapshot(audience),
+        )
+        .await
+    }
+    async fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.claim_status_refresh",
+            StoreError::Backend,
+            self.inner.claim_status_refresh(audience, at, every),
+        )
+        .await
+    }
+    async fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> Result<SnapshotPut, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.put_status_snapshot",
+            StoreError::Backend,
+            self.inner.put_status_snapshot(audience, snapshot),
+        )
+        .await
+    }
 }
 
 /// A bus whose calls go through [`Faults`].
@@ -355,6 +396,19 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
         let f = &self.faults;
         f.run("store.silences", StoreError::Backend, self.inner.silences())
             .await
+    }
+    async fn active_silences(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Silence>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.active_silences",
+            StoreError::Backend,
+            self.inner.active_silences(now, limit),
+        )
+        .await
     }
     async fn expire_silence(
         &self,

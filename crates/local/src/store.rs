@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_core::noise::{GroupMember, NoiseBody, NoiseState, Silence};
-use tocsin_core::ports::{AlertHead, AlertStore, Claim, Latest, StoreError};
+use tocsin_core::ports::{
+    AlertHead, AlertStore, Claim, Latest, STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut, StatusSnapshot,
+    StatusSnapshots, StoreError,
+};
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 
 use crate::compact::{CompactAudit, CompactDedup, Dedup, Fx, Interner, Trail};
@@ -23,6 +26,14 @@ struct Inner {
     silences: HashMap<String, Silence, Fx>,
     noise: HashMap<String, NoiseState, Fx>,
     members: HashMap<String, std::collections::BTreeMap<String, GroupMember>, Fx>,
+    status: HashMap<String, SharedStatus, Fx>,
+}
+
+/// One audience's shared status page: the latest refresh claim and the latest snapshot stored.
+#[derive(Default)]
+struct SharedStatus {
+    claimed_at: Option<DateTime<Utc>>,
+    snapshot: Option<StatusSnapshot>,
 }
 
 impl Inner {
@@ -332,6 +343,54 @@ impl AlertStore for MemoryStore {
             m.remove(alert_id);
         }
         Ok(())
+    }
+}
+
+/// The DynamoDB store's semantics: claims compared in milliseconds (its precision), a snapshot kept
+/// only under its own claim and within one item's size.
+impl StatusSnapshots for MemoryStore {
+    async fn status_snapshot(&self, audience: &str) -> Result<Option<StatusSnapshot>, StoreError> {
+        Ok(self
+            .lock()
+            .status
+            .get(audience)
+            .and_then(|s| s.snapshot.clone()))
+    }
+
+    async fn claim_status_refresh(
+        &self,
+        audience: &str,
+        at: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let shared = g.status.entry(audience.to_string()).or_default();
+        let free = shared.claimed_at.is_none_or(|c| {
+            c.timestamp_millis() <= at.timestamp_millis() - every.num_milliseconds()
+        });
+        if free {
+            shared.claimed_at = Some(at);
+        }
+        Ok(free)
+    }
+
+    async fn put_status_snapshot(
+        &self,
+        audience: &str,
+        snapshot: &StatusSnapshot,
+    ) -> Result<SnapshotPut, StoreError> {
+        if snapshot.size() > STATUS_SNAPSHOT_MAX_BYTES {
+            return Ok(SnapshotPut::TooLarge);
+        }
+        let mut g = self.lock();
+        let shared = g.status.entry(audience.to_string()).or_default();
+        if shared.claimed_at.map(|c| c.timestamp_millis())
+            != Some(snapshot.built_at.timestamp_millis())
+        {
+            return Ok(SnapshotPut::Superseded);
+        }
+        shared.snapshot = Some(snapshot.clone());
+        Ok(SnapshotPut::Stored)
     }
 }
 

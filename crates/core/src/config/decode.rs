@@ -23,8 +23,8 @@ use super::{
     Override, Person, Pos, Rotation, Route, Schedule, Service, SeverityRule, TimeWindow,
 };
 use super::{
-    Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceReminder,
-    WindowSchedule,
+    Cron, FlapDamping, Grouping, InhibitRule, MaintenanceWindow, NoiseConfig, SilenceLimits,
+    SilenceReminder, WindowSchedule,
 };
 use crate::model::Severity;
 
@@ -42,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "inhibit_rules",
     "flap_damping",
     "silence_reminder",
+    "silences",
 ];
 
 /// Routes nest no deeper than this. Real trees are a few levels deep; the bound keeps a hostile file from
@@ -865,7 +866,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The noise-control sections: `maintenance_windows`, `inhibit_rules`, `flap_damping`,
-    /// `silence_reminder`.
+    /// `silence_reminder`, `silences`.
     fn decode_noise(&mut self, top: &Fields<'a>) -> NoiseConfig {
         let mut noise = NoiseConfig::default();
         if let Some(node) = top.get("maintenance_windows") {
@@ -901,7 +902,36 @@ impl<'a> Decoder<'a> {
         if let Some(node) = top.get("silence_reminder") {
             noise.silence_reminder = self.decode_reminder(node);
         }
+        if let Some(node) = top.get("silences") {
+            if let Some(limits) = self.decode_silence_limits(node) {
+                noise.silences = limits;
+            }
+        }
         noise
+    }
+
+    /// `silences: {max_duration, max_active}`, each optional.
+    fn decode_silence_limits(&mut self, node: &'a Node) -> Option<SilenceLimits> {
+        let f = Fields::new(&mut self.p, node, &["max_duration", "max_active"])?;
+        let defaults = SilenceLimits::default();
+        let max_duration = match f.get("max_duration") {
+            None => Some(defaults.max_duration),
+            Some(n) => parsed(&mut self.p, n, nonzero_duration),
+        };
+        let max_active = match f.get("max_active") {
+            None => Some(defaults.max_active),
+            Some(n) => parsed(&mut self.p, n, |s| match s.parse::<usize>() {
+                Ok(v) if (1..=SilenceLimits::MAX_ACTIVE_LIMIT).contains(&v) => Ok(v),
+                _ => Err(format!(
+                    "invalid max_active `{s}` (expected a whole number from 1 to {})",
+                    SilenceLimits::MAX_ACTIVE_LIMIT
+                )),
+            }),
+        };
+        Some(SilenceLimits {
+            max_duration: max_duration?,
+            max_active: max_active?,
+        })
     }
 
     fn decode_maintenance(&mut self, name: &str, body: &'a Node) -> Option<MaintenanceWindow> {

@@ -56,6 +56,44 @@ pub struct NoiseConfig {
     pub flap_damping: Option<FlapDamping>,
     /// Who is reminded before a silence expires, and how long before.
     pub silence_reminder: Option<SilenceReminder>,
+    /// The limits every silence made at run time is held to (`silences:`).
+    pub silences: SilenceLimits,
+}
+
+/// The limits on silences (`silences: {max_duration, max_active}`): a forgotten silence ends and
+/// pages again, and the silences the router reads for every alert stay few.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilenceLimits {
+    /// The longest a silence may last, from its start to its end. Default 7 days.
+    pub max_duration: Duration,
+    /// The most silences active or pending (not yet ended) at once; a new one past it is refused.
+    /// Default 100.
+    pub max_active: usize,
+}
+
+impl SilenceLimits {
+    /// The default `max_duration`: a week.
+    pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// The default `max_active`.
+    pub const DEFAULT_MAX_ACTIVE: usize = 100;
+    /// The highest `max_active` a config may set: the router reads the silences not yet ended for
+    /// every alert, and this keeps that read to a page or two.
+    pub const MAX_ACTIVE_LIMIT: usize = 1000;
+
+    /// How many silences the router reads for an alert: twice `max_active`, room for creations that
+    /// raced past the cap together (each checked the count before the others were stored).
+    pub fn read_limit(&self) -> usize {
+        self.max_active.saturating_mul(2)
+    }
+}
+
+impl Default for SilenceLimits {
+    fn default() -> Self {
+        SilenceLimits {
+            max_duration: Self::DEFAULT_MAX_DURATION,
+            max_active: Self::DEFAULT_MAX_ACTIVE,
+        }
+    }
 }
 
 /// How a route batches its alerts into group notifications (Alertmanager's grouping).

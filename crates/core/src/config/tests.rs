@@ -790,3 +790,61 @@ fn runbook_buttons_are_for_the_hosts_the_config_allows_only() {
         "{errs:?}"
     );
 }
+
+// ---- Silence limits (issue 18, item 5).
+
+#[test]
+fn silence_limits_default_to_seven_days_and_a_hundred_active() {
+    let config = load("route: {}\n").unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(config.noise.silences, SilenceLimits::default());
+    assert_eq!(
+        config.noise.silences.max_duration,
+        Duration::from_secs(7 * 24 * 3600)
+    );
+    assert_eq!(config.noise.silences.max_active, 100);
+}
+
+#[test]
+fn silence_limits_are_read_from_the_silences_section() {
+    let config = load("silences: {max_duration: 2d, max_active: 5}\nroute: {}\n")
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(
+        config.noise.silences,
+        SilenceLimits {
+            max_duration: Duration::from_secs(2 * 24 * 3600),
+            max_active: 5
+        }
+    );
+    assert_eq!(config.noise.silences.read_limit(), 10);
+    // Either key alone keeps the other's default.
+    let config =
+        load("silences: {max_active: 7}\nroute: {}\n").unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(
+        config.noise.silences.max_duration,
+        SilenceLimits::DEFAULT_MAX_DURATION
+    );
+}
+
+#[test]
+fn bad_silence_limits_are_refused_at_their_position() {
+    let yaml = "\
+silences:
+  max_duration: 0s
+  max_active: 1001
+  forever: true
+route: {}
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "2:17: invalid duration `0s` (must be more than 0)",
+            "3:15: invalid max_active `1001` (expected a whole number from 1 to 1000)",
+            "4:3: unknown key `forever` (expected `max_duration` or `max_active`)",
+        ]
+    );
+    assert_problem(
+        "silences: {max_active: none}\nroute: {}\n",
+        "1:24",
+        "invalid max_active `none`",
+    );
+}

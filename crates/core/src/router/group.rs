@@ -655,7 +655,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let mut end: Option<DateTime<Utc>> = None;
         let noise = &self.config.noise;
         // One read of the silences serves every member.
-        let silences = self.store.silences().await?;
+        let silences = self
+            .store
+            .active_silences(now, noise.silences.read_limit())
+            .await?;
         if noise.maintenance_windows.is_empty()
             && noise.inhibit_rules.is_empty()
             && silences.is_empty()

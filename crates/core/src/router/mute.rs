@@ -196,7 +196,8 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Held>, RouterError> {
-        let silences = self.store.silences().await?;
+        let limits = &self.config.noise.silences;
+        let silences = self.store.active_silences(now, limits.read_limit()).await?;
         self.held_by(alert, id, now, &silences).await
     }
 
@@ -511,22 +512,37 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
 
     // ---------------------------------------------------------------- silences
 
-    /// Makes a silence (the API's and the CLI's entry point): validated, stored, its reminder timer
+    /// Makes a silence (the API's and the CLI's entry point): validated against the config's
+    /// `silences` limits (refused when `max_active` are not yet ended), stored, its reminder timer
     /// set when the config asks for reminders, and an audit line under `silence-<id>`.
     pub async fn create_silence(
         &self,
         request: NewSilence,
     ) -> Result<(Silence, Vec<AuditEntry>), SilenceCommandError> {
         let now = self.clock.now();
-        let silence = request.build(now)?;
+        let limits = &self.config.noise.silences;
+        let silence = request.build(now, limits)?;
+        let live = self
+            .store
+            .active_silences(now, limits.read_limit())
+            .await
+            .map_err(RouterError::from)?;
+        // The retry of a request that stored it and failed after: the same request at the same
+        // time makes the same id; its reminder and audit line are done again, harmlessly.
+        let stored = live.contains(&silence);
+        if !stored && live.len() >= limits.max_active {
+            return Err(crate::noise::SilenceError::TooMany {
+                max: limits.max_active,
+            }
+            .into());
+        }
         match self.store.create_silence(&silence).await {
             Ok(()) => {}
-            // The retry of a request that stored it and failed after: the same request at the same
-            // time makes the same id; its reminder and audit line are done again, harmlessly.
+            Err(StoreError::Conflict(_)) if stored => {}
             Err(StoreError::Conflict(_))
                 if self
                     .store
-                    .silences()
+                    .active_silences(now, limits.read_limit())
                     .await
                     .map_err(RouterError::from)?
                     .contains(&silence) => {}
@@ -609,9 +625,10 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<AuditEntry>, RouterError> {
+        // Only a silence not yet ended is reminded of: read those, not every silence kept.
         let Some(s) = self
             .store
-            .silences()
+            .active_silences(now, self.config.noise.silences.read_limit())
             .await?
             .into_iter()
             .find(|s| s.id == id)

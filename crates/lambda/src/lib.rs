@@ -1,8 +1,16 @@
 //! Shared Lambda glue: configuration from the environment (read once at start-up, failing fast with the
-//! variable's name), the routing config, JSON logs through `tracing`, the messages of an SNS event
-//! ([`sns`]) and the one error type that says whether a failed invocation is worth retrying.
+//! variable's name), the routing config, JSON logs through `tracing` with the invocation's X-Ray trace
+//! id, the messages of an SNS event ([`sns`]), the invocation's deadline, and the one error type,
+//! [`FunctionError`], that every function's handler fails with and that says whether a failed
+//! invocation is worth retrying.
 
 pub mod sns;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tocsin_core::router::RouterError;
+use tocsin_core::text::one_line;
 
 use thiserror::Error;
 use tocsin_core::config::{self, Config};
@@ -74,6 +82,43 @@ impl FunctionError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, FunctionError::Retryable(_))
     }
+
+    /// A retryable failure whose reason is `e`, on one line.
+    pub fn retryable(e: impl std::fmt::Display) -> Self {
+        FunctionError::Retryable(one_line(&e.to_string()).into_owned())
+    }
+
+    /// A permanent failure whose reason is `e`, on one line.
+    pub fn permanent(e: impl std::fmt::Display) -> Self {
+        FunctionError::Permanent(one_line(&e.to_string()).into_owned())
+    }
+}
+
+impl From<RouterError> for FunctionError {
+    /// Permanent: a person's command the alert's status does not allow, which no retry changes.
+    /// Retryable: everything else (another invocation holds the event; the store, bus or timers
+    /// failed, a lost conditional write included: the retry reads the item again), and so any
+    /// failure added later, since a retry that fails again still ends in the dead-letter queue.
+    fn from(e: RouterError) -> Self {
+        match e {
+            RouterError::Illegal(_) => FunctionError::permanent(e),
+            _ => FunctionError::retryable(e),
+        }
+    }
+}
+
+/// When the invocation must be done by: its context's deadline (epoch milliseconds). The router's
+/// claims on its events end then, so the retry of an invocation that dies takes them over.
+pub fn deadline(ctx: &lambda_runtime::Context) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(i64::try_from(ctx.deadline).ok()?)
+}
+
+/// How long the invocation has left (ten seconds when the deadline is unknown or past, so a send's
+/// retry layer still has a budget to stop within).
+pub fn time_left(ctx: &lambda_runtime::Context) -> Duration {
+    ctx.deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(Duration::from_secs(10))
 }
 
 /// A required environment variable is missing or empty.
@@ -110,6 +155,33 @@ pub fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tocsin_core::ports::{SchedulerError, StoreError};
+
+    #[test]
+    fn a_router_failure_is_retryable_unless_the_command_is_illegal() {
+        let busy = FunctionError::from(RouterError::InProgress("e1".into()));
+        assert_eq!(
+            busy,
+            FunctionError::Retryable("event e1 is being processed by another invocation".into())
+        );
+        let lost = FunctionError::from(RouterError::Store(StoreError::Conflict("a\nb".into())));
+        assert!(lost.is_retryable());
+        assert!(!lost.to_string().contains('\n'), "{lost}");
+        assert!(
+            FunctionError::from(RouterError::Scheduler(SchedulerError("x".into()))).is_retryable()
+        );
+        let illegal = tocsin_core::lifecycle::IllegalTransition {
+            alert: "a1".into(),
+            command: "ack",
+            status: "closed",
+            detail: String::new(),
+        };
+        let refused = FunctionError::from(RouterError::Illegal(illegal));
+        assert_eq!(
+            refused,
+            FunctionError::Permanent("cannot ack alert a1: it is closed".into())
+        );
+    }
 
     #[test]
     fn the_deployed_config_loads_and_a_broken_one_names_every_problem() {

@@ -199,7 +199,8 @@ pub struct DeliverWiring {
     pub bus: SnsBus,
     /// The channel's sender.
     pub notifier: crate::notifier::AnyNotifier,
-    /// An SMS channel's throttle (none for other kinds, or a `throttle` of zero).
+    /// An SMS channel's throttle (none for other kinds, or a `throttle` of zero): held messages in
+    /// the store's table, flush schedules targeting `FLUSH_FUNCTION_ARN` (this function).
     pub throttle: Option<SmsThrottle>,
     /// The API's public base URL, for one-click links (`API_BASE_URL`).
     pub api_base_url: String,
@@ -207,17 +208,9 @@ pub struct DeliverWiring {
     pub link_keys: tocsin_core::token::KeyRing,
 }
 
-/// The SMS throttle's parts: where held messages wait, the flush timer (this function's own
-/// schedule target), and the window.
+/// The SMS throttle on AWS.
 #[cfg(feature = "deliver")]
-pub struct SmsThrottle {
-    /// Held messages, in the store's table.
-    pub hold: crate::DynamoHold,
-    /// Flush schedules, targeting `FLUSH_FUNCTION_ARN`.
-    pub timer: EventBridgeScheduler,
-    /// At most one message a recipient per this long.
-    pub window: std::time::Duration,
-}
+pub type SmsThrottle = tocsin_core::throttle::Throttle<crate::DynamoHold, EventBridgeScheduler>;
 
 /// Builds a deliver function from `CHANNEL_NAME` (its channel in `config`), `TABLE_NAME`,
 /// `DELIVERIES_TOPIC_ARN`, `API_BASE_URL`, the link keys and the channel's secret, and for an SMS

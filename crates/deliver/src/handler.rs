@@ -158,15 +158,7 @@ pub enum DeliverError {
     NoThrottle(String),
 }
 
-/// The SMS throttle's parts: where held messages wait, how flushes are scheduled, the window.
-pub struct Throttle<H, T> {
-    /// Held messages.
-    pub hold: H,
-    /// Flush timers.
-    pub timer: T,
-    /// At most one message a recipient per this long.
-    pub window: Duration,
-}
+pub use tocsin_core::throttle::Throttle;
 
 /// The type parameters of a deliverer without a throttle (every channel but SMS).
 pub struct NoThrottle;

@@ -15,7 +15,7 @@
 use thiserror::Error;
 use tocsin_core::Alert;
 use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepInput, SweepTimer};
-use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError};
+use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError, SystemClock};
 use tocsin_core::source::{
     HEALTH_PAGES_LABEL as PAGES_LABEL, HealthPage, ParseError, join_pages, parse_all,
 };
@@ -109,6 +109,18 @@ pub struct Ingest<B, P, T, C> {
     pub timer: T,
     /// When "now" is (the sweep is due [`SWEEP_AFTER`] after the first page).
     pub clock: C,
+}
+
+impl<B, P, T> Ingest<B, P, T, SystemClock> {
+    /// The deployed function's: on the system clock.
+    pub fn deployed(bus: B, pages: P, timer: T) -> Self {
+        Ingest {
+            bus,
+            pages,
+            timer,
+            clock: SystemClock,
+        }
+    }
 }
 
 impl<B: Bus, P: PageStore, T: SweepTimer, C: Clock> Ingest<B, P, T, C> {

@@ -1,7 +1,8 @@
 //! The escalate handler, generic over the router's ports: EventBridge Scheduler invokes the function
 //! with the schedule's Input, a [`Timer`]; the router pages that step's level (or re-triggers
 //! an acknowledgement that timed out) unless the alert was acknowledged or resolved meanwhile. Late and
-//! doubled invocations page once: the step advances by a conditional update. An Input that is not a
+//! doubled invocations page once: the step advances by a conditional update. The timer's Input carries
+//! the trace that set it (`tocsin_lambda::trace`): the work continues it. An Input that is not a
 //! timer fails for good; a router failure says whether a retry can help ([`FunctionError`]); either
 //! way Scheduler retries, then dead-letters the Input with the reason.
 
@@ -22,13 +23,25 @@ where
     K: Scheduler,
     C: Clock,
 {
+    // The trace of the work that set the timer (Scheduler starts a new one): the pages this sends on
+    // and the timers it sets continue it, and the log lines name it.
+    let carried = input
+        .get(tocsin_lambda::trace::TRACE_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     // Either form: a timer set by a release before `Timer` (an escalation tick) fires after an upgrade.
     let timer = Timer::from_json(input)
         .map_err(|e| FunctionError::permanent(format!("input is not a timer: {e}")))?;
-    let entries = router.on_timer(&timer).await?;
+    let alert_trace = carried
+        .as_deref()
+        .and_then(tocsin_lambda::trace::root)
+        .unwrap_or("")
+        .to_string();
+    let entries = tocsin_lambda::trace::carrying(carried, router.on_timer(&timer)).await?;
     for e in &entries {
         tracing::info!(
             alert = %e.alert,
+            alert_trace = %alert_trace,
             action = e.action.as_str(),
             level = e.level.unwrap_or(0),
             channel = e.channel.as_deref().unwrap_or(""),
@@ -105,5 +118,68 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
+    }
+
+    /// The bus of the escalate tests: records the trace each delivery was published under.
+    #[derive(Clone, Default)]
+    struct TraceBus(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+    impl Bus for TraceBus {
+        async fn publish_alert(
+            &self,
+            _: &tocsin_core::Alert,
+        ) -> Result<(), tocsin_core::ports::BusError> {
+            Ok(())
+        }
+        async fn publish_delivery(
+            &self,
+            _: &tocsin_core::record::DeliveryJob,
+        ) -> Result<(), tocsin_core::ports::BusError> {
+            self.0.lock().unwrap().push(tocsin_lambda::trace::carried());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pages_of_a_fired_step_continue_the_trace_that_set_the_timer() {
+        let alert = critical_alert();
+        let p = Embedded::new(config(), alert.state_changed_at);
+        let bus = TraceBus::default();
+        let router = Router {
+            config: p.router.config.clone(),
+            store: p.store.clone(),
+            bus: bus.clone(),
+            scheduler: p.scheduler.clone(),
+            clock: p.clock.clone(),
+            settings: p.router.settings,
+        };
+        let opened = router.handle(alert).await.unwrap();
+        let id = opened[0].alert.clone();
+        let fire = |step: u32| {
+            let far = p.clock.now() + chrono::TimeDelta::days(1);
+            let (at, timer) = std::iter::from_fn(|| p.scheduler.pop_due(far))
+                .find(|(_, name, _)| *name == timer_name(&id, step))
+                .map(|(at, _, timer)| (at, timer))
+                .expect("the step is scheduled");
+            p.clock.set(at);
+            serde_json::to_value(&timer).unwrap()
+        };
+        // Level 1 was paged on open; level 2, when step 2 fires, pages someone new.
+        handle(&router, fire(1)).await.unwrap();
+        let mut input = fire(2);
+        bus.0.lock().unwrap().clear();
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        input[tocsin_lambda::trace::TRACE_KEY] = header.into();
+        let fired = handle(&router, input).await.unwrap();
+        assert!(
+            fired.iter().any(|e| e.action == Action::Escalate),
+            "{fired:?}"
+        );
+        let seen = bus.0.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        assert!(
+            seen.iter().all(|t| t.as_deref() == Some(header)),
+            "{seen:?}"
+        );
     }
 }

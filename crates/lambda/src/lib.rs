@@ -5,6 +5,7 @@
 //! invocation is worth retrying.
 
 pub mod sns;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -139,17 +140,35 @@ pub fn env(name: &str) -> Result<String, MissingEnv> {
 }
 
 /// JSON logs on stdout (CloudWatch Logs), level from `RUST_LOG` (default `info`), no ANSI colours, no
-/// timestamps (CloudWatch adds its own).
+/// timestamps (CloudWatch adds its own). Every line logged during an invocation lists the runtime's
+/// span, so it carries the request id and the X-Ray trace id (`xrayTraceId`).
 pub fn init_tracing() {
+    let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout));
+}
+
+/// The JSON subscriber of [`init_tracing`], writing to `writer`.
+fn subscriber<W>(
+    writer: W,
+) -> tracing_subscriber::FmtSubscriber<
+    tracing_subscriber::fmt::format::JsonFields,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json, ()>,
+    tracing_subscriber::EnvFilter,
+    W,
+>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_ansi(false)
         .without_time()
         .with_current_span(false)
-        .try_init();
+        .with_span_list(true)
+        .with_writer(writer)
+        .finish()
 }
 
 #[cfg(test)]
@@ -199,6 +218,45 @@ mod tests {
                 .to_string()
                 .starts_with("TOCSIN_CONFIG=/nonexistent/tocsin.yaml: ")
         );
+    }
+
+    #[test]
+    fn every_log_line_of_an_invocation_carries_its_trace_id() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let mut ctx = lambda_runtime::Context::default();
+        ctx.request_id = "req-1".into();
+        ctx.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into());
+        tracing::subscriber::with_default(subscriber(move || buf.clone()), || {
+            let _span = lambda_runtime::layers::trace::request_span(&ctx).entered();
+            tracing::info!(alert = "a1", "decision");
+            tracing::warn!("something else");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            assert_eq!(
+                line["spans"][0]["xrayTraceId"],
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+                "{line}"
+            );
+            assert_eq!(line["spans"][0]["requestId"], "req-1", "{line}");
+        }
     }
 
     #[test]

@@ -290,8 +290,11 @@ impl EventBridgeScheduler {
 /// [`tocsin_lambda::trace::TRACE_KEY`] (Scheduler does not carry traces; the escalate function
 /// continues this one).
 pub fn timer_input(tick: &Timer, trace: Option<String>) -> Result<String, serde_json::Error> {
+    let Some(header) = trace else {
+        return serde_json::to_string(tick);
+    };
     let mut value = serde_json::to_value(tick)?;
-    if let (Some(header), Some(fields)) = (trace, value.as_object_mut()) {
+    if let Some(fields) = value.as_object_mut() {
         fields.insert(tocsin_lambda::trace::TRACE_KEY.into(), header.into());
     }
     serde_json::to_string(&value)

@@ -153,7 +153,7 @@ async fn expected(config: Arc<Config>, s: &Scenario, key: &[u8]) -> Vec<Delivery
         let api = &api;
         async move {
             let req = lambda_http::request::from_str(&text).unwrap();
-            api.handle(&tocsin_api::lambda::from_lambda(&req)).await
+            api.handle(&tocsin_api::handler::from_lambda(&req)).await
         }
     };
     let made = call(silence_text(s)).await;

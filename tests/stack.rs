@@ -8,8 +8,9 @@
 //!   Lambda function; its bin is the `[[bin]]` of its `Cargo.toml` for `src/main.rs`.
 //! - **adapters**: the AWS adapter types `crates/aws/src/lib.rs` re-exports (`pub use sns::{SnsBus}`)
 //!   that a function's wiring constructs (`SnsBus::alerts(..)`), in `main.rs` or in the `wiring.rs`
-//!   functions it calls. In the deliver binary, a constructor inside a `ChannelKind::X =>` arm counts
-//!   only for the functions whose channel (`CHANNEL_NAME` in the config) is of that kind.
+//!   functions (and methods) it calls. For a deliver function, a constructor inside a `ChannelKind::X =>` arm (of
+//!   `main.rs` or of those wiring functions: the notifier registry) counts only for the functions whose
+//!   channel (`CHANNEL_NAME` in the config) is of that kind.
 //! - **actions**: in an adapter's file, every SDK call `client.<op>()` reachable from the adapter's
 //!   trait implementations (the ports: whatever the generic handlers may call) or from a method the
 //!   wiring calls, following calls between the file's own functions and into the helpers it imports
@@ -21,7 +22,7 @@
 //!   `EnvFilter::try_from_default_env` (`RUST_LOG`) read it if present (optional). `const X: &str = "..."`
 //!   names are resolved. Channel settings `{env: NAME}` and `{secret: NAME}` of the function's channel
 //!   are required (the latter as `CHANNEL_SECRET_ARN`, the channel's secret that
-//!   `tocsin_deliver::resolve_setting` reads them from).
+//!   `tocsin_core::secret::resolve_setting` reads them from).
 //!
 //! The HTTP routes are checked against the route table (`check_routes`), and secrets (`check_secrets`):
 //! no variable carries a NoEcho parameter, and each function may read exactly the secrets it names.
@@ -710,6 +711,41 @@ fn kind_arms(src: &str) -> Vec<(std::ops::Range<usize>, Option<String>, BTreeSet
     out
 }
 
+/// The wiring of a function: its crate's sources (main.rs first), plus the `tocsin_aws::wiring`
+/// functions main.rs reaches, plus `tocsin-lambda` when main.rs uses it.
+fn wiring_of(files: &Files, krate: &Crate) -> Vec<String> {
+    // The wiring: the crate's sources, plus what it calls in tocsin_aws::wiring.
+    let mut wiring: Vec<String> = krate.sources.clone();
+    let main = &krate.sources[0];
+    if main.contains("tocsin_aws::wiring::") {
+        let w = files
+            .get("crates/aws/src/wiring.rs")
+            .map(|s| clean(s))
+            .unwrap_or_default();
+        // Its functions main.rs calls, and the methods it calls on what they return
+        // (`w.sweep_timer(..)`).
+        let called: BTreeSet<String> = re(r"tocsin_aws::wiring::(\w+)|\.\s*(\w+)\s*\(")
+            .captures_iter(main)
+            .filter_map(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_string()))
+            .collect();
+        let fns = rust_fns(&w);
+        for name in reachable(&w, &fns, &called) {
+            for f in fns.iter().filter(|f| f.name == name) {
+                wiring.push(w[f.body.clone()].to_string());
+            }
+        }
+    }
+    if main.contains("tocsin_lambda::") {
+        wiring.push(
+            files
+                .get("crates/lambda/src/lib.rs")
+                .map(|s| clean(s))
+                .unwrap_or_default(),
+        );
+    }
+    wiring
+}
+
 /// Everything the code says one function (of crate `krate`, channel kind `kind` for deliver) needs.
 fn needs(files: &Files, krate: &Crate, kind: Option<&str>, problems: &mut Vec<String>) -> Needs {
     let mut needs = Needs::default();
@@ -729,74 +765,35 @@ fn needs(files: &Files, krate: &Crate, kind: Option<&str>, problems: &mut Vec<St
             adapter_file.insert(name.to_string(), format!("crates/aws/src/{module}.rs"));
         }
     }
-    // The wiring: the crate's sources, plus what it calls in tocsin_aws::wiring.
-    let mut wiring: Vec<String> = krate.sources.clone();
-    let main = &krate.sources[0];
-    if main.contains("tocsin_aws::wiring::") {
-        let w = files
-            .get("crates/aws/src/wiring.rs")
-            .map(|s| clean(s))
-            .unwrap_or_default();
-        let called: BTreeSet<String> = re(r"tocsin_aws::wiring::(\w+)")
-            .captures_iter(main)
-            .map(|c| c[1].to_string())
-            .collect();
-        let fns = rust_fns(&w);
-        for name in reachable(&w, &fns, &called) {
-            for f in fns.iter().filter(|f| f.name == name) {
-                wiring.push(w[f.body.clone()].to_string());
-            }
-        }
-    }
-    if main.contains("tocsin_lambda::") {
-        wiring.push(
-            files
-                .get("crates/lambda/src/lib.rs")
-                .map(|s| clean(s))
-                .unwrap_or_default(),
-        );
-    }
-    // Adapters constructed and variables read, honouring `ChannelKind::X =>` arms in main.rs: an arm
-    // for another kind is blanked out (keeping offsets) before anything is read from main.rs.
-    let arms = kind_arms(main);
-    let mut blanked = main.clone().into_bytes();
-    for (range, arm, named) in &arms {
-        let applies = match (arm, kind) {
-            (Some(a), Some(k)) => a == k,
-            (None, Some(k)) => !named.contains(k),
-            (_, None) => true,
-        };
-        if !applies {
-            for b in &mut blanked[range.clone()] {
-                if *b != b'\n' {
-                    *b = b' ';
+    let mut wiring = wiring_of(files, krate);
+    // Adapters constructed and variables read, honouring `ChannelKind::X =>` arms in main.rs and in
+    // the wiring functions it reaches (a deliver function's notifier registry): an arm for another
+    // kind is blanked out (keeping offsets) before anything is read.
+    let applies = |arm: &Option<String>, named: &BTreeSet<String>| match (arm, kind) {
+        (Some(a), Some(k)) => a == k,
+        (None, Some(k)) => !named.contains(k),
+        (_, None) => true,
+    };
+    for src in &mut wiring {
+        let mut blanked = std::mem::take(src).into_bytes();
+        let text = String::from_utf8_lossy(&blanked).into_owned();
+        for (range, arm, named) in kind_arms(&text) {
+            if !applies(&arm, &named) {
+                for b in &mut blanked[range] {
+                    if *b != b'\n' {
+                        *b = b' ';
+                    }
                 }
             }
         }
+        *src = String::from_utf8_lossy(&blanked).into_owned();
     }
-    wiring[0] = String::from_utf8_lossy(&blanked).into_owned();
     let ctor_re = re(r"\b([A-Z]\w*)\s*::\s*\w+\s*\(");
     let mut adapters: BTreeSet<String> = BTreeSet::new();
-    for (i, src) in wiring.iter().enumerate() {
+    for src in &wiring {
         for c in ctor_re.captures_iter(src) {
-            let ty = &c[1];
-            if !adapter_file.contains_key(ty) {
-                continue;
-            }
-            let at = c.get(0).expect("match").start();
-            let applies = if i == 0 {
-                arms.iter()
-                    .filter(|(r, _, _)| r.contains(&at))
-                    .all(|(_, arm, named)| match (arm, kind) {
-                        (Some(a), Some(k)) => a == k,
-                        (None, Some(k)) => !named.contains(k),
-                        (_, None) => true,
-                    })
-            } else {
-                true
-            };
-            if applies {
-                adapters.insert(ty.to_string());
+            if adapter_file.contains_key(&c[1]) {
+                adapters.insert(c[1].to_string());
             }
         }
     }
@@ -916,12 +913,12 @@ fn check(files: &Files, template_text: &str, pending: &[&str]) -> Vec<String> {
         _ => return vec!["infra/tocsin.yaml: missing or invalid".into()],
     };
     // resolve_setting's naming, mirrored above: fail if it changes.
-    let deliver_lib = files
-        .get("crates/deliver/src/lib.rs")
+    let secret_rs = files
+        .get("crates/core/src/secret.rs")
         .map(String::as_str)
         .unwrap_or("");
-    if !deliver_lib.contains("Setting::Secret(name) => secrets") {
-        problems.push("crates/deliver/src/lib.rs: resolve_setting no longer reads {secret: NAME} from the channel's secret; update setting_var".into());
+    if !secret_rs.contains("Setting::Secret(name) => secrets") {
+        problems.push("crates/core/src/secret.rs: resolve_setting no longer reads {secret: NAME} from the channel's secret; update setting_var".into());
     }
     let crates = lambda_crates(files);
     let functions = functions(&template);
@@ -974,7 +971,9 @@ fn check(files: &Files, template_text: &str, pending: &[&str]) -> Vec<String> {
         // A deliver-style function: its channel decides its kind and its secrets.
         let mut kind = None;
         let mut channel_env = BTreeSet::new();
-        let reads_channel = krate.sources[0].contains("\"CHANNEL_NAME\"");
+        let reads_channel = wiring_of(files, krate)
+            .iter()
+            .any(|src| src.contains("\"CHANNEL_NAME\""));
         if reads_channel {
             match f.env.get("CHANNEL_NAME").and_then(Node::str) {
                 Some(name) => match config.channels.get(name) {
@@ -2118,7 +2117,7 @@ mod tests {
             .into(),
     );
     files.insert(
-        "crates/deliver/src/lib.rs".into(),
+        "crates/core/src/secret.rs".into(),
         r#"fn f() { match s { Setting::Secret(name) => secrets.get(name) } }"#.into(),
     );
     let template = format!(

@@ -1,7 +1,7 @@
 //! The api handler, generic over the router's ports and free of any HTTP framework: a [`Request`]
 //! (method, path, query, headers, body, and the identity the API Gateway authorizer vouched for) in, a
 //! [`Response`] (status, headers, body, and EMF metric lines for the log) out. The Lambda adapter
-//! ([`lambda`]) and `tocsin serve` both feed it.
+//! ([`handler`]) and `tocsin serve` both feed it.
 //!
 //! The routes, their auth and what each does are the route table, [`routes::ROUTES`]: the handler
 //! dispatches on it, and docs/api.md and infra/template.yaml are checked against it.
@@ -10,7 +10,7 @@
 //! "..."}}`; on the one-click routes a browser (`Accept: text/html`) gets the same as a small page.
 //! The signing key never appears in a response, an audit entry or a log line, and neither does a token.
 
-pub mod lambda;
+pub mod handler;
 mod pages;
 mod query;
 pub mod routes;

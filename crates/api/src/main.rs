@@ -1,7 +1,7 @@
 //! The api function: wires the router on AWS adapters (DynamoDB, the deliveries topic, EventBridge
-//! Scheduler, to cancel escalations and set acknowledgement timeouts), the keys from Secrets Manager
-//! (read once, held for the sandbox's life) and the settings from the environment, then serves API
-//! Gateway HTTP API requests.
+//! Scheduler, to cancel escalations and set acknowledgement timeouts) and the keys from Secrets Manager
+//! (read once, held for the sandbox's life) through `tocsin_aws::wiring`, the settings from the
+//! environment, then serves API Gateway HTTP API requests through the handler.
 
 use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
@@ -17,10 +17,9 @@ async fn main() -> Result<(), Error> {
     let integrations = tocsin_aws::wiring::integration_keys(&sdk, get).await?;
     let settings = ApiSettings::from_env(get, links, Some(integrations))?;
     let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
-    let api = Api::new(router, settings);
-    let api = &api;
+    let api = &Api::new(router, settings);
     lambda_http::run(service_fn(move |req: lambda_http::Request| async move {
-        Ok::<_, Error>(tocsin_api::lambda::handle(api, req).await)
+        Ok::<_, Error>(tocsin_api::handler::handle(api, req).await)
     }))
     .await
 }

@@ -113,7 +113,7 @@ impl World {
     async fn call(&self, name: &str, subs: &[(&str, &str)]) -> Response {
         let req = fixture(name, subs);
         self.api
-            .handle(&tocsin_api::lambda::from_lambda(&req))
+            .handle(&tocsin_api::handler::from_lambda(&req))
             .await
     }
 
@@ -642,7 +642,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
 async fn the_lambda_response_keeps_status_headers_and_body() {
     let w = world().await;
     let r = w.call("get-alert-missing", &[]).await;
-    let resp = tocsin_api::lambda::to_lambda(r);
+    let resp = tocsin_api::handler::to_lambda(r);
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let lambda_http::Body::Text(t) = resp.body() else {

@@ -1,11 +1,14 @@
-//! tocsin's AWS adapters: the implementations of the core ports that the Lambda functions wire in
-//! `main.rs`. Each adapter keeps the semantics of its embedded twin in `tocsin-local`, and the same
-//! contract suite from `tocsin_core::contract` runs against both (here against moto, see
+//! tocsin's AWS adapters: the implementations of the core ports that every Lambda function's `main.rs`
+//! wires through [`wiring`] (a deliver function's sender through the notifier registry, `notifier`).
+//! Each adapter keeps the semantics of its embedded twin in `tocsin-local`, and the same contract
+//! suite from `tocsin_core::contract` runs against both (here against moto, see
 //! `scripts/with-moto.sh`).
 
 pub mod dynamo;
 pub mod emulator;
 pub mod hold;
+#[cfg(feature = "deliver")]
+pub mod notifier;
 pub mod pages;
 pub mod scheduler;
 mod sdk_error;

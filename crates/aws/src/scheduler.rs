@@ -19,6 +19,10 @@
 //! A schedule that has fired is gone, so scheduling its name again creates and fires it again: the
 //! escalate function, not this adapter, makes a step page once (it checks the alert's step first).
 //!
+//! Trace: a timer's Input also carries the X-Ray trace header of the work that set it
+//! ([`timer_input`]), so that the escalate function continues the alert's trace (Scheduler starts a
+//! new one).
+//!
 //! Names: Scheduler takes 1–64 characters of `[0-9a-zA-Z-_.]`. The router's names,
 //! `tocsin-esc-<32 hex>-<step>`, are at most 54 and pass unchanged; any other name that does not fit
 //! is replaced by [`schedule_name`] with a readable prefix and a hash, the same on every call, so
@@ -282,6 +286,20 @@ impl EventBridgeScheduler {
     }
 }
 
+/// A timer's schedule Input: the [`Timer`], and the X-Ray trace header of the work that set it under
+/// [`tocsin_lambda::trace::TRACE_KEY`] (Scheduler does not carry traces; the escalate function
+/// continues this one).
+pub fn timer_input(tick: &Timer, trace: Option<String>) -> Result<String, serde_json::Error> {
+    let Some(header) = trace else {
+        return serde_json::to_string(tick);
+    };
+    let mut value = serde_json::to_value(tick)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert(tocsin_lambda::trace::TRACE_KEY.into(), header.into());
+    }
+    serde_json::to_string(&value)
+}
+
 /// The SMS throttle's flush: a schedule invoking this adapter's target (built with the deliver
 /// function's own ARN) with `{"flush": {...}}` as its input.
 impl FlushTimer for EventBridgeScheduler {
@@ -309,7 +327,7 @@ impl Scheduler for EventBridgeScheduler {
         at: DateTime<Utc>,
         tick: &Timer,
     ) -> Result<(), SchedulerError> {
-        let input = serde_json::to_string(tick).map_err(|e| {
+        let input = timer_input(tick, tocsin_lambda::trace::current()).map_err(|e| {
             SchedulerError::Refused(format!(
                 "schedule {}: encode tick: {e}",
                 schedule_name(name)
@@ -427,6 +445,24 @@ mod tests {
 
     use super::*;
     use aws_sdk_scheduler::config::{BehaviorVersion, Region};
+
+    #[test]
+    fn a_timers_input_carries_the_trace_that_set_it_and_still_reads_as_the_timer() {
+        let tick = Timer::Escalation {
+            alert_id: "a1".into(),
+            step: 2,
+        };
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let input = timer_input(&tick, Some(header.into())).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&input).unwrap();
+        assert_eq!(value[tocsin_lambda::trace::TRACE_KEY], header);
+        assert_eq!(Timer::from_json(value).unwrap(), tick);
+        // Outside Lambda (no trace): the Input is the timer alone, as before.
+        assert_eq!(
+            timer_input(&tick, None).unwrap(),
+            serde_json::to_string(&tick).unwrap()
+        );
+    }
     use std::collections::HashMap;
     use tocsin_core::router::timer_name;
 

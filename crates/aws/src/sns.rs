@@ -151,7 +151,21 @@ impl SnsBus {
         for (name, value) in message.attributes {
             request = request.message_attributes(name, value);
         }
-        let out = request.send().await.map_err(|e| SnsBusError::Publish {
+        // A timer's work continues the trace that set the timer (tocsin_lambda::trace); otherwise the
+        // SDK sends the invocation's own.
+        let out = match tocsin_lambda::trace::carried() {
+            Some(header) => {
+                request
+                    .customize()
+                    .mutate_request(move |req| {
+                        req.headers_mut().insert("x-amzn-trace-id", header.clone());
+                    })
+                    .send()
+                    .await
+            }
+            None => request.send().await,
+        };
+        let out = out.map_err(|e| SnsBusError::Publish {
             topic_arn: topic_arn.to_string(),
             detail: bounded(&describe(&e)),
             refused: is_refused(&e),

@@ -1,5 +1,12 @@
-//! The router on AWS adapters, wired from the environment the way both the router and the escalate
-//! functions need it (one place, so the two cannot drift).
+//! The one wiring module: every function's `main.rs` builds its adapters here, from the environment
+//! (read through `get`) and one `SdkConfig` per cold start, and hands them to its generic handler.
+//! The router, escalate and api functions share [`router_from_env`] (so they cannot drift); ingest
+//! takes [`ingest_from_env`]; a deliver function takes [`deliver_from_env`], which builds its
+//! channel's sender from the notifier registry ([`crate::notifier`]) and its SMS throttle. Secrets
+//! are read here, once, at cold start ([`link_keys`], [`integration_keys`], [`channel_secrets`]).
+//!
+//! Everything a function needs and lacks fails the cold start with a [`WiringError`] naming the
+//! variable or setting, never its value.
 
 use std::sync::Arc;
 
@@ -8,18 +15,19 @@ use thiserror::Error;
 use tocsin_core::config::Config;
 use tocsin_core::ports::SystemClock;
 use tocsin_core::router::{Router, RouterSettings};
+use tocsin_lambda::MissingEnv;
 
-use crate::{DynamoStore, EventBridgeScheduler, SchedulerConfigError, SnsBus};
+use crate::{DynamoPages, DynamoStore, EventBridgeScheduler, SchedulerConfigError, SnsBus};
 
 /// The router on DynamoDB, the deliveries topic and EventBridge Scheduler.
 pub type AwsRouter = Router<DynamoStore, SnsBus, EventBridgeScheduler, SystemClock>;
 
-/// A setting the functions need is missing.
+/// A setting the functions need is missing or wrong.
 #[derive(Debug, Error)]
 pub enum WiringError {
     /// A required variable is unset or empty.
-    #[error("environment variable {0} is not set")]
-    MissingEnv(&'static str),
+    #[error(transparent)]
+    MissingEnv(#[from] MissingEnv),
     /// The scheduler settings are wrong.
     #[error(transparent)]
     Scheduler(#[from] SchedulerConfigError),
@@ -27,6 +35,36 @@ pub enum WiringError {
     #[cfg(feature = "secretsmanager")]
     #[error(transparent)]
     Secrets(#[from] crate::SecretsError),
+    /// `CHANNEL_NAME` names no channel of the config.
+    #[error("CHANNEL_NAME={0} is not a channel of the config")]
+    UnknownChannel(String),
+    /// A setting of the channel refers to a variable or secret entry that is not set (named, never
+    /// its value).
+    #[error("channel {channel}: {key}: {reference} is not set")]
+    Setting {
+        /// The channel.
+        channel: String,
+        /// The setting.
+        key: String,
+        /// What it refers to (`SLACK_WEBHOOK_URL`, `secret teams-webhook`).
+        reference: String,
+    },
+    /// The channel's `throttle` is not a duration.
+    #[error("channel {channel}: throttle: {value:?} is not a duration")]
+    Throttle {
+        /// The channel.
+        channel: String,
+        /// What it says.
+        value: String,
+    },
+    /// An email or SMS sender setting is wrong.
+    #[cfg(feature = "deliver")]
+    #[error(transparent)]
+    Sender(#[from] crate::SenderConfigError),
+    /// An HTTP channel could not be built from its settings.
+    #[cfg(feature = "deliver")]
+    #[error(transparent)]
+    Channel(#[from] tocsin_channels::BuildError),
 }
 
 /// Builds the router from `TABLE_NAME`, `DELIVERIES_TOPIC_ARN` and the scheduler's variables, read
@@ -49,10 +87,60 @@ pub fn router_from_env(
     })
 }
 
-fn need(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, WiringError> {
-    get(name)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(WiringError::MissingEnv(name))
+/// The ingest function's adapters: the alerts topic, the Health page store, and what its sweep
+/// timer needs (built per invocation, targeting the function as invoked).
+pub struct IngestWiring {
+    /// The alerts topic (the router's input).
+    pub bus: SnsBus,
+    /// Pages of paged Health events, in the store's table.
+    pub pages: DynamoPages,
+    scheduler: aws_sdk_scheduler::Client,
+    group: String,
+    role: String,
+    dead_letter: Option<String>,
+}
+
+impl IngestWiring {
+    /// The sweep timer of an invocation of `function_arn` (cheap: the client is shared), checking
+    /// the values as [`EventBridgeScheduler::new`] does.
+    pub fn sweep_timer(
+        &self,
+        function_arn: &str,
+    ) -> Result<EventBridgeScheduler, SchedulerConfigError> {
+        EventBridgeScheduler::new(
+            self.scheduler.clone(),
+            self.group.as_str(),
+            function_arn,
+            self.role.as_str(),
+            self.dead_letter.clone(),
+        )
+    }
+}
+
+/// Builds the ingest function's adapters from `ALERTS_TOPIC_ARN`, `TABLE_NAME`, `SCHEDULE_GROUP`,
+/// `SCHEDULER_ROLE_ARN` and (optional) `SCHEDULER_DLQ_ARN`.
+pub fn ingest_from_env(
+    sdk: &SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<IngestWiring, WiringError> {
+    Ok(IngestWiring {
+        bus: SnsBus::alerts(
+            aws_sdk_sns::Client::new(sdk),
+            need(&get, "ALERTS_TOPIC_ARN")?,
+        ),
+        pages: DynamoPages::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            need(&get, "TABLE_NAME")?,
+        ),
+        scheduler: aws_sdk_scheduler::Client::new(sdk),
+        group: need(&get, "SCHEDULE_GROUP")?,
+        role: need(&get, "SCHEDULER_ROLE_ARN")?,
+        dead_letter: get("SCHEDULER_DLQ_ARN"),
+    })
+}
+
+fn need(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, WiringError> {
+    Ok(tocsin_lambda::required(get, name)?)
 }
 
 /// The one-click link keys, from the key secret `LINK_KEYS_SECRET_ARN` names (the api and every
@@ -97,6 +185,166 @@ pub async fn channel_secrets(
             Ok(secrets.read(&arn).await?)
         }
     }
+}
+
+/// A deliver function's adapters: the store, the deliveries topic (fallbacks), its channel's sender,
+/// the SMS throttle's parts, and what one-click links need.
+#[cfg(feature = "deliver")]
+pub struct DeliverWiring {
+    /// The channel (`CHANNEL_NAME`).
+    pub channel: String,
+    /// Claims and audit.
+    pub store: DynamoStore,
+    /// Where fallback jobs go.
+    pub bus: SnsBus,
+    /// The channel's sender.
+    pub notifier: crate::notifier::AnyNotifier,
+    /// An SMS channel's throttle (none for other kinds, or a `throttle` of zero): held messages in
+    /// the store's table, flush schedules targeting `FLUSH_FUNCTION_ARN` (this function).
+    pub throttle: Option<SmsThrottle>,
+    /// The API's public base URL, for one-click links (`API_BASE_URL`).
+    pub api_base_url: String,
+    /// The keys one-click links are signed with.
+    pub link_keys: tocsin_core::token::KeyRing,
+}
+
+/// The SMS throttle on AWS.
+#[cfg(feature = "deliver")]
+pub type SmsThrottle = tocsin_core::throttle::Throttle<crate::DynamoHold, EventBridgeScheduler>;
+
+/// Builds a deliver function from `CHANNEL_NAME` (its channel in `config`), `TABLE_NAME`,
+/// `DELIVERIES_TOPIC_ARN`, `API_BASE_URL`, the link keys and the channel's secret, and for an SMS
+/// channel the throttle's `SCHEDULE_GROUP`, `FLUSH_FUNCTION_ARN`, `SCHEDULER_ROLE_ARN` and (optional)
+/// `SCHEDULER_DLQ_ARN`. The sender is validated here: a bad channel config fails the cold start, not
+/// the first page.
+#[cfg(feature = "deliver")]
+pub async fn deliver_from_env(
+    config: &Config,
+    sdk: &SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<DeliverWiring, WiringError> {
+    use tocsin_core::config::ChannelKind;
+    let name = need(&get, "CHANNEL_NAME")?;
+    let channel = config
+        .channels
+        .get(&name)
+        .ok_or_else(|| WiringError::UnknownChannel(name.clone()))?;
+    // Read once, at cold start, and held for the sandbox's life.
+    let link_keys = link_keys(sdk, &get).await?;
+    let secrets = channel_secrets(sdk, &get).await?;
+    let notifier = notifier(&name, channel, sdk, &get, &secrets)?;
+    // SMS: one message a recipient per window (the channel's `throttle`, default a minute).
+    let window = match setting(&name, channel, "throttle", &get, &secrets)? {
+        Some(t) => tocsin_core::config::parse_duration(&t).ok_or(WiringError::Throttle {
+            channel: name.clone(),
+            value: t,
+        })?,
+        None => tocsin_core::throttle::DEFAULT_WINDOW,
+    };
+    let throttle = match channel.kind {
+        ChannelKind::Sms if window.is_zero() => None,
+        ChannelKind::Sms => Some(SmsThrottle {
+            hold: crate::DynamoHold::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                need(&get, "TABLE_NAME")?,
+            ),
+            timer: EventBridgeScheduler::new(
+                aws_sdk_scheduler::Client::new(sdk),
+                need(&get, "SCHEDULE_GROUP")?,
+                need(&get, "FLUSH_FUNCTION_ARN")?,
+                need(&get, "SCHEDULER_ROLE_ARN")?,
+                get("SCHEDULER_DLQ_ARN"),
+            )?,
+            window,
+        }),
+        _ => None,
+    };
+    Ok(DeliverWiring {
+        store: DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            need(&get, "TABLE_NAME")?,
+        ),
+        bus: SnsBus::deliveries(
+            aws_sdk_sns::Client::new(sdk),
+            need(&get, "DELIVERIES_TOPIC_ARN")?,
+        ),
+        notifier,
+        throttle,
+        api_base_url: need(&get, "API_BASE_URL")?,
+        link_keys,
+        channel: name,
+    })
+}
+
+/// The notifier registry's factory: the sender of `channel`'s kind, built and validated from its
+/// settings.
+#[cfg(feature = "deliver")]
+fn notifier(
+    name: &str,
+    channel: &tocsin_core::config::Channel,
+    sdk: &SdkConfig,
+    get: &impl Fn(&str) -> Option<String>,
+    secrets: &tocsin_core::secret::SecretMap,
+) -> Result<crate::notifier::AnyNotifier, WiringError> {
+    use crate::notifier::AnyNotifier;
+    use crate::{SesEmail, SnsSms};
+    use tocsin_core::config::ChannelKind;
+    let setting = |key: &str| setting(name, channel, key, get, secrets);
+    Ok(match channel.kind {
+        ChannelKind::Email => {
+            let from = setting("from")?.unwrap_or_default();
+            let mut ses = SesEmail::new(aws_sdk_sesv2::Client::new(sdk), from)?;
+            if let Some(c) = setting("configuration_set")? {
+                ses = ses.with_configuration_set(c)?;
+            }
+            if let Some(r) = setting("reply_to")? {
+                ses = ses.with_reply_to(r)?;
+            }
+            AnyNotifier::Email(ses)
+        }
+        ChannelKind::Sms => {
+            let mut sms = SnsSms::new(aws_sdk_sns::Client::new(sdk));
+            if let Some(id) = setting("sender_id")? {
+                sms = sms.with_sender_id(id)?;
+            }
+            if let Some(n) = setting("origination_number")? {
+                sms = sms.with_origination_number(n)?;
+            }
+            AnyNotifier::Sms(sms)
+        }
+        _ => {
+            let resolve = |s: &tocsin_core::config::Setting| {
+                tocsin_core::secret::resolve_setting(s, get, secrets)
+                    .map_err(|reference| tocsin_channels::SecretError::NotSet { reference })
+            };
+            AnyNotifier::Http(tocsin_channels::build(channel, &resolve)?)
+        }
+    })
+}
+
+/// The value of `channel`'s setting `key`, if it has one: a literal, a variable, or an entry of the
+/// channel's secret.
+#[cfg(feature = "deliver")]
+fn setting(
+    name: &str,
+    channel: &tocsin_core::config::Channel,
+    key: &str,
+    get: &impl Fn(&str) -> Option<String>,
+    secrets: &tocsin_core::secret::SecretMap,
+) -> Result<Option<String>, WiringError> {
+    channel
+        .settings
+        .get(key)
+        .map(|s| {
+            tocsin_core::secret::resolve_setting(s, get, secrets).map_err(|reference| {
+                WiringError::Setting {
+                    channel: name.to_string(),
+                    key: key.to_string(),
+                    reference,
+                }
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

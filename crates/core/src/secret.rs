@@ -1,7 +1,8 @@
 //! A secret as the functions read it at cold start: one JSON object of string values (a Secrets
 //! Manager `SecretString`), held for the life of the sandbox. Nothing here ever prints a value: the
 //! `Debug` form lists the names only, and a secret that is not such an object is refused with a fixed
-//! reason (a JSON parser's message can quote the text it choked on).
+//! reason (a JSON parser's message can quote the text it choked on). [`resolve_setting`] reads a
+//! channel setting through one.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -65,6 +66,26 @@ impl SecretMap {
 impl fmt::Debug for SecretMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Resolves a channel setting: a literal as written, `{env: NAME}` from the environment, `{secret:
+/// NAME}` from the channel's secret (read from Secrets Manager at cold start: `CHANNEL_SECRET_ARN`),
+/// never from the environment. The error names the reference (`SLACK_WEBHOOK_URL`, `secret
+/// teams-webhook`), never a value.
+pub fn resolve_setting(
+    setting: &crate::config::Setting,
+    env: impl Fn(&str) -> Option<String>,
+    secrets: &SecretMap,
+) -> Result<String, String> {
+    use crate::config::Setting;
+    match setting {
+        Setting::Literal(v) => Ok(v.clone()),
+        Setting::Env(name) => env(name).filter(|v| !v.is_empty()).ok_or(name.clone()),
+        Setting::Secret(name) => secrets
+            .get(name)
+            .map(str::to_string)
+            .ok_or_else(|| format!("secret {name}")),
     }
 }
 

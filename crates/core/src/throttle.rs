@@ -59,6 +59,16 @@ impl Flush {
     }
 }
 
+/// The SMS throttle's parts: where held messages wait, how flushes are scheduled, the window.
+pub struct Throttle<H, T> {
+    /// Held messages.
+    pub hold: H,
+    /// Flush timers.
+    pub timer: T,
+    /// At most one message a recipient per this long.
+    pub window: std::time::Duration,
+}
+
 /// Where held messages wait for their summary.
 pub trait HoldStore: Send + Sync {
     /// Holds `job` under `key`. Holding the same delivery id again keeps one copy.

@@ -1,5 +1,6 @@
 //! The escalate function: wires the same adapters as the router (DynamoDB, the deliveries topic,
-//! EventBridge Scheduler for the next step) and runs the handler on each Scheduler invocation.
+//! EventBridge Scheduler for the next step) through `tocsin_aws::wiring`, and runs the handler on each
+//! Scheduler invocation.
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -10,13 +11,10 @@ async fn main() -> Result<(), Error> {
     let get = |n: &str| std::env::var(n).ok();
     let config = tocsin_lambda::load_config(get)?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
-    let router = &router;
+    let router = &tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let entries = tocsin_escalate::handle(router, event.payload)
-                .await
-                .map_err(Error::from)?;
+            let entries = tocsin_escalate::handle(router, event.payload).await?;
             Ok::<_, Error>(serde_json::json!({ "decisions": entries.len() }))
         },
     ))

@@ -116,8 +116,10 @@ async fn a_schedule_read_back_from_moto_fired_into_the_handler_pages_the_next_le
     let err = tocsin_escalate::handle(&router, serde_json::json!({"nope": 1}))
         .await
         .unwrap_err();
+    assert!(!err.is_retryable());
     assert!(
-        err.to_string().starts_with("input is not a timer: "),
+        err.to_string()
+            .starts_with("permanent: input is not a timer: "),
         "{err}"
     );
 }

@@ -8,16 +8,19 @@
 //! Nothing bad is dropped: an event that cannot be read at all, or one with some unreadable records, fails
 //! the invocation with a one-line reason (after publishing what could be read; the router deduplicates
 //! the republish on retry), so Lambda's retries and its on-failure destination keep the event and why.
-//! A store, timer or bus failure fails the invocation too; every step is safe to repeat.
+//! A store, timer or bus failure fails the invocation too; every step is safe to repeat. [`handle`] is
+//! one invocation, its failure a [`FunctionError`]: permanent for what cannot be read, retryable for
+//! a failed dependency.
 
 use thiserror::Error;
 use tocsin_core::Alert;
 use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepInput, SweepTimer};
-use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError};
+use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError, SystemClock};
 use tocsin_core::source::{
     HEALTH_PAGES_LABEL as PAGES_LABEL, HealthPage, ParseError, join_pages, parse_all,
 };
 use tocsin_core::text::one_line;
+use tocsin_lambda::FunctionError;
 
 /// Why an ingest invocation failed.
 #[derive(Debug, Error)]
@@ -44,6 +47,31 @@ pub enum IngestError {
     /// Scheduling a sweep failed (retryable).
     #[error("health pages sweep: {0}")]
     Timer(#[from] SchedulerError),
+}
+
+impl From<IngestError> for FunctionError {
+    /// Permanent: the event, or some of its records, cannot be read (a retry reads the same bytes).
+    /// Retryable: the bus, the page store or the sweep timer failed.
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid(_) | IngestError::PartlyRejected { .. } => {
+                FunctionError::permanent(e)
+            }
+            IngestError::Bus(_) | IngestError::Store(_) | IngestError::Timer(_) => {
+                FunctionError::retryable(e)
+            }
+        }
+    }
+}
+
+/// One invocation: the payload as received (any of the sources, or a sweep); answers what it did
+/// (`{"published": n, "held": m}`).
+pub async fn handle<B: Bus, P: PageStore, T: SweepTimer, C: Clock>(
+    ingest: &Ingest<B, P, T, C>,
+    payload: &[u8],
+) -> Result<serde_json::Value, FunctionError> {
+    let out = ingest.handle(payload).await?;
+    Ok(serde_json::json!({ "published": out.published, "held": out.held }))
 }
 
 /// What one invocation did.
@@ -81,6 +109,18 @@ pub struct Ingest<B, P, T, C> {
     pub timer: T,
     /// When "now" is (the sweep is due [`SWEEP_AFTER`] after the first page).
     pub clock: C,
+}
+
+impl<B, P, T> Ingest<B, P, T, SystemClock> {
+    /// The deployed function's: on the system clock.
+    pub fn deployed(bus: B, pages: P, timer: T) -> Self {
+        Ingest {
+            bus,
+            pages,
+            timer,
+            clock: SystemClock,
+        }
+    }
 }
 
 impl<B: Bus, P: PageStore, T: SweepTimer, C: Clock> Ingest<B, P, T, C> {
@@ -462,5 +502,37 @@ mod tests {
             .unwrap();
         assert_eq!(out.published, 0);
         assert!(i.bus.take_alerts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_invocation_answers_its_counts_and_fails_for_good_on_an_unreadable_event() {
+        let i = ingest();
+        let out = handle(&i, &fixture("sns/metric-alarm.json")).await.unwrap();
+        assert_eq!(out, serde_json::json!({"published": 1, "held": 0}));
+        let err = handle(&i, b"not json").await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string().starts_with("permanent: rejected event: "),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_fails_makes_the_invocation_retryable() {
+        let faults = tocsin_local::Faults::new();
+        let i = Ingest {
+            bus: tocsin_local::FaultyBus {
+                inner: LocalBus::new(),
+                faults: faults.clone(),
+            },
+            pages: MemoryPages::new(),
+            timer: LocalSweepTimer::new(),
+            clock: VirtualClock::new(now()),
+        };
+        faults.fail_at(0, tocsin_local::FaultMode::Error);
+        let err = handle(&i, &fixture("sns/metric-alarm.json"))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
     }
 }

@@ -3,4 +3,4 @@
 
 mod handler;
 
-pub use handler::{Ingest, IngestError, Ingested};
+pub use handler::{Ingest, IngestError, Ingested, handle};

@@ -1,30 +1,16 @@
 //! The router handler, generic over the router's ports: an SNS event from the alerts topic (each
-//! message one canonical alert, as ingest published it) in; the router's decisions out.
+//! message one canonical alert, as ingest published it) in; the router's decisions out. A message that
+//! is not an alert is a permanent failure naming its record; a router failure says whether a retry can
+//! help ([`FunctionError`]).
 
 use aws_lambda_events::event::sns::SnsEvent;
 use chrono::{DateTime, Utc};
-use thiserror::Error;
 use tocsin_core::Alert;
 use tocsin_core::ports::{AlertStore, Bus, Clock, Scheduler};
 use tocsin_core::record::AuditEntry;
-use tocsin_core::router::{Router, RouterError};
+use tocsin_core::router::Router;
 use tocsin_core::text::one_line;
-
-/// Why a router invocation failed; every case makes the platform retry, then dead-letter.
-#[derive(Debug, Error)]
-pub enum RouterFnError {
-    /// A message is not a canonical alert (a bug upstream, or a stray publish to the topic).
-    #[error("Records[{index}].Sns.Message is not a canonical alert: {reason}")]
-    NotAnAlert {
-        /// The record's index.
-        index: usize,
-        /// serde's reason.
-        reason: String,
-    },
-    /// The router failed.
-    #[error(transparent)]
-    Router(#[from] RouterError),
-}
+use tocsin_lambda::FunctionError;
 
 /// Routes every alert of the event, in order, within an invocation that ends at `deadline` (the
 /// claims on its events end then, so the retry of an invocation that dies takes them over).
@@ -32,20 +18,16 @@ pub async fn handle<S, B, K, C>(
     router: &Router<S, B, K, C>,
     event: SnsEvent,
     deadline: Option<DateTime<Utc>>,
-) -> Result<Vec<AuditEntry>, RouterFnError>
+) -> Result<Vec<AuditEntry>, FunctionError>
 where
     S: AlertStore,
     B: Bus,
     K: Scheduler,
     C: Clock,
 {
+    let alerts: Vec<Alert> = tocsin_lambda::sns::messages(&event, "a canonical alert")?;
     let mut out = Vec::new();
-    for (index, record) in event.records.into_iter().enumerate() {
-        let alert: Alert =
-            serde_json::from_str(&record.sns.message).map_err(|e| RouterFnError::NotAnAlert {
-                index,
-                reason: one_line(&e.to_string()).into_owned(),
-            })?;
+    for alert in alerts {
         let entries = router.handle_until(alert, deadline).await?;
         for e in &entries {
             tracing::info!(
@@ -122,15 +104,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_message_that_is_not_an_alert_fails_naming_the_record() {
+    async fn a_message_that_is_not_an_alert_fails_for_good_naming_the_record() {
         let alert = alert_from("sns/metric-alarm.json");
         let p = Embedded::new(config(), alert.state_changed_at);
         let err = handle(&p.router, sns_of(&["{\"x\":1}".to_string()]), None)
             .await
             .unwrap_err();
+        assert!(!err.is_retryable());
         assert!(
             err.to_string()
-                .starts_with("Records[0].Sns.Message is not a canonical alert")
+                .starts_with("permanent: Records[0].Sns.Message is not a canonical alert"),
+            "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_makes_the_invocation_retryable() {
+        let alert = alert_from("sns/metric-alarm.json");
+        let p = tocsin_local::FaultyEmbedded::new(config(), alert.state_changed_at);
+        p.faults.fail_at(0, tocsin_local::FaultMode::Error);
+        let msg = serde_json::to_string(&alert).unwrap();
+        let err = handle(&p.router, sns_of(&[msg]), None).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
     }
 }

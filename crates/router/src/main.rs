@@ -1,5 +1,6 @@
 //! The router function: wires DynamoDB (state, dedup, audit), the deliveries SNS topic and EventBridge
-//! Scheduler (escalation timers), loads the routing config, and runs the handler on the alerts topic.
+//! Scheduler (escalation timers) through `tocsin_aws::wiring`, loads the routing config, and runs the
+//! handler on the alerts topic.
 
 mod handler;
 
@@ -14,14 +15,10 @@ async fn main() -> Result<(), Error> {
     // Fail fast at cold start: a missing variable or a broken config is not an alert's fault.
     let config = tocsin_lambda::load_config(get)?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let router = tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
-    let router = &router;
+    let router = &tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        // The claim on each event ends with this invocation (its deadline, in epoch milliseconds).
-        let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64);
-        let entries = handler::handle(router, event.payload, deadline)
-            .await
-            .map_err(Error::from)?;
+        let deadline = tocsin_lambda::deadline(&event.context);
+        let entries = handler::handle(router, event.payload, deadline).await?;
         Ok::<_, Error>(serde_json::json!({ "decisions": entries.len() }))
     }))
     .await

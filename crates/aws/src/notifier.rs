@@ -1,12 +1,14 @@
 //! The notifier registry: the one sender type a deliver function holds, whichever kind its channel
-//! is. `main.rs` builds the variant of its channel's kind at cold start (validating the channel's
-//! settings there, so a bad config fails the cold start, not the first page).
+//! is. [`crate::wiring::deliver_from_env`] builds the variant of its channel's kind at cold start
+//! (validating the channel's settings there, so a bad config fails the cold start, not the first
+//! page).
 
-use tocsin_aws::{SesEmail, SnsSms};
 use tocsin_channels::AnyHttpChannel;
 use tocsin_core::ports::{Notifier, SendError, Sent};
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
+
+use crate::{SesEmail, SnsSms};
 
 /// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
 /// variants' size difference does not matter.

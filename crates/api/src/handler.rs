@@ -1,5 +1,6 @@
-//! The Lambda adapter: an API Gateway HTTP API (payload format 2.0) request, as `lambda_http` parsed
-//! it, into the handler's [`Request`], and the [`Response`] back. The identity comes only from
+//! The api function's Lambda handler: an API Gateway HTTP API (payload format 2.0) request, as
+//! `lambda_http` parsed it, into the framework-free [`Api`]'s [`Request`], and the [`Response`] back
+//! (generic over the router's ports; `tests/api_gateway.rs` drives it on the embedded adapters). The identity comes only from
 //! `requestContext.authorizer` (`jwt.claims` or `iam`), which API Gateway fills after its authorizer
 //! validated the caller; no header a caller sets can make one.
 

@@ -1,0 +1,895 @@
+//! The deliver handler, generic over the store, the bus, the channel's sender, the clock and the
+//! sleeper. One deployed function per channel; each delivery job goes through:
+//!
+//! 1. **claim** the delivery id (the same conditional write as the router's event dedup): a job already
+//!    sent sends nothing again; one another invocation holds fails so the platform retries later; one
+//!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
+//! 2. **render** for the channel, with signed one-click links for the target;
+//! 3. **send** through the shared retry layer within the invocation's deadline;
+//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret);
+//! 5. on **final failure** (permanent, or still failing after the platform's last retry), hand the alert
+//!    to the channel's `fallback` (critical alerts always; any alert when its delivery finally fails, so
+//!    the failure itself is reported elsewhere), and fail the invocation so the job is dead-lettered.
+//!
+//! An SMS channel also runs the per-recipient throttle ([`tocsin_core::throttle`]): between claim and
+//! render, a job whose recipient had a message in the last window is held, and [`Deliverer::flush`]
+//! later sends everything held as one summary.
+//!
+//! [`handle`] is one invocation: an SNS event's delivery jobs (read by `tocsin_lambda::sns`) or a
+//! throttle's flush, one JSON log line per audit entry, and failures as [`FunctionError`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use thiserror::Error;
+use tocsin_channels::TokioSleeper;
+use tocsin_core::config::Config;
+use tocsin_core::model::format_time;
+use tocsin_core::model::stable_id;
+use tocsin_core::ports::SchedulerError;
+use tocsin_core::ports::SystemClock;
+use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, Clock, Notifier, StoreError};
+use tocsin_core::record::{
+    Action, AttemptRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
+};
+use tocsin_core::render::{self, Context, Links, Rendered};
+use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
+use tocsin_core::token::{self, Claims, KeyRing};
+use tocsin_core::{Severity, text::one_line};
+use tocsin_lambda::FunctionError;
+
+pub use tocsin_core::secret::resolve_setting;
+
+/// How the audit reason of a refused destination begins (the deliver function counts these for the
+/// ops alarm).
+pub const REFUSED: &str = "refused destination";
+
+impl From<DeliverError> for FunctionError {
+    /// Retryable: another invocation holds the job, the channel failed retryably, the store, bus or
+    /// scheduler failed. Permanent: the job failed for good, or a flush reached a function with no
+    /// throttle. Either way the invocation fails and the job ends dead-lettered with the reason.
+    fn from(e: DeliverError) -> Self {
+        use FunctionError::{Permanent, Retryable};
+        let reason = one_line(&e.to_string()).into_owned();
+        match e {
+            DeliverError::Failed { .. } | DeliverError::NoThrottle(_) => Permanent(reason),
+            DeliverError::InProgress(_)
+            | DeliverError::Retryable { .. }
+            | DeliverError::Store(_)
+            | DeliverError::Unrecorded { .. }
+            | DeliverError::Bus(_)
+            | DeliverError::Timer(_) => Retryable(reason),
+        }
+    }
+}
+
+/// What invokes a deliver function.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Input {
+    /// Delivery jobs from the deliveries topic.
+    Sns(aws_lambda_events::event::sns::SnsEvent),
+    /// A throttle flush from the schedule the SMS throttle made.
+    Flush {
+        /// Whose held messages, and the window's end.
+        flush: Flush,
+    },
+}
+
+/// How one-click links are made.
+#[derive(Clone)]
+pub struct LinkSettings {
+    /// The API's public base URL (`https://abc.execute-api.eu-west-1.amazonaws.com`).
+    pub base_url: String,
+    /// The token signing keys (shared with the api function; at least 32 bytes each). Never logged.
+    pub keys: KeyRing,
+    /// How long a link works.
+    pub ttl: Duration,
+}
+
+/// The deliver function's settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// Retries within one invocation.
+    pub policy: RetryPolicy,
+    /// How many invocations the platform makes of one job (Lambda async: 1 + 2 retries); the last
+    /// one's failure is final.
+    pub invocations: u32,
+    /// Links.
+    pub links: LinkSettings,
+}
+
+impl Settings {
+    /// The deployed function's: the default retry policy, Lambda's three async invocations, links to
+    /// the API at `base_url` signed with `keys` and valid for 24 hours.
+    pub fn deployed(base_url: String, keys: KeyRing) -> Settings {
+        Settings {
+            policy: RetryPolicy::default(),
+            invocations: 3,
+            links: LinkSettings {
+                base_url,
+                keys,
+                ttl: Duration::from_secs(24 * 3600),
+            },
+        }
+    }
+}
+
+/// Why an invocation failed (the platform retries it, then dead-letters it with this reason).
+#[derive(Debug, Error)]
+pub enum DeliverError {
+    /// Another invocation is sending this job right now.
+    #[error("delivery {0} is being sent by another invocation")]
+    InProgress(String),
+    /// The send failed, retryably; the platform will try again.
+    #[error("delivery {id} to {channel} failed (retryable, invocation {invocation}): {reason}")]
+    Retryable {
+        /// The delivery id.
+        id: String,
+        /// The channel.
+        channel: String,
+        /// Which invocation this was.
+        invocation: u32,
+        /// The last error, one line.
+        reason: String,
+    },
+    /// The send failed for good.
+    #[error("delivery {id} to {channel} failed for good: {reason}")]
+    Failed {
+        /// The delivery id.
+        id: String,
+        /// The channel.
+        channel: String,
+        /// Why, one line.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The fallback could not be published.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A throttle flush could not be scheduled.
+    #[error(transparent)]
+    Timer(#[from] SchedulerError),
+    /// A flush reached a function without a throttle.
+    #[error("flush for {0}: this deliver function has no SMS throttle")]
+    NoThrottle(String),
+    /// The channel took the message, and its claim could not be marked sent (the store failed on
+    /// every try within the invocation). The claim is kept, never released, so the platform's retry
+    /// finds it held rather than sending at once; only one that comes after the claim has lapsed
+    /// sends again, as after a kill between the send and its record.
+    #[error("delivery {id} was sent, and its record could not be written: {source}")]
+    Unrecorded {
+        /// The delivery id.
+        id: String,
+        /// The last store error.
+        source: StoreError,
+    },
+}
+
+pub use tocsin_core::throttle::Throttle;
+
+/// Tries, within one invocation, of each write that records a send the channel took.
+const SENT_RECORD_TRIES: u32 = 5;
+
+/// The type parameters of a deliverer without a throttle (every channel but SMS).
+pub struct NoThrottle;
+
+impl HoldStore for NoThrottle {
+    async fn hold(&self, key: &str, _: &DeliveryJob) -> Result<(), StoreError> {
+        Err(StoreError::Backend(format!("no hold store for {key}")))
+    }
+    async fn held(&self, _: &str) -> Result<Vec<DeliveryJob>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn release(&self, _: &str, _: &[DeliveryJob]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl FlushTimer for NoThrottle {
+    async fn schedule_flush(&self, f: &Flush) -> Result<(), SchedulerError> {
+        Err(SchedulerError::Refused(format!(
+            "no flush timer for {}",
+            f.key
+        )))
+    }
+}
+
+/// The handler.
+pub struct Deliverer<S, B, N, C, Z, H = NoThrottle, T = NoThrottle> {
+    /// The routing config (channels and their fallbacks).
+    pub config: Arc<Config>,
+    /// Claims and audit.
+    pub store: S,
+    /// Where fallback jobs go.
+    pub bus: B,
+    /// This function's channel sender.
+    pub notifier: N,
+    /// The time.
+    pub clock: C,
+    /// Waits between retries.
+    pub sleeper: Z,
+    /// Settings.
+    pub settings: Settings,
+    /// The per-recipient throttle (SMS channels); `None` sends every job at once.
+    pub throttle: Option<Throttle<H, T>>,
+}
+
+impl<S, B, N, H, T> Deliverer<S, B, N, SystemClock, TokioSleeper, H, T> {
+    /// The deployed function's: the system clock, tokio's sleep between retries.
+    pub fn deployed(
+        config: Arc<Config>,
+        store: S,
+        bus: B,
+        notifier: N,
+        throttle: Option<Throttle<H, T>>,
+        settings: Settings,
+    ) -> Self {
+        Deliverer {
+            config,
+            store,
+            bus,
+            notifier,
+            clock: SystemClock,
+            sleeper: TokioSleeper,
+            settings,
+            throttle,
+        }
+    }
+}
+
+/// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
+fn record_backoff(n: u32) -> Duration {
+    Duration::from_millis(50 << n.min(5).saturating_sub(1))
+}
+
+fn claim_key(job: &DeliveryJob) -> String {
+    format!("delivery#{}", job.delivery_id)
+}
+
+impl<S, B, N, C, Z, H, T> Deliverer<S, B, N, C, Z, H, T>
+where
+    S: AlertStore,
+    B: Bus,
+    N: Notifier,
+    C: Clock,
+    Z: Sleeper,
+    H: HoldStore,
+    T: FlushTimer,
+{
+    /// The one-click links for a job's target.
+    pub fn links(&self, job: &DeliveryJob, now: DateTime<Utc>) -> Links {
+        let l = &self.settings.links;
+        let expires_at = now + TimeDelta::from_std(l.ttl).unwrap_or(TimeDelta::hours(24));
+        let link = |action: &str| {
+            let t = token::sign(
+                &l.keys,
+                &Claims {
+                    alert_id: job.alert_id.clone(),
+                    action: action.to_string(),
+                    recipient: job.target.target.clone(),
+                    expires_at,
+                },
+            );
+            format!("{}/a/{t}", l.base_url.trim_end_matches('/'))
+        };
+        let open = !matches!(job.kind, DeliveryKind::Resolve);
+        Links {
+            ack: open.then(|| link("ack")),
+            resolve: open.then(|| link("resolve")),
+            view: Some(format!(
+                "{}/alerts/{}",
+                l.base_url.trim_end_matches('/'),
+                job.alert_id
+            )),
+            // The alarm writes the URL: a button only for a host the config trusts.
+            runbook: job
+                .alert
+                .labels
+                .get("runbook_url")
+                .filter(|u| self.config.defaults.runbook_allowed(u))
+                .cloned(),
+            ack_code: None,
+        }
+    }
+
+    /// Delivers one job within `deadline_left`. Returns the audit entries written.
+    pub async fn deliver(
+        &self,
+        job: &DeliveryJob,
+        deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        self.deliver_as(job, deadline_left, None).await
+    }
+
+    /// Delivers `job`, with `summary` as its message instead of its own rendering when it is a
+    /// throttle's summary (which has taken its window already).
+    async fn deliver_as(
+        &self,
+        job: &DeliveryJob,
+        deadline_left: Duration,
+        summary: Option<Rendered>,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let now = self.clock.now();
+        // Only destinations the config gives this channel: a job is what anyone who may publish to
+        // the deliveries topic says it is. A refusal is final (no retry), on record, and counted for
+        // the ops alarm (`DestinationRefused`).
+        if let Err(why) = tocsin_core::destination::check(&self.config, &job.target) {
+            let e = self.entry(job, now, Action::Suppress, format!("{REFUSED}: {why}"));
+            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            return Ok(vec![e]);
+        }
+        let key = claim_key(job);
+        let claim = DedupRecord {
+            event_id: key.clone(),
+            status: ClaimStatus::InProgress,
+            expires_at: now + TimeDelta::days(7),
+            in_progress_until: now
+                + TimeDelta::from_std(deadline_left).unwrap_or(TimeDelta::minutes(5))
+                + TimeDelta::seconds(30),
+            transport: job.target.channel.clone(),
+            claimed_at: now,
+            alert_id: Some(job.alert_id.clone()),
+            outcome: None,
+        };
+        if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
+            return match (existing.status, existing.outcome.as_deref()) {
+                (ClaimStatus::InProgress, _) => {
+                    Err(DeliverError::InProgress(job.delivery_id.clone()))
+                }
+                (ClaimStatus::Completed, Some(o)) if o.starts_with("failed") => {
+                    Err(DeliverError::Failed {
+                        id: job.delivery_id.clone(),
+                        channel: job.target.channel.clone(),
+                        reason: o.to_string(),
+                    })
+                }
+                (ClaimStatus::Completed, o) => {
+                    let e = self.entry(
+                        job,
+                        now,
+                        Action::Dedup,
+                        format!(
+                            "delivery {} already sent ({})",
+                            job.delivery_id,
+                            o.unwrap_or("sent")
+                        ),
+                    );
+                    self.store.append_audit(std::slice::from_ref(&e)).await?;
+                    Ok(vec![e])
+                }
+            };
+        }
+        let result = match summary {
+            Some(message) => {
+                self.send(job, claim, now, deadline_left, Some(message))
+                    .await
+            }
+            None => match self.hold_if_throttled(job, &claim, now).await {
+                Ok(Some(held)) => Ok(held),
+                Ok(None) => self.send(job, claim, now, deadline_left, None).await,
+                Err(e) => Err(e),
+            },
+        };
+        if matches!(
+            result,
+            Err(DeliverError::Store(_)
+                | DeliverError::Bus(_)
+                | DeliverError::Timer(_)
+                | DeliverError::Retryable { .. })
+        ) {
+            // Let the platform's retry take the job again at once.
+            let _ = self.store.release_event(&key).await;
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        job: &DeliveryJob,
+        mut claim: DedupRecord,
+        now: DateTime<Utc>,
+        deadline_left: Duration,
+        summary: Option<Rendered>,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        // Tries made by earlier invocations of this job are in the audit already.
+        let history = self.store.audit(&job.alert_id).await?;
+        let earlier: Vec<&AttemptRecord> = history
+            .iter()
+            .filter_map(|e| e.attempt.as_ref())
+            .filter(|a| a.delivery_id == job.delivery_id)
+            .collect();
+        let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
+        // Which invocation this is: one after the latest whose attempts are on record. Entries
+        // written before attempts carried it (0) count by the lines the retries left.
+        let recorded = earlier.iter().map(|a| a.invocation).max().unwrap_or(0);
+        let invocation = 1 + if recorded > 0 || earlier.is_empty() {
+            recorded
+        } else {
+            history
+                .iter()
+                .filter(|e| {
+                    e.action == Action::Suppress
+                        && e.reason
+                            .starts_with(&format!("delivery {} will be retried", job.delivery_id))
+                })
+                .count() as u32
+        };
+
+        // A follow-up finds the first message this alert sent to the same target on the same channel,
+        // so a bot-token Slack channel updates it or replies in its thread (see tocsin-channels).
+        let thread = job.thread.clone().or_else(|| {
+            history
+                .iter()
+                .filter(|e| {
+                    e.channel.as_deref() == Some(job.target.channel.as_str())
+                        && e.target.as_deref() == Some(job.target.target.as_str())
+                })
+                .filter_map(|e| e.attempt.as_ref())
+                .find(|a| {
+                    a.outcome == retry::AttemptOutcome::Sent && a.delivery_id != job.delivery_id
+                })
+                .and_then(|a| a.provider_id.clone())
+        });
+        let threaded;
+        let job = if thread.is_some() && job.thread.is_none() {
+            threaded = DeliveryJob {
+                thread,
+                ..job.clone()
+            };
+            &threaded
+        } else {
+            job
+        };
+        let links = self.links(job, now);
+        let message = summary.unwrap_or_else(|| {
+            render::render(
+                job.target.channel_kind,
+                &Context {
+                    job,
+                    links: &links,
+                    now,
+                },
+            )
+        });
+        let seed = job
+            .delivery_id
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let outcome = retry::send_with_retries(
+            &self.notifier,
+            job,
+            &message,
+            &self.settings.policy,
+            deadline_left,
+            &self.sleeper,
+            seed ^ u64::from(invocation),
+        )
+        .await;
+        let mut entries: Vec<AuditEntry> = outcome
+            .attempts
+            .iter()
+            .map(|a| {
+                let mut e = self.entry(
+                    job,
+                    now,
+                    Action::Attempt,
+                    format!(
+                        "try {} on {}: {}",
+                        tries_before + a.try_number,
+                        job.target.channel,
+                        a.outcome.as_str()
+                    ),
+                );
+                e.attempt = Some(AttemptRecord {
+                    delivery_id: job.delivery_id.clone(),
+                    try_number: tries_before + a.try_number,
+                    invocation,
+                    outcome: a.outcome,
+                    latency_ms: a.latency.as_millis() as u64,
+                    error_class: a.error_class.clone(),
+                    provider_id: match (&a.outcome, &outcome.result) {
+                        (retry::AttemptOutcome::Sent, Ok(sent)) => sent.provider_id.clone(),
+                        _ => None,
+                    },
+                });
+                e
+            })
+            .collect();
+        let result = match &outcome.result {
+            Ok(sent) => {
+                claim.status = ClaimStatus::Completed;
+                claim.outcome = Some(match &sent.provider_id {
+                    Some(p) => format!("sent ({p})"),
+                    None => "sent".into(),
+                });
+                self.record_sent(job, &claim, &entries).await?;
+                return Ok(entries);
+            }
+            Err(e) => e.clone(),
+        };
+        let reason = one_line(&result.to_string()).into_owned();
+        let last_invocation = invocation >= self.settings.invocations;
+        if result.retryable && !last_invocation {
+            entries.push(self.entry(job, now, Action::Suppress, format!(
+                "delivery {} will be retried by the platform (invocation {invocation} of {}): {reason}",
+                job.delivery_id, self.settings.invocations
+            )));
+            self.store.append_audit(&entries).await?;
+            return Err(DeliverError::Retryable {
+                id: job.delivery_id.clone(),
+                channel: job.target.channel.clone(),
+                invocation,
+                reason,
+            });
+        }
+        // Final: record it, hand the alert to the fallback channel, and fail so it is dead-lettered.
+        let why = if result.retryable {
+            "still failing after the last retry"
+        } else {
+            "permanent failure"
+        };
+        entries.push(self.entry(
+            job,
+            now,
+            Action::Suppress,
+            format!(
+                "delivery {} to {} failed for good ({why}): {reason}",
+                job.delivery_id, job.target.target
+            ),
+        ));
+        entries.extend(self.fallback(job, now, &reason).await?);
+        self.store.append_audit(&entries).await?;
+        claim.status = ClaimStatus::Completed;
+        claim.outcome = Some(format!("failed: {reason}"));
+        self.store.complete_event(&claim).await?;
+        Err(DeliverError::Failed {
+            id: job.delivery_id.clone(),
+            channel: job.target.channel.clone(),
+            reason,
+        })
+    }
+
+    /// Records a send the channel took: the claim marked sent first (what keeps every later
+    /// invocation from sending again), then its attempts. Each write is tried up to
+    /// [`SENT_RECORD_TRIES`] times. The claim must never be released once the message is out: a
+    /// failure marking it is [`DeliverError::Unrecorded`] (which `deliver_as` does not release); a
+    /// failure writing the attempts after it is a store error, and releasing then does nothing (the
+    /// release only deletes a claim still in progress), so the retry finds it sent.
+    async fn record_sent(
+        &self,
+        job: &DeliveryJob,
+        claim: &DedupRecord,
+        entries: &[AuditEntry],
+    ) -> Result<(), DeliverError> {
+        let mut tries = 0;
+        while let Err(e) = self.store.complete_event(claim).await {
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(DeliverError::Unrecorded {
+                    id: job.delivery_id.clone(),
+                    source: e,
+                });
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+        let mut tries = 0;
+        while let Err(e) = self.store.append_audit(entries).await {
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(DeliverError::Store(e));
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+        Ok(())
+    }
+
+    /// Publishes the job again on the channel's fallback: the alert itself for a critical alert or for
+    /// any final failure, so someone hears of it on another channel.
+    async fn fallback(
+        &self,
+        job: &DeliveryJob,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let Some(fb) = self
+            .config
+            .channels
+            .get(&job.target.channel)
+            .and_then(|c| c.fallback.as_deref())
+            .and_then(|f| self.config.channels.get(f))
+        else {
+            let sev = if job.alert.severity == Severity::Critical {
+                "a critical alert"
+            } else {
+                "the alert"
+            };
+            return Ok(vec![self.entry(
+                job,
+                now,
+                Action::Suppress,
+                format!(
+                    "channel {} has no fallback: {sev} was not delivered on {}",
+                    job.target.channel, job.target.channel
+                ),
+            )]);
+        };
+        let (mut targets, _problems) = tocsin_core::routing::expand(
+            &self.config,
+            &tocsin_core::config::Notify {
+                channel: fb.name.clone(),
+                to: Vec::new(),
+            },
+            now,
+        );
+        if targets.is_empty() {
+            targets.push(Target {
+                channel: fb.name.clone(),
+                channel_kind: fb.kind,
+                target: fb.name.clone(),
+                address: None,
+            });
+        }
+        let mut out = Vec::new();
+        for t in targets {
+            let mut next = job.clone();
+            next.delivery_id = stable_id(&["fallback", &job.delivery_id, &t.channel, &t.target]);
+            next.target = t.clone();
+            next.created_at = now;
+            self.bus.publish_delivery(&next).await?;
+            let mut e = self.entry(
+                job,
+                now,
+                Action::Notify,
+                format!(
+                    "fallback from {} after its failure: {reason}",
+                    job.target.channel
+                ),
+            );
+            e.channel = Some(t.channel);
+            e.target = Some(t.target);
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Takes the throttle window of `key` for a message now: `None` when it was free (send), or when
+    /// the message must wait: the end of the window another message holds.
+    async fn take_window(
+        &self,
+        key: &str,
+        job: &DeliveryJob,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Option<DateTime<Utc>>, DeliverError> {
+        let end = now + TimeDelta::from_std(window).unwrap_or(TimeDelta::minutes(1));
+        let claim = DedupRecord {
+            event_id: throttle::window_id(key),
+            status: ClaimStatus::InProgress,
+            expires_at: end,
+            in_progress_until: end,
+            transport: job.target.channel.clone(),
+            claimed_at: now,
+            alert_id: Some(job.alert_id.clone()),
+            outcome: None,
+        };
+        Ok(match self.store.claim_event(&claim).await? {
+            Claim::Claimed => None,
+            Claim::Duplicate(taken) => Some(taken.expires_at.min(taken.in_progress_until).max(now)),
+        })
+    }
+
+    /// Holds an SMS job whose recipient had a message in the current window, and makes sure a flush
+    /// is scheduled for the window's end. `None`: not throttled, send it.
+    async fn hold_if_throttled(
+        &self,
+        job: &DeliveryJob,
+        claim: &DedupRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<AuditEntry>>, DeliverError> {
+        let Some(t) = &self.throttle else {
+            return Ok(None);
+        };
+        if job.target.channel_kind != tocsin_core::config::ChannelKind::Sms {
+            return Ok(None);
+        }
+        let key = throttle::key(&job.target);
+        let Some(due) = self.take_window(&key, job, now, t.window).await? else {
+            return Ok(None);
+        };
+        t.hold.hold(&key, job).await?;
+        t.timer
+            .schedule_flush(&Flush {
+                channel: job.target.channel.clone(),
+                key,
+                due,
+            })
+            .await?;
+        let e = self.entry(
+            job,
+            now,
+            Action::Suppress,
+            format!(
+                "sms to {} throttled (one message per {}s per recipient): held for one summary at {}",
+                job.target.target,
+                t.window.as_secs(),
+                format_time(&due)
+            ),
+        );
+        self.store.append_audit(std::slice::from_ref(&e)).await?;
+        let mut done = claim.clone();
+        done.status = ClaimStatus::Completed;
+        done.outcome = Some(format!("held for the summary at {}", format_time(&due)));
+        self.store.complete_event(&done).await?;
+        Ok(Some(vec![e]))
+    }
+
+    /// Runs a throttle flush: sends what is held under `flush.key` as one message (the message
+    /// itself when one is held, a summary when several are), then releases them. Nothing held
+    /// (a flush fired twice) sends nothing; a window taken again reschedules the flush for its end.
+    pub async fn flush(
+        &self,
+        flush: &Flush,
+        deadline_left: Duration,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        let Some(t) = &self.throttle else {
+            return Err(DeliverError::NoThrottle(flush.key.clone()));
+        };
+        let now = self.clock.now();
+        let mut held = t.hold.held(&flush.key).await?;
+        let Some(first) = held.first().cloned() else {
+            return Ok(Vec::new());
+        };
+        if let Some(due) = self.take_window(&flush.key, &first, now, t.window).await? {
+            t.timer
+                .schedule_flush(&Flush {
+                    due,
+                    ..flush.clone()
+                })
+                .await?;
+            return Ok(Vec::new());
+        }
+        // The most severe firing message leads (its alert carries the summary's audit and ack link).
+        held.sort_by_key(|j| {
+            (
+                matches!(j.kind, DeliveryKind::Resolve | DeliveryKind::Acknowledge),
+                j.alert.severity,
+                j.created_at,
+            )
+        });
+        let ids: Vec<&str> = held.iter().map(|j| j.delivery_id.as_str()).collect();
+        let mut lead = held[0].clone();
+        lead.delivery_id = stable_id(&[&["sms-summary", flush.key.as_str()], &ids[..]].concat());
+        lead.created_at = now;
+        let links = self.links(&lead, now);
+        // One held message goes out as itself (its own claim was spent holding it); several, as one.
+        let message = if held.len() == 1 {
+            render::render(
+                lead.target.channel_kind,
+                &Context {
+                    job: &lead,
+                    links: &links,
+                    now,
+                },
+            )
+        } else {
+            let firing = matches!(lead.kind, DeliveryKind::Trigger | DeliveryKind::Escalation);
+            let ack = links.ack.as_deref().filter(|_| firing);
+            render::sms::summary(&held, ack)
+        };
+        let mut entries = self.deliver_as(&lead, deadline_left, Some(message)).await?;
+        let told: Vec<AuditEntry> = held
+            .iter()
+            .map(|j| {
+                self.entry(
+                    j,
+                    now,
+                    Action::Notify,
+                    format!(
+                        "held sms sent to {} in one message of {} (delivery {})",
+                        j.target.target,
+                        held.len(),
+                        lead.delivery_id
+                    ),
+                )
+            })
+            .collect();
+        self.store.append_audit(&told).await?;
+        t.hold.release(&flush.key, &held).await?;
+        entries.extend(told);
+        Ok(entries)
+    }
+
+    fn entry(
+        &self,
+        job: &DeliveryJob,
+        at: DateTime<Utc>,
+        action: Action,
+        reason: String,
+    ) -> AuditEntry {
+        AuditEntry {
+            at,
+            alert: job.alert_id.clone(),
+            alarm_name: job.alert.alarm_name.clone(),
+            action,
+            reason,
+            event_id: None,
+            channel: Some(job.target.channel.clone()),
+            target: Some(job.target.target.clone()),
+            level: job.level,
+            severity: job.alert.severity,
+            attempt: None,
+            told_under: None,
+        }
+    }
+}
+
+/// One invocation: every delivery job of an SNS event, in order, or a throttle's flush, within
+/// `left`. Logs one JSON line per audit entry; answers what it did (`{"delivered": n}`, `{"flushed":
+/// n}`).
+pub async fn handle<S, B, N, C, Z, H, T>(
+    deliverer: &Deliverer<S, B, N, C, Z, H, T>,
+    input: Input,
+    left: Duration,
+) -> Result<serde_json::Value, FunctionError>
+where
+    S: AlertStore,
+    B: Bus,
+    N: Notifier,
+    C: Clock,
+    Z: Sleeper,
+    H: HoldStore,
+    T: FlushTimer,
+{
+    match input {
+        Input::Flush { flush } => {
+            let entries = deliverer.flush(&flush, left).await?;
+            log_entries(&entries);
+            Ok(serde_json::json!({ "flushed": entries.len() }))
+        }
+        Input::Sns(sns) => {
+            let jobs: Vec<DeliveryJob> = tocsin_lambda::sns::messages(&sns, "a delivery job")?;
+            for job in &jobs {
+                let entries = deliverer.deliver(job, left).await?;
+                log_entries(&entries);
+            }
+            Ok(serde_json::json!({ "delivered": jobs.len() }))
+        }
+    }
+}
+
+/// One JSON log line per audit entry written, like the router's and escalate's: the alert id and what
+/// happened (inside the runtime's span, so with the request id and the trace id). No target, reason or
+/// message text.
+fn log_entries(entries: &[AuditEntry]) {
+    // A job for a destination the config does not give the channel: one EMF line, which the
+    // template's DestinationRefusedAlarm watches.
+    let refused = entries
+        .iter()
+        .filter(|e| e.reason.starts_with(REFUSED))
+        .count();
+    if refused > 0 {
+        println!(
+            "{}",
+            serde_json::json!({
+                "_aws": {"Timestamp": Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
+                    "Namespace": "tocsin", "Dimensions": [[]],
+                    "Metrics": [{"Name": "DestinationRefused", "Unit": "Count"}]}]},
+                "DestinationRefused": refused,
+            })
+        );
+    }
+    for e in entries {
+        tracing::info!(
+            alert = %e.alert,
+            action = e.action.as_str(),
+            channel = e.channel.as_deref().unwrap_or(""),
+            level = e.level.unwrap_or(0),
+            "delivery"
+        );
+    }
+}

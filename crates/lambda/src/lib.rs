@@ -102,11 +102,10 @@ impl From<RouterError> for FunctionError {
     /// write included: the retry reads the item again), and so any failure added later, since a
     /// retry that fails again still ends in the dead-letter queue.
     fn from(e: RouterError) -> Self {
-        match &e {
-            RouterError::Illegal(_) => FunctionError::permanent(e),
-            RouterError::Bus(b) if !b.is_retryable() => FunctionError::permanent(e),
-            RouterError::Scheduler(k) if !k.is_retryable() => FunctionError::permanent(e),
-            _ => FunctionError::retryable(e),
+        if matches!(e, RouterError::Illegal(_)) || e.is_refused() {
+            FunctionError::permanent(e)
+        } else {
+            FunctionError::retryable(e)
         }
     }
 }

@@ -86,6 +86,18 @@ pub enum RouterError {
     Illegal(#[from] IllegalTransition),
 }
 
+impl RouterError {
+    /// Whether the bus or the scheduler refused a message or timer as it is: a retry fails the same
+    /// way.
+    pub fn is_refused(&self) -> bool {
+        match self {
+            RouterError::Bus(e) => !e.is_retryable(),
+            RouterError::Scheduler(e) => !e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
 /// Tunables of the router.
 #[derive(Debug, Clone, Copy)]
 pub struct RouterSettings {

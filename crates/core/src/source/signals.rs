@@ -351,6 +351,8 @@ fn opt_t_or_epoch(
                 #[allow(clippy::cast_possible_truncation)]
                 chrono::DateTime::from_timestamp_millis(millis.round() as i64)
             })
+            // RFC 3339, which an alert is written in, has no year past 9999.
+            .filter(|t| chrono::Datelike::year(t) <= 9999)
             .map(Some)
             .ok_or_else(|| ParseError::new(key, format!("epoch time {n} is out of range")))
         }

@@ -1199,3 +1199,22 @@ fn amazon_managed_prometheus_json_through_sns_is_read_as_an_alertmanager_body() 
     let e = err_of(&sns_event(&["[FIRING:1] HighErrorRate".to_owned()]));
     assert!(e.contains("a plain-text SNS message"), "{e}");
 }
+
+/// An epoch time past the year 9999 (Synthetics' `updated-on` in seconds or milliseconds) is refused
+/// with a reason naming the field: an alert carrying it could not be read back from its own JSON
+/// (RFC 3339 has no such year), so the router would refuse what ingest published.
+#[test]
+fn an_epoch_time_past_the_year_9999_is_refused_not_published() {
+    let mut ev: serde_json::Value =
+        serde_json::from_slice(&fixture("synthetics/canary-status-error.json")).unwrap();
+    ev["detail"]["updated-on"] = serde_json::json!(1.0e15);
+    let err = parse(ev.to_string().as_bytes()).unwrap_err().to_string();
+    assert!(
+        err.contains("updated-on") && err.contains("out of range"),
+        "{err}"
+    );
+    ev["detail"]["updated-on"] = serde_json::json!(1_795_000_000);
+    let a = &parse(ev.to_string().as_bytes()).unwrap()[0];
+    let back: Alert = serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap();
+    assert_eq!(back.state_changed_at, a.state_changed_at);
+}

@@ -203,7 +203,13 @@ pub(crate) fn parse_http_time(s: &str) -> Option<DateTime<Utc>> {
         "dec" => 12,
         _ => return None,
     };
-    let year: i32 = parts.next()?.parse().ok()?;
+    // Four digits, as RFC 1123 writes it: a longer year parses, and an alert carrying it could not be
+    // read back (RFC 3339 has no year past 9999).
+    let year = parts.next()?;
+    if year.len() != 4 || !year.bytes().all(|d| d.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = year.parse().ok()?;
     let mut hms = parts.next()?.split(':');
     let (hour, minute, second): (u32, u32, u32) = (
         hms.next()?.parse().ok()?,
@@ -233,6 +239,15 @@ fn two(a: u8, b: u8) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `make fuzz` (fuzz/regressions/source): a Health `startTime` of year 20600 parsed, and
+    /// the alert it made serialized as `+20600-...`, which no reader of the alert (the router) takes.
+    #[test]
+    fn an_http_date_needs_a_four_digit_year() {
+        assert_eq!(parse_http_time("Sun, 05 Jun 20600 1:51:10 GMT"), None);
+        assert_eq!(parse_http_time("Sun, 05 Jun 206 1:51:10 GMT"), None);
+        assert!(parse_http_time("Sun, 05 Jun 2016 1:51:10 GMT").is_some());
+    }
     use crate::model::format_time;
 
     fn t(s: &str) -> String {

@@ -290,11 +290,19 @@ impl EventBridgeScheduler {
 /// [`tocsin_lambda::trace::TRACE_KEY`] (Scheduler does not carry traces; the escalate function
 /// continues this one).
 pub fn timer_input(tick: &Timer, trace: Option<String>) -> Result<String, serde_json::Error> {
-    let Some(header) = trace else {
+    if trace.is_none() {
         return serde_json::to_string(tick);
-    };
-    let mut value = serde_json::to_value(tick)?;
-    if let Some(fields) = value.as_object_mut() {
+    }
+    with_trace(serde_json::to_value(tick)?, trace)
+}
+
+/// A schedule's Input object with the trace header of the work that set it (as [`timer_input`]):
+/// the SMS throttle's flush and the Health sweep continue the trace as escalate does.
+fn with_trace(
+    mut value: serde_json::Value,
+    trace: Option<String>,
+) -> Result<String, serde_json::Error> {
+    if let (Some(header), Some(fields)) = (trace, value.as_object_mut()) {
         fields.insert(tocsin_lambda::trace::TRACE_KEY.into(), header.into());
     }
     serde_json::to_string(&value)
@@ -304,8 +312,11 @@ pub fn timer_input(tick: &Timer, trace: Option<String>) -> Result<String, serde_
 /// function's own ARN) with `{"flush": {...}}` as its input.
 impl FlushTimer for EventBridgeScheduler {
     async fn schedule_flush(&self, flush: &Flush) -> Result<(), SchedulerError> {
-        let input = serde_json::to_string(&serde_json::json!({ "flush": flush }))
-            .map_err(|e| SchedulerError::Refused(format!("encode flush: {e}")))?;
+        let input = with_trace(
+            serde_json::json!({ "flush": flush }),
+            tocsin_lambda::trace::current(),
+        )
+        .map_err(|e| SchedulerError::Refused(format!("encode flush: {e}")))?;
         self.create(&flush.timer_name(), flush.due, input).await
     }
 }
@@ -314,7 +325,8 @@ impl FlushTimer for EventBridgeScheduler {
 /// ingest function's own ARN) with `{"health_pages_flush": {"key": ...}}` as its input.
 impl SweepTimer for EventBridgeScheduler {
     async fn schedule_sweep(&self, key: &str, at: DateTime<Utc>) -> Result<(), SchedulerError> {
-        let input = serde_json::to_string(&SweepInput::new(key))
+        let input = serde_json::to_value(SweepInput::new(key))
+            .and_then(|v| with_trace(v, tocsin_lambda::trace::current()))
             .map_err(|e| SchedulerError::Refused(format!("encode health pages sweep: {e}")))?;
         self.create(&sweep_name(key), at, input).await
     }
@@ -461,6 +473,20 @@ mod tests {
         assert_eq!(
             timer_input(&tick, None).unwrap(),
             serde_json::to_string(&tick).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_sweeps_input_carries_the_trace_that_set_it_and_is_as_before_without() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+        let sweep = serde_json::to_value(SweepInput::new("k")).unwrap();
+        let traced: serde_json::Value =
+            serde_json::from_str(&with_trace(sweep.clone(), Some(header.into())).unwrap()).unwrap();
+        assert_eq!(traced[tocsin_lambda::trace::TRACE_KEY], header);
+        assert_eq!(traced["health_pages_flush"]["key"], "k");
+        assert_eq!(
+            with_trace(sweep, None).unwrap(),
+            serde_json::to_string(&SweepInput::new("k")).unwrap()
         );
     }
     use std::collections::HashMap;

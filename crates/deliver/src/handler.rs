@@ -75,6 +75,10 @@ pub enum Input {
     Flush {
         /// Whose held messages, and the window's end.
         flush: Flush,
+        /// The X-Ray trace of the invocation that held the first message (Scheduler starts a trace
+        /// of its own): the summary's send continues it.
+        #[serde(default)]
+        trace_header: Option<String>,
     },
 }
 
@@ -846,8 +850,12 @@ where
     T: FlushTimer,
 {
     match input {
-        Input::Flush { flush } => {
-            let entries = deliverer.flush(&flush, left).await?;
+        Input::Flush {
+            flush,
+            trace_header,
+        } => {
+            let entries =
+                tocsin_lambda::trace::carrying(trace_header, deliverer.flush(&flush, left)).await?;
             log_entries(&entries);
             Ok(serde_json::json!({ "flushed": entries.len() }))
         }

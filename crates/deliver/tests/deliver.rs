@@ -674,7 +674,22 @@ fn a_deliver_function_takes_sns_deliveries_and_its_own_flush_schedules() {
     ));
     let flush = r#"{"flush":{"channel":"oncall-sms","key":"sms#oncall-sms#+447700900001","due":"2026-11-20T02:11:00Z"}}"#;
     match serde_json::from_str::<Input>(flush).unwrap() {
-        Input::Flush { flush } => assert_eq!(flush.key, "sms#oncall-sms#+447700900001"),
+        Input::Flush {
+            flush,
+            trace_header,
+        } => {
+            assert_eq!(flush.key, "sms#oncall-sms#+447700900001");
+            assert_eq!(trace_header, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A flush scheduled within a traced invocation carries its trace (Scheduler starts its own).
+    let traced = r#"{"flush":{"channel":"oncall-sms","key":"k","due":"2026-11-20T02:11:00Z"},"trace_header":"Root=1-5759e988-bd862e3fe1be46a994272793"}"#;
+    match serde_json::from_str::<Input>(traced).unwrap() {
+        Input::Flush { trace_header, .. } => assert_eq!(
+            trace_header.as_deref(),
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793")
+        ),
         other => panic!("{other:?}"),
     }
     assert!(

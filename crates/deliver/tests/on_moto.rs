@@ -261,7 +261,8 @@ async fn an_sms_storm_to_one_phone_is_one_text_then_one_summary_from_the_schedul
         target.arn(),
         "arn:aws:lambda:us-east-1:123456789012:function:tocsin-deliver-oncall-sms"
     );
-    let Input::Flush { flush } = serde_json::from_str::<Input>(target.input().unwrap()).unwrap()
+    let Input::Flush { flush, .. } =
+        serde_json::from_str::<Input>(target.input().unwrap()).unwrap()
     else {
         panic!("the schedule's input is not a flush: {:?}", target.input());
     };

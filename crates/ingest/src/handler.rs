@@ -14,7 +14,7 @@
 
 use thiserror::Error;
 use tocsin_core::Alert;
-use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepInput, SweepTimer};
+use tocsin_core::pages::{Added, PageStore, SWEEP_AFTER, SweepClaim, SweepTimer};
 use tocsin_core::ports::{Bus, BusError, Clock, SchedulerError, StoreError, SystemClock};
 use tocsin_core::source::{
     HEALTH_PAGES_LABEL as PAGES_LABEL, HealthPage, ParseError, join_pages, parse_all,
@@ -84,9 +84,19 @@ pub struct Ingested {
 }
 
 /// The sweep's key when `payload` is a sweep, not an event. Looked at before any source parser, so a
-/// sweep is never read as an unknown event; only an object whose one key is `health_pages_flush` is
-/// one, so a real event that merely mentions the word is parsed as usual.
-fn sweep_key(payload: &[u8]) -> Option<String> {
+/// sweep is never read as an unknown event; only an object whose keys are `health_pages_flush` (and
+/// the trace header the schedule carries) is one, so a real event that merely mentions the word is
+/// parsed as usual.
+/// With the key, the trace header the schedule carries (`trace_header`), if any.
+fn sweep_key(payload: &[u8]) -> Option<(String, Option<String>)> {
+    /// `tocsin_core::pages::SweepInput` as the schedule carries it: with the trace header when there is one.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sweep {
+        health_pages_flush: tocsin_core::pages::SweepRequest,
+        #[serde(default)]
+        trace_header: Option<String>,
+    }
     let rest = payload.trim_ascii_start().strip_prefix(b"{")?;
     if !rest
         .trim_ascii_start()
@@ -94,9 +104,9 @@ fn sweep_key(payload: &[u8]) -> Option<String> {
     {
         return None;
     }
-    serde_json::from_slice::<SweepInput>(payload)
+    serde_json::from_slice::<Sweep>(payload)
         .ok()
-        .map(|s| s.health_pages_flush.key)
+        .map(|s| (s.health_pages_flush.key, s.trace_header))
 }
 
 /// The ingest function's ports: where alerts go, where pages wait, the sweep timer and the clock.
@@ -127,8 +137,9 @@ impl<B: Bus, P: PageStore, T: SweepTimer, C: Clock> Ingest<B, P, T, C> {
     /// Handles one invocation: a sweep, or an event whose alerts are published and whose Health pages
     /// are held or joined.
     pub async fn handle(&self, payload: &[u8]) -> Result<Ingested, IngestError> {
-        if let Some(key) = sweep_key(payload) {
-            return self.sweep(&key).await;
+        if let Some((key, trace)) = sweep_key(payload) {
+            // The trace of the invocation that held the first page (Scheduler starts its own).
+            return tocsin_lambda::trace::carrying(trace, self.sweep(&key)).await;
         }
         let parsed = parse_all(payload).map_err(IngestError::Invalid)?;
         for a in &parsed.alerts {
@@ -482,6 +493,22 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, IngestError::Invalid(_)), "{err}");
         assert!(i.bus.take_alerts().is_empty());
+    }
+
+    /// The sweep's schedule carries the trace of the invocation that held the first page (Scheduler
+    /// starts a trace of its own): a sweep with it is still a sweep, and the trace comes with it.
+    #[test]
+    fn a_sweep_carrying_its_trace_header_is_still_a_sweep() {
+        let h = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+        let input = format!(r#"{{"health_pages_flush": {{"key": "k"}}, "trace_header": "{h}"}}"#);
+        assert_eq!(
+            sweep_key(input.as_bytes()),
+            Some(("k".to_string(), Some(h.to_string())))
+        );
+        assert_eq!(
+            sweep_key(br#"{"health_pages_flush": {"key": "k"}}"#),
+            Some(("k".to_string(), None))
+        );
     }
 
     #[tokio::test]

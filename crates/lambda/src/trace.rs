@@ -1,9 +1,10 @@
 //! The X-Ray trace across hand-offs. SNS carries it by itself: Lambda puts the invocation's trace
 //! header in `_X_AMZN_TRACE_ID`, the SDK sends it with every publish, and the topics (TracingConfig
 //! Active) hand it to the subscribed function. EventBridge Scheduler does not: a schedule fires in a
-//! trace of its own. So the timers' Input carries the header that set them ([`TRACE_KEY`]), and the
-//! escalate function runs its work [`carrying`] it: its own publishes (the pages it sends on) and the
-//! timers it sets then belong to the alert's trace, and its log lines name it.
+//! trace of its own. So every schedule's Input carries the header that set it ([`TRACE_KEY`]): the
+//! escalate function runs a timer's work [`carrying`] it (its own publishes, the pages it sends on,
+//! and the timers it sets then belong to the alert's trace, and its log lines name it), a deliver
+//! function its SMS throttle's flush, and ingest a Health event's sweep.
 
 use std::future::Future;
 

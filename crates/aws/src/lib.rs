@@ -7,6 +7,7 @@
 pub mod dynamo;
 pub mod emulator;
 pub mod hold;
+pub mod https;
 #[cfg(feature = "deliver")]
 pub mod notifier;
 pub mod pages;
@@ -14,6 +15,8 @@ pub mod scheduler;
 mod sdk_error;
 #[cfg(feature = "secretsmanager")]
 pub mod secrets;
+pub mod send_error;
+#[cfg(feature = "ses")]
 pub mod ses;
 pub mod sms;
 pub mod sns;
@@ -25,6 +28,8 @@ pub use pages::DynamoPages;
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};
 #[cfg(feature = "secretsmanager")]
 pub use secrets::{SecretsError, SecretsManager};
-pub use ses::{SenderConfigError, SesEmail};
+pub use send_error::SenderConfigError;
+#[cfg(feature = "ses")]
+pub use ses::SesEmail;
 pub use sms::SnsSms;
 pub use sns::{SnsBus, SnsBusError};

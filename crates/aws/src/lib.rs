@@ -3,6 +3,10 @@
 //! Each adapter keeps the semantics of its embedded twin in `tocsin-local`, and the same contract
 //! suite from `tocsin_core::contract` runs against both (here against moto, see
 //! `scripts/with-moto.sh`).
+//!
+//! Features keep each function to the SDK clients it calls: DynamoDB, SNS and Scheduler are always
+//! linked (every function calls them), Secrets Manager only with `secretsmanager`, SES v2 only with
+//! `ses` (both turned on by `deliver`).
 
 pub mod dynamo;
 pub mod emulator;

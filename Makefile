@@ -73,15 +73,19 @@ lambda-tools:
 	bash scripts/venv-install.sh cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
 
-# One cargo invocation for every function (one feature resolution, dependencies built once), then the
+# One cargo invocation per function (its package, tocsin-<bin>), so that each resolves its own
+# features and links only the SDK clients it calls (features on tocsin-aws), not the union of every
+# function's and the `tocsin` command's; dependencies whose features agree are built once. Then the
 # zip sizes: target/lambda/<bin>/bootstrap.zip is what Lambda runs.
 build: lambda-tools
-	PATH="$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
-		$(foreach b,$(LAMBDA_BINS),--bin $(b))
+	for b in $(LAMBDA_BINS); do \
+		PATH="$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
+			-p tocsin-$$b --bin $$b || exit 1; \
+	done
 	@for b in $(LAMBDA_BINS); do \
 		printf '%-10s %9d bytes zipped  %9d bytes unzipped\n' $$b \
-			$$(stat -c %s target/lambda/$$b/bootstrap.zip) \
-			$$(unzip -Zt target/lambda/$$b/bootstrap.zip | awk '{print $$3}'); \
+			$$(stat -c %s $${CARGO_TARGET_DIR:-target}/lambda/$$b/bootstrap.zip) \
+			$$(unzip -Zt $${CARGO_TARGET_DIR:-target}/lambda/$$b/bootstrap.zip | awk '{print $$3}'); \
 	done
 
 # sam build runs cargo lambda itself (BuildMethod rust-cargolambda, CodeUri the workspace root).
@@ -90,11 +94,12 @@ deploy: lambda-tools
 	cd infra && PATH="$(VENV)/bin:$$PATH" sam build && PATH="$(VENV)/bin:$$PATH" sam deploy --guided
 
 # Init time, peak RSS, time per record and AWS calls of each function, run on this machine under a local
-# Runtime API against moto, for BENCHMARKS.md (KIND=critical|medium, RECORDS=1000).
+# Runtime API against moto, for BENCHMARKS.md (KIND=critical|medium, RECORDS=1000). Each function is
+# built on its own, as `make build` does.
 KIND ?= critical
 RECORDS ?= 1000
 figures:
-	$(CARGO) build --release $(foreach b,$(LAMBDA_BINS),--bin $(b))
+	for b in $(LAMBDA_BINS); do $(CARGO) build --release -p tocsin-$$b --bin $$b || exit 1; done
 	bash scripts/with-moto.sh $(VENV)/bin/python scripts/lambda-figures.py --kind $(KIND) --records $(RECORDS)
 
 # The chaos run (tests/chaos.rs, ignored by `cargo test`): the function binaries of the workspace build

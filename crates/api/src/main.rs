@@ -3,7 +3,6 @@
 //! (read once, held for the sandbox's life) through `tocsin_aws::wiring`, the settings from the
 //! environment, then serves API Gateway HTTP API requests through the handler.
 
-use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
 use tocsin_api::{Api, ApiSettings};
 
@@ -12,7 +11,7 @@ async fn main() -> Result<(), Error> {
     tocsin_lambda::init_tracing();
     let get = |n: &str| std::env::var(n).ok();
     let config = tocsin_lambda::load_config(get)?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = tocsin_aws::wiring::sdk().await?;
     let links = tocsin_aws::wiring::link_keys(&sdk, get).await?;
     let integrations = tocsin_aws::wiring::integration_keys(&sdk, get).await?;
     let settings = ApiSettings::from_env(get, links, Some(integrations))?;

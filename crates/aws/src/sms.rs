@@ -3,7 +3,7 @@
 //!
 //! The number is checked before any call (E.164: `+` and 8-15 digits), so a typo in the directory is a
 //! permanent `bad_address` rather than a service round trip. SNS failures are classified on the SDK's
-//! error variants, as in [`crate::ses`], which holds the shared transport half.
+//! error variants, as SES failures are; the shared half is [`crate::send_error`].
 //!
 //! An opted-out number is not an error at `Publish`: SNS accepts the message and drops it, and says so
 //! only in its SMS delivery-status logs. There is no `OptedOut` variant to classify.
@@ -18,7 +18,7 @@ use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
 use tracing::debug;
 
-use crate::ses::{
+use crate::send_error::{
     SenderConfigError, permanent, service_failure, transport_failure, unmodelled_service_error,
 };
 

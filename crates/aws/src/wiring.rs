@@ -5,6 +5,9 @@
 //! channel's sender from the notifier registry ([`crate::notifier`]) and its SMS throttle. Secrets
 //! are read here, once, at cold start ([`link_keys`], [`integration_keys`], [`channel_secrets`]).
 //!
+//! The `SdkConfig` comes from [`sdk`]: the SDK's default chain (Lambda's environment credentials and
+//! region) with the HTTPS client of [`crate::https`], whose roots are compiled in.
+//!
 //! Everything a function needs and lacks fails the cold start with a [`WiringError`] naming the
 //! variable or setting, never its value.
 
@@ -28,6 +31,9 @@ pub enum WiringError {
     /// A required variable is unset or empty.
     #[error(transparent)]
     MissingEnv(#[from] MissingEnv),
+    /// The HTTPS client could not be built.
+    #[error("https client: {0}")]
+    Https(#[from] aws_smithy_http_client::HttpClientError),
     /// The scheduler settings are wrong.
     #[error(transparent)]
     Scheduler(#[from] SchedulerConfigError),
@@ -65,6 +71,16 @@ pub enum WiringError {
     #[cfg(feature = "deliver")]
     #[error(transparent)]
     Channel(#[from] tocsin_channels::BuildError),
+}
+
+/// The SDK configuration of a cold start: the default chain of credentials, region and settings
+/// (on Lambda, the environment), with the HTTPS client of [`crate::https`], whose roots are compiled
+/// in. Every function's `main.rs` loads it once.
+pub async fn sdk() -> Result<SdkConfig, WiringError> {
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::https::client()?)
+        .load()
+        .await)
 }
 
 /// Builds the router from `TABLE_NAME`, `DELIVERIES_TOPIC_ARN` and the scheduler's variables, read

@@ -35,6 +35,9 @@ pub fn client() -> Result<Client, BuildError> {
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
+    // reqwest's TLS takes the process's default crypto provider: aws-lc-rs, the one the SDK's client
+    // uses, so a deliver function links one. Already installed (by a second caller, say) is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let built = Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         // Small POSTs: waiting to coalesce them with more data only adds latency to a page.

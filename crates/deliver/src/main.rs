@@ -2,7 +2,6 @@
 //! wires its sender (the notifier registry), store, topic and SMS throttle through `tocsin_aws::wiring`
 //! and runs the handler on delivery jobs (SNS) and throttle flushes (its own schedules).
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tocsin_deliver::{Deliverer, Input, Settings, handle};
 
@@ -11,7 +10,7 @@ async fn main() -> Result<(), Error> {
     tocsin_lambda::init_tracing();
     let get = |n: &str| std::env::var(n).ok();
     let config = tocsin_lambda::load_config(get)?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = tocsin_aws::wiring::sdk().await?;
     let w = tocsin_aws::wiring::deliver_from_env(&config, &sdk, get).await?;
     let settings = Settings::deployed(w.api_base_url, w.link_keys);
     let (config, notifier) = (std::sync::Arc::new(config), w.notifier);

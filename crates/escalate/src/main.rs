@@ -2,7 +2,6 @@
 //! EventBridge Scheduler for the next step) through `tocsin_aws::wiring`, and runs the handler on each
 //! Scheduler invocation.
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -10,7 +9,7 @@ async fn main() -> Result<(), Error> {
     tocsin_lambda::init_tracing();
     let get = |n: &str| std::env::var(n).ok();
     let config = tocsin_lambda::load_config(get)?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = tocsin_aws::wiring::sdk().await?;
     let router = &tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -2,7 +2,6 @@
 //! `tocsin_aws::wiring` and runs the handler on whatever invokes it (SNS, EventBridge, the CloudWatch
 //! alarm action, its own sweep schedules: the handler tells them apart).
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use tocsin_ingest::{Ingest, handle};
@@ -10,7 +9,7 @@ use tocsin_ingest::{Ingest, handle};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tocsin_lambda::init_tracing();
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = tocsin_aws::wiring::sdk().await?;
     let w = &tocsin_aws::wiring::ingest_from_env(&sdk, |n| std::env::var(n).ok())?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {

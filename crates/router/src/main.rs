@@ -4,7 +4,6 @@
 
 mod handler;
 
-use aws_config::BehaviorVersion;
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -14,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let get = |n: &str| std::env::var(n).ok();
     // Fail fast at cold start: a missing variable or a broken config is not an alert's fault.
     let config = tocsin_lambda::load_config(get)?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = tocsin_aws::wiring::sdk().await?;
     let router = &tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         let deadline = tocsin_lambda::deadline(&event.context);

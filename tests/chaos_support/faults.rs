@@ -104,7 +104,7 @@ impl FaultProxy {
             rate,
             kind,
             upstream: upstream.trim_end_matches('/').to_string(),
-            client: reqwest::Client::builder()
+            client: crate::support::http()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),

@@ -43,6 +43,14 @@ pub fn missing(what: &str) {
     let _ = writeln!(std::io::stderr(), "skipped e2e: {what}");
 }
 
+/// A builder for the tests' own HTTP clients. reqwest is built without a crypto provider of its own
+/// (the functions' HTTPS runs on aws-lc-rs, which `tocsin_channels::http::client` installs), so the
+/// process's default is installed first.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// target/debug: the test executable is target/debug/deps/e2e-<hash>.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -205,10 +213,7 @@ impl Lambda {
             watch,
             functions: BTreeMap::new(),
             dir: dir.to_path_buf(),
-            http: reqwest::Client::builder()
-                .timeout(INVOKE_TIMEOUT)
-                .build()
-                .unwrap(),
+            http: http().timeout(INVOKE_TIMEOUT).build().unwrap(),
         }
     }
 
@@ -289,7 +294,7 @@ impl ArnProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         // No timeout: a runtime's `next` waits for the next invocation as long as it takes.
-        let client = reqwest::Client::new();
+        let client = http().build().unwrap();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let client = client.clone();

@@ -463,10 +463,13 @@ def main():
         "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/tocsin-scheduler",
     }
     deliver_env = {**common, "API_BASE_URL": "https://api.example.com", "LINK_KEYS_SECRET_ARN": link_keys}
+    # ingest holds the pages of paged Health events in the table and schedules their sweep.
+    ingest_env = {"ALERTS_TOPIC_ARN": st["alerts"], "TABLE_NAME": st["table"],
+                  "SCHEDULE_GROUP": st["group"], "SCHEDULER_ROLE_ARN": sched_env["SCHEDULER_ROLE_ARN"]}
     binp = lambda b: os.path.join(args.target_dir, b)
     if args.init_runs:
         envs = {
-            "ingest": {"ALERTS_TOPIC_ARN": st["alerts"]},
+            "ingest": ingest_env,
             "router": {**common, **sched_env},
             "deliver (ops-slack)": {**deliver_env, "CHANNEL_NAME": "ops-slack", "CHANNEL_SECRET_ARN": slack_secret},
             "deliver (oncall-email)": {**deliver_env, "CHANNEL_NAME": "oncall-email"},
@@ -489,7 +492,7 @@ def main():
               f"{res['invocations']} invocation(s), {res['busy_ms']} ms busy  {status}", file=sys.stderr)
 
     # ingest
-    res = run(binp("ingest"), {"ALERTS_TOPIC_ARN": st["alerts"]}, sns_events(alarm_messages(n, args.kind), "arn:aws:sns:us-east-1:123456789012:alarms"), proxy)
+    res = run(binp("ingest"), ingest_env, sns_events(alarm_messages(n, args.kind), "arn:aws:sns:us-east-1:123456789012:alarms"), proxy)
     record("ingest", "ingest", res, n)
     alerts = drain(st["sqs"], st["taps"]["alerts"], n)
     # router

@@ -79,8 +79,21 @@ pub enum WiringError {
 pub async fn sdk() -> Result<SdkConfig, WiringError> {
     Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(crate::https::client()?)
+        .retry_config(retry_config())
         .load()
         .await)
+}
+
+/// The functions' SDK retry: the standard mode with 5 attempts (the SDK's default is 3), backoff
+/// capped at 2 s so that five fit in an invocation. Lambda retries a failed asynchronous invocation
+/// only twice, a minute and two apart, and the retry repeats every call before the one that failed;
+/// a throttle or 5xx absorbed inside the call costs far less. `make chaos` at 30 % faults with the
+/// default dead-lettered 48 of 752 deliveries, 26 of them on a DynamoDB call that failed three times
+/// running.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_max_backoff(std::time::Duration::from_secs(2))
 }
 
 /// Builds the router from `TABLE_NAME`, `DELIVERIES_TOPIC_ARN` and the scheduler's variables, read

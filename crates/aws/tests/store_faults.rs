@@ -382,6 +382,31 @@ async fn the_sdk_standard_retry_absorbs_a_single_throttle() {
     );
 }
 
+/// The functions' SDK retry (`tocsin_aws::wiring::retry_config`: 5 attempts, backoff at most 2 s)
+/// absorbs four throttles of one call in a row, where the default's 3 attempts fail the call and the
+/// whole invocation with it. `make chaos` at 30 % faults with the default dead-lettered 48 of 752
+/// deliveries after Lambda's two retries, 26 of them a DynamoDB call failing three times running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_retry_absorbs_four_throttles_of_one_call() {
+    let options = Options {
+        functions_retry: true,
+        ..Options::PROXIED
+    };
+    let Some(h) = moto_table("fault-fn-retry", options).await else {
+        return;
+    };
+    let claim = contract::claim("absorbed-4", t0());
+    h.proxy()
+        .fail_next(4, Some("PutItem"), Fault::ThroughputExceeded);
+    assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
+    let seen = h.proxy().take_seen();
+    assert_eq!(
+        seen.iter().map(|s| s.faulted).collect::<Vec<_>>(),
+        [true, true, true, true, false],
+        "four throttles, then the claim went through"
+    );
+}
+
 /// A `LocalBus` whose next publish fails, as SNS does when it throttles.
 struct FlakyBus {
     inner: LocalBus,

@@ -23,6 +23,9 @@ pub struct Options {
     /// The SDK's default retries (standard mode, 3 attempts); off, one attempt, so that a fault
     /// reaches the store.
     pub sdk_retries: bool,
+    /// The functions' retries instead (`tocsin_aws::wiring::retry_config`), as every deployed
+    /// function's clients have them.
+    pub functions_retry: bool,
 }
 
 impl Options {
@@ -31,11 +34,13 @@ impl Options {
     pub const DIRECT: Options = Options {
         through_proxy: false,
         sdk_retries: true,
+        functions_retry: false,
     };
     /// Through the one-at-a-time proxy, with the SDK's default retries.
     pub const PROXIED: Options = Options {
         through_proxy: true,
         sdk_retries: true,
+        functions_retry: false,
     };
 }
 
@@ -78,6 +83,8 @@ pub async fn moto_table(test: &str, options: Options) -> Option<Moto> {
     let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
     if !options.sdk_retries {
         config = config.retry_config(RetryConfig::disabled());
+    } else if options.functions_retry {
+        config = config.retry_config(tocsin_aws::wiring::retry_config());
     }
     let client = aws_sdk_dynamodb::Client::from_conf(config.build());
     let table = tocsin_aws::emulator::unique_name(&format!("test-{test}"));

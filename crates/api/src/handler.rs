@@ -115,7 +115,11 @@ where
         );
     }
     for line in &resp.emf {
-        println!("{line}");
+        // With the trace, as every other line of the invocation.
+        match serde_json::from_str(line) {
+            Ok(v) => println!("{}", tocsin_lambda::trace::emf_line(v)),
+            Err(_) => println!("{line}"),
+        }
     }
     to_lambda(resp)
 }

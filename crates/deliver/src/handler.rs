@@ -883,12 +883,12 @@ fn log_entries(entries: &[AuditEntry]) {
     if refused > 0 {
         println!(
             "{}",
-            serde_json::json!({
+            tocsin_lambda::trace::emf_line(serde_json::json!({
                 "_aws": {"Timestamp": Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
                     "Namespace": "tocsin", "Dimensions": [[]],
                     "Metrics": [{"Name": "DestinationRefused", "Unit": "Count"}]}]},
                 "DestinationRefused": refused,
-            })
+            }))
         );
     }
     for e in entries {

@@ -41,6 +41,18 @@ pub fn carried() -> Option<String> {
     CARRIED.try_with(Clone::clone).ok()
 }
 
+/// An embedded-metric-format line (a JSON object the function prints itself, outside `tracing`) with
+/// the trace it belongs to, as every other log line of the invocation has: `xrayTraceId`, the root
+/// of [`current`], when there is one.
+pub fn emf_line(mut line: serde_json::Value) -> String {
+    if let (Some(header), Some(fields)) = (current(), line.as_object_mut()) {
+        if let Some(root) = root(&header) {
+            fields.insert("xrayTraceId".into(), root.into());
+        }
+    }
+    line.to_string()
+}
+
 /// The trace's root (`1-5759e988-bd862e3fe1be46a994272793`) from a header
 /// (`Root=...;Parent=...;Sampled=1`), for log lines.
 pub fn root(header: &str) -> Option<&str> {
@@ -60,6 +72,17 @@ mod tests {
     use super::*;
 
     const H: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[tokio::test]
+    async fn a_metric_line_names_the_trace_it_was_printed_in() {
+        let line = carrying(Some(H.into()), async {
+            emf_line(serde_json::json!({"DestinationRefused": 1}))
+        })
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["xrayTraceId"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(v["DestinationRefused"], 1);
+    }
 
     #[tokio::test]
     async fn a_carried_header_is_current_inside_its_work_only() {

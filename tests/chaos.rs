@@ -129,17 +129,9 @@ async fn expected(config: Arc<Config>, s: &Scenario, key: &[u8]) -> Vec<Delivery
     let ring = tocsin_core::token::KeyRing::new("k1", [("k1".to_string(), key.to_vec())])
         .expect("the chaos link key is long enough");
     use tocsin_api::{Api, ApiSettings};
-    use tocsin_core::router::{Router, RouterSettings};
-    let p = tocsin_local::Embedded::new(config.clone(), s.t0);
+    let p = tocsin_local::Embedded::new(config, s.t0);
     let api = Api::new(
-        Router {
-            config,
-            store: p.store.clone(),
-            bus: p.bus.clone(),
-            scheduler: p.scheduler.clone(),
-            clock: p.clock.clone(),
-            settings: RouterSettings::default(),
-        },
+        p.router.clone(),
         ApiSettings {
             link_keys: ring.clone(),
             integration_keys: None,

@@ -643,7 +643,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// and the signing key never shows.
 pub fn api(data: &[u8]) {
     use tocsin_api::{Api, ApiSettings, Identity, Request};
-    use tocsin_core::router::{Router, RouterSettings};
     use tocsin_core::status::Audience;
     let mut u = Unstructured::new(data);
     let Ok(i) = ApiInput::arbitrary(&mut u) else {
@@ -652,18 +651,11 @@ pub fn api(data: &[u8]) {
     runtime().block_on(async move {
         let config = example_config();
         let start = base_alert().state_changed_at;
-        let p = tocsin_local::Embedded::new(config.clone(), start);
+        let p = tocsin_local::Embedded::new(config, start);
         let entries = p.ingest(base_alert()).await.expect("the fixture routes");
         let open = entries.first().map(|e| e.alert.clone()).unwrap_or_default();
         let api = Api::new(
-            Router {
-                config,
-                store: p.store.clone(),
-                bus: p.bus.clone(),
-                scheduler: p.scheduler.clone(),
-                clock: p.clock.clone(),
-                settings: RouterSettings::default(),
-            },
+            p.router.clone(),
             ApiSettings {
                 link_keys: ring(),
                 integration_keys: None,

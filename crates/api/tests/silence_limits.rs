@@ -9,7 +9,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use tocsin_api::{Api, ApiSettings, Identity, Request, Response};
 use tocsin_core::config::SilenceLimits;
-use tocsin_core::router::{Router, RouterSettings};
 use tocsin_core::status::Audience;
 use tocsin_core::token::KeyRing;
 use tocsin_local::{Embedded, LocalBus, MemoryStore, VirtualClock, VirtualScheduler};
@@ -27,16 +26,9 @@ fn api(limits: SilenceLimits) -> TestApi {
     let mut config = tocsin_core::config::load(&text).unwrap();
     config.noise.silences = limits;
     let config = Arc::new(config);
-    let p = Embedded::new(config.clone(), start());
+    let p = Embedded::new(config, start());
     Api::new(
-        Router {
-            config,
-            store: p.store.clone(),
-            bus: p.bus.clone(),
-            scheduler: p.scheduler.clone(),
-            clock: p.clock.clone(),
-            settings: RouterSettings::default(),
-        },
+        p.router.clone(),
         ApiSettings {
             link_keys: KeyRing::single("k1", vec![7; 32]).unwrap(),
             integration_keys: None,

@@ -117,7 +117,9 @@ impl Default for RouterSettings {
     }
 }
 
-/// The router, generic over its ports.
+/// The router, generic over its ports. A clone shares the state its adapters share (the embedded
+/// ones: the same memory store, bus, timers and clock).
+#[derive(Clone)]
 pub struct Router<S, B, K, C> {
     /// The routing config.
     pub config: Arc<Config>,

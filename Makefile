@@ -35,12 +35,17 @@ demo:
 # The end-to-end test (tests/e2e.rs) runs the function binaries under cargo-lambda's Runtime API: the
 # build step makes every bin with the test build's own feature resolution (so `cargo test` reuses them,
 # nothing is built twice), and CARGO_LAMBDA tells the test where cargo-lambda is.
+# No incremental caches in the test build: they double the disk a clean build takes and a CI run never
+# reuses them. `df` before and after puts the disk the run took in CI's log.
+test: export CARGO_INCREMENTAL = 0
 test: lint
+	@df -h . | tail -1
 	bash scripts/ensure-chromium.sh
 	bash scripts/venv-install.sh cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	$(CARGO) build --workspace --bins --tests
 	TOCSIN_REQUIRE_BROWSER=1 CARGO_LAMBDA=$(VENV)/bin/cargo-lambda bash scripts/with-moto.sh $(CARGO) test --workspace
 	target/debug/tocsin replay --config infra/tocsin.yaml $(SCENARIO) > /dev/null
+	@df -h . | tail -1; du -sh target
 
 lint: fmt clippy cfn-lint checkov
 

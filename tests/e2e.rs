@@ -630,8 +630,10 @@ async fn an_alarm_pages_escalates_is_acked_and_resolves_through_the_deployed_fun
         token.as_str(),
     ];
     // ingest runs before the alert has an id (the router opens it): its lines carry the alarm's
-    // fingerprint, which the alert item keeps (`fp_pk`).
-    let fingerprint = aws.alert_item(&alert_id).await["fp_pk"].clone();
+    // fingerprint, which the alert's record keeps.
+    let body: serde_json::Value =
+        serde_json::from_str(&aws.alert_item(&alert_id).await["body"]).unwrap();
+    let fingerprint = body["fingerprint"].as_str().unwrap().to_string();
     for (name, f) in &lambda.functions {
         let id = if name == "ingest" {
             &fingerprint

@@ -1915,16 +1915,16 @@ fn the_table_matches_the_stores_layout_and_every_function_and_queue_is_watched()
 fn a_wrong_index_or_an_unwatched_function_is_caught() {
     let t = repo_template();
     let wrong = t.replacen(
-        "{AttributeName: fp_sk, KeyType: RANGE}",
-        "{AttributeName: fp_at, KeyType: RANGE}",
+        "{AttributeName: status_sk, KeyType: RANGE}",
+        "{AttributeName: status_at, KeyType: RANGE}",
         1,
     );
     assert_ne!(wrong, t);
     assert_eq!(
         check_table(&repo_files(), &wrong),
         vec![
-            "Table: index by-fingerprint fp_pk:HASH fp_sk:RANGE ALL is missing",
-            "Table: index by-fingerprint fp_pk:HASH fp_at:RANGE ALL is not the code's",
+            "Table: index by-status status_pk:HASH status_sk:RANGE ALL is missing",
+            "Table: index by-status status_pk:HASH status_at:RANGE ALL is not the code's",
         ]
     );
     let no_pitr = t.replace(
@@ -2001,7 +2001,7 @@ fn the_code_side_sees_what_each_real_function_needs() {
     let router = get("router", None);
     for a in [
         "dynamodb:PutItem",
-        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
         "scheduler:CreateSchedule",
         "iam:PassRole",
     ] {

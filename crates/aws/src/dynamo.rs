@@ -62,8 +62,6 @@ use tracing::{debug, info};
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 /// The index of alerts by status, most severe first, then by service and opening time.
 pub const STATUS_INDEX: &str = "by-status";
-/// The index of a fingerprint's occurrences in opening order.
-pub const FINGERPRINT_INDEX: &str = "by-fingerprint";
 /// How long closed alerts and audit entries are kept unless [`DynamoStore::with_retention`] says
 /// otherwise: a little over a year, so that a yearly review still finds last year's incidents.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
@@ -77,7 +75,7 @@ const AUDIT_PREFIX: &str = "AUDIT#";
 const BATCH: usize = 25;
 /// Rounds of re-sending the items BatchWriteItem left unprocessed (throttling) before giving up.
 const BATCH_ROUNDS: u32 = 8;
-/// On real AWS a new table with two GSIs is usually ACTIVE within a minute.
+/// On real AWS a new table with its GSI is usually ACTIVE within a minute.
 const TABLE_WAIT: Duration = Duration::from_secs(300);
 
 /// Why [`DynamoStore::create_table_if_missing`] failed.
@@ -246,9 +244,10 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash).map_err(build)?)
             .key_schema(key("sk", KeyType::Range).map_err(build)?)
-            .global_secondary_indexes(index(STATUS_INDEX, "status_pk", "status_sk").map_err(build)?)
-            .global_secondary_indexes(index(FINGERPRINT_INDEX, "fp_pk", "fp_sk").map_err(build)?);
-        for name in ["pk", "sk", "status_pk", "status_sk", "fp_pk", "fp_sk"] {
+            .global_secondary_indexes(
+                index(STATUS_INDEX, "status_pk", "status_sk").map_err(build)?,
+            );
+        for name in ["pk", "sk", "status_pk", "status_sk"] {
             request = request.attribute_definitions(string_attr(name).map_err(build)?);
         }
         match request.send().await {
@@ -282,10 +281,8 @@ impl DynamoStore {
                 return Err(self.layout_error("DescribeTable returned no description".into()));
             };
             let indexes = desc.global_secondary_indexes();
-            for wanted in [STATUS_INDEX, FINGERPRINT_INDEX] {
-                if !indexes.iter().any(|i| i.index_name() == Some(wanted)) {
-                    return Err(self.layout_error(format!("index {wanted} is missing")));
-                }
+            if !indexes.iter().any(|i| i.index_name() == Some(STATUS_INDEX)) {
+                return Err(self.layout_error(format!("index {STATUS_INDEX} is missing")));
             }
             let table_active = desc.table_status() == Some(&TableStatus::Active);
             let indexes_active = indexes
@@ -526,76 +523,115 @@ impl AlertStore for DynamoStore {
     }
 
     async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        // No transaction (it bills every item in it twice): the checks are reads, then the alert is
+        // put if new, then the fingerprint's pointer moves to it if it still names what the caller
+        // read. A crash between the two puts leaves an alert nobody points at and nobody lists (not
+        // indexed while its opening is owed; a TTL takes it away): the retry of the same event
+        // decides the same id and takes it over, anyone else finds the pointer where it was.
+        // docs/storage.md, "Opening an occurrence".
         let fp = &record.fingerprint;
+        let changed = || {
+            StoreError::Conflict(format!(
+                "fingerprint {fp}: latest alert changed since it was read"
+            ))
+        };
         if record.previous.as_deref() == Some(record.id.as_str()) {
             return Err(StoreError::Conflict(format!(
                 "alert {} cannot follow itself",
                 record.id
             )));
         }
-        let alert = self.put(self.alert_item(record)?, "attribute_not_exists(pk)", &[])?;
-        let pointer_item = HashMap::from([
-            ("pk".to_string(), s(pointer_pk(fp))),
-            ("sk".to_string(), s(POINTER_SK)),
-            ("latest".to_string(), s(record.id.as_str())),
-        ]);
-        let mut items = vec![TransactWriteItem::builder().put(alert).build()];
-        match &record.previous {
-            None => {
-                let pointer = self.put(pointer_item, "attribute_not_exists(pk)", &[])?;
-                items.push(TransactWriteItem::builder().put(pointer).build());
-            }
-            Some(previous) => {
-                let pointer = self.put(
-                    pointer_item,
-                    "latest = :previous",
-                    &[(":previous", s(previous.as_str()))],
-                )?;
-                items.push(TransactWriteItem::builder().put(pointer).build());
-                // Liveness is read from the previous alert itself at commit time rather than from
-                // a copy on the pointer, so no update has to keep a copy in step. An absent item is a
-                // closed alert that TTL already deleted.
-                let not_live = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(alert_pk(previous)))
-                    .key("sk", s(ALERT_SK))
-                    .condition_expression(
-                        "attribute_not_exists(pk) OR NOT (#status IN (:open, :acknowledged))",
-                    )
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":open", s(Status::Open.as_str()))
-                    .expression_attribute_values(":acknowledged", s(Status::Acknowledged.as_str()))
-                    .build()
-                    .map_err(built)?;
-                items.push(
-                    TransactWriteItem::builder()
-                        .condition_check(not_live)
-                        .build(),
-                );
+        let latest = match self.get_item(pointer_pk(fp), POINTER_SK).await? {
+            Some(pointer) => Some(string_attr(&pointer, "latest")?),
+            None => None,
+        };
+        if latest.as_deref() == Some(record.id.as_str()) {
+            return Err(StoreError::Conflict(format!("alert {} exists", record.id)));
+        }
+        if latest != record.previous {
+            return Err(changed());
+        }
+        // Liveness never comes back once gone (resolved and closed are final), so a previous
+        // occurrence read as over here stays over; an absent one is closed and deleted by TTL.
+        if let Some(previous) = &record.previous {
+            if self
+                .get_alert(previous)
+                .await?
+                .is_some_and(|p| p.status.is_live())
+            {
+                return Err(StoreError::Conflict(format!(
+                    "fingerprint {fp} already has live alert {previous}"
+                )));
             }
         }
-        let result = self
+        let put = self
             .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.alert_item(record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let Err(err) = result else {
+        if let Err(err) = put {
+            let Some(PutItemError::ConditionalCheckFailedException(failed)) =
+                err.as_service_error()
+            else {
+                return Err(backend("PutItem", &err));
+            };
+            // Left by an attempt at this very opening that died before moving the pointer (the id
+            // comes from the fingerprint and the opening event, and the event's claim kept every
+            // other attempt out while it lived): nobody points at it, nobody carried out what it
+            // owes, so it is taken over as it stands. Anything else is a conflict.
+            let abandoned = failed
+                .item()
+                .and_then(|old| from_body::<AlertRecord>(old).ok())
+                .is_some_and(|old| old.opening_owed());
+            if !abandoned {
+                return Err(StoreError::Conflict(format!("alert {} exists", record.id)));
+            }
+            debug!(alert = %record.id, "taking over an opening whose creator died before its pointer");
+        }
+        let mut pointer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pointer_pk(fp)))
+            .item("sk", s(POINTER_SK))
+            .item("latest", s(record.id.as_str()));
+        pointer = match &record.previous {
+            None => pointer.condition_expression("attribute_not_exists(pk)"),
+            Some(previous) => pointer
+                .condition_expression("latest = :previous")
+                .expression_attribute_values(":previous", s(previous.as_str())),
+        };
+        let moved = pointer.send().await;
+        let Err(err) = moved else {
             return Ok(());
         };
-        let Some(failed) = failed_conditions(&err) else {
-            return Err(backend("TransactWriteItems", &err));
-        };
-        let reason = match failed.iter().position(|f| *f) {
-            Some(0) => format!("alert {} exists", record.id),
-            Some(2) => format!(
-                "fingerprint {fp} already has live alert {}",
-                record.previous.as_deref().unwrap_or_default()
-            ),
-            _ => format!("fingerprint {fp}: latest alert changed since it was read"),
-        };
-        debug!(alert = %record.id, %reason, "create_alert conflict");
-        Err(StoreError::Conflict(reason))
+        if !matches!(
+            err.as_service_error(),
+            Some(PutItemError::ConditionalCheckFailedException(_))
+        ) {
+            // The alert stays as written, unlisted and unpointed at: the retry takes it over.
+            return Err(backend("PutItem", &err));
+        }
+        // Another occurrence got in first: ours goes (and if this delete fails, TTL takes it).
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(alert_pk(&record.id)))
+            .key("sk", s(ALERT_SK))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(record.version.to_string()))
+            .send()
+            .await;
+        if let Err(e) = removed {
+            debug!(alert = %record.id, error = %backend("DeleteItem", &e), "left an unpointed alert to its TTL");
+        }
+        debug!(alert = %record.id, "create_alert conflict: the pointer moved");
+        Err(changed())
     }
 
     async fn update_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
@@ -1051,7 +1087,6 @@ impl DynamoStore {
         &self,
         record: &AlertRecord,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let opened = record.opened_at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut item = HashMap::from([
             ("pk".to_string(), s(alert_pk(&record.id))),
             ("sk".to_string(), s(ALERT_SK)),
@@ -1067,10 +1102,14 @@ impl DynamoStore {
                 // The rank first so that a query reads the most severe first.
                 s(record.status_sort_key()),
             ),
-            ("fp_pk".to_string(), s(record.fingerprint.as_str())),
-            ("fp_sk".to_string(), s(format!("{opened}#{}", record.id))),
         ]);
-        if record.status == Status::Closed {
+        if record.opening_owed() {
+            // Out of the by-status index until its opening is carried out (and its TTL dropped by
+            // that write, which writes the whole item): see `create_alert`.
+            item.remove("status_pk");
+            item.remove("status_sk");
+        }
+        if record.status == Status::Closed || record.opening_owed() {
             item.insert(
                 TTL_ATTRIBUTE.to_string(),
                 n(ttl_epoch(Utc::now(), self.retention)),

@@ -23,7 +23,7 @@ use tocsin_aws::DynamoStore;
 use tocsin_core::Alert;
 use tocsin_core::contract;
 use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, StoreError};
-use tocsin_core::record::{Action, DeliveryJob, Timer};
+use tocsin_core::record::{Action, DeliveryJob, Status, Timer};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
 use tocsin_local::{LocalBus, VirtualClock, VirtualScheduler};
 
@@ -123,25 +123,136 @@ async fn a_throttled_claim_is_a_one_line_backend_error_and_claims_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing() {
+async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_the_same_create_then_goes_through()
+ {
     let Some(h) = moto_table("fault-create", FAULTS).await else {
         return;
     };
-    let first = contract::record("fault-create-1", "fp-fault-create", None);
+    let mut first = contract::record("fault-create-1", "fp-fault-create", None);
+    // Created owing its opening's effects, as the router creates every alert that pages.
+    first.pending.at = Some(t0());
+    first.pending.cancel.push("fault-create-timer".into());
+    let listed = |v: Vec<tocsin_core::record::AlertRecord>| v.iter().any(|r| r.id == first.id);
 
+    // The alert's own put throttled: nothing is written.
+    h.proxy().fail_next(1, Some("PutItem"), Fault::Throttling);
+    assert_backend_line(
+        h.store.create_alert(&first).await,
+        "PutItem",
+        "ThrottlingException",
+    );
+    assert_eq!(h.store.get_alert(&first.id).await.unwrap(), None);
+
+    // The pointer's put throttled (a crash between the two puts leaves the same): the alert is
+    // written, but nobody points at it and nobody lists it.
+    h.proxy()
+        .fail_after(1, 1, Some("PutItem"), Fault::ThroughputExceeded);
+    assert_backend_line(
+        h.store.create_alert(&first).await,
+        "PutItem",
+        "ProvisionedThroughputExceededException",
+    );
+    assert!(h.store.get_alert(&first.id).await.unwrap().is_some());
+    assert_eq!(
+        h.store.latest_alert(&first.fingerprint).await.unwrap(),
+        None
+    );
+    assert!(!listed(
+        h.store.list_alerts(Status::Open, 1000).await.unwrap()
+    ));
+
+    // Faults over, the same create (the retry of the same event decides the same id) takes it over.
+    h.store.create_alert(&first).await.unwrap();
+    assert_eq!(
+        h.store.latest_alert(&first.fingerprint).await.unwrap(),
+        Some(first.clone())
+    );
+    // Once its opening is carried out and it is written without it, it is listed.
+    let mut settled = first.clone();
+    settled.pending = Default::default();
+    settled.version = 2;
+    h.store.update_alert(&settled).await.unwrap();
+    assert!(listed(
+        h.store.list_alerts(Status::Open, 1000).await.unwrap()
+    ));
+    // A second create of it now is a conflict: it is nobody's leftover any more.
+    assert!(matches!(
+        h.store.create_alert(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_that_loses_the_pointer_to_another_leaves_no_alert_behind() {
+    let Some(h) = moto_table("fault-create-race", FAULTS).await else {
+        return;
+    };
+    let fp = "fp-fault-create-race";
+    let winner = contract::record("race-winner", fp, None);
+    let mut loser = contract::record("race-loser", fp, None);
+    loser.pending.at = Some(t0());
+    loser.pending.cancel.push("race-timer".into());
+    // The loser read "no occurrence yet" and put its alert; the winner moved the pointer first.
+    h.store.create_alert(&winner).await.unwrap();
+    h.proxy().take_seen();
+    assert!(matches!(
+        h.store.create_alert(&loser).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Read the pointer, found it moved: nothing written at all.
+    assert_eq!(operations(&h.proxy().take_seen()), ["GetItem"]);
+    assert_eq!(h.store.get_alert(&loser.id).await.unwrap(), None);
+
+    // The race proper: the loser's read of the pointer came before the winner's write (played by
+    // answering that read "no item"), so it puts its alert, fails to move the pointer, and removes
+    // its alert again.
+    h.proxy().take_seen();
+    h.proxy().fail_next(
+        1,
+        Some("GetItem"),
+        Fault::Custom {
+            status: 200,
+            body: "{}".into(),
+        },
+    );
+    assert!(matches!(
+        h.store.create_alert(&loser).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        operations(&h.proxy().take_seen()),
+        ["GetItem", "PutItem", "PutItem", "DeleteItem"]
+    );
+    assert_eq!(h.store.get_alert(&loser.id).await.unwrap(), None);
+    assert_eq!(
+        h.store.latest_alert(fp).await.unwrap().map(|r| r.id),
+        Some(winner.id.clone())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_transaction_is_a_backend_error_not_a_conflict() {
+    let Some(h) = moto_table("fault-transaction", FAULTS).await else {
+        return;
+    };
+    // Silences are the store's one transaction (the silence and its by-end twin).
+    let silence = tocsin_core::noise::Silence {
+        id: "fault-transaction-silence".into(),
+        matchers: vec!["service = checkout".into()],
+        created_by: "alice".into(),
+        comment: "deploy".into(),
+        created_at: t0(),
+        starts_at: t0(),
+        ends_at: t0() + chrono::Duration::hours(1),
+        expired_at: None,
+        expired_by: None,
+    };
     h.proxy()
         .fail_next(1, Some("TransactWriteItems"), Fault::Throttling);
     assert_backend_line(
-        h.store.create_alert(&first).await,
+        h.store.create_silence(&silence).await,
         "TransactWriteItems",
         "ThrottlingException",
-    );
-    h.proxy()
-        .fail_next(1, Some("TransactWriteItems"), Fault::ThroughputExceeded);
-    assert_backend_line(
-        h.store.create_alert(&first).await,
-        "TransactWriteItems",
-        "ProvisionedThroughputExceededException",
     );
     // How DynamoDB reports a transaction throttled on one item: a cancellation, but not a lost
     // condition, so still worth a retry.
@@ -164,22 +275,14 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_writes_nothing
         },
     );
     assert_backend_line(
-        h.store.create_alert(&first).await,
+        h.store.create_silence(&silence).await,
         "TransactWriteItems",
         "TransactionCanceledException",
     );
-    assert_eq!(h.store.get_alert(&first.id).await.unwrap(), None);
-    assert_eq!(
-        h.store.latest_alert(&first.fingerprint).await.unwrap(),
-        None
-    );
-
-    // Faults over, the same create goes through as if nothing had happened.
-    h.store.create_alert(&first).await.unwrap();
-    assert_eq!(
-        h.store.latest_alert(&first.fingerprint).await.unwrap(),
-        Some(first)
-    );
+    assert!(h.store.silences().await.unwrap().is_empty());
+    // Faults over, the same write goes through.
+    h.store.create_silence(&silence).await.unwrap();
+    assert_eq!(h.store.silences().await.unwrap(), vec![silence]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +317,7 @@ async fn a_throttled_update_is_a_backend_error_not_a_conflict_and_changes_nothin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the_retry_opens_once()
+async fn a_throttled_alert_write_during_open_leaves_nothing_half_written_and_the_retry_opens_once()
 {
     let Some(h) = moto_table("fault-open", FAULTS).await else {
         return;
@@ -222,9 +325,10 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
     let alert = fixture("01-checkout-5xx-alarm.sns.json");
     let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
 
-    // Throttled for a while: the first try meets one throttle, then the throttling stops.
+    // Throttled for a while from the alert's own write on (the third PutItem: the claim and the
+    // flap state come first): the first try meets one throttle, then the throttling stops.
     h.proxy()
-        .fail_next(5, Some("TransactWriteItems"), Fault::ThroughputExceeded);
+        .fail_after(2, 5, Some("PutItem"), Fault::ThroughputExceeded);
     let failed = router.handle(alert.clone()).await;
     h.proxy().clear();
     let Err(RouterError::Store(StoreError::Backend(message))) = failed else {
@@ -244,14 +348,16 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
             "Query",
             "Query",
             "GetItem",
-            "TransactWriteItems",
+            "GetItem",
+            "PutItem",
             "DeleteItem"
         ],
         "claim, read the latest, count the change for flap damping, look for silences of the \
          previous release (once per process), read the silences not ended, read the inhibition \
-         state, the failed create, then the release; nothing else"
+         state, read the pointer again as the create does, the failed put of the alert, then the \
+         release; nothing else"
     );
-    assert!(seen[7].faulted);
+    assert!(seen[8].faulted);
 
     // Nothing half-written: no alert, no pointer, no job, no timer, no trail, and the claim is gone.
     assert_eq!(
@@ -316,6 +422,124 @@ async fn a_throttled_transaction_during_open_leaves_nothing_half_written_and_the
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].action, Action::Dedup);
     assert!(bus.take_deliveries().is_empty());
+}
+
+/// Opens `alert` with its pointer's write failing (the fourth PutItem of an opening: claim, flap
+/// state, alert, pointer), as a crash between the alert's write and its pointer's would leave it.
+async fn open_losing_the_pointer(h: &Moto, router: &FaultyRouter, alert: &Alert) {
+    h.proxy()
+        .fail_after(3, 1, Some("PutItem"), Fault::InternalServerError);
+    let failed = router.handle(alert.clone()).await;
+    h.proxy().clear();
+    assert!(
+        matches!(failed, Err(RouterError::Store(StoreError::Backend(_)))),
+        "{failed:?}"
+    );
+    let id = tocsin_core::router::alert_id_for(alert);
+    let left = h.store.get_alert(&id).await.unwrap().unwrap();
+    assert!(left.opening_owed(), "the alert is left owing its opening");
+    assert!(
+        !h.store
+            .list_alerts(Status::Open, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == id),
+        "and nobody lists it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_alert_and_its_pointer_pages_once_on_the_retry() {
+    let Some(h) = moto_table("fault-pointer", FAULTS).await else {
+        return;
+    };
+    let alert = fixture("01-checkout-5xx-alarm.sns.json");
+    let (router, bus, scheduler) = router(&h.store, alert.state_changed_at);
+    open_losing_the_pointer(&h, &router, &alert).await;
+    assert!(bus.take_deliveries().is_empty(), "nothing sent yet");
+    assert_eq!(scheduler.pending(), 0);
+
+    // The retry of the event takes the alert over and pages once.
+    let entries = router.handle(alert.clone()).await.unwrap();
+    let notified = entries
+        .iter()
+        .filter(|e| e.action == Action::Notify)
+        .count();
+    let jobs = bus.take_deliveries();
+    let ids: HashSet<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
+    assert!(notified > 0);
+    assert_eq!(
+        (jobs.len(), ids.len()),
+        (notified, notified),
+        "one set of jobs"
+    );
+    let latest = h
+        .store
+        .latest_alert(&alert.fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, tocsin_core::router::alert_id_for(&alert));
+    assert!(!latest.opening_owed());
+    assert!(
+        h.store
+            .list_alerts(Status::Open, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == latest.id),
+        "listed once its opening is carried out"
+    );
+    let trail = h.store.audit(&latest.id).await.unwrap();
+    assert_eq!(trail.iter().filter(|e| e.action == Action::Open).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_left_without_its_pointer_never_pages_once_another_event_opened_the_alarm() {
+    let Some(h) = moto_table("fault-pointer-other", FAULTS).await else {
+        return;
+    };
+    let first = fixture("01-checkout-5xx-alarm.sns.json");
+    let (router, bus, _scheduler) = router(&h.store, first.state_changed_at);
+    open_losing_the_pointer(&h, &router, &first).await;
+
+    // Another transition of the same alarm (another event) arrives before the first one's retry,
+    // finds no occurrence and opens one, paging.
+    let mut second = first.clone();
+    second.event_id = format!("{}-again", first.event_id);
+    second.state_changed_at = first.state_changed_at + chrono::Duration::seconds(30);
+    router.handle(second.clone()).await.unwrap();
+    let paged = bus.take_deliveries();
+    assert!(!paged.is_empty());
+    let opened = tocsin_core::router::alert_id_for(&second);
+    assert!(paged.iter().all(|j| j.alert_id == opened));
+
+    // The first event's retry is a repeat of that occurrence: nobody is paged again, and the alert
+    // its first try left behind is never carried out, listed or pointed at.
+    router.handle(first.clone()).await.unwrap();
+    let again = bus.take_deliveries();
+    assert!(again.is_empty(), "no second page: {again:?}");
+    let latest = h
+        .store
+        .latest_alert(&first.fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.occurrences),
+        (opened.as_str(), 2)
+    );
+    let left = tocsin_core::router::alert_id_for(&first);
+    assert!(
+        !h.store
+            .list_alerts(Status::Open, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == left)
+    );
+    assert!(h.store.audit(&left).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,6 +114,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     expired_and_stale_claims_can_be_taken_over(store, prefix).await;
     released_claim_can_be_claimed_again(store, prefix).await;
     only_one_live_alert_per_fingerprint(store, prefix).await;
+    an_alert_owing_its_opening_is_listed_once_written_without_it(store, prefix).await;
     updates_are_conditional_on_the_version(store, prefix).await;
     audit_reads_back_in_time_order(store, prefix).await;
     one_append_about_two_alerts_reads_back_whole_for_each(store, prefix).await;
@@ -220,6 +221,35 @@ async fn only_one_live_alert_per_fingerprint<S: AlertStore>(s: &S, p: &str) {
     assert_eq!(
         s.get_alert(&a1.id).await.unwrap().unwrap().status,
         Status::Resolved
+    );
+}
+
+async fn an_alert_owing_its_opening_is_listed_once_written_without_it<S: AlertStore>(
+    s: &S,
+    p: &str,
+) {
+    let mut owing = record(&format!("{p}-owing"), &format!("{p}-fp-owing"), None);
+    owing.pending.at = Some(t0());
+    owing.pending.cancel.push(format!("{p}-a-timer"));
+    assert!(owing.opening_owed());
+    s.create_alert(&owing).await.unwrap();
+    let listed = |v: Vec<AlertRecord>| v.iter().any(|r| r.id == owing.id);
+    assert!(
+        !listed(s.list_alerts(Status::Open, 1000).await.unwrap()),
+        "an alert whose opening effects are owed is not listed"
+    );
+    assert_eq!(
+        s.latest_alert(&owing.fingerprint).await.unwrap().as_ref(),
+        Some(&owing),
+        "but it is its fingerprint's latest, owed effects and all, for whoever comes next to finish"
+    );
+    let mut settled = owing.clone();
+    settled.pending = Default::default();
+    settled.version = 2;
+    s.update_alert(&settled).await.unwrap();
+    assert!(
+        listed(s.list_alerts(Status::Open, 1000).await.unwrap()),
+        "written again without them, it is listed"
     );
 }
 

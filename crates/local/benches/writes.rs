@@ -1,8 +1,14 @@
 //! What the router writes to the store per decision (issue 16's write budget), estimated as DynamoDB
 //! bills it: every item written is 1 write unit per KB of its JSON body plus the attributes beside it
-//! (`ITEM_OVERHEAD` bytes), rounded up; `create_alert` is a transaction with the fingerprint pointer, so
-//! its items count twice. Each scenario runs on the embedded pipeline with `infra/tocsin.yaml` through
-//! `tocsin_local::Faults`, which notes every item written and its size.
+//! (`ITEM_OVERHEAD` bytes), rounded up, and again for every index the item is in (the `by-status`
+//! index projects ALL attributes, so an alert written is billed about twice). Two columns from the
+//! same run: before the change to opening without a transaction (`create_alert` a transaction with
+//! the fingerprint pointer, every item in it billed twice; alerts in two ALL indexes, by status and
+//! by fingerprint) and now (the alert put on its own, then the pointer; one index, which an alert
+//! joins only once its opening is carried out). A GSI delete when an alert changes status is not
+//! counted (about one unit more per status change, in both columns). Each scenario runs on the
+//! embedded pipeline with `infra/tocsin.yaml` through `tocsin_local::Faults`, which notes every
+//! item written and its size.
 //!
 //! Run: `cargo bench -p tocsin-local --bench writes`.
 
@@ -61,20 +67,28 @@ fn alarm(name: &str, state: AlarmState, at: DateTime<Utc>) -> Alert {
     }
 }
 
-fn units(writes: &[(&'static str, usize)]) -> (usize, usize) {
+/// Estimated write units of `writes`: (items, before, now).
+fn units(writes: &[(&'static str, usize)]) -> (usize, usize, usize) {
     if std::env::var_os("WRITES_DETAIL").is_some() {
         eprintln!("{writes:?}");
     }
-    let mut wu = 0;
+    let (mut before, mut now) = (0, 0);
     for (what, size) in writes {
         let one = (size + ITEM_OVERHEAD).div_ceil(1024);
-        wu += match *what {
-            // The alert and its fingerprint pointer (about 100 bytes), in a transaction.
-            "store.create_alert" => 2 * one + 2,
-            _ => one,
+        let (b, n) = match *what {
+            // Before: the alert and its pointer (about 100 bytes) in a transaction (twice each),
+            // and the alert in both indexes. Now: the alert, then the pointer, and the alert in the
+            // status index unless its opening is owed (it joins when that is carried out).
+            "store.create_alert" => (2 * one + 2 + 2 * one, one + 1 + one),
+            "store.create_alert.owing" => (2 * one + 2 + 2 * one, one + 1),
+            // The alert, and its copy in each index.
+            "store.update_alert" => (3 * one, 2 * one),
+            _ => (one, one),
         };
+        before += b;
+        now += n;
     }
-    (writes.len(), wu)
+    (writes.len(), before, now)
 }
 
 struct Rig {
@@ -98,7 +112,7 @@ impl Rig {
         }
     }
 
-    async fn event(&self, a: Alert) -> (usize, usize) {
+    async fn event(&self, a: Alert) -> (usize, usize, usize) {
         self.timers(a.state_changed_at).await;
         self.clock.set(a.state_changed_at);
         self.faults.clear();
@@ -106,7 +120,7 @@ impl Rig {
         units(&self.faults.writes())
     }
 
-    async fn timers(&self, until: DateTime<Utc>) -> (usize, usize) {
+    async fn timers(&self, until: DateTime<Utc>) -> (usize, usize, usize) {
         self.faults.clear();
         let mut ticks: Vec<Timer> = Vec::new();
         while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
@@ -118,8 +132,8 @@ impl Rig {
     }
 }
 
-fn row(what: &str, (items, wu): (usize, usize)) {
-    println!("| {what} | {items} | {wu} |");
+fn row(what: &str, (items, before, now): (usize, usize, usize)) {
+    println!("| {what} | {items} | {before} | {now} |");
 }
 
 fn main() {
@@ -128,8 +142,10 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let t0: DateTime<Utc> = "2026-11-20T02:10:00Z".parse().unwrap();
-        println!("| decision (router only) | items written | est. write units |");
-        println!("|---|---:|---:|");
+        println!(
+            "| decision (router only) | items written | est. write units before (transaction, two indexes) | est. write units now |"
+        );
+        println!("|---|---:|---:|---:|");
         let rig = Rig::new(t0);
         let crit = alarm("checkout-api-5xx", AlarmState::Alarm, t0);
         row(

@@ -217,7 +217,7 @@ impl AlertStore for MemoryStore {
             .lock()
             .alerts
             .values()
-            .filter(|a| a.status == status)
+            .filter(|a| a.status == status && !a.opening_owed())
             .map(|a| (a.status_sort_key(), a.clone()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));

@@ -49,6 +49,14 @@ pub(crate) fn base_route(name: &str) -> &str {
     name.strip_suffix(BY_PARENT).unwrap_or(name)
 }
 
+/// A join decided but not written: the group as read (`version`) with the member counted in, and
+/// the join's audit entries. A join that calls for a flush at once is written by that flush.
+pub(crate) struct Joined {
+    version: u64,
+    st: GroupState,
+    audit: Vec<AuditEntry>,
+}
+
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     // ---------------------------------------------------------------- grouping
 
@@ -215,12 +223,21 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     self.set_group_timer(&key, &mut st, due, false, &mut out);
                 }
             }
-            match self.save(&key, version, NoiseBody::Group(st), out).await {
+            let made = if bypass {
+                // The join and the flush it calls for at once, as one write of the group (the
+                // join's entries go in the flush's outbox).
+                let joined = Joined {
+                    version,
+                    st,
+                    audit: out.audit,
+                };
+                Box::pin(self.flush_group_once(&key, None, now, Some(joined))).await
+            } else {
+                self.save(&key, version, NoiseBody::Group(st), out).await
+            };
+            match made {
                 Err(RouterError::Store(StoreError::Conflict(_))) => continue,
                 made => entries.extend(made?),
-            }
-            if bypass {
-                entries.extend(Box::pin(self.flush_group(&key, None, now)).await?);
             }
             return Ok(());
         }
@@ -424,7 +441,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         // Another invocation changed the group meanwhile (a join, a leave, the other of two flushes):
         // decide again on what it wrote. The flush that wins the write is the one that notifies.
         for _ in 0..CONFLICT_TRIES {
-            match self.flush_group_once(key, seq, now).await {
+            match self.flush_group_once(key, seq, now, None).await {
                 Err(RouterError::Store(StoreError::Conflict(_))) => continue,
                 done => return done,
             }
@@ -432,14 +449,25 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Err(StoreError::Conflict(format!("{key} keeps changing")).into())
     }
 
+    /// One try of a flush: of the group as stored, or of `joined`, a join not yet written, which
+    /// this flush's write makes (members written for the version that write makes are told).
     async fn flush_group_once(
         &self,
         key: &str,
         seq: Option<u64>,
         now: DateTime<Utc>,
+        joined: Option<Joined>,
     ) -> Result<Vec<AuditEntry>, RouterError> {
-        let Some((version, st)) = self.group_state(key).await? else {
-            return Ok(Vec::new());
+        // `read`: the version the write is conditional on; `version`: the one whose members this
+        // flush tells.
+        let (read, version, st, join_audit) = match joined {
+            Some(j) => (j.version, j.version + 1, j.st, j.audit),
+            None => {
+                let Some((version, st)) = self.group_state(key).await? else {
+                    return Ok(Vec::new());
+                };
+                (version, version, st, Vec::new())
+            }
         };
         let mut st = self.move_members_out(key, version, st).await?;
         if seq.is_some_and(|s| s != st.seq) {
@@ -456,9 +484,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             st.firing = 0;
             st.timer_at = None;
-            return self
-                .save(key, version, NoiseBody::Group(st), Outbox::at(now))
-                .await;
+            let mut out = Outbox::at(now);
+            out.audit = join_audit;
+            return self.save(key, read, NoiseBody::Group(st), out).await;
         };
         // Member states written for versions up to the one read are this flush's; later ones (a join
         // racing it) are the next flush's.
@@ -536,6 +564,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         let mut out = Outbox::at(now);
+        out.audit = join_audit;
         if !new.is_empty() || !resolved.is_empty() || !noted.is_empty() || repeat_due {
             let text = if repeat_due {
                 format!(
@@ -628,7 +657,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 &mut out,
             );
         }
-        let mut entries = self.save(key, version, NoiseBody::Group(st), out).await?;
+        let mut entries = self.save(key, read, NoiseBody::Group(st), out).await?;
         // Told or left out for good: resolved members and notes this flush covered leave the group.
         for m in members.iter().filter(mine).filter(|m| !m.firing) {
             self.store.remove_group_member(key, &m.alert_id).await?;

@@ -224,10 +224,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 r => r?,
             }
         }
-        if !out.audit.is_empty() || !refused.is_empty() {
+        if !refused.is_empty() {
             self.store
                 .append_audit(&[out.audit.as_slice(), &refused].concat())
                 .await?;
+        } else if !out.audit.is_empty() {
+            // The usual case: nothing refused, the outbox's own entries as they are.
+            self.store.append_audit(&out.audit).await?;
         }
         let mut entries = refused;
         for f in &out.follow {

@@ -151,29 +151,7 @@ impl DynamoStore {
         silence: &Silence,
         body: String,
     ) -> Result<(), StoreError> {
-        let items = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(silence_item(silence)?))
-                        .condition_expression("#body = :old")
-                        .expression_attribute_names("#body", BODY)
-                        .expression_attribute_values(":old", s(body))
-                        .build()
-                        .map_err(built)?,
-                )
-                .build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(live_silence_item(silence)?))
-                        .build()
-                        .map_err(built)?,
-                )
-                .build(),
-        ];
+        let items = vec![self.silence_over(silence, body)?, self.twin_put(silence)?];
         match self
             .client
             .transact_write_items()
@@ -392,10 +370,33 @@ impl DynamoStore {
         if condition.contains("#status") {
             put = put.expression_attribute_names("#status", "status");
         }
+        if condition.contains("#body") {
+            put = put.expression_attribute_names("#body", BODY);
+        }
         for (name, value) in values {
             put = put.expression_attribute_values(*name, value.clone());
         }
         put.build().map_err(built)
+    }
+
+    /// `silence` written over its item as read (`old`, the body): a change meanwhile fails it.
+    fn silence_over(
+        &self,
+        silence: &Silence,
+        old: String,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = self.put(silence_item(silence)?, "#body = :old", &[(":old", s(old))])?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The by-end twin of `silence` (keyed by its end and id), put as it is.
+    fn twin_put(&self, silence: &Silence) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(live_silence_item(silence)?))
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 }
 
@@ -772,15 +773,7 @@ impl AlertStore for DynamoStore {
             TransactWriteItem::builder()
                 .put(self.put(silence_item(silence)?, "attribute_not_exists(pk)", &[])?)
                 .build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(live_silence_item(silence)?))
-                        .build()
-                        .map_err(built)?,
-                )
-                .build(),
+            self.twin_put(silence)?,
         ];
         let result = self
             .client
@@ -905,16 +898,8 @@ impl AlertStore for DynamoStore {
             let old_live = live_silence_sk(&silence);
             silence.expired_at = Some(at);
             silence.expired_by = Some(actor.to_string());
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(silence_item(&silence)?))
-                .condition_expression("#body = :old")
-                .expression_attribute_names("#body", BODY)
-                .expression_attribute_values(":old", s(old_body));
             let items = vec![
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(built)?)
-                    .build(),
+                self.silence_over(&silence, old_body)?,
                 TransactWriteItem::builder()
                     .delete(
                         Delete::builder()
@@ -925,15 +910,7 @@ impl AlertStore for DynamoStore {
                             .map_err(built)?,
                     )
                     .build(),
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(live_silence_item(&silence)?))
-                            .build()
-                            .map_err(built)?,
-                    )
-                    .build(),
+                self.twin_put(&silence)?,
             ];
             let result = self
                 .client

@@ -292,7 +292,7 @@ fn now() -> DateTime<Utc> {
 pub fn token(data: &[u8]) {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use tocsin_core::token::{Claims, TokenError, sign, verify};
     let mut u = Unstructured::new(data);
     let Ok(input) = TokenInput::arbitrary(&mut u) else {
@@ -306,7 +306,7 @@ pub fn token(data: &[u8]) {
         }
         TokenInput::Signed(payload) => {
             // Signed as `sign` signs: the key id, a newline, the payload.
-            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(KEY).expect("any key");
+            let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY).expect("any key");
             mac.update(b"k1\n");
             mac.update(&payload);
             let t = format!(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Url};
 use sha2::Sha256;
@@ -73,8 +73,8 @@ impl WebhookSender {
     /// Posting to `url`, signing with `key` (bytes, as [`decode_key`] gives them).
     pub fn new(client: Client, url: Url, key: &[u8]) -> WebhookSender {
         // HMAC takes a key of any length, so this never fails; an empty key is refused earlier, at build.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
         let mut secrets = http::url_secrets(&url);
         secrets.push(STANDARD.encode(key));
         if let Ok(raw) = std::str::from_utf8(key) {

@@ -2,7 +2,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Url;
 use serde_json::json;
 use sha2::Sha256;
@@ -66,7 +66,7 @@ fn expect_err(result: Result<Sent, SendError>) -> SendError {
 #[test]
 fn the_signature_matches_the_standard_webhooks_published_example() {
     // The example of the Standard Webhooks spec and its reference libraries.
-    let mac = <Hmac<Sha256> as Mac>::new_from_slice(&key()).unwrap_or_else(|e| panic!("{e}"));
+    let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key()).unwrap_or_else(|e| panic!("{e}"));
     let got = signature(
         &mac,
         "msg_p5jXN8AQM9LWM0D4loKWxJek",
@@ -110,7 +110,8 @@ async fn the_receiver_can_verify_the_signature_over_the_exact_bytes_it_got() {
         .strip_prefix("v1,")
         .unwrap_or_else(|| panic!("{header}"));
     let tag = STANDARD.decode(encoded).unwrap_or_else(|e| panic!("{e}"));
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(RAW_KEY).unwrap_or_else(|e| panic!("{e}"));
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(RAW_KEY).unwrap_or_else(|e| panic!("{e}"));
     mac.update(format!("dl-7f3a.{timestamp}.").as_bytes());
     mac.update(&request.body);
     assert!(

@@ -352,6 +352,8 @@ class Sink:
 
 
 LOGS = None
+# How long one function may take over its whole batch (seconds; --wait).
+WAIT = 900
 
 
 def run(bin_path, env, payloads, proxy):
@@ -375,7 +377,7 @@ def run(bin_path, env, payloads, proxy):
     t0 = time.monotonic()
     out = open(os.path.join(LOGS, env.get("CHANNEL_NAME", os.path.basename(bin_path)) + ".log"), "wb") if LOGS else subprocess.DEVNULL
     proc = subprocess.Popen([bin_path], env=full, stdout=out, stderr=subprocess.PIPE)
-    ok = rt.finished.wait(timeout=900)
+    ok = rt.finished.wait(timeout=WAIT)
     hwm = None
     try:
         for line in open(f"/proc/{proc.pid}/status"):
@@ -435,10 +437,12 @@ def main():
     ap.add_argument("--target-dir", default=os.path.join(ROOT, "target/release"))
     ap.add_argument("--init-runs", type=int, default=0, help="only measure init, this many starts per function")
     ap.add_argument("--kind", choices=["critical", "medium"], default="critical")
+    ap.add_argument("--wait", type=int, default=900, help="seconds a function may take over its whole batch")
     ap.add_argument("--logs", help="keep each function's log (RUST_LOG=info) in this folder")
     args = ap.parse_args()
-    global LOGS
+    global LOGS, WAIT
     LOGS = args.logs
+    WAIT = args.wait
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         sys.exit("run under scripts/with-moto.sh (AWS_ENDPOINT_URL is not set)")

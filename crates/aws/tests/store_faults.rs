@@ -38,6 +38,12 @@ fn t0() -> DateTime<Utc> {
     "2026-11-20T02:10:00Z".parse().unwrap()
 }
 
+/// Whether the store lists alert `id` among the open ones.
+async fn listed(h: &Moto, id: &str) -> bool {
+    let open = h.store.list_alerts(Status::Open, 1000).await.unwrap();
+    open.iter().any(|r| r.id == id)
+}
+
 fn operations(seen: &[Seen]) -> Vec<&str> {
     seen.iter().map(|s| s.operation.as_str()).collect()
 }
@@ -132,7 +138,6 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_the_same_creat
     // Created owing its opening's effects, as the router creates every alert that pages.
     first.pending.at = Some(t0());
     first.pending.cancel.push("fault-create-timer".into());
-    let listed = |v: Vec<tocsin_core::record::AlertRecord>| v.iter().any(|r| r.id == first.id);
 
     // The alert's own put throttled: nothing is written.
     h.proxy().fail_next(1, Some("PutItem"), Fault::Throttling);
@@ -157,9 +162,7 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_the_same_creat
         h.store.latest_alert(&first.fingerprint).await.unwrap(),
         None
     );
-    assert!(!listed(
-        h.store.list_alerts(Status::Open, 1000).await.unwrap()
-    ));
+    assert!(!listed(&h, &first.id).await);
 
     // Faults over, the same create (the retry of the same event decides the same id) takes it over.
     h.store.create_alert(&first).await.unwrap();
@@ -172,9 +175,7 @@ async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_the_same_creat
     settled.pending = Default::default();
     settled.version = 2;
     h.store.update_alert(&settled).await.unwrap();
-    assert!(listed(
-        h.store.list_alerts(Status::Open, 1000).await.unwrap()
-    ));
+    assert!(listed(&h, &first.id).await);
     // A second create of it now is a conflict: it is nobody's leftover any more.
     assert!(matches!(
         h.store.create_alert(&first).await,
@@ -438,15 +439,7 @@ async fn open_losing_the_pointer(h: &Moto, router: &FaultyRouter, alert: &Alert)
     let id = tocsin_core::router::alert_id_for(alert);
     let left = h.store.get_alert(&id).await.unwrap().unwrap();
     assert!(left.opening_owed(), "the alert is left owing its opening");
-    assert!(
-        !h.store
-            .list_alerts(Status::Open, 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == id),
-        "and nobody lists it"
-    );
+    assert!(!listed(h, &id).await, "and nobody lists it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,12 +476,7 @@ async fn a_crash_between_the_alert_and_its_pointer_pages_once_on_the_retry() {
     assert_eq!(latest.id, tocsin_core::router::alert_id_for(&alert));
     assert!(!latest.opening_owed());
     assert!(
-        h.store
-            .list_alerts(Status::Open, 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == latest.id),
+        listed(&h, &latest.id).await,
         "listed once its opening is carried out"
     );
     let trail = h.store.audit(&latest.id).await.unwrap();
@@ -531,14 +519,7 @@ async fn an_opening_left_without_its_pointer_never_pages_once_another_event_open
         (opened.as_str(), 2)
     );
     let left = tocsin_core::router::alert_id_for(&first);
-    assert!(
-        !h.store
-            .list_alerts(Status::Open, 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == left)
-    );
+    assert!(!listed(&h, &left).await);
     assert!(h.store.audit(&left).await.unwrap().is_empty());
 }
 

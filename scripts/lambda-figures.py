@@ -197,14 +197,18 @@ class Proxy:
                 except ValueError:
                     res = {}
                 kb = lambda size: max(1, math.ceil(size / 1024))
+                # An item with an index's key attributes is written to that index too, all its
+                # attributes (both indexes project ALL): billed again.
+                copies = lambda item: 1 + sum(1 for k in ("status_pk", "fp_pk") if k in (item or {}))
                 if op == "PutItem":
-                    self.wru += kb(item_size(req.get("Item")))
+                    self.wru += copies(req.get("Item")) * kb(item_size(req.get("Item")))
                 elif op == "DeleteItem":
                     self.wru += 1
                 elif op == "TransactWriteItems":
                     for it in req.get("TransactItems", []):
                         put = it.get("Put")
-                        self.wru += 2 * kb(item_size(put["Item"]) if put else 0)
+                        item = put["Item"] if put else None
+                        self.wru += (1 + copies(item)) * kb(item_size(item) if put else 0)
                 elif op == "BatchWriteItem":
                     for reqs in req.get("RequestItems", {}).values():
                         for r in reqs:

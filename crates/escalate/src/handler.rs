@@ -177,9 +177,18 @@ mod tests {
         );
         let seen = bus.0.lock().unwrap().clone();
         assert!(!seen.is_empty());
+        // Every page the step sent continues the alert's trace, under the one segment the step's
+        // work made there (`tocsin_lambda::trace::carrying`).
+        let headers: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!(headers.len(), 1, "{seen:?}");
+        let sent = seen[0].as_deref().unwrap();
+        assert_eq!(
+            tocsin_lambda::trace::root(sent),
+            tocsin_lambda::trace::root(header)
+        );
         assert!(
-            seen.iter().all(|t| t.as_deref() == Some(header)),
-            "{seen:?}"
+            sent.contains(";Parent=") && !sent.contains("53995c3f42cd8ad8"),
+            "{sent}"
         );
     }
 }

@@ -34,8 +34,9 @@ const DAEMON_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
 
 /// Runs `work` with `header` as the trace the hand-offs it makes continue (none: the invocation's own),
 /// as a segment of its own in that trace (see the module's header).
-pub async fn carrying<F: Future>(header: Option<String>, work: F) -> F::Output {
-    carrying_to(daemon(), header, work).await
+pub fn carrying<F: Future>(header: Option<String>, work: F) -> impl Future<Output = F::Output> {
+    // Not an async fn of its own: one future less in the callers' (deep) async state machines.
+    carrying_to(daemon(), header, work)
 }
 
 /// [`carrying`], the segment sent to `daemon` (none: not sent).

@@ -63,6 +63,13 @@ impl AlertStore for WholeReads {
     async fn audit(&self, id: &str) -> Result<Vec<AuditEntry>, StoreError> {
         self.0.audit(id).await
     }
+    async fn audit_since(
+        &self,
+        id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.0.audit_since(id, since).await
+    }
     async fn list_alerts(&self, s: Status, limit: usize) -> Result<Vec<AlertRecord>, StoreError> {
         self.0.list_alerts(s, limit).await
     }

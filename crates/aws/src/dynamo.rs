@@ -52,8 +52,8 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tocsin_core::noise::{GroupMember, NoiseState, Silence};
 use tocsin_core::ports::{
-    AlertStore, Claim, STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut, StatusSnapshot, StatusSnapshots,
-    StoreError,
+    AUDIT_APPEND_SPAN, AlertStore, Claim, STATUS_SNAPSHOT_MAX_BYTES, SnapshotPut, StatusSnapshot,
+    StatusSnapshots, StoreError,
 };
 use tocsin_core::record::{AlertRecord, AuditEntry, ClaimStatus, DedupRecord, Status};
 use tracing::{debug, info};
@@ -386,6 +386,56 @@ impl DynamoStore {
         put.build().map_err(built)
     }
 
+    /// The audit items of `alert_id` (those whose first entry is at or after `from`, if given),
+    /// flattened and in time order.
+    async fn audit_from(
+        &self,
+        alert_id: &str,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(alert_pk(alert_id)));
+            let query = match from {
+                None => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                    .expression_attribute_values(":audit", s(AUDIT_PREFIX)),
+                // `~` sorts after every character of an audit key's time.
+                Some(from) => query
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :end")
+                    .expression_attribute_values(":from", s(audit_sk(from, "")))
+                    .expression_attribute_values(":end", s(format!("{AUDIT_PREFIX}~"))),
+            };
+            let page = query
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", &e))?;
+            for item in page.items() {
+                match from_body::<AuditItem>(item)? {
+                    AuditItem::One(e) => entries.push(*e),
+                    AuditItem::Many(many) => entries.extend(many),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => {
+                    // Items sort by their first entry's time: a later append's entries may be
+                    // older than the last of an earlier one's. A stable sort keeps append order
+                    // among entries of the same time.
+                    entries.sort_by_key(|e| e.at);
+                    return Ok(entries);
+                }
+            }
+        }
+    }
+
     /// `silence` written over its item as read (`old`, the body): a change meanwhile fails it. (The
     /// transaction items are built where the transaction is sent: tests/stack.rs reads the IAM
     /// actions a transaction needs from the item kinds beside it.)
@@ -699,38 +749,19 @@ impl AlertStore for DynamoStore {
     }
 
     async fn audit(&self, alert_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
-                .expression_attribute_values(":pk", s(alert_pk(alert_id)))
-                .expression_attribute_values(":audit", s(AUDIT_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend("Query", &e))?;
-            for item in page.items() {
-                match from_body::<AuditItem>(item)? {
-                    AuditItem::One(e) => entries.push(*e),
-                    AuditItem::Many(many) => entries.extend(many),
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => {
-                    // Items sort by their first entry's time: a later append's entries may be
-                    // older than the last of an earlier one's. A stable sort keeps append order
-                    // among entries of the same time.
-                    entries.sort_by_key(|e| e.at);
-                    return Ok(entries);
-                }
-            }
-        }
+        self.audit_from(alert_id, None).await
+    }
+
+    async fn audit_since(
+        &self,
+        alert_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = self
+            .audit_from(alert_id, Some(since - AUDIT_APPEND_SPAN))
+            .await?;
+        entries.retain(|e| e.at >= since);
+        Ok(entries)
     }
 
     // --- Queries of the api function (issue 6). ---

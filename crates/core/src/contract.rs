@@ -117,6 +117,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     an_alert_owing_its_opening_is_listed_once_written_without_it(store, prefix).await;
     updates_are_conditional_on_the_version(store, prefix).await;
     audit_reads_back_in_time_order(store, prefix).await;
+    the_audit_since_a_time_is_the_trail_from_then_on(store, prefix).await;
     one_append_about_two_alerts_reads_back_whole_for_each(store, prefix).await;
     missing_items_read_as_none(store, prefix).await;
     // --- Queries of the api function (issue 6). ---
@@ -274,6 +275,36 @@ async fn updates_are_conditional_on_the_version<S: AlertStore>(s: &S, p: &str) {
     assert!(
         s.update_alert(&ghost2).await.is_err(),
         "updating a missing alert fails"
+    );
+}
+
+async fn the_audit_since_a_time_is_the_trail_from_then_on<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-since");
+    let at = |m: i64| t0() + Duration::minutes(m);
+    for (m, why) in [
+        (0, "opened"),
+        (10, "paged"),
+        (20, "tried again"),
+        (200, "resolved"),
+    ] {
+        s.append_audit(&[audit(&id, at(m), Action::Notify, why)])
+            .await
+            .unwrap();
+    }
+    let reasons = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.reason).collect::<Vec<_>>();
+    assert_eq!(
+        reasons(s.audit_since(&id, at(10)).await.unwrap()),
+        ["paged", "tried again", "resolved"],
+        "from the time on, in time order, the entry at that very time included"
+    );
+    assert_eq!(
+        reasons(s.audit_since(&id, at(11)).await.unwrap()),
+        ["tried again", "resolved"]
+    );
+    assert!(s.audit_since(&id, at(201)).await.unwrap().is_empty());
+    assert_eq!(
+        s.audit_since(&id, at(0)).await.unwrap(),
+        s.audit(&id).await.unwrap()
     );
 }
 

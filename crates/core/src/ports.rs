@@ -141,6 +141,17 @@ pub trait AlertStore: Send + Sync {
         alert_id: &str,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 
+    /// The entries of an alert's trail at or after `since`, in time order (ties in append order):
+    /// for a reader that needs only what happened since a point (deliver, the tries of one job since
+    /// it was decided), so that its read does not grow with the whole trail. (The DynamoDB store
+    /// reads the appends that began up to [`AUDIT_APPEND_SPAN`] before `since`, then keeps the
+    /// entries from `since` on: an append's entries are decided within that span of its first.)
+    fn audit_since(
+        &self,
+        alert_id: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
     // --- Queries of the api function (issue 6): the alert list and the status page. ---
 
     /// Up to `limit` alerts with `status`, in the `by-status` index's order: most severe first, then
@@ -411,6 +422,13 @@ impl<T: AlertStore> AlertStore for &T {
     fn audit(&self, id: &str) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
         (**self).audit(id)
     }
+    fn audit_since(
+        &self,
+        id: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send {
+        (**self).audit_since(id, since)
+    }
 
     // --- Queries of the api function (issue 6). ---
 
@@ -498,6 +516,10 @@ impl<T: AlertStore> AlertStore for &T {
 /// The most bytes of a status snapshot (its JSON and HTML together) a store keeps: a DynamoDB item
 /// holds 400 KB. A larger page is served by the sandbox that built it and not shared.
 pub const STATUS_SNAPSHOT_MAX_BYTES: usize = 350 * 1024;
+
+/// How long after its first entry the last entry of one audit append may be: they are the entries
+/// of one decision and its follow-ups, written at once ([`AlertStore::audit_since`]).
+pub const AUDIT_APPEND_SPAN: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// A status page as built for one audience at one time, rendered both ways, as every api sandbox
 /// serves it until it is refreshed.

@@ -179,6 +179,10 @@ pub use tocsin_core::throttle::Throttle;
 /// Tries, within one invocation, of each write that records a send the channel took.
 const SENT_RECORD_TRIES: u32 = 5;
 
+/// How far before a job's `created_at` deliver reads the trail for the job's earlier tries: the
+/// router that decided the job and the deliver function that tries it run on different clocks.
+const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
+
 /// The type parameters of a deliverer without a throttle (every channel but SMS).
 pub struct NoThrottle;
 
@@ -400,8 +404,13 @@ where
         deadline_left: Duration,
         summary: Option<Rendered>,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
-        // Tries made by earlier invocations of this job are in the audit already.
-        let history = self.store.audit(&job.alert_id).await?;
+        // Tries made by earlier invocations of this job are in the audit already, all of them after
+        // the job was decided: only that part of the trail is read (less a margin for the clocks of
+        // the two functions), not the whole of a long-lived alert's.
+        let history = self
+            .store
+            .audit_since(&job.alert_id, job.created_at - HISTORY_MARGIN)
+            .await?;
         let earlier: Vec<&AttemptRecord> = history
             .iter()
             .filter_map(|e| e.attempt.as_ref())

@@ -377,6 +377,19 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
         f.run("store.audit", StoreError::Backend, self.inner.audit(id))
             .await
     }
+    async fn audit_since(
+        &self,
+        id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.audit_since",
+            StoreError::Backend,
+            self.inner.audit_since(id, since),
+        )
+        .await
+    }
     async fn list_alerts(
         &self,
         status: Status,

@@ -206,6 +206,16 @@ impl AlertStore for MemoryStore {
         Ok(v)
     }
 
+    async fn audit_since(
+        &self,
+        alert_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut v = self.audit(alert_id).await?;
+        v.retain(|e| e.at >= since);
+        Ok(v)
+    }
+
     // --- Queries of the api function (issue 6). ---
 
     async fn list_alerts(

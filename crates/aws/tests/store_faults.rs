@@ -658,6 +658,18 @@ async fn a_publish_failure_after_the_open_is_written_still_pages_on_the_retry() 
     let failed = router.handle(alert.clone()).await;
     assert!(matches!(failed, Err(RouterError::Bus(_))), "{failed:?}");
     assert!(bus.take_deliveries().is_empty());
+    // The bus down does not hide the alert it opened: listed at once, still owing its pages.
+    let id = tocsin_core::router::alert_id_for(&alert);
+    assert!(listed(&h, &id).await, "an outage's alerts are listed");
+    assert!(
+        !h.store
+            .get_alert(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending
+            .is_empty()
+    );
 
     let entries = router.handle(alert.clone()).await.unwrap();
     let latest = h

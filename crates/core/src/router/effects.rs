@@ -71,7 +71,22 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         mut rec: AlertRecord,
     ) -> Result<(AlertRecord, Vec<AuditEntry>), RouterError> {
         let out = std::mem::take(&mut rec.pending);
-        let more = self.carry_out(Some(&rec), &out).await?;
+        let more = match self.carry_out(Some(&rec), &out).await {
+            Ok(more) => more,
+            Err(e) => {
+                if rec.version == 1 {
+                    // A new alert is listed once its opening is carried out; when that fails (the
+                    // bus or the scheduler down), it is listed at once anyway, still owing it, so
+                    // that an outage does not hide the alerts it opened. Best effort: whoever
+                    // comes next finishes the opening either way.
+                    let mut listed = rec.clone();
+                    listed.pending = out;
+                    listed.version += 1;
+                    let _ = self.store.update_alert(&listed).await;
+                }
+                return Err(e);
+            }
+        };
         rec.version += 1;
         for _ in 0..CONFLICT_TRIES {
             match self.store.update_alert(&rec).await {

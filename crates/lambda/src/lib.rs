@@ -173,6 +173,16 @@ where
         .finish()
 }
 
+/// Waiting on tokio's timer, for the functions (the retry layer's and the router's waits).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl tocsin_core::retry::Sleeper for TokioSleeper {
+    async fn sleep(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,13 @@ async fn main() -> Result<(), Error> {
     let router = &tocsin_aws::wiring::router_from_env(config, &sdk, get)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         let deadline = tocsin_lambda::deadline(&event.context);
-        let entries = handler::handle(router, event.payload, deadline).await?;
+        let entries = handler::handle(
+            router,
+            event.payload,
+            deadline,
+            &tocsin_lambda::TokioSleeper,
+        )
+        .await?;
         Ok::<_, Error>(serde_json::json!({ "decisions": entries.len() }))
     }))
     .await

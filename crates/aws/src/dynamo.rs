@@ -1,7 +1,9 @@
 //! The DynamoDB adapter of the [`AlertStore`] port. One table holds the dedup records, the alerts, one
 //! pointer per fingerprint to its latest alert, and the audit trail (layout and reasons in
 //! `docs/storage.md`). Every decision the memory store takes under its lock is taken here by one
-//! conditional write or one transaction, so that concurrent Lambda invocations get the same answers
+//! conditional write, one transaction (a silence and its twin), or, to open an occurrence, two
+//! conditional puts in an order no crash between them can harm (the alert, unlisted, then its
+//! fingerprint's pointer: `create_alert`), so that concurrent Lambda invocations get the same answers
 //! the memory store gives one thread.
 //!
 //! The dedup claim is one conditional `PutItem`, in the manner of Powertools' idempotency layer; the
@@ -14,8 +16,9 @@
 //!                                       present, IN_PROGRESS, T+5m not
 //!                                       reached: ConditionalCheckFailed
 //!                                       carrying A's item ----------------> Claim::Duplicate(in progress):
-//!  process: open alert, publish jobs                                          the router fails, the
-//!  PutItem(COMPLETED, outcome) -------> COMPLETED until expires_at             platform retries B later
+//!  process: open alert, publish jobs                                          B's function looks again
+//!  PutItem(COMPLETED, outcome) -------> COMPLETED until expires_at             every 5 s while it has time,
+//!                                                                            else the platform retries B
 //!                                                                       <--- PutItem(...) (the retry)
 //!                                       present, COMPLETED, not expired:
 //!                                       ConditionalCheckFailed with A's

@@ -115,9 +115,11 @@ pub trait AlertStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
 
-    /// Creates a new occurrence and makes it the fingerprint's latest, atomically. Fails with
-    /// [`StoreError::Conflict`] when the fingerprint's latest alert is still unresolved, or when the latest
-    /// is not `record.previous` (someone else opened one since it was read).
+    /// Creates a new occurrence and makes it the fingerprint's latest, all or nothing as readers see
+    /// it (on DynamoDB two conditional puts: an alert a failure left between them is neither pointed
+    /// at nor listed, and the same create takes it over; docs/storage.md, "Opening an occurrence").
+    /// Fails with [`StoreError::Conflict`] when the fingerprint's latest alert is still unresolved, or
+    /// when the latest is not `record.previous` (someone else opened one since it was read).
     fn create_alert(
         &self,
         record: &AlertRecord,

@@ -220,7 +220,7 @@ async fn a_store_failure_at_any_call_of_a_delivery_never_sends_it_twice() {
     clean.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     let calls = faults.calls();
     assert!(
-        calls.contains(&"store.complete_event") && calls.contains(&"store.append_audit"),
+        calls.contains(&"store.claim_event") && calls.contains(&"store.append_audit"),
         "{calls:?}"
     );
     for (k, call) in calls.iter().enumerate() {
@@ -247,6 +247,36 @@ async fn a_store_failure_at_any_call_of_a_delivery_never_sends_it_twice() {
             "call {k} ({call}): {again:?}"
         );
     }
+}
+
+/// A delivery the channel takes costs two writes: its claim and its attempts (the `sent` attempt is
+/// the record later invocations look for; the claim is not marked as well).
+#[tokio::test]
+async fn a_sent_delivery_writes_its_claim_and_its_attempts_and_nothing_else() {
+    let j = job(tocsin_core::Severity::High);
+    let faults = Faults::new();
+    let r = faulty(&faults);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let writes: Vec<_> = faults.writes().into_iter().map(|(w, _)| w).collect();
+    assert_eq!(writes, vec!["store.claim_event", "store.append_audit"]);
+}
+
+/// The claim of a sent delivery is never marked, so it lapses at the invocation's deadline: an
+/// invocation that comes after and takes it over finds the send on record and sends nothing.
+#[tokio::test]
+async fn a_retry_that_takes_over_a_lapsed_claim_finds_the_send_on_record_and_sends_nothing() {
+    let r = rig(vec![]);
+    let j = job(tocsin_core::Severity::High);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    r.d.clock.set(t0() + chrono::TimeDelta::minutes(10));
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup, "{again:?}");
+    assert!(
+        again[0].reason.contains("already sent (sent (m-1))"),
+        "{}",
+        again[0].reason
+    );
+    assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1, "one message");
 }
 
 #[tokio::test]

@@ -157,6 +157,8 @@ class Proxy:
         self.upstream = urllib.parse.urlparse(upstream)
         self.ops = Counter()
         self.wru = 0.0
+        # The status index keys each alert item had at its last write (kept across resets: the table's state).
+        self.listed = {}
         self.rru = 0.0
         self.lock = threading.Lock()
         p = self
@@ -197,18 +199,26 @@ class Proxy:
                 except ValueError:
                     res = {}
                 kb = lambda size: max(1, math.ceil(size / 1024))
-                # An item with an index's key attributes is written to that index too, all its
-                # attributes (both indexes project ALL): billed again.
-                copies = lambda item: 1 + sum(1 for k in ("status_pk", "fp_pk") if k in (item or {}))
+                # The status index projects keys only: a write costs an index write (1 unit, the
+                # entry being small) when it puts the item into the index, 1 when it takes it out,
+                # and 2 when it moves it (delete and put); none when the keys stay as they were.
+                def index_units(item):
+                    item = item or {}
+                    pk = json.dumps(item.get("pk"), sort_keys=True)
+                    new = tuple(json.dumps(item.get(a), sort_keys=True) for a in ("status_pk", "status_sk")) \
+                        if "status_pk" in item else None
+                    old = self.listed.get(pk)
+                    self.listed[pk] = new
+                    return 0 if old == new else (1 if old is None or new is None else 2)
                 if op == "PutItem":
-                    self.wru += copies(req.get("Item")) * kb(item_size(req.get("Item")))
+                    self.wru += kb(item_size(req.get("Item"))) + index_units(req.get("Item"))
                 elif op == "DeleteItem":
                     self.wru += 1
                 elif op == "TransactWriteItems":
                     for it in req.get("TransactItems", []):
                         put = it.get("Put")
                         item = put["Item"] if put else None
-                        self.wru += (1 + copies(item)) * kb(item_size(item) if put else 0)
+                        self.wru += 2 * kb(item_size(item) if put else 0) + (index_units(item) if put else 0)
                 elif op == "BatchWriteItem":
                     for reqs in req.get("RequestItems", {}).values():
                         for r in reqs:
@@ -216,6 +226,11 @@ class Proxy:
                 elif op == "GetItem":
                     per = 1.0 if req.get("ConsistentRead") else 0.5
                     self.rru += per * max(1, math.ceil(item_size(res.get("Item")) / 4096))
+                elif op == "BatchGetItem":
+                    # Billed per item, each rounded up to 4 KB.
+                    for items in res.get("Responses", {}).values():
+                        for i in items:
+                            self.rru += 0.5 * max(1, math.ceil(item_size(i) / 4096))
                 elif op == "Query":
                     per = 1.0 if req.get("ConsistentRead") else 0.5
                     size = sum(item_size(i) for i in res.get("Items", []))
@@ -243,13 +258,11 @@ def setup(boto3, endpoint):
     k = lambda n, t: {"AttributeName": n, "KeyType": t}
     ddb.create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[s(n) for n in ("pk", "sk", "status_pk", "status_sk", "fp_pk", "fp_sk")],
+        AttributeDefinitions=[s(n) for n in ("pk", "sk", "status_pk", "status_sk")],
         KeySchema=[k("pk", "HASH"), k("sk", "RANGE")],
         GlobalSecondaryIndexes=[
-            {"IndexName": "by-status", "KeySchema": [k("status_pk", "HASH"), k("status_sk", "RANGE")],
-             "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": "by-fingerprint", "KeySchema": [k("fp_pk", "HASH"), k("fp_sk", "RANGE")],
-             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "by-status-keys", "KeySchema": [k("status_pk", "HASH"), k("status_sk", "RANGE")],
+             "Projection": {"ProjectionType": "KEYS_ONLY"}},
         ])
     sns = boto3.client("sns", **kw)
     sqs = boto3.client("sqs", **kw)

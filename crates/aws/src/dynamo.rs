@@ -45,9 +45,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, WriteRequest,
+    IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -63,8 +63,11 @@ use tracing::{debug, info};
 
 /// The TTL attribute (epoch seconds) on dedup records, closed alerts, audit entries and silences.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
-/// The index of alerts by status, most severe first, then by service and opening time.
-pub const STATUS_INDEX: &str = "by-status";
+/// The index of alerts by status, most severe first, then by service and opening time. It projects
+/// the keys only: a write that leaves an alert's status as it was costs nothing in the index (one
+/// that projected every attribute billed each write of a listed alert twice), and a list reads the
+/// alerts it names with `BatchGetItem`.
+pub const STATUS_INDEX: &str = "by-status-keys";
 /// How long closed alerts and audit entries are kept unless [`DynamoStore::with_retention`] says
 /// otherwise: a little over a year, so that a yearly review still finds last year's incidents.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
@@ -76,6 +79,8 @@ const POINTER_SK: &str = "LATEST";
 const AUDIT_PREFIX: &str = "AUDIT#";
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
+/// Keys per `BatchGetItem` (its limit).
+const BATCH_GET: usize = 100;
 /// Rounds of re-sending the items BatchWriteItem left unprocessed (throttling) before giving up.
 const BATCH_ROUNDS: u32 = 8;
 /// On real AWS a new table with its GSI is usually ACTIVE within a minute.
@@ -219,7 +224,7 @@ impl DynamoStore {
                 .key_schema(key(sk, KeyType::Range)?)
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(ProjectionType::KeysOnly)
                         .build(),
                 )
                 .build()
@@ -790,8 +795,23 @@ impl AlertStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| backend("Query", &e))?;
-            for item in page.items() {
-                alerts.push(from_body(item)?);
+            // The index holds keys only: read the alerts it names, in its order. One that changed
+            // status since the index was written (it follows the table a moment late), or is gone,
+            // is left out, as a query of an index that carried the items would have shown it.
+            let keys: Vec<String> = page
+                .items()
+                .iter()
+                .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+                .collect();
+            let mut found = self.get_alert_items(&keys).await?;
+            for pk in &keys {
+                let Some(item) = found.remove(pk) else {
+                    continue;
+                };
+                let record: AlertRecord = from_body(&item)?;
+                if record.status == status && !record.opening_owed() {
+                    alerts.push(record);
+                }
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -1124,7 +1144,7 @@ impl DynamoStore {
             ),
         ]);
         if record.opening_owed() {
-            // Out of the by-status index until its opening is carried out (and its TTL dropped by
+            // Out of the status index until its opening is carried out (and its TTL dropped by
             // that write, which writes the whole item): see `create_alert`.
             item.remove("status_pk");
             item.remove("status_sk");
@@ -1141,6 +1161,63 @@ impl DynamoStore {
     /// BatchWriteItem on the store's table (see [`batch_write`]).
     async fn batch_write(&self, pending: Vec<WriteRequest>) -> Result<(), StoreError> {
         batch_write(&self.client, &self.table, pending).await
+    }
+
+    /// The alert items of `pks` (`ALERT#<id>`) that exist, by `pk`: `BatchGetItem` in chunks of
+    /// 100 (its limit), asking again for what it leaves unprocessed (it does under throttling)
+    /// with backoff. Eventually consistent, as the index that named them is.
+    async fn get_alert_items(
+        &self,
+        pks: &[String],
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in pks.chunks(BATCH_GET) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|pk| HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(ALERT_SK))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(built)?,
+            );
+            let mut backoff = Duration::from_millis(50);
+            for round in 0..=BATCH_ROUNDS {
+                let Some(ask) = pending.take() else { break };
+                if round == BATCH_ROUNDS {
+                    return Err(StoreError::Backend(format!(
+                        "dynamodb BatchGetItem: {} keys still unprocessed after {BATCH_ROUNDS} rounds",
+                        ask.keys().len()
+                    )));
+                }
+                if round > 0 {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchGetItem", &e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()).cloned() {
+                        found.insert(pk, item);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(found)
     }
 }
 

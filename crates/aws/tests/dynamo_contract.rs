@@ -131,3 +131,46 @@ async fn a_long_audit_trail_at_one_instant_reads_back_in_append_order() {
     store.append_audit(&entries[40..]).await.unwrap();
     assert_eq!(store.audit("long-trail").await.unwrap(), entries);
 }
+
+/// The status index holds keys only, so a list reads the alerts it names with `BatchGetItem`, 100
+/// keys a request: a list longer than one request comes back whole, in the index's order (most
+/// severe first), and a limit inside the second request cuts it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_longer_than_one_batch_read_comes_back_whole_in_the_indexs_order() {
+    use tocsin_core::record::{AlertRecord, Status};
+    let Some(moto) = moto_table("list", Options::DIRECT).await else {
+        return;
+    };
+    let store = &moto.store;
+    let severities = [
+        Severity::Low,
+        Severity::Critical,
+        Severity::Medium,
+        Severity::High,
+    ];
+    let mut made: Vec<AlertRecord> = Vec::new();
+    for i in 0..230 {
+        let mut r = contract::record(&format!("many-{i:03}"), &format!("fp-many-{i:03}"), None);
+        r.severity = severities[i % severities.len()];
+        store.create_alert(&r).await.unwrap();
+        made.push(r);
+    }
+    made.sort_by_key(|r| r.status_sort_key());
+    let want: Vec<String> = made.iter().map(|r| r.id.clone()).collect();
+    let ids = |v: Vec<AlertRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_alerts(Status::Open, 1000).await.unwrap()),
+        want
+    );
+    assert_eq!(
+        ids(store.list_alerts(Status::Open, 150).await.unwrap()),
+        want[..150].to_vec()
+    );
+    assert!(
+        store
+            .list_alerts(Status::Resolved, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

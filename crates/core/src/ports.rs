@@ -156,7 +156,7 @@ pub trait AlertStore: Send + Sync {
 
     // --- Queries of the api function (issue 6): the alert list and the status page. ---
 
-    /// Up to `limit` alerts with `status`, in the `by-status` index's order: most severe first, then
+    /// Up to `limit` alerts with `status`, in the `by-status-keys` index's order: most severe first, then
     /// by service, then by opening time ([`AlertRecord::status_sort_key`]). On DynamoDB this reads a
     /// global secondary index, so a write may take a moment to show (eventually consistent).
     fn list_alerts(

@@ -161,7 +161,7 @@ impl AlertRecord {
 
     /// Whether the effects of its opening are still owed: created together with its outbox, at its
     /// first version, and not yet written again without it. Such an alert is not listed by status (on
-    /// DynamoDB it is not in the `by-status` index): it joins the lists when whoever carries out its
+    /// DynamoDB it is not in the `by-status-keys` index): it joins the lists when whoever carries out its
     /// opening writes it again, so an alert whose creator died before pointing its fingerprint at it
     /// (docs/storage.md, "Opening an occurrence") is never shown, nor paged.
     pub fn opening_owed(&self) -> bool {
@@ -170,7 +170,7 @@ impl AlertRecord {
 
     /// The order of alerts within one status: `<severity rank>#<severity>#<service or ->#<opened_at>#<id>`,
     /// so that string order is most severe first, then by service, then by opening time. The DynamoDB
-    /// store writes it as the `by-status` index's sort key; the memory store sorts by it.
+    /// store writes it as the `by-status-keys` index's sort key; the memory store sorts by it.
     pub fn status_sort_key(&self) -> String {
         format!(
             "{}#{}#{}#{}#{}",

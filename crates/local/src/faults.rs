@@ -39,6 +39,9 @@ struct Plan {
     largest: (usize, &'static str),
     /// Every item written since the count restarted: the call and the JSON size.
     writes: Vec<(&'static str, usize)>,
+    /// Every alert written since the count restarted, in order: its id and its key in the status
+    /// index (`None` while it is out of the index).
+    listings: Vec<(String, Option<String>)>,
 }
 
 /// The shared plan: counts calls across the decorated ports and fails the chosen one.
@@ -63,6 +66,7 @@ impl Faults {
         g.calls = 0;
         g.names.clear();
         g.writes.clear();
+        g.listings.clear();
         g.fail_at = Some((call, mode));
     }
 
@@ -72,6 +76,7 @@ impl Faults {
         g.calls = 0;
         g.names.clear();
         g.writes.clear();
+        g.listings.clear();
         g.fail_at = None;
     }
 
@@ -99,6 +104,21 @@ impl Faults {
     /// The items written since the last `fail_at` or `clear`: the call and the JSON size of each.
     pub fn writes(&self) -> Vec<(&'static str, usize)> {
         self.lock().writes.clone()
+    }
+
+    /// Notes an alert written: its key in the DynamoDB status index (status and sort key), or none
+    /// while its opening is owed (out of the index).
+    fn listed(&self, r: &AlertRecord) {
+        let key =
+            (!r.opening_owed()).then(|| format!("{}#{}", r.status.as_str(), r.status_sort_key()));
+        self.lock().listings.push((r.id.clone(), key));
+    }
+
+    /// The alerts written since the last `fail_at` or `clear`, in order: the id and the status
+    /// index key of each (`None`: out of the index). A write that leaves the key as the alert's
+    /// last write had it costs nothing in a keys-only index.
+    pub fn listings(&self) -> Vec<(String, Option<String>)> {
+        self.lock().listings.clone()
     }
 
     /// Counts one call of `what`; `Some(mode)` when it is the one to fail.
@@ -332,6 +352,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
             "store.create_alert"
         };
         f.wrote(what, r);
+        f.listed(r);
         f.run(
             "store.create_alert",
             StoreError::Backend,
@@ -342,6 +363,7 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
     async fn update_alert(&self, r: &AlertRecord) -> Result<(), StoreError> {
         let f = &self.faults;
         f.wrote("store.update_alert", r);
+        f.listed(r);
         f.run(
             "store.update_alert",
             StoreError::Backend,

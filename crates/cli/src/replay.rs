@@ -111,13 +111,24 @@ pub fn human_line(e: &AuditEntry) -> String {
 }
 
 fn print(json: bool, entries: &[AuditEntry]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     for e in entries {
-        if json {
-            let line =
-                serde_json::to_string(e).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
-            println!("{line}");
+        let line = if json {
+            serde_json::to_string(e).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?
         } else {
-            println!("{}", human_line(e));
+            human_line(e)
+        };
+        if let Err(err) = writeln!(out, "{line}") {
+            // The reader went away (`tocsin replay ... | head`): nothing left to tell anyone, and
+            // no panic, as `println!` would.
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(Failure::new(
+                EX_SOFTWARE,
+                format!("writing the timeline: {err}"),
+            ));
         }
     }
     Ok(())

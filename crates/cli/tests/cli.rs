@@ -194,6 +194,24 @@ fn replay_prints_a_readable_timeline_and_until_stops_the_clock() {
     );
 }
 
+/// `tocsin replay ... | head`: the reader goes away before the timeline is written. The replay stops
+/// quietly with success, where `println!` panicked with a backtrace on the broken pipe.
+#[test]
+fn a_replay_whose_reader_goes_away_stops_quietly() {
+    let mut child = command()
+        .args(["replay", "events/scenario/incident"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the replay (config, parsing, routing) gets to its first line.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{:?}: {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn replay_keeps_bad_inputs_as_reject_lines_and_fails() {
     let o = tocsin(&[

@@ -13,7 +13,8 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn command() -> Command {
+/// The `tocsin` binary, run from the repository root without `TOCSIN_CONFIG`.
+pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tocsin"));
     c.current_dir(root()).env_remove("TOCSIN_CONFIG");
     c

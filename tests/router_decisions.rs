@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use tocsin_core::config::Config;
 use tocsin_core::model::{AlarmState, Severity};
+use tocsin_core::ports::AlertStore;
 use tocsin_core::record::{Action, AuditEntry, DeliveryKind, EscalationTick, Status};
-use tocsin_core::router::alert_id_for;
+use tocsin_core::router::{alert_id_for, timer_name};
 use tocsin_local::Embedded;
 use tocsin_tests::{alert, cloudwatch_alarm as alarm, config_from, example_config, t};
 
@@ -376,6 +377,70 @@ async fn unacknowledged_critical_alerts_escalate_at_their_virtual_times() {
         esc.iter()
             .all(|e| e.action == Action::Escalate && !e.reason.is_empty())
     );
+}
+
+/// Level 1 of the example's critical policy comes at once and names the on-call person, whom the
+/// critical route pages itself: the opening says so ("already paged, not paged twice"), sets step 1
+/// as done and schedules step 2 at its delay. No step-1 timer fires a moment later only to say it
+/// (one schedule, one escalate invocation and its writes per critical alert, before).
+#[tokio::test]
+async fn a_first_level_the_opening_paged_itself_is_done_within_the_opening() {
+    let p = pipeline(example_config());
+    let opened = p
+        .ingest(alert("scenario/incident/01-checkout-5xx-alarm.sns.json"))
+        .await
+        .unwrap();
+    let id = opened[0].alert.clone();
+    let l1: Vec<&AuditEntry> = opened
+        .iter()
+        .filter(|e| e.action == Action::Dedup && e.level == Some(1))
+        .collect();
+    assert_eq!(l1.len(), 1, "{opened:?}");
+    assert!(
+        l1[0].reason.contains(
+            "level 1: already paged, not paged twice: oncall-sms → carol, oncall-email → carol"
+        ),
+        "{}",
+        l1[0].reason
+    );
+    let rec = p.store.get_alert(&id).await.unwrap().unwrap();
+    assert_eq!(rec.escalation_step, 1);
+    let opened_at = rec.opened_at;
+    let far = opened_at + Duration::days(1);
+    let timers: Vec<(chrono::DateTime<chrono::Utc>, String)> =
+        std::iter::from_fn(|| p.scheduler.pop_due(far))
+            .map(|(at, name, _)| (at, name))
+            .collect();
+    assert!(
+        !timers.iter().any(|(_, n)| *n == timer_name(&id, 1)),
+        "{timers:?}"
+    );
+    assert!(
+        timers.contains(&(opened_at + Duration::minutes(15), timer_name(&id, 2))),
+        "{timers:?}"
+    );
+}
+
+/// A first level that names someone the opening does not page (here alice by SMS, where the route
+/// emails her) keeps its own step: its timer fires at once and pages her.
+#[tokio::test]
+async fn a_first_level_naming_someone_the_opening_did_not_page_keeps_its_step() {
+    let p = pipeline(config_from(CONFIG));
+    let opened = p
+        .ingest(alarm(
+            "checkout-api-5xx",
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        ))
+        .await
+        .unwrap();
+    let id = opened[0].alert.clone();
+    assert!(!opened.iter().any(|e| e.level.is_some()), "{opened:?}");
+    let at = t("2026-11-20T02:10:00Z");
+    let due: Vec<String> = std::iter::from_fn(|| p.scheduler.pop_due(at))
+        .map(|(_, name, _)| name)
+        .collect();
+    assert_eq!(due, vec![timer_name(&id, 1)]);
 }
 
 #[tokio::test]

@@ -83,14 +83,19 @@ mod tests {
         let opened = p.router.handle(alert).await.unwrap();
         let id = opened[0].alert.clone();
         let far = p.clock.now() + chrono::TimeDelta::days(1);
+        // Level 1 is the on-call person the opening paged itself: the first step scheduled is 2.
         let (at, timer) = std::iter::from_fn(|| p.scheduler.pop_due(far))
-            .find(|(_, name, _)| *name == timer_name(&id, 1))
+            .find(|(_, name, _)| *name == timer_name(&id, 2))
             .map(|(at, _, timer)| (at, timer))
-            .expect("step 1 is scheduled");
+            .expect("step 2 is scheduled");
         p.clock.set(at);
         let input = serde_json::to_value(&timer).unwrap();
         let fired = handle(&p.router, input.clone()).await.unwrap();
-        assert!(fired.iter().all(|e| e.level == Some(1)), "{fired:?}");
+        assert!(
+            fired.iter().any(|e| e.action == Action::Escalate),
+            "{fired:?}"
+        );
+        assert!(fired.iter().all(|e| e.level == Some(2)), "{fired:?}");
         let again = handle(&p.router, input).await.unwrap();
         assert!(again.iter().all(|e| e.action == Action::Dedup), "{again:?}");
     }
@@ -164,8 +169,8 @@ mod tests {
             p.clock.set(at);
             serde_json::to_value(&timer).unwrap()
         };
-        // Level 1 was paged on open; level 2, when step 2 fires, pages someone new.
-        handle(&router, fire(1)).await.unwrap();
+        // Level 1 was paged on open (its step done within the opening); level 2, when step 2
+        // fires, pages someone new.
         let mut input = fire(2);
         bus.0.lock().unwrap().clear();
         let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";

@@ -291,19 +291,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     }
                     if step < total {
                         let next = step + 1;
-                        let next_idx = ((next - 1) % levels) as usize;
-                        let delay = if next_idx == 0 {
-                            // Before a repeat of the policy, wait as long as its longest gap.
-                            policy
-                                .levels
-                                .iter()
-                                .map(|l| l.delay)
-                                .max()
-                                .unwrap_or_default()
-                        } else {
-                            policy.levels[next_idx].delay
-                        };
-                        let at = now + to_chrono(delay);
+                        let at = now + to_chrono(step_delay(policy, next));
                         let next_tick = Timer::Escalation {
                             alert_id: rec.id.clone(),
                             step: next,
@@ -416,6 +404,67 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         Ok(self.commit(rec, out).await?.1)
     }
 
+    /// The opening's own escalation step 1, folded into the opening when it would page nobody: level
+    /// 1 comes at once (no delay) and names only targets the opening pages itself (the route's
+    /// notify naming the on-call person, as it usually does). Its timer would fire a moment later
+    /// only to write "already paged" and set step 2 (a schedule, an invocation of escalate and
+    /// its writes per alert); folded, the opening writes that line, sets the step, and schedules
+    /// step 2. Anything else (a delay, a target the opening does not page, a level with problems)
+    /// leaves step 1 to its timer, as before.
+    pub(crate) fn fold_first_step(
+        &self,
+        record: &mut AlertRecord,
+        policy: &EscalationPolicy,
+        paged: &[Target],
+        now: DateTime<Utc>,
+        out: &mut Outbox,
+    ) -> bool {
+        let Some(first) = policy.levels.first() else {
+            return false;
+        };
+        let (targets, problems) = self.level_targets(policy, 0, 0, now);
+        let all_paged = targets.iter().all(|t| {
+            paged
+                .iter()
+                .any(|p| p.channel == t.channel && p.target == t.target)
+        });
+        if !first.delay.is_zero() || targets.is_empty() || !problems.is_empty() || !all_paged {
+            return false;
+        }
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| format!("{} → {}", t.channel, t.target))
+            .collect();
+        let mut e = entry(
+            now,
+            &record.id,
+            &record.alert,
+            Action::Dedup,
+            format!(
+                "policy {:?} level 1: already paged, not paged twice: {}",
+                policy.name,
+                names.join(", ")
+            ),
+        );
+        e.event_id = None;
+        e.level = Some(1);
+        out.audit.push(e);
+        record.escalation_step = 1;
+        let total = policy.levels.len() as u32 * (policy.repeat + 1);
+        if total > 1 {
+            let tick = Timer::Escalation {
+                alert_id: record.id.clone(),
+                step: 2,
+            };
+            out.set_timer(
+                timer_name(&record.id, 2),
+                now + to_chrono(step_delay(policy, 2)),
+                tick,
+            );
+        }
+        true
+    }
+
     pub(crate) fn level_targets(
         &self,
         policy: &EscalationPolicy,
@@ -476,5 +525,22 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         (targets, problems)
+    }
+}
+
+/// How long after step `next - 1` step `next` comes: its level's delay, or before a repeat of the
+/// policy (its first level again) as long as the policy's longest gap.
+fn step_delay(policy: &EscalationPolicy, next: u32) -> std::time::Duration {
+    let levels = policy.levels.len().max(1) as u32;
+    let next_idx = ((next - 1) % levels) as usize;
+    if next_idx == 0 {
+        policy
+            .levels
+            .iter()
+            .map(|l| l.delay)
+            .max()
+            .unwrap_or_default()
+    } else {
+        policy.levels[next_idx].delay
     }
 }

@@ -24,7 +24,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         } else {
             plan.direct.clone()
         };
-        let record = AlertRecord {
+        let mut record = AlertRecord {
             id: id.clone(),
             fingerprint: alert.fingerprint.clone(),
             status: Status::Open,
@@ -95,7 +95,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         self.note_inhibit_source(alert, &id, now, &mut out);
         match held {
             Some(h) => self.hold(&record, h, now, &mut out),
-            None => self.page_plan(&record, plan, "alert opened", now, &mut out),
+            None => self.page_plan(&mut record, plan, "alert opened", now, &mut out),
         }
         self.schedule_health_reminder(&record, None, now, &mut out);
         // A retry of this event after its alert was written never gets here (`process` resumes it), so a
@@ -161,7 +161,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// written), and the first escalation step.
     pub(crate) fn page_plan(
         &self,
-        record: &AlertRecord,
+        record: &mut AlertRecord,
         plan: Plan,
         why: &str,
         now: DateTime<Utc>,
@@ -202,12 +202,18 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .as_deref()
             .and_then(|p| self.config.escalation_policies.get(p))
         {
-            if let Some(first) = policy.levels.first() {
+            if self.fold_first_step(record, policy, &plan.direct, now, out) {
+                // Step 1 paged nobody new: done here, step 2 scheduled.
+            } else if let Some(first) = policy.levels.first() {
                 let tick = Timer::Escalation {
-                    alert_id: id.clone(),
+                    alert_id: record.id.clone(),
                     step: 1,
                 };
-                out.set_timer(timer_name(id, 1), now + to_chrono(first.delay), tick);
+                out.set_timer(
+                    timer_name(&record.id, 1),
+                    now + to_chrono(first.delay),
+                    tick,
+                );
             }
         }
     }

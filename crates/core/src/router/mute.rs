@@ -505,7 +505,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             human(now - rec.opened_at)
         );
         let mut out = Outbox::at(now);
-        self.page_plan(&rec, plan, &why, now, &mut out);
+        self.page_plan(&mut rec, plan, &why, now, &mut out);
         out.audit = out.audit.into_iter().map(timeless).collect();
         Ok(self.commit(rec, out).await?.1)
     }

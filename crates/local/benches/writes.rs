@@ -12,7 +12,8 @@
 //!   when a table write changes what it holds, so a write that leaves an alert's status as it was
 //!   costs it nothing; entering or leaving the index costs 1, a status change 2 (a delete and a put).
 //!
-//! Each scenario runs on the embedded pipeline with `infra/tocsin.yaml` through
+//! A decision's row includes the escalation step it set for its own instant (a level with no delay
+//! fires at once). Each scenario runs on the embedded pipeline with `infra/tocsin.yaml` through
 //! `tocsin_local::Faults`, which notes every item written, its size, and each alert's index key.
 //!
 //! Run: `cargo bench -p tocsin-local --bench writes`.
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_core::model::{AlarmState, Alert, Severity, Source, Transport, stable_id};
+use tocsin_core::ports::Scheduler;
 use tocsin_core::record::Timer;
 use tocsin_core::router::Router;
 use tocsin_local::{
@@ -145,9 +147,31 @@ impl Rig {
     async fn event(&self, a: Alert) -> (usize, usize, usize, usize) {
         self.timers(a.state_changed_at).await;
         self.clock.set(a.state_changed_at);
+        let at = a.state_changed_at;
         self.faults.clear();
         self.router.handle(a).await.unwrap();
+        // An escalation step the decision set for its own instant (a level with no delay) fires at
+        // once and is part of its cost; other timers due then (a group's flush) keep their rows.
+        let mut others = Vec::new();
+        while let Some((due, name, tick)) = self.scheduler.pop_due(at) {
+            if matches!(tick, Timer::Escalation { .. }) {
+                self.clock.set(due);
+                self.router.on_timer(&tick).await.unwrap();
+            } else {
+                others.push((due, name, tick));
+            }
+        }
+        for (due, name, tick) in others {
+            self.scheduler.schedule(&name, due, &tick).await.unwrap();
+        }
         self.units()
+    }
+
+    async fn fire_due(&self, until: DateTime<Utc>) {
+        while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
+            self.clock.set(at);
+            self.router.on_timer(&tick).await.unwrap();
+        }
     }
 
     fn units(&self) -> (usize, usize, usize, usize) {
@@ -160,12 +184,7 @@ impl Rig {
 
     async fn timers(&self, until: DateTime<Utc>) -> (usize, usize, usize, usize) {
         self.faults.clear();
-        let mut ticks: Vec<Timer> = Vec::new();
-        while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
-            self.clock.set(at);
-            ticks.push(tick.clone());
-            self.router.on_timer(&tick).await.unwrap();
-        }
+        self.fire_due(until).await;
         self.units()
     }
 }

@@ -258,25 +258,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                         entries.push(e);
                     }
                     if !already.is_empty() {
-                        let names: Vec<String> = already
-                            .iter()
-                            .map(|t| format!("{} → {}", t.channel, t.target))
-                            .collect();
-                        let mut e = entry(
+                        entries.push(already_paged(
                             now,
                             &rec.id,
                             &alert,
-                            Action::Dedup,
-                            format!(
-                                "policy {:?} level {}: already paged, not paged twice: {}",
-                                policy.name,
-                                level_idx + 1,
-                                names.join(", ")
-                            ),
-                        );
-                        e.event_id = None;
-                        e.level = Some(level_idx as u32 + 1);
-                        entries.push(e);
+                            &policy.name,
+                            level_idx as u32 + 1,
+                            &already,
+                        ));
                     }
                     for p in targets.1 {
                         let mut e = entry(
@@ -431,24 +420,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         if !first.delay.is_zero() || targets.is_empty() || !problems.is_empty() || !all_paged {
             return false;
         }
-        let names: Vec<String> = targets
-            .iter()
-            .map(|t| format!("{} → {}", t.channel, t.target))
-            .collect();
-        let mut e = entry(
+        out.audit.push(already_paged(
             now,
             &record.id,
             &record.alert,
-            Action::Dedup,
-            format!(
-                "policy {:?} level 1: already paged, not paged twice: {}",
-                policy.name,
-                names.join(", ")
-            ),
-        );
-        e.event_id = None;
-        e.level = Some(1);
-        out.audit.push(e);
+            &policy.name,
+            1,
+            &targets,
+        ));
         record.escalation_step = 1;
         let total = policy.levels.len() as u32 * (policy.repeat + 1);
         if total > 1 {
@@ -526,6 +505,35 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         }
         (targets, problems)
     }
+}
+
+/// The line of an escalation level whose `targets` were all paged already: a dedup, at the level, of
+/// no event.
+fn already_paged(
+    now: DateTime<Utc>,
+    id: &str,
+    alert: &crate::model::Alert,
+    policy: &str,
+    level: u32,
+    targets: &[Target],
+) -> AuditEntry {
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{} → {}", t.channel, t.target))
+        .collect();
+    let mut e = entry(
+        now,
+        id,
+        alert,
+        Action::Dedup,
+        format!(
+            "policy {policy:?} level {level}: already paged, not paged twice: {}",
+            names.join(", ")
+        ),
+    );
+    e.event_id = None;
+    e.level = Some(level);
+    e
 }
 
 /// How long after step `next - 1` step `next` comes: its level's delay, or before a repeat of the

@@ -520,7 +520,10 @@ def main():
     res = run(binp("router"), {**common, **sched_env}, sns_events(alerts, st["alerts"]), proxy)
     record("router", "router", res, len(alerts))
     # deliver, per channel
-    extra = {"ops-slack": {"CHANNEL_SECRET_ARN": slack_secret}, "oncall-sms": {}, "oncall-email": {}}
+    # The SMS channel's throttle schedules its flushes (as the template gives DeliverOncallSmsFunction).
+    sms_env = {"SCHEDULE_GROUP": st["group"], "SCHEDULER_ROLE_ARN": sched_env["SCHEDULER_ROLE_ARN"],
+               "FLUSH_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:tocsin-deliver-oncall-sms"}
+    extra = {"ops-slack": {"CHANNEL_SECRET_ARN": slack_secret}, "oncall-sms": sms_env, "oncall-email": {}}
     for ch, env in extra.items():
         jobs = drain(st["sqs"], st["taps"][ch], -1, timeout=120)
         if not jobs:
@@ -528,8 +531,10 @@ def main():
             continue
         res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": ch, **env}, sns_events(jobs, st["deliveries"]), proxy)
         record(f"deliver ({ch})", "deliver", res, len(jobs))
-    # escalate: one tick an invocation, as Scheduler sends them; two rounds (each tick schedules the
-    # next step: round 1 is level 1, already paged by the router; round 2 pages level 2).
+    # escalate: one tick an invocation, as Scheduler sends them, each tick scheduling the next step,
+    # up to step 2 (level 2 pages; the alert is taken as acknowledged then). Since the opening does
+    # level 1 itself when the route pages all of it, the first schedule is step 2; before, round 1 was
+    # a step-1 tick that found level 1 already paged.
     sched = st["scheduler"]
     fired = set()
     for round_no in (1, 2):
@@ -541,7 +546,13 @@ def main():
             for s in page["Schedules"]:
                 if s["Name"] not in fired:
                     fired.add(s["Name"])
-                    ticks.append(sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]["Input"].encode())
+                    tick = sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]["Input"]
+                    try:
+                        step = json.loads(tick).get("step", 0)
+                    except ValueError:
+                        step = 0
+                    if step <= 2:
+                        ticks.append(tick.encode())
             token = page.get("NextToken")
             if not token:
                 break
@@ -553,7 +564,7 @@ def main():
     # its jobs are counted, not sent.
     jobs = drain(st["sqs"], st["taps"]["oncall-sms"], -1, timeout=120)
     if jobs:
-        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms"}, sns_events(jobs, st["deliveries"]), proxy)
+        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms", **sms_env}, sns_events(jobs, st["deliveries"]), proxy)
         record("deliver (oncall-sms, level 2)", "deliver", res, len(jobs))
     undelivered["pagerduty"] = len(drain(st["sqs"], st["taps"]["pagerduty"], -1, timeout=60))
     summary = {"records": n, "kind": args.kind, "slack_posts": sink.count, "jobs_not_delivered": undelivered, "functions": rows, "cost": cost(rows, n)}

@@ -414,21 +414,23 @@ where
         Ok(sent_attempt(&history, &job.delivery_id))
     }
 
-    /// The trail's line for a job that was sent before: nothing is sent again.
+    /// The line for a job that was sent before: nothing is sent again, and nothing is written. A
+    /// redelivery by the platform changes nothing, so its line goes to the function's log (the
+    /// handler logs every entry it is given back, with the trace), not to the alert's trail: a
+    /// duplicate delivery costs one write, its failed claim, and the trail does not grow with
+    /// redeliveries.
     async fn already_sent(
         &self,
         job: &DeliveryJob,
         now: DateTime<Utc>,
         how: &str,
     ) -> Result<Vec<AuditEntry>, DeliverError> {
-        let e = self.entry(
+        Ok(vec![self.entry(
             job,
             now,
             Action::Dedup,
             format!("delivery {} already sent ({how})", job.delivery_id),
-        );
-        self.store.append_audit(std::slice::from_ref(&e)).await?;
-        Ok(vec![e])
+        )])
     }
 
     async fn send(

@@ -261,6 +261,23 @@ async fn a_sent_delivery_writes_its_claim_and_its_attempts_and_nothing_else() {
     assert_eq!(writes, vec!["store.claim_event", "store.append_audit"]);
 }
 
+/// A redelivered job (SNS delivers at least once) costs one write, its failed claim: its `dedup`
+/// line is returned for the log, not appended to the alert's trail.
+#[tokio::test]
+async fn a_redelivered_job_writes_nothing_but_its_failed_claim() {
+    let j = job(tocsin_core::Severity::High);
+    let faults = Faults::new();
+    let r = faulty(&faults);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let trail = r.d.store.inner.audit("a-1").await.unwrap().len();
+    faults.clear();
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup);
+    let writes: Vec<_> = faults.writes().into_iter().map(|(w, _)| w).collect();
+    assert_eq!(writes, vec!["store.claim_event"]);
+    assert_eq!(r.d.store.inner.audit("a-1").await.unwrap().len(), trail);
+}
+
 /// The claim of a sent delivery is never marked, so it lapses at the invocation's deadline: an
 /// invocation that comes after and takes it over finds the send on record and sends nothing.
 #[tokio::test]

@@ -584,6 +584,15 @@ impl AlertStore for DynamoStore {
         }
     }
 
+    async fn get_alerts(&self, ids: &[String]) -> Result<Vec<AlertRecord>, StoreError> {
+        let pks: Vec<String> = ids.iter().map(|id| alert_pk(id)).collect();
+        self.get_alert_items(&pks, true)
+            .await?
+            .values()
+            .map(|item| from_body(item))
+            .collect()
+    }
+
     async fn create_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
         // No transaction (it bills every item in it twice): the checks are reads, then the alert is
         // put if new, then the fingerprint's pointer moves to it if it still names what the caller
@@ -803,7 +812,7 @@ impl AlertStore for DynamoStore {
                 .iter()
                 .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
                 .collect();
-            let mut found = self.get_alert_items(&keys).await?;
+            let mut found = self.get_alert_items(&keys, false).await?;
             for pk in &keys {
                 let Some(item) = found.remove(pk) else {
                     continue;
@@ -1165,10 +1174,12 @@ impl DynamoStore {
 
     /// The alert items of `pks` (`ALERT#<id>`) that exist, by `pk`: `BatchGetItem` in chunks of
     /// 100 (its limit), asking again for what it leaves unprocessed (it does under throttling)
-    /// with backoff. Eventually consistent, as the index that named them is.
+    /// with backoff. `consistent`: strongly consistent reads (as `get_alert`), or eventually (a
+    /// list, as the index that named the alerts is).
     async fn get_alert_items(
         &self,
         pks: &[String],
+        consistent: bool,
     ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
         let mut found = HashMap::new();
         for chunk in pks.chunks(BATCH_GET) {
@@ -1179,6 +1190,7 @@ impl DynamoStore {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
+                    .consistent_read(consistent)
                     .build()
                     .map_err(built)?,
             );

@@ -120,6 +120,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     the_audit_since_a_time_is_the_trail_from_then_on(store, prefix).await;
     one_append_about_two_alerts_reads_back_whole_for_each(store, prefix).await;
     missing_items_read_as_none(store, prefix).await;
+    many_alerts_read_at_once_are_those_that_exist(store, prefix).await;
     // --- Queries of the api function (issue 6). ---
     alerts_list_by_status_most_severe_first(store, prefix).await;
     // Noise control (issue 7). Keep these last.
@@ -368,6 +369,34 @@ async fn missing_items_read_as_none<S: AlertStore>(s: &S, p: &str) {
             .is_none()
     );
     assert!(s.audit(&format!("{p}-nope")).await.unwrap().is_empty());
+}
+
+/// `get_alerts`: every alert named that exists, whatever the order, missing ones left out; more
+/// than one `BatchGetItem` request's worth (100) on DynamoDB.
+async fn many_alerts_read_at_once_are_those_that_exist<S: AlertStore>(s: &S, p: &str) {
+    let mut ids = Vec::new();
+    for i in 0..130 {
+        let r = record(
+            &format!("{p}-many-{i:03}"),
+            &format!("{p}-fp-many-{i:03}"),
+            None,
+        );
+        s.create_alert(&r).await.unwrap();
+        ids.push(r.id);
+    }
+    let mut asked = ids.clone();
+    asked.push(format!("{p}-many-none"));
+    asked.reverse();
+    let mut got: Vec<String> = s
+        .get_alerts(&asked)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    got.sort();
+    assert_eq!(got, ids);
+    assert!(s.get_alerts(&[]).await.unwrap().is_empty());
 }
 
 // --- Queries of the api function (issue 6). ---

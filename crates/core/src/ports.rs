@@ -115,6 +115,25 @@ pub trait AlertStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
 
+    /// The alerts of `ids` that exist, in any order: for a read that needs many at once (a group's
+    /// flush looking at whether its members are held), where one read each would take a round trip
+    /// per member. By default one [`AlertStore::get_alert`] each; the DynamoDB store reads 100 a
+    /// request (`BatchGetItem`), as strongly consistent as `get_alert`.
+    fn get_alerts(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(r) = self.get_alert(id).await? {
+                    found.push(r);
+                }
+            }
+            Ok(found)
+        }
+    }
+
     /// Creates a new occurrence and makes it the fingerprint's latest, all or nothing as readers see
     /// it (on DynamoDB two conditional puts: an alert a failure left between them is neither pointed
     /// at nor listed, and the same create takes it over; docs/storage.md, "Opening an occurrence").
@@ -408,6 +427,12 @@ impl<T: AlertStore> AlertStore for &T {
         id: &str,
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send {
         (**self).get_alert(id)
+    }
+    fn get_alerts(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send {
+        (**self).get_alerts(ids)
     }
     fn create_alert(&self, r: &AlertRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).create_alert(r)

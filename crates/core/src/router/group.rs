@@ -697,10 +697,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         let recheck = self
             .grouping_of(&st.route)
             .map(|g| now + to_chrono(g.group_interval));
-        for id in new.iter().chain(still) {
-            let Some(rec) = self.store.get_alert(id).await? else {
-                continue;
-            };
+        // The members' alerts in one batch read (a round trip per 100 on DynamoDB), not one read
+        // each: a critical storm flushes its group once per member, so a read per member made
+        // each flush as slow as the group was large.
+        let ids: Vec<String> = new.iter().chain(still).cloned().collect();
+        // (Order does not matter: `held` is by id, `end` the earliest.)
+        for rec in &self.store.get_alerts(&ids).await? {
+            let id = &rec.id;
             if let Some(h) = self.held_by(&rec.alert, id, now, &silences).await? {
                 if new.contains(id) {
                     let at = h.until.filter(|u| *u > now).or(recheck);

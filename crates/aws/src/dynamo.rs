@@ -589,7 +589,7 @@ impl AlertStore for DynamoStore {
         self.get_alert_items(&pks, true)
             .await?
             .values()
-            .map(|item| from_body(item))
+            .map(from_body)
             .collect()
     }
 

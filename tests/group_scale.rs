@@ -97,3 +97,46 @@ async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
     );
     eprintln!("{n} alarms in one group: largest item {largest} bytes ({by}), {sent} notifications");
 }
+
+/// A critical storm flushes its group once per alarm that joins (critical bypasses `group_wait`),
+/// and each flush looks at whether its members are held. The members of a group share the labels
+/// an inhibit rule's `equal` names (the example's rule: `equal: [service]`, the group's own label),
+/// so one read of that inhibition serves the whole flush: the last of 40 alarms' opening reads the
+/// noise state a handful of times, not once a member (it read 40 before).
+#[tokio::test]
+async fn a_critical_storms_flush_reads_each_inhibition_once_not_once_a_member() {
+    let start = t("2026-11-20T02:10:00Z");
+    let FaultyEmbedded {
+        router,
+        faults,
+        clock,
+        ..
+    } = FaultyEmbedded::new(example_config(), start);
+    let n = 40;
+    let mut reads = 0;
+    for i in 0..n {
+        let at = start + TimeDelta::seconds(i);
+        clock.set(at);
+        let mut a = cloudwatch_alarm(
+            &format!("checkout-api-5xx-{i:02}"),
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        );
+        a.state_changed_at = at;
+        faults.clear();
+        let opened = router.handle(a).await.unwrap();
+        assert!(
+            opened.iter().any(|e| e.reason.contains("bypasses group_wait")),
+            "{opened:?}"
+        );
+        reads = faults
+            .calls()
+            .iter()
+            .filter(|c| **c == "store.noise_state")
+            .count();
+    }
+    assert!(
+        reads < 10,
+        "the last opening read the noise state {reads} times with {n} members in its group"
+    );
+}

@@ -14,6 +14,7 @@
 use super::*;
 use crate::noise::GroupMember;
 use crate::router::effects::CONFLICT_TRIES;
+use crate::router::mute::InhibitReads;
 
 /// Members read in one page when a group flushes.
 const MEMBER_PAGE: usize = 1000;
@@ -702,9 +703,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         // each flush as slow as the group was large.
         let ids: Vec<String> = new.iter().chain(still).cloned().collect();
         // (Order does not matter: `held` is by id, `end` the earliest.)
+        let mut inhibitions = InhibitReads::new();
         for rec in &self.store.get_alerts(&ids).await? {
             let id = &rec.id;
-            if let Some(h) = self.held_by(&rec.alert, id, now, &silences).await? {
+            if let Some(h) = self
+                .held_by_with(&rec.alert, id, now, &silences, &mut inhibitions)
+                .await?
+            {
                 if new.contains(id) {
                     let at = h.until.filter(|u| *u > now).or(recheck);
                     end = match (end, at) {

@@ -112,6 +112,9 @@ pub(crate) fn silence_alert(s: &Silence, now: DateTime<Utc>) -> Alert {
     }
 }
 
+/// Inhibitions read by one caller, by key (see [`Router::held_by_with`]).
+pub(crate) type InhibitReads = std::collections::BTreeMap<String, InhibitState>;
+
 impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     // ---------------------------------------------------------------- state
 
@@ -209,6 +212,21 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         now: DateTime<Utc>,
         silences: &[Silence],
     ) -> Result<Option<Held>, RouterError> {
+        self.held_by_with(alert, id, now, silences, &mut InhibitReads::new())
+            .await
+    }
+
+    /// [`Self::held_by`], with the inhibitions read so far: a caller asking of many alerts at once
+    /// (a group's flush, whose members share the labels an inhibit rule's `equal` names, as a
+    /// service) reads each inhibition once, not once a member.
+    pub(crate) async fn held_by_with(
+        &self,
+        alert: &Alert,
+        id: &str,
+        now: DateTime<Utc>,
+        silences: &[Silence],
+        inhibitions: &mut InhibitReads,
+    ) -> Result<Option<Held>, RouterError> {
         // CloudWatch's own alarm mute rule, as the event says: held until its window ends, and paged
         // then if still firing, as CloudWatch's own alarm actions are. A window whose end cannot be
         // read holds nothing (`open` notes the mute).
@@ -269,7 +287,14 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             let labels = label_values(&rule.equal, &rule.equal_fields, alert);
             let key = inhibit_key(&rule.name, &labels);
-            let (_, st) = self.inhibit_state(&key).await?;
+            let st = match inhibitions.get(&key) {
+                Some(st) => st.clone(),
+                None => {
+                    let (_, st) = self.inhibit_state(&key).await?;
+                    inhibitions.insert(key.clone(), st.clone());
+                    st
+                }
+            };
             let sources: Vec<&String> = st
                 .sources
                 .iter()

@@ -126,7 +126,9 @@ async fn a_critical_storms_flush_reads_each_inhibition_once_not_once_a_member() 
         faults.clear();
         let opened = router.handle(a).await.unwrap();
         assert!(
-            opened.iter().any(|e| e.reason.contains("bypasses group_wait")),
+            opened
+                .iter()
+                .any(|e| e.reason.contains("bypasses group_wait")),
             "{opened:?}"
         );
         reads = faults

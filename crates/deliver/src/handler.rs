@@ -6,10 +6,10 @@
 //!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
 //! 2. **render** for the channel, with signed one-click links for the target;
 //! 3. **send** through the shared retry layer within the invocation's deadline;
-//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret). A
-//!    send the channel took is recorded by that one write: its `sent` attempt is what every later
-//!    invocation of the job looks for (a duplicate while the claim is held, or the one that takes a
-//!    lapsed claim over), so a sent delivery costs two writes, the claim and its attempts;
+//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret); a
+//!    send the channel took marks its claim sent first, the claim keyed by the delivery id alone, so
+//!    any later job with that id (a redelivery, or the same group notification published again under
+//!    another member alert) finds it sent;
 //! 5. on **final failure** (permanent, or still failing after the platform's last retry), hand the alert
 //!    to the channel's `fallback` (critical alerts always; any alert when its delivery finally fails, so
 //!    the failure itself is reported elsewhere), and fail the invocation so the job is dead-lettered.
@@ -164,10 +164,10 @@ pub enum DeliverError {
     /// A flush reached a function without a throttle.
     #[error("flush for {0}: this deliver function has no SMS throttle")]
     NoThrottle(String),
-    /// The channel took the message, and its record (the `sent` attempt) could not be written (the
-    /// store failed on every try within the invocation). The claim is kept, never released, so the
-    /// platform's retry finds it held rather than sending at once; only one that comes after the
-    /// claim has lapsed sends again, as after a kill between the send and its record.
+    /// The channel took the message, and its claim could not be marked sent (the store failed on
+    /// every try within the invocation). The claim is kept, never released, so the platform's retry
+    /// finds it held rather than sending at once; only one that comes after the claim has lapsed
+    /// sends again, as after a kill between the send and its record.
     #[error("delivery {id} was sent, and its record could not be written: {source}")]
     Unrecorded {
         /// The delivery id.
@@ -262,18 +262,6 @@ fn claim_key(job: &DeliveryJob) -> String {
     format!("delivery#{}", job.delivery_id)
 }
 
-/// How delivery `id`'s `sent` attempt in `history` reads: `sent (<provider id>)`, or `sent`.
-fn sent_attempt(history: &[AuditEntry], id: &str) -> Option<String> {
-    history
-        .iter()
-        .filter_map(|e| e.attempt.as_ref())
-        .find(|a| a.delivery_id == id && a.outcome == retry::AttemptOutcome::Sent)
-        .map(|a| match &a.provider_id {
-            Some(p) => format!("sent ({p})"),
-            None => "sent".into(),
-        })
-}
-
 impl<S, B, N, C, Z, H, T> Deliverer<S, B, N, C, Z, H, T>
 where
     S: AlertStore,
@@ -361,12 +349,9 @@ where
         };
         if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
             return match (existing.status, existing.outcome.as_deref()) {
-                // Held: by an invocation still at work, or by one that sent and recorded the
-                // attempt (a sent delivery's claim is never marked: its record is the attempt).
-                (ClaimStatus::InProgress, _) => match self.sent_before(job).await? {
-                    Some(sent) => self.already_sent(job, now, &sent).await,
-                    None => Err(DeliverError::InProgress(job.delivery_id.clone())),
-                },
+                (ClaimStatus::InProgress, _) => {
+                    Err(DeliverError::InProgress(job.delivery_id.clone()))
+                }
                 (ClaimStatus::Completed, Some(o)) if o.starts_with("failed") => {
                     Err(DeliverError::Failed {
                         id: job.delivery_id.clone(),
@@ -374,8 +359,6 @@ where
                         reason: o.to_string(),
                     })
                 }
-                // Marked by the release before (a sent claim was completed), or held for the
-                // throttle's summary.
                 (ClaimStatus::Completed, o) => {
                     self.already_sent(job, now, o.unwrap_or("sent")).await
                 }
@@ -403,15 +386,6 @@ where
             let _ = self.store.release_event(&key).await;
         }
         result
-    }
-
-    /// How the job's `sent` attempt reads (`sent (<provider id>)`), if an invocation recorded one.
-    async fn sent_before(&self, job: &DeliveryJob) -> Result<Option<String>, StoreError> {
-        let history = self
-            .store
-            .audit_since(&job.alert_id, job.created_at - HISTORY_MARGIN)
-            .await?;
-        Ok(sent_attempt(&history, &job.delivery_id))
     }
 
     /// The line for a job that was sent before: nothing is sent again, and nothing is written. A
@@ -448,11 +422,6 @@ where
             .store
             .audit_since(&job.alert_id, job.created_at - HISTORY_MARGIN)
             .await?;
-        // This invocation took over a claim that lapsed: the one before may have sent and recorded
-        // it without marking the claim (it never does), or died before its record.
-        if let Some(sent) = sent_attempt(&history, &job.delivery_id) {
-            return self.already_sent(job, now, &sent).await;
-        }
         let earlier: Vec<&AttemptRecord> = history
             .iter()
             .filter_map(|e| e.attempt.as_ref())
@@ -556,8 +525,13 @@ where
             })
             .collect();
         let result = match &outcome.result {
-            Ok(_) => {
-                self.record_sent(job, &entries).await?;
+            Ok(sent) => {
+                claim.status = ClaimStatus::Completed;
+                claim.outcome = Some(match &sent.provider_id {
+                    Some(p) => format!("sent ({p})"),
+                    None => "sent".into(),
+                });
+                self.record_sent(job, &claim, &entries).await?;
                 return Ok(entries);
             }
             Err(e) => e.clone(),
@@ -604,24 +578,36 @@ where
         })
     }
 
-    /// Records a send the channel took: its attempts, the `sent` one among them, in one write
-    /// tried up to [`SENT_RECORD_TRIES`] times. That record is what keeps every later invocation
-    /// from sending again; the claim stays held as it is (marking it too would be a third write).
-    /// The claim must never be released once the message is out: a failure writing the record is
-    /// [`DeliverError::Unrecorded`], which `deliver_as` does not release.
+    /// Records a send the channel took: the claim marked sent first (what keeps every later
+    /// invocation from sending again: the claim is keyed by the delivery id alone, where the
+    /// attempts are in the trail of the job's alert, and two publications of one group
+    /// notification may name two member alerts), then its attempts. Each write is tried up to
+    /// [`SENT_RECORD_TRIES`] times. The claim must never be released once the message is out: a
+    /// failure marking it is [`DeliverError::Unrecorded`] (which `deliver_as` does not release); a
+    /// failure writing the attempts after it is a store error, and releasing then does nothing (the
+    /// release only deletes a claim still in progress), so the retry finds it sent.
     async fn record_sent(
         &self,
         job: &DeliveryJob,
+        claim: &DedupRecord,
         entries: &[AuditEntry],
     ) -> Result<(), DeliverError> {
         let mut tries = 0;
-        while let Err(e) = self.store.append_audit(entries).await {
+        while let Err(e) = self.store.complete_event(claim).await {
             tries += 1;
             if tries >= SENT_RECORD_TRIES {
                 return Err(DeliverError::Unrecorded {
                     id: job.delivery_id.clone(),
                     source: e,
                 });
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+        let mut tries = 0;
+        while let Err(e) = self.store.append_audit(entries).await {
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(DeliverError::Store(e));
             }
             self.sleeper.sleep(record_backoff(tries)).await;
         }

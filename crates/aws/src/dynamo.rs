@@ -585,7 +585,10 @@ impl AlertStore for DynamoStore {
     }
 
     async fn get_alerts(&self, ids: &[String]) -> Result<Vec<AlertRecord>, StoreError> {
-        let pks: Vec<String> = ids.iter().map(|id| alert_pk(id)).collect();
+        // BatchGetItem refuses a request that names a key twice.
+        let mut pks: Vec<String> = ids.iter().map(|id| alert_pk(id)).collect();
+        pks.sort();
+        pks.dedup();
         self.get_alert_items(&pks, true)
             .await?
             .values()

@@ -115,17 +115,19 @@ pub trait AlertStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<AlertRecord>, StoreError>> + Send;
 
-    /// The alerts of `ids` that exist, in any order: for a read that needs many at once (a group's
-    /// flush looking at whether its members are held), where one read each would take a round trip
-    /// per member. By default one [`AlertStore::get_alert`] each; the DynamoDB store reads 100 a
-    /// request (`BatchGetItem`), as strongly consistent as `get_alert`.
+    /// The alerts of `ids` that exist, each once, in any order: for a read that needs many at once
+    /// (a group's flush looking at whether its members are held), where one read each would take a
+    /// round trip per member. By default one [`AlertStore::get_alert`] each; the DynamoDB store
+    /// reads 100 a request (`BatchGetItem`, which refuses a key named twice), as strongly
+    /// consistent as `get_alert`.
     fn get_alerts(
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send {
         async move {
             let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
+            let mut seen = std::collections::BTreeSet::new();
+            for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
                 if let Some(r) = self.get_alert(id).await? {
                     found.push(r);
                 }

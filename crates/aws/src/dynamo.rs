@@ -1175,10 +1175,9 @@ impl DynamoStore {
         batch_write(&self.client, &self.table, pending).await
     }
 
-    /// The alert items of `pks` (`ALERT#<id>`) that exist, by `pk`: `BatchGetItem` in chunks of
-    /// 100 (its limit), asking again for what it leaves unprocessed (it does under throttling)
-    /// with backoff. `consistent`: strongly consistent reads (as `get_alert`), or eventually (a
-    /// list, as the index that named the alerts is).
+    /// The alert items of `pks` (`ALERT#<id>`) that exist, by `pk`, read in chunks of 100
+    /// (`BatchGetItem`'s limit). `consistent`: strongly consistent reads (as `get_alert`), or
+    /// eventually (a list, as the index that named the alerts is).
     async fn get_alert_items(
         &self,
         pks: &[String],
@@ -1190,50 +1189,57 @@ impl DynamoStore {
                 .iter()
                 .map(|pk| HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(ALERT_SK))]))
                 .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(consistent)
-                    .build()
-                    .map_err(built)?,
-            );
-            let mut backoff = Duration::from_millis(50);
-            for round in 0..=BATCH_ROUNDS {
-                let Some(ask) = pending.take() else { break };
-                if round == BATCH_ROUNDS {
-                    return Err(StoreError::Backend(format!(
-                        "dynamodb BatchGetItem: {} keys still unprocessed after {BATCH_ROUNDS} rounds",
-                        ask.keys().len()
-                    )));
+            let ask = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(built)?;
+            for item in batch_get(&self.client, &self.table, ask).await? {
+                if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()).cloned() {
+                    found.insert(pk, item);
                 }
-                if round > 0 {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ask)
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchGetItem", &e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()).cloned() {
-                        found.insert(pk, item);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
             }
         }
         Ok(found)
     }
+}
+
+/// BatchGetItem, asking again for what it leaves unprocessed (it does under throttling) with
+/// backoff, as [`batch_write`] does for writes.
+async fn batch_get(
+    client: &Client,
+    table: &str,
+    mut ask: KeysAndAttributes,
+) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    let mut items = Vec::new();
+    let mut backoff = Duration::from_millis(50);
+    for _ in 0..BATCH_ROUNDS {
+        let out = client
+            .batch_get_item()
+            .request_items(table, ask)
+            .send()
+            .await
+            .map_err(|e| backend("BatchGetItem", &e))?;
+        items.extend(
+            out.responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default(),
+        );
+        match out
+            .unprocessed_keys
+            .and_then(|mut left| left.remove(table))
+            .filter(|k| !k.keys().is_empty())
+        {
+            None => return Ok(items),
+            Some(left) => ask = left,
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    Err(StoreError::Backend(format!(
+        "dynamodb BatchGetItem: {} keys still unprocessed after {BATCH_ROUNDS} rounds",
+        ask.keys().len()
+    )))
 }
 
 /// BatchWriteItem, re-sending what it leaves unprocessed (it does under throttling) with backoff.

@@ -359,9 +359,20 @@ where
                         reason: o.to_string(),
                     })
                 }
-                (ClaimStatus::Completed, o) => {
-                    self.already_sent(job, now, o.unwrap_or("sent")).await
-                }
+                // A redelivery changes nothing: its line goes to the function's log (the handler
+                // logs every entry it is given back, with the trace), not to the alert's trail, so
+                // a duplicate delivery costs one write, its failed claim, and the trail does not
+                // grow with redeliveries.
+                (ClaimStatus::Completed, o) => Ok(vec![self.entry(
+                    job,
+                    now,
+                    Action::Dedup,
+                    format!(
+                        "delivery {} already sent ({})",
+                        job.delivery_id,
+                        o.unwrap_or("sent")
+                    ),
+                )]),
             };
         }
         let result = match summary {
@@ -386,25 +397,6 @@ where
             let _ = self.store.release_event(&key).await;
         }
         result
-    }
-
-    /// The line for a job that was sent before: nothing is sent again, and nothing is written. A
-    /// redelivery by the platform changes nothing, so its line goes to the function's log (the
-    /// handler logs every entry it is given back, with the trace), not to the alert's trail: a
-    /// duplicate delivery costs one write, its failed claim, and the trail does not grow with
-    /// redeliveries.
-    async fn already_sent(
-        &self,
-        job: &DeliveryJob,
-        now: DateTime<Utc>,
-        how: &str,
-    ) -> Result<Vec<AuditEntry>, DeliverError> {
-        Ok(vec![self.entry(
-            job,
-            now,
-            Action::Dedup,
-            format!("delivery {} already sent ({how})", job.delivery_id),
-        )])
     }
 
     async fn send(

@@ -145,9 +145,9 @@ impl Rig {
     }
 
     async fn event(&self, a: Alert) -> (usize, usize, usize, usize) {
-        self.timers(a.state_changed_at).await;
-        self.clock.set(a.state_changed_at);
         let at = a.state_changed_at;
+        self.timers(at).await;
+        self.clock.set(at);
         self.faults.clear();
         self.router.handle(a).await.unwrap();
         // An escalation step the decision set for its own instant (a level with no delay) fires at
@@ -167,13 +167,6 @@ impl Rig {
         self.units()
     }
 
-    async fn fire_due(&self, until: DateTime<Utc>) {
-        while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
-            self.clock.set(at);
-            self.router.on_timer(&tick).await.unwrap();
-        }
-    }
-
     fn units(&self) -> (usize, usize, usize, usize) {
         units(
             &self.faults.writes(),
@@ -184,7 +177,10 @@ impl Rig {
 
     async fn timers(&self, until: DateTime<Utc>) -> (usize, usize, usize, usize) {
         self.faults.clear();
-        self.fire_due(until).await;
+        while let Some((at, _, tick)) = self.scheduler.pop_due(until) {
+            self.clock.set(at);
+            self.router.on_timer(&tick).await.unwrap();
+        }
         self.units()
     }
 }

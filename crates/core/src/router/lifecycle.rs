@@ -202,9 +202,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             .as_deref()
             .and_then(|p| self.config.escalation_policies.get(p))
         {
-            if self.fold_first_step(record, policy, &plan.direct, now, out) {
-                // Step 1 paged nobody new: done here, step 2 scheduled.
-            } else if let Some(first) = policy.levels.first() {
+            // Step 1 done within the opening when it would page nobody new (step 2 is then set);
+            // otherwise its timer.
+            if !self.fold_first_step(record, policy, &plan.direct, now, out)
+                && let Some(first) = policy.levels.first()
+            {
                 let tick = Timer::Escalation {
                     alert_id: record.id.clone(),
                     step: 1,

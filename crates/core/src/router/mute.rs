@@ -287,14 +287,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             let labels = label_values(&rule.equal, &rule.equal_fields, alert);
             let key = inhibit_key(&rule.name, &labels);
-            let st = match inhibitions.get(&key) {
-                Some(st) => st.clone(),
-                None => {
-                    let (_, st) = self.inhibit_state(&key).await?;
-                    inhibitions.insert(key.clone(), st.clone());
-                    st
-                }
-            };
+            if !inhibitions.contains_key(&key) {
+                let (_, st) = self.inhibit_state(&key).await?;
+                inhibitions.insert(key.clone(), st);
+            }
+            let st = &inhibitions[&key];
             let sources: Vec<&String> = st
                 .sources
                 .iter()

@@ -227,10 +227,12 @@ class Proxy:
                     per = 1.0 if req.get("ConsistentRead") else 0.5
                     self.rru += per * max(1, math.ceil(item_size(res.get("Item")) / 4096))
                 elif op == "BatchGetItem":
-                    # Billed per item, each rounded up to 4 KB.
-                    for items in res.get("Responses", {}).values():
+                    # Billed per item, each rounded up to 4 KB, at the request's consistency.
+                    for table, items in res.get("Responses", {}).items():
+                        asked = req.get("RequestItems", {}).get(table, {})
+                        per = 1.0 if asked.get("ConsistentRead") else 0.5
                         for i in items:
-                            self.rru += 0.5 * max(1, math.ceil(item_size(i) / 4096))
+                            self.rru += per * max(1, math.ceil(item_size(i) / 4096))
                 elif op == "Query":
                     per = 1.0 if req.get("ConsistentRead") else 0.5
                     size = sum(item_size(i) for i in res.get("Items", []))

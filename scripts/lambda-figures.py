@@ -24,6 +24,7 @@ Markdown rows.
 """
 
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -143,8 +144,11 @@ def item_size(item):
     for name, value in (item or {}).items():
         total += len(name.encode())
         for t, v in value.items():
-            if t in ("S", "N", "B"):
+            if t in ("S", "N"):
                 total += len(str(v).encode())
+            elif t == "B":
+                # A packed body (docs/storage.md): base64 on the wire, billed by its bytes.
+                total += len(base64.b64decode(v))
             elif t == "BOOL" or t == "NULL":
                 total += 1
             else:

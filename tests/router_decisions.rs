@@ -75,6 +75,37 @@ fn targets(entries: &[AuditEntry], action: Action) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
+async fn the_same_message_delivered_again_writes_only_its_failed_claim_and_stays_off_the_trail() {
+    let p = tocsin_local::FaultyEmbedded::new(example_config(), t("2026-11-20T02:00:00Z"));
+    let via_sns = alert("scenario/incident/01-checkout-5xx-alarm.sns.json");
+    let first = p.router.handle(via_sns.clone()).await.unwrap();
+    let id = first[0].alert.clone();
+    p.faults.clear();
+    let again = p.router.handle(via_sns.clone()).await.unwrap();
+    assert_eq!(actions(&again), vec![Action::Dedup], "{again:?}");
+    assert!(again[0].reason.contains("already processed (first via sns"));
+    let writes: Vec<&str> = p.faults.writes().iter().map(|(w, _)| *w).collect();
+    assert_eq!(writes, vec!["store.claim_event"], "the failed claim only");
+    let trail = p.store.audit(&id).await.unwrap();
+    assert!(
+        !trail
+            .iter()
+            .any(|e| e.action == Action::Dedup && e.event_id.is_some()),
+        "a redelivery is the platform's, not the alarm's: {trail:?}"
+    );
+    // The same transition by another way is the alarm's story: on the trail.
+    let via_eb = alert("scenario/incident/02-checkout-5xx-alarm.eventbridge.json");
+    p.router.handle(via_eb).await.unwrap();
+    let trail = p.store.audit(&id).await.unwrap();
+    let dedups: Vec<&AuditEntry> = trail
+        .iter()
+        .filter(|e| e.action == Action::Dedup && e.event_id.is_some())
+        .collect();
+    assert_eq!(dedups.len(), 1, "{trail:?}");
+    assert!(dedups[0].reason.contains("first via sns"));
+}
+
+#[tokio::test]
 async fn the_same_transition_via_sns_and_eventbridge_pages_once() {
     let p = pipeline(example_config());
     let via_sns = alert("scenario/incident/01-checkout-5xx-alarm.sns.json");

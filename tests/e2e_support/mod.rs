@@ -674,11 +674,15 @@ fn plain(
 ) -> BTreeMap<String, String> {
     item.iter()
         .map(|(k, v)| {
-            let s = v
-                .as_s()
-                .cloned()
-                .or_else(|_| v.as_n().cloned())
-                .unwrap_or_else(|_| format!("{v:?}"));
+            let s = if k == "body" {
+                // Packed or not (docs/storage.md, "Packed bodies"): its JSON.
+                tocsin_aws::dynamo::body_json(item).unwrap()
+            } else {
+                v.as_s()
+                    .cloned()
+                    .or_else(|_| v.as_n().cloned())
+                    .unwrap_or_else(|_| format!("{v:?}"))
+            };
             (k.clone(), s)
         })
         .collect()

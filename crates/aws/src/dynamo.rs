@@ -43,6 +43,7 @@ use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
@@ -157,7 +158,7 @@ impl DynamoStore {
     async fn index_legacy_silence(
         &self,
         silence: &Silence,
-        body: String,
+        body: AttributeValue,
     ) -> Result<(), StoreError> {
         let items = vec![
             TransactWriteItem::builder()
@@ -447,8 +448,8 @@ impl DynamoStore {
     /// `silence` written over its item as read (`old`, the body): a change meanwhile fails it. (The
     /// transaction items are built where the transaction is sent: tests/stack.rs reads the IAM
     /// actions a transaction needs from the item kinds beside it.)
-    fn silence_over(&self, silence: &Silence, old: String) -> Result<Put, StoreError> {
-        self.put(silence_item(silence)?, "#body = :old", &[(":old", s(old))])
+    fn silence_over(&self, silence: &Silence, old: AttributeValue) -> Result<Put, StoreError> {
+        self.put(silence_item(silence)?, "#body = :old", &[(":old", old)])
     }
 
     /// The by-end twin of `silence` (keyed by its end and id), put as it is.
@@ -753,7 +754,7 @@ impl AlertStore for DynamoStore {
                     "sk".to_string(),
                     s(audit_sk(first_at, &self.audit_seq.next())),
                 ),
-                (BODY.to_string(), s(bodies.body())),
+                (BODY.to_string(), packed(bodies.body())),
                 (TTL_ATTRIBUTE.to_string(), n(expires)),
             ]);
             let put = PutRequest::builder()
@@ -881,7 +882,7 @@ impl AlertStore for DynamoStore {
             for item in page.items() {
                 let silence: Silence = from_body(item)?;
                 if !item.contains_key(TTL_ATTRIBUTE) {
-                    legacy.push((silence.clone(), string_attr(item, BODY)?));
+                    legacy.push((silence.clone(), stored_body(item)?));
                 }
                 all.push(silence);
             }
@@ -965,7 +966,7 @@ impl AlertStore for DynamoStore {
             if silence.end() <= at {
                 return Ok(silence);
             }
-            let old_body = string_attr(&item, BODY)?;
+            let old_body = stored_body(&item)?;
             let old_live = live_silence_sk(&silence);
             silence.expired_at = Some(at);
             silence.expired_by = Some(actor.to_string());
@@ -1016,7 +1017,7 @@ impl AlertStore for DynamoStore {
             ("pk".to_string(), s(noise_pk(&state.key))),
             ("sk".to_string(), s(NOISE_SK)),
             ("version".to_string(), n(state.version as i64)),
-            (BODY.to_string(), s(to_body(state)?)),
+            (BODY.to_string(), body_attr(state)?),
         ]);
         let mut put = self
             .client
@@ -1065,7 +1066,7 @@ impl AlertStore for DynamoStore {
         let item = HashMap::from([
             ("pk".to_string(), s(member_pk(group))),
             ("sk".to_string(), s(member_sk(&member.alert_id))),
-            (BODY.to_string(), s(to_body(member)?)),
+            (BODY.to_string(), body_attr(member)?),
             (
                 TTL_ATTRIBUTE.to_string(),
                 n(ttl_epoch(Utc::now(), self.retention)),
@@ -1142,7 +1143,7 @@ impl DynamoStore {
         let mut item = HashMap::from([
             ("pk".to_string(), s(alert_pk(&record.id))),
             ("sk".to_string(), s(ALERT_SK)),
-            (BODY.to_string(), s(to_body(record)?)),
+            (BODY.to_string(), body_attr(record)?),
             ("status".to_string(), s(record.status.as_str())),
             (
                 "version".to_string(),
@@ -1454,7 +1455,7 @@ fn live_silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue
     Ok(HashMap::from([
         ("pk".to_string(), s(LIVE_SILENCES_PK)),
         ("sk".to_string(), s(live_silence_sk(silence))),
-        (BODY.to_string(), s(to_body(silence)?)),
+        (BODY.to_string(), body_attr(silence)?),
         (TTL_ATTRIBUTE.to_string(), n(silence_ttl(silence))),
     ]))
 }
@@ -1477,7 +1478,7 @@ fn silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, St
     Ok(HashMap::from([
         ("pk".to_string(), s(SILENCES_PK)),
         ("sk".to_string(), s(silence_sk(&silence.id))),
-        (BODY.to_string(), s(to_body(silence)?)),
+        (BODY.to_string(), body_attr(silence)?),
         (TTL_ATTRIBUTE.to_string(), n(silence_ttl(silence))),
     ]))
 }
@@ -1516,7 +1517,7 @@ fn dedup_item(record: &DedupRecord) -> Result<HashMap<String, AttributeValue>, S
     Ok(HashMap::from([
         ("pk".to_string(), s(dedup_pk(&record.event_id))),
         ("sk".to_string(), s(DEDUP_SK)),
-        (BODY.to_string(), s(to_body(record)?)),
+        (BODY.to_string(), body_attr(record)?),
         ("status".to_string(), s(claim_status(record.status))),
         (
             "expires_at_ms".to_string(),
@@ -1582,6 +1583,52 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("cannot serialize record: {e}")))
 }
 
+/// The `body` attribute of `value`: its JSON, packed when that is shorter (`tocsin_core::packed`).
+pub(crate) fn body_attr<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    Ok(packed(to_body(value)?))
+}
+
+/// `json` as the `body` attribute: binary when packed, a string otherwise.
+pub(crate) fn packed(json: String) -> AttributeValue {
+    match tocsin_core::packed::pack(&json) {
+        Some(bytes) => AttributeValue::B(Blob::new(bytes)),
+        None => AttributeValue::S(json),
+    }
+}
+
+/// The `body` attribute as stored (a silence's expiry is conditioned on it being unchanged).
+fn stored_body(item: &HashMap<String, AttributeValue>) -> Result<AttributeValue, StoreError> {
+    item.get(BODY)
+        .cloned()
+        .ok_or_else(|| StoreError::Backend(format!("dynamodb item has no attribute {BODY:?}")))
+}
+
+/// The JSON of an item's `body`, packed or not: what the tests and tools that read the table raw
+/// read.
+pub fn body_json(item: &HashMap<String, AttributeValue>) -> Result<String, StoreError> {
+    match item.get(BODY) {
+        Some(AttributeValue::S(json)) => Ok(json.clone()),
+        Some(AttributeValue::B(bytes)) => {
+            tocsin_core::packed::unpack(bytes.as_ref()).map_err(|why| {
+                StoreError::Backend(format!(
+                    "dynamodb item {} has an unreadable body: {why}",
+                    pk_of(item)
+                ))
+            })
+        }
+        _ => Err(StoreError::Backend(format!(
+            "dynamodb item {} has no body",
+            pk_of(item)
+        ))),
+    }
+}
+
+fn pk_of(item: &HashMap<String, AttributeValue>) -> &str {
+    item.get("pk")
+        .and_then(|v| v.as_s().ok())
+        .map_or("?", String::as_str)
+}
+
 /// The most JSON an audit item holds (DynamoDB's limit is 400 KB); the entries of one append for one
 /// alert go in as few items as fit.
 const AUDIT_ITEM_BYTES: usize = 32 * 1024;
@@ -1644,13 +1691,12 @@ fn audit_items(entries: &[AuditEntry]) -> Result<Vec<(&str, AuditBodies)>, Store
 pub(crate) fn from_body<T: DeserializeOwned>(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<T, StoreError> {
-    let body = string_attr(item, BODY)?;
+    let body = body_json(item)?;
     serde_json::from_str(&body).map_err(|e| {
-        let pk = item
-            .get("pk")
-            .and_then(|v| v.as_s().ok())
-            .map_or("?", String::as_str);
-        StoreError::Backend(format!("dynamodb item {pk} has an unreadable body: {e}"))
+        StoreError::Backend(format!(
+            "dynamodb item {} has an unreadable body: {e}",
+            pk_of(item)
+        ))
     })
 }
 

@@ -14,7 +14,8 @@ use tocsin_core::record::DeliveryJob;
 use tocsin_core::throttle::HoldStore;
 
 use crate::dynamo::{
-    BODY, TTL_ATTRIBUTE, backend, batch_write, built, from_body, n, put_new, s, to_body, ttl_epoch,
+    BODY, TTL_ATTRIBUTE, backend, batch_write, body_attr, built, from_body, n, put_new, s,
+    ttl_epoch,
 };
 
 /// How long a held message is kept if no flush takes it.
@@ -56,7 +57,7 @@ impl DynamoHold {
 impl HoldStore for DynamoHold {
     async fn hold(&self, key: &str, job: &DeliveryJob) -> Result<(), StoreError> {
         let mut item = Self::keys(key, job);
-        item.insert(BODY.to_string(), s(to_body(job)?));
+        item.insert(BODY.to_string(), body_attr(job)?);
         item.insert(
             TTL_ATTRIBUTE.to_string(),
             n(ttl_epoch(Utc::now(), HOLD_TTL)),

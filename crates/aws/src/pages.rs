@@ -32,7 +32,7 @@ use tocsin_core::pages::{Added, PAGE_TTL, PageStore, SweepClaim};
 use tocsin_core::ports::StoreError;
 use tocsin_core::source::HealthPage;
 
-use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, from_body, n, put_new, s, to_body, ttl_epoch};
+use crate::dynamo::{BODY, TTL_ATTRIBUTE, backend, body_attr, from_body, n, put_new, s, ttl_epoch};
 
 const STATE_SK: &str = "STATE";
 const PAGE_PREFIX: &str = "PAGE#";
@@ -111,7 +111,7 @@ impl DynamoPages {
                 "sk".to_string(),
                 s(format!("{PAGE_PREFIX}{:04}", page.page)),
             ),
-            (BODY.to_string(), s(to_body(page)?)),
+            (BODY.to_string(), body_attr(page)?),
             (TTL_ATTRIBUTE.to_string(), Self::ttl()),
         ]);
         // Held already (not written) is success: a redelivered page, or a retried invocation.

@@ -174,3 +174,77 @@ async fn a_list_longer_than_one_batch_read_comes_back_whole_in_the_indexs_order(
             .is_empty()
     );
 }
+
+/// A body worth packing (an alert, an audit append) is written deflated as a binary attribute and
+/// reads back equal; a claim stays text; and an alert the previous release wrote as text reads as
+/// it did (docs/storage.md, "Packed bodies").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_body_is_written_packed_and_one_written_as_text_before_reads_the_same() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use tocsin_core::packed;
+    use tocsin_core::record::AlertRecord;
+    let Some(moto) = moto_table("packed", Options::DIRECT).await else {
+        return;
+    };
+    let (store, client, table) = (&moto.store, &moto.client, moto.store.table().to_string());
+    let raw = |pk: String, sk: &'static str| {
+        let table = table.clone();
+        async move {
+            let out = client
+                .get_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S(sk.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            out.item.unwrap()
+        }
+    };
+    let mut rec = contract::record("packed-1", "fp-packed-1", None);
+    rec.alert.description = "5XX responses from the checkout ALB ".repeat(20);
+    store.create_alert(&rec).await.unwrap();
+    let item = raw("ALERT#packed-1".into(), "ALERT").await;
+    let json = serde_json::to_string(&rec).unwrap();
+    match &item["body"] {
+        AttributeValue::B(b) => {
+            assert_eq!(b.as_ref()[0], packed::DEFLATE);
+            assert!(
+                b.as_ref().len() * 2 < json.len(),
+                "{} of {}",
+                b.as_ref().len(),
+                json.len()
+            );
+        }
+        other => panic!("an alert's body is packed: {other:?}"),
+    }
+    assert_eq!(
+        store.get_alert("packed-1").await.unwrap(),
+        Some(rec.clone())
+    );
+    assert_eq!(tocsin_aws::dynamo::body_json(&item).unwrap(), json);
+
+    // The previous release's item: the same alert, its body as text.
+    let mut old = item.clone();
+    let mut before: AlertRecord = rec.clone();
+    before.alert.description = "written before bodies were packed".into();
+    old.insert(
+        "body".into(),
+        AttributeValue::S(serde_json::to_string(&before).unwrap()),
+    );
+    client
+        .put_item()
+        .table_name(moto.store.table())
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.get_alert("packed-1").await.unwrap(), Some(before));
+
+    // A claim is short: it stays text.
+    let claim = contract::claim("packed-event", Utc::now());
+    store.claim_event(&claim).await.unwrap();
+    let item = raw("EVENT#packed-event".into(), "EVENT").await;
+    assert!(matches!(item["body"], AttributeValue::S(_)), "{item:?}");
+}

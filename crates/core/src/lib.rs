@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod noise;
 pub mod oncall;
+pub mod packed;
 pub mod pages;
 pub mod ports;
 pub mod record;

@@ -37,7 +37,7 @@ struct Plan {
     /// The largest item written so far (its JSON body, as the DynamoDB store writes it), and by which
     /// call.
     largest: (usize, &'static str),
-    /// Every item written since the count restarted: the call and the JSON size.
+    /// Every item written since the count restarted: the call and the body bytes.
     writes: Vec<(&'static str, usize)>,
     /// Every alert written since the count restarted, in order: its id and its key in the status
     /// index (`None` while it is out of the index).
@@ -85,15 +85,16 @@ impl Faults {
         self.lock().names.clone()
     }
 
-    /// The largest item written through the store so far: its JSON size in bytes (the body the
-    /// DynamoDB store writes, which is most of an item), and the call that wrote it.
+    /// The largest item written through the store so far: the bytes of its body as the DynamoDB
+    /// store writes it (most of an item), and the call that wrote it.
     pub fn largest_write(&self) -> (usize, &'static str) {
         self.lock().largest
     }
 
-    /// Notes the size of an item written by `what`.
+    /// Notes the size of an item written by `what`: the bytes of the body the DynamoDB store writes
+    /// for it (its JSON, packed when that is shorter: `tocsin_core::packed`).
     fn wrote<T: serde::Serialize>(&self, what: &'static str, value: &T) {
-        let size = serde_json::to_vec(value).map_or(0, |v| v.len());
+        let size = serde_json::to_string(value).map_or(0, |v| tocsin_core::packed::stored_len(&v));
         let mut g = self.lock();
         if size > g.largest.0 {
             g.largest = (size, what);
@@ -101,7 +102,7 @@ impl Faults {
         g.writes.push((what, size));
     }
 
-    /// The items written since the last `fail_at` or `clear`: the call and the JSON size of each.
+    /// The items written since the last `fail_at` or `clear`: the call and the body bytes of each.
     pub fn writes(&self) -> Vec<(&'static str, usize)> {
         self.lock().writes.clone()
     }

@@ -274,7 +274,15 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                     existing.outcome.as_deref().unwrap_or("no outcome recorded")
                 ),
             );
-            self.store.append_audit(std::slice::from_ref(&e)).await?;
+            if existing.transport == claim.transport {
+                // The platform delivering the same message again (an SNS redelivery, an async
+                // retry): the failed claim is its only write, and this line goes to the log. The
+                // same transition arriving by another way (SNS and EventBridge both) is the
+                // alarm's story and goes on its trail.
+                tracing::info!(alert = %id, event = %alert.event_id, reason = %e.reason, "dedup");
+            } else {
+                self.store.append_audit(std::slice::from_ref(&e)).await?;
+            }
             return Ok(vec![e]);
         }
         let done = async {

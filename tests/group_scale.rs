@@ -142,3 +142,91 @@ async fn a_critical_storms_flush_reads_each_inhibition_once_not_once_a_member() 
         "the last opening read the noise state {reads} times with {n} members in its group"
     );
 }
+
+/// A critical storm's flushes read no member's alert (only the one a notification is rendered
+/// from) while nothing can hold one: the example's
+/// windows are closed, no silence is active, and its one inhibit rule (`equal: [service]`, the
+/// group's own label) has no source, which one read of the group's inhibition shows, and the one
+/// silence is another service's. Every flush
+/// read every member's alert before (a storm of N read about N²/2 alerts). A silence the group's
+/// labels cannot rule out (one alarm's name) makes the next flush read them again, and hold that
+/// member.
+#[tokio::test]
+async fn a_critical_storms_flushes_read_no_member_alert_until_a_silence_could_hold_one() {
+    let start = t("2026-11-20T02:10:00Z");
+    let FaultyEmbedded {
+        router,
+        faults,
+        clock,
+        ..
+    } = FaultyEmbedded::new(example_config(), start);
+    let alert_reads = |faults: &tocsin_local::Faults| {
+        faults
+            .calls()
+            .iter()
+            .filter(|c| **c == "store.get_alert")
+            .count()
+    };
+    let open = |i: i64| {
+        let at = start + TimeDelta::seconds(i);
+        clock.set(at);
+        let mut a = cloudwatch_alarm(
+            &format!("checkout-api-5xx-{i:02}"),
+            AlarmState::Alarm,
+            "2026-11-20T02:10:00Z",
+        );
+        a.state_changed_at = at;
+        faults.clear();
+        router.handle(a)
+    };
+    // A silence the group's own label rules out (another service's) changes nothing.
+    router
+        .create_silence(tocsin_core::noise::NewSilence {
+            matchers: vec!["service = search".into()],
+            created_by: "alice".into(),
+            comment: "reindex".into(),
+            starts_at: None,
+            ends_at: start + TimeDelta::hours(1),
+        })
+        .await
+        .unwrap();
+    let n = 30;
+    for i in 0..n {
+        let opened = open(i).await.unwrap();
+        assert!(
+            opened
+                .iter()
+                .any(|e| e.reason.contains("bypasses group_wait")),
+            "{opened:?}"
+        );
+        // One: the alert the notification is rendered from.
+        assert!(
+            alert_reads(&faults) <= 1,
+            "opening {i} read member alerts: {:?}",
+            faults.calls()
+        );
+    }
+    clock.set(start + TimeDelta::seconds(n));
+    router
+        .create_silence(tocsin_core::noise::NewSilence {
+            matchers: vec!["alarm_name = checkout-api-5xx-03".into()],
+            created_by: "alice".into(),
+            comment: "known".into(),
+            starts_at: None,
+            ends_at: start + TimeDelta::hours(1),
+        })
+        .await
+        .unwrap();
+    let opened = open(n + 1).await.unwrap();
+    assert!(
+        alert_reads(&faults) >= n as usize,
+        "a silence no label rules out: the flush reads the members ({} reads)",
+        alert_reads(&faults)
+    );
+    assert!(
+        opened.iter().any(|e| {
+            e.reason.contains("left out of group") && e.reason.contains("held by silence")
+        }),
+        "{opened:?}"
+    );
+}

@@ -821,3 +821,46 @@ async fn a_grouped_alert_silenced_before_its_group_speaks_is_left_out_and_told_w
         told[0].reason
     );
 }
+
+/// A hold a group's flush finds beyond silences: an inhibition begun after its members joined. The
+/// rule's `equal` is the group's own label, so the flush reads that inhibition and, finding a
+/// source, reads the members' alerts to see which it holds (a flush that finds none reads no
+/// member's alert: `tests/group_scale.rs`).
+#[tokio::test]
+async fn grouped_alerts_inhibited_after_joining_are_left_out_of_their_groups_notification() {
+    let p = pipeline();
+    feed(
+        &p,
+        vec![
+            firing("checkout-latency", "2026-11-20T02:00:00Z"),
+            firing("checkout-errors", "2026-11-20T02:00:01Z"),
+        ],
+    )
+    .await;
+    let mut composite = firing("checkout-composite", "2026-11-20T02:00:10Z");
+    composite.kind = "composite".into();
+    feed(&p, vec![composite]).await;
+    let first = p.run_timers(Some(t("2026-11-20T02:01:00Z"))).await.unwrap();
+    let told = of(&first, Action::Notify);
+    assert_eq!(told.len(), 1, "{first:?}");
+    assert!(
+        told[0].reason.contains("checkout-composite"),
+        "{}",
+        told[0].reason
+    );
+    for held in ["checkout-latency", "checkout-errors"] {
+        assert!(!told[0].reason.contains(held), "{}", told[0].reason);
+        let left: Vec<_> = of(&first, Action::Suppress)
+            .into_iter()
+            .filter(|e| e.alarm_name == held && e.reason.starts_with("left out of group"))
+            .collect();
+        assert_eq!(left.len(), 1, "{held}: {first:?}");
+        assert!(
+            left[0]
+                .reason
+                .contains("held by inhibit rule \"composite-mutes-children\""),
+            "{}",
+            left[0].reason
+        );
+    }
+}

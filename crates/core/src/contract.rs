@@ -686,6 +686,7 @@ async fn group_members_are_items_read_in_pages<S: AlertStore>(s: &S, p: &str) {
         note: None,
         seq: i as u64,
         told_firing: false,
+        cloudwatch_muted: Some(i % 2 == 0),
     };
     assert_eq!(
         s.group_member(&key, &member(1).alert_id).await.unwrap(),

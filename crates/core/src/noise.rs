@@ -313,6 +313,12 @@ pub struct GroupMember {
     /// Whether a group notification has told of it firing (before this state).
     #[serde(default)]
     pub told_firing: bool,
+    /// Whether its alarm's event named a CloudWatch mute rule when it joined (`None`: written
+    /// before this was kept). A flush reads its members' alerts to see which are held only when
+    /// one of them may be muted so, or a window, silence or inhibition may hold one of them
+    /// (`Router::held_members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_muted: Option<bool>,
 }
 
 impl GroupMember {

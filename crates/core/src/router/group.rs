@@ -12,7 +12,8 @@
 //! change: idempotent, and read again when another invocation wins the write.
 
 use super::*;
-use crate::noise::GroupMember;
+use crate::config::{Field, Matcher};
+use crate::noise::{GroupMember, Silence, inhibit_key};
 use crate::router::effects::CONFLICT_TRIES;
 use crate::router::mute::InhibitReads;
 
@@ -34,6 +35,17 @@ pub(crate) fn is_contributor(alert: &Alert) -> bool {
 
 /// How contributors are grouped by parent on a route that groups nothing itself: Alertmanager's
 /// default timers, critical ones at once.
+/// Whether the alert's event named a CloudWatch mute rule that has not ended (`Router::held_by`
+/// holds it until then; one whose end is past or unreadable holds nothing, now or later).
+fn cloudwatch_muted(alert: &Alert, now: DateTime<Utc>) -> bool {
+    alert.labels.contains_key(crate::source::MUTED_BY_LABEL)
+        && alert
+            .labels
+            .get(crate::source::MUTE_END_LABEL)
+            .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+            .is_some_and(|end| end > now)
+}
+
 pub(crate) fn contributor_grouping() -> Grouping {
     Grouping {
         group_by: vec![crate::source::PARENT_LABEL.to_string()],
@@ -196,6 +208,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                             note: None,
                             seq: version + 1,
                             told_firing: false,
+                            cloudwatch_muted: Some(cloudwatch_muted(alert, now)),
                         },
                     )
                     .await?;
@@ -376,6 +389,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 note: None,
                 seq: 0,
                 told_firing: false,
+                cloudwatch_muted: Some(cloudwatch_muted(alert, now)),
             });
             m.told_firing = m.told_firing(st.told_upto);
             m.note = Some(note.to_string());
@@ -513,7 +527,9 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         // A member held since it joined (a silence made, a window entered, an inhibition begun) is
         // left out, as Alertmanager leaves silenced alerts out: a new one stays untold until the
         // hold ends (a flush is set then), a told one drops out of repeats meanwhile.
-        let (held, hold_end) = self.held_members(&st, &new, &still, now).await?;
+        let (held, hold_end) = self
+            .held_members(&st, &g, &by_id, &new, &still, now)
+            .await?;
         let new: Vec<String> = new
             .into_iter()
             .filter(|id| !held.contains_key(id))
@@ -673,10 +689,13 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
     /// The members among `new` and `still` held now, with what holds each, and the earliest end of
     /// those holds that leave a new member untold (an inhibition has none: its source resolving
     /// pages nothing for a grouped member, so the group looks again after `group_interval`). Reads
-    /// no member when no silence, window or inhibition rule exists, as in most flushes.
+    /// no member's alert when the group's own labels show that nothing can hold one
+    /// ([`Self::may_hold_a_member`]), as in most flushes.
     pub(crate) async fn held_members(
         &self,
         st: &GroupState,
+        g: &Grouping,
+        by_id: &BTreeMap<&str, &GroupMember>,
         new: &[String],
         still: &[String],
         now: DateTime<Utc>,
@@ -695,15 +714,19 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         {
             return Ok((held, end));
         }
-        let recheck = self
-            .grouping_of(&st.route)
-            .map(|g| now + to_chrono(g.group_interval));
-        // The members' alerts in one batch read (a round trip per 100 on DynamoDB), not one read
-        // each: a critical storm flushes its group once per member, so a read per member made
-        // each flush as slow as the group was large.
+        let recheck = Some(now + to_chrono(g.group_interval));
         let ids: Vec<String> = new.iter().chain(still).cloned().collect();
-        // (Order does not matter: `held` is by id, `end` the earliest.)
         let mut inhibitions = InhibitReads::new();
+        // A critical storm flushes its group once per member: reading every member's alert at
+        // each flush made its reads grow with the square of the storm.
+        if !self
+            .may_hold_a_member(st, g, by_id, &ids, &silences, now, &mut inhibitions)
+            .await?
+        {
+            return Ok((held, end));
+        }
+        // The members' alerts in one batch read (a round trip per 100 on DynamoDB), not one read
+        // each. (Order does not matter: `held` is by id, `end` the earliest.)
         for rec in &self.store.get_alerts(&ids).await? {
             let id = &rec.id;
             if let Some(h) = self
@@ -721,6 +744,88 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
         }
         Ok((held, end))
+    }
+
+    /// Whether a hold may fall on one of `ids`, as far as the members and the group's own labels
+    /// (the `group_by` values every member shares) tell: a member whose event named a CloudWatch
+    /// mute rule (or written before that was kept), an open maintenance window, an active silence,
+    /// or an inhibit rule with a live source, whose matchers those values do not rule out. `false`
+    /// only when none can, and then no member's alert needs reading. An inhibition's state is read
+    /// when the group's values make its key (`equal` within `group_by`), once a flush.
+    #[allow(clippy::too_many_arguments)]
+    async fn may_hold_a_member(
+        &self,
+        st: &GroupState,
+        g: &Grouping,
+        by_id: &BTreeMap<&str, &GroupMember>,
+        ids: &[String],
+        silences: &[Silence],
+        now: DateTime<Utc>,
+        inhibitions: &mut InhibitReads,
+    ) -> Result<bool, RouterError> {
+        if ids.iter().any(|id| {
+            by_id
+                .get(id.as_str())
+                .is_none_or(|m| m.cloudwatch_muted != Some(false))
+        }) {
+            return Ok(true);
+        }
+        // An empty value is a label the alert lacks or has empty: a matcher tells those apart, so
+        // it rules nothing out.
+        let known: Vec<(&Field, &str)> = g
+            .group_by
+            .iter()
+            .zip(&g.fields)
+            .filter_map(|(name, f)| {
+                st.labels
+                    .get(name)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (f, v.as_str()))
+            })
+            .collect();
+        let ruled_out = |matchers: &[Matcher]| {
+            matchers.iter().any(|m| {
+                known
+                    .iter()
+                    .any(|(f, v)| **f == m.field && !m.matches_value(Some(v)))
+            })
+        };
+        let noise = &self.config.noise;
+        if noise
+            .maintenance_windows
+            .iter()
+            .any(|w| w.schedule.open_until(now).is_some() && !ruled_out(&w.matchers))
+        {
+            return Ok(true);
+        }
+        if silences
+            .iter()
+            .any(|s| s.active_at(now) && s.compiled().is_ok_and(|m| !ruled_out(&m)))
+        {
+            return Ok(true);
+        }
+        for rule in &noise.inhibit_rules {
+            if ruled_out(&rule.target) {
+                continue;
+            }
+            let mut labels = BTreeMap::new();
+            for (name, f) in rule.equal.iter().zip(&rule.equal_fields) {
+                let Some(i) = g.fields.iter().position(|gf| gf == f) else {
+                    return Ok(true);
+                };
+                let value = st.labels.get(&g.group_by[i]).cloned().unwrap_or_default();
+                labels.insert(name.clone(), value);
+            }
+            let key = inhibit_key(&rule.name, &labels);
+            if !inhibitions.contains_key(&key) {
+                let (_, state) = self.inhibit_state(&key).await?;
+                inhibitions.insert(key.clone(), state);
+            }
+            if !inhibitions[&key].sources.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One group notification to every target of the group's route.

@@ -864,3 +864,34 @@ async fn grouped_alerts_inhibited_after_joining_are_left_out_of_their_groups_not
         );
     }
 }
+
+/// Two critical alarms of one service at the same instant each flush their group at once
+/// (critical bypasses group_wait): two notifications saying different things, with different
+/// delivery ids. With one id (the group and the instant) the second was taken for the first by the
+/// deliver function's claim and never sent, and its alarm was never told in the group.
+#[tokio::test]
+async fn two_flushes_of_one_group_at_one_instant_are_two_deliveries() {
+    let p = pipeline();
+    p.clock.set(t("2026-11-20T02:00:00Z"));
+    feed(
+        &p,
+        vec![
+            firing("checkout-5xx-a", "2026-11-20T02:00:00Z"),
+            firing("checkout-5xx-b", "2026-11-20T02:00:00Z"),
+        ],
+    )
+    .await;
+    let group: Vec<_> = p
+        .bus
+        .take_deliveries()
+        .into_iter()
+        .filter(|j| j.target.channel == "ops-slack" && j.alert.reason.contains("group"))
+        .collect();
+    assert_eq!(group.len(), 2, "{group:#?}");
+    assert!(
+        group[1].alert.reason.contains("new: checkout-5xx-b"),
+        "{}",
+        group[1].alert.reason
+    );
+    assert_ne!(group[0].delivery_id, group[1].delivery_id);
+}

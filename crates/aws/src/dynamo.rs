@@ -47,7 +47,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+    PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
@@ -477,10 +477,17 @@ impl AlertStore for DynamoStore {
             .expression_attribute_values(":now", n(record.claimed_at.timestamp_millis()))
             .expression_attribute_values(":in_progress", s(claim_status(ClaimStatus::InProgress)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // A takeover gets the record it replaced (no extra capacity).
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(Claim::Claimed),
+            Ok(out) => {
+                return Ok(match out.attributes() {
+                    Some(old) if !old.is_empty() => Claim::TookOver(from_body(old)?),
+                    _ => Claim::Claimed,
+                });
+            }
             Err(err) => err,
         };
         if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()

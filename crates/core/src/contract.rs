@@ -141,7 +141,7 @@ async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s
             assert_eq!(r.status, ClaimStatus::InProgress);
             assert_eq!(r.transport, "sns", "the loser sees the winner's record");
         }
-        Claim::Claimed => panic!("a second claim of a held event must lose"),
+        other => panic!("a second claim of a held event must lose: {other:?}"),
     }
     let mut done = first.clone();
     done.status = ClaimStatus::Completed;
@@ -155,7 +155,7 @@ async fn first_claim_wins_and_the_loser_gets_the_winners_record<S: AlertStore>(s
             assert_eq!(r.alert_id.as_deref(), Some("a-1"));
             assert_eq!(r.claimed_at, t0());
         }
-        Claim::Claimed => panic!("a completed, unexpired event must deduplicate"),
+        other => panic!("a completed, unexpired event must deduplicate: {other:?}"),
     }
 }
 
@@ -165,9 +165,16 @@ async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &st
         s.claim_event(&claim(&id, t0())).await.unwrap(),
         Claim::Claimed
     );
-    // The holder's in-progress deadline (5 min) has passed: it crashed, take over.
+    // The holder's in-progress deadline (5 min) has passed: it crashed, take over, and see the
+    // record taken over (whose alert a delivery's send may be on record under).
     let later = claim(&id, t0() + Duration::minutes(6));
-    assert_eq!(s.claim_event(&later).await.unwrap(), Claim::Claimed);
+    match s.claim_event(&later).await.unwrap() {
+        Claim::TookOver(old) => {
+            assert_eq!(old.claimed_at, t0());
+            assert_eq!(old.status, ClaimStatus::InProgress);
+        }
+        other => panic!("a lapsed claim is taken over: {other:?}"),
+    }
     let mut done = later.clone();
     done.status = ClaimStatus::Completed;
     s.complete_event(&done).await.unwrap();
@@ -178,7 +185,10 @@ async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &st
     ));
     // Past the dedup expiry (1 h after the second claim), the id is free again.
     let expired = claim(&id, t0() + Duration::minutes(67));
-    assert_eq!(s.claim_event(&expired).await.unwrap(), Claim::Claimed);
+    match s.claim_event(&expired).await.unwrap() {
+        Claim::TookOver(old) => assert_eq!(old.status, ClaimStatus::Completed),
+        other => panic!("an expired claim is taken over: {other:?}"),
+    }
 }
 
 async fn released_claim_can_be_claimed_again<S: AlertStore>(s: &S, p: &str) {

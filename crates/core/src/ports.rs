@@ -31,6 +31,11 @@ pub enum StoreError {
 pub enum Claim {
     /// This invocation owns the event: process it, then complete or release the claim.
     Claimed,
+    /// This invocation owns the event, taking it over from a claim that had lapsed (its invocation
+    /// died, or left it in progress on purpose: a delivery the channel took is recorded by its
+    /// attempts) or expired; the record it replaced. Process it as [`Claim::Claimed`], after
+    /// looking at what that record says was done.
+    TookOver(DedupRecord),
     /// Someone else claimed it first; the record they wrote, returned by the failed write itself.
     Duplicate(DedupRecord),
 }

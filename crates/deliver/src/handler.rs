@@ -6,10 +6,12 @@
 //!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
 //! 2. **render** for the channel, with signed one-click links for the target;
 //! 3. **send** through the shared retry layer within the invocation's deadline;
-//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret); a
-//!    send the channel took marks its claim sent first, the claim keyed by the delivery id alone, so
-//!    any later job with that id (a redelivery, or the same group notification published again under
-//!    another member alert) finds it sent;
+//! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
+//!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
+//!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
+//!    finds the send on record in the trail of the alert whose job claimed it, or, once the claim
+//!    has lapsed, takes it over, finds the send the same way and marks the claim sent; so a
+//!    delivery costs two writes and a redelivery one;
 //! 5. on **final failure** (permanent, or still failing after the platform's last retry), hand the alert
 //!    to the channel's `fallback` (critical alerts always; any alert when its delivery finally fails, so
 //!    the failure itself is reported elsewhere), and fail the invocation so the job is dead-lettered.
@@ -164,10 +166,11 @@ pub enum DeliverError {
     /// A flush reached a function without a throttle.
     #[error("flush for {0}: this deliver function has no SMS throttle")]
     NoThrottle(String),
-    /// The channel took the message, and its claim could not be marked sent (the store failed on
-    /// every try within the invocation). The claim is kept, never released, so the platform's retry
-    /// finds it held rather than sending at once; only one that comes after the claim has lapsed
-    /// sends again, as after a kill between the send and its record.
+    /// The channel took the message, and its attempts (or, on a takeover, the claim's mark) could
+    /// not be written (the store failed on every try within the invocation). The claim is kept,
+    /// never released, so the platform's retry finds it held rather than sending at once; only one
+    /// that comes after the claim has lapsed and finds no send on record sends again, as after a
+    /// kill between the send and its record.
     #[error("delivery {id} was sent, and its record could not be written: {source}")]
     Unrecorded {
         /// The delivery id.
@@ -179,7 +182,7 @@ pub enum DeliverError {
 
 pub use tocsin_core::throttle::Throttle;
 
-/// Tries, within one invocation, of each write that records a send the channel took.
+/// Tries, within one invocation, of the write that records a send the channel took.
 const SENT_RECORD_TRIES: u32 = 5;
 
 /// How far before a job's `created_at` deliver reads the trail for the job's earlier tries: the
@@ -347,33 +350,57 @@ where
             alert_id: Some(job.alert_id.clone()),
             outcome: None,
         };
-        if let Claim::Duplicate(existing) = self.store.claim_event(&claim).await? {
-            return match (existing.status, existing.outcome.as_deref()) {
-                (ClaimStatus::InProgress, _) => {
-                    Err(DeliverError::InProgress(job.delivery_id.clone()))
-                }
-                (ClaimStatus::Completed, Some(o)) if o.starts_with("failed") => {
-                    Err(DeliverError::Failed {
+        // A redelivery changes nothing: its line goes to the function's log (the handler logs every
+        // entry it is given back, with the trace), not to the alert's trail, so a duplicate
+        // delivery costs one write, its failed claim, and the trail does not grow with redeliveries.
+        let replaced = match self.store.claim_event(&claim).await? {
+            Claim::Claimed => None,
+            Claim::TookOver(old) => Some(old),
+            Claim::Duplicate(existing) => {
+                return match (existing.status, existing.outcome.as_deref()) {
+                    // Still running, or sent: a send the channel took leaves its claim in progress
+                    // and is on record as its attempts, in the trail of the alert whose job claimed
+                    // it.
+                    (ClaimStatus::InProgress, _) => {
+                        match self
+                            .sent_on_record(job, existing.alert_id.as_deref())
+                            .await?
+                        {
+                            Some(sent) => Ok(vec![self.already_sent(job, now, &sent)]),
+                            None => Err(DeliverError::InProgress(job.delivery_id.clone())),
+                        }
+                    }
+                    (ClaimStatus::Completed, Some(o)) if o.starts_with("failed") => {
+                        Err(DeliverError::Failed {
+                            id: job.delivery_id.clone(),
+                            channel: job.target.channel.clone(),
+                            reason: o.to_string(),
+                        })
+                    }
+                    (ClaimStatus::Completed, o) => {
+                        Ok(vec![self.already_sent(job, now, o.unwrap_or("sent"))])
+                    }
+                };
+            }
+        };
+        if let Some(old) = replaced {
+            // A claim that lapsed: its invocation died, or sent and left the send on record. Sent:
+            // the claim is marked so, under the alert that has the send on record, so that any
+            // later job with the id stops at the claim. If that mark fails, the claim is kept (not
+            // released) and lapses again, and the next job finds the send on record the same way.
+            if let Some(sent) = self.sent_on_record(job, old.alert_id.as_deref()).await? {
+                let mut done = claim.clone();
+                done.status = ClaimStatus::Completed;
+                done.alert_id = old.alert_id.or(done.alert_id);
+                done.outcome = Some(sent.clone());
+                self.store.complete_event(&done).await.map_err(|source| {
+                    DeliverError::Unrecorded {
                         id: job.delivery_id.clone(),
-                        channel: job.target.channel.clone(),
-                        reason: o.to_string(),
-                    })
-                }
-                // A redelivery changes nothing: its line goes to the function's log (the handler
-                // logs every entry it is given back, with the trace), not to the alert's trail, so
-                // a duplicate delivery costs one write, its failed claim, and the trail does not
-                // grow with redeliveries.
-                (ClaimStatus::Completed, o) => Ok(vec![self.entry(
-                    job,
-                    now,
-                    Action::Dedup,
-                    format!(
-                        "delivery {} already sent ({})",
-                        job.delivery_id,
-                        o.unwrap_or("sent")
-                    ),
-                )]),
-            };
+                        source,
+                    }
+                })?;
+                return Ok(vec![self.already_sent(job, now, &sent)]);
+            }
         }
         let result = match summary {
             Some(message) => {
@@ -397,6 +424,44 @@ where
             let _ = self.store.release_event(&key).await;
         }
         result
+    }
+
+    /// The line of a job already sent (for the log).
+    fn already_sent(&self, job: &DeliveryJob, now: DateTime<Utc>, outcome: &str) -> AuditEntry {
+        self.entry(
+            job,
+            now,
+            Action::Dedup,
+            format!("delivery {} already sent ({outcome})", job.delivery_id),
+        )
+    }
+
+    /// How the send of `job`'s delivery id is on record, if it is: a try the channel took, in the
+    /// trail of the alert whose job claimed it (`claimer`) or of the job's own alert.
+    async fn sent_on_record(
+        &self,
+        job: &DeliveryJob,
+        claimer: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut alerts = vec![job.alert_id.as_str()];
+        if let Some(c) = claimer.filter(|c| *c != job.alert_id) {
+            alerts.insert(0, c);
+        }
+        for alert in alerts {
+            let history = self
+                .store
+                .audit_since(alert, job.created_at - HISTORY_MARGIN)
+                .await?;
+            if let Some(a) = history.iter().filter_map(|e| e.attempt.as_ref()).find(|a| {
+                a.delivery_id == job.delivery_id && a.outcome == retry::AttemptOutcome::Sent
+            }) {
+                return Ok(Some(match &a.provider_id {
+                    Some(p) => format!("sent ({p})"),
+                    None => "sent".into(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     async fn send(
@@ -517,13 +582,8 @@ where
             })
             .collect();
         let result = match &outcome.result {
-            Ok(sent) => {
-                claim.status = ClaimStatus::Completed;
-                claim.outcome = Some(match &sent.provider_id {
-                    Some(p) => format!("sent ({p})"),
-                    None => "sent".into(),
-                });
-                self.record_sent(job, &claim, &entries).await?;
+            Ok(_) => {
+                self.record_sent(job, &entries).await?;
                 return Ok(entries);
             }
             Err(e) => e.clone(),
@@ -570,36 +630,24 @@ where
         })
     }
 
-    /// Records a send the channel took: the claim marked sent first (what keeps every later
-    /// invocation from sending again: the claim is keyed by the delivery id alone, where the
-    /// attempts are in the trail of the job's alert, and two publications of one group
-    /// notification may name two member alerts), then its attempts. Each write is tried up to
-    /// [`SENT_RECORD_TRIES`] times. The claim must never be released once the message is out: a
-    /// failure marking it is [`DeliverError::Unrecorded`] (which `deliver_as` does not release); a
-    /// failure writing the attempts after it is a store error, and releasing then does nothing (the
-    /// release only deletes a claim still in progress), so the retry finds it sent.
+    /// Records a send the channel took: its attempts, in the trail of the job's alert, which is
+    /// what every later job with the delivery id looks for (its claim, left in progress, sends it
+    /// there: [`Self::sent_on_record`]). One write, tried up to [`SENT_RECORD_TRIES`] times. The
+    /// claim must never be released once the message is out: a failure is
+    /// [`DeliverError::Unrecorded`], which `deliver_as` does not release.
     async fn record_sent(
         &self,
         job: &DeliveryJob,
-        claim: &DedupRecord,
         entries: &[AuditEntry],
     ) -> Result<(), DeliverError> {
         let mut tries = 0;
-        while let Err(e) = self.store.complete_event(claim).await {
+        while let Err(e) = self.store.append_audit(entries).await {
             tries += 1;
             if tries >= SENT_RECORD_TRIES {
                 return Err(DeliverError::Unrecorded {
                     id: job.delivery_id.clone(),
                     source: e,
                 });
-            }
-            self.sleeper.sleep(record_backoff(tries)).await;
-        }
-        let mut tries = 0;
-        while let Err(e) = self.store.append_audit(entries).await {
-            tries += 1;
-            if tries >= SENT_RECORD_TRIES {
-                return Err(DeliverError::Store(e));
             }
             self.sleeper.sleep(record_backoff(tries)).await;
         }
@@ -696,7 +744,7 @@ where
             outcome: None,
         };
         Ok(match self.store.claim_event(&claim).await? {
-            Claim::Claimed => None,
+            Claim::Claimed | Claim::TookOver(_) => None,
             Claim::Duplicate(taken) => Some(taken.expires_at.min(taken.in_progress_until).max(now)),
         })
     }

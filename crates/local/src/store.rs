@@ -75,6 +75,7 @@ impl AlertStore for MemoryStore {
         let now = record.claimed_at;
         // One probe of the table, a cache miss in a storm's hundred thousand ids, not two.
         let slot = g.dedup.entry(&record.event_id);
+        let mut replaced = None;
         if let Entry::Occupied(existing) = &slot {
             let existing = existing.get();
             let expired = existing.expires_at <= now;
@@ -83,9 +84,10 @@ impl AlertStore for MemoryStore {
             if !expired && !stale {
                 return Ok(Claim::Duplicate(existing.record(&record.event_id)));
             }
+            replaced = Some(existing.record(&record.event_id));
         }
         slot.insert_entry(CompactDedup::new(record, &mut g.strings));
-        Ok(Claim::Claimed)
+        Ok(replaced.map_or(Claim::Claimed, Claim::TookOver))
     }
 
     async fn complete_event(&self, record: &DedupRecord) -> Result<(), StoreError> {

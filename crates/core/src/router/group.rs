@@ -872,7 +872,11 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             )));
             return (entries, sent_to);
         }
-        let stamp = format_time(&now);
+        // The instant and the version the group's previous notification told up to: two flushes at
+        // one instant (two critical alarms joining at once, each bypassing group_wait) say
+        // different things and must not share a delivery id, or the second is taken for the
+        // first and never sent. The same flush carried out again has the same id.
+        let stamp = format!("{}#{}", format_time(&now), st.told_upto);
         for n in m.notify {
             let (targets, problems) = expand(&self.config, n, now);
             for p in problems {

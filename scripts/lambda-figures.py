@@ -543,6 +543,9 @@ def main():
     # a step-1 tick that found level 1 already paged.
     sched = st["scheduler"]
     fired = set()
+    # The SMS throttle's flushes target the SMS deliver function (a `Flush`, not a timer): sent
+    # there, as Scheduler sends them, after the escalations.
+    flushes = []
     for round_no in (1, 2):
         ticks = []
         kw = {"GroupName": st["group"], "MaxResults": 100}
@@ -552,7 +555,11 @@ def main():
             for s in page["Schedules"]:
                 if s["Name"] not in fired:
                     fired.add(s["Name"])
-                    tick = sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]["Input"]
+                    target = sched.get_schedule(Name=s["Name"], GroupName=st["group"])["Target"]
+                    tick = target["Input"]
+                    if target["Arn"] == sms_env["FLUSH_FUNCTION_ARN"]:
+                        flushes.append(tick.encode())
+                        continue
                     try:
                         step = json.loads(tick).get("step", 0)
                     except ValueError:
@@ -566,6 +573,9 @@ def main():
             break
         res = run(binp("escalate"), {**common, **sched_env}, ticks, proxy)
         record(f"escalate (round {round_no})", "escalate", res, len(ticks))
+    if flushes:
+        res = run(binp("deliver"), {**deliver_env, "CHANNEL_NAME": "oncall-sms", **sms_env}, flushes, proxy)
+        record("deliver (oncall-sms, throttle flush)", "deliver", res, len(flushes))
     # What the escalations paged: SMS is delivered; PagerDuty's endpoint is fixed in its channel, so
     # its jobs are counted, not sent.
     jobs = drain(st["sqs"], st["taps"]["oncall-sms"], -1, timeout=120)

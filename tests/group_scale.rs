@@ -179,17 +179,17 @@ async fn a_critical_storms_flushes_read_no_member_alert_until_a_silence_could_ho
         faults.clear();
         router.handle(a)
     };
-    // A silence the group's own label rules out (another service's) changes nothing.
-    router
-        .create_silence(tocsin_core::noise::NewSilence {
-            matchers: vec!["service = search".into()],
+    let silence = |matcher: &str| {
+        router.create_silence(tocsin_core::noise::NewSilence {
+            matchers: vec![matcher.into()],
             created_by: "alice".into(),
-            comment: "reindex".into(),
+            comment: "test".into(),
             starts_at: None,
             ends_at: start + TimeDelta::hours(1),
         })
-        .await
-        .unwrap();
+    };
+    // A silence the group's own label rules out (another service's) changes nothing.
+    silence("service = search").await.unwrap();
     let n = 30;
     for i in 0..n {
         let opened = open(i).await.unwrap();
@@ -207,16 +207,7 @@ async fn a_critical_storms_flushes_read_no_member_alert_until_a_silence_could_ho
         );
     }
     clock.set(start + TimeDelta::seconds(n));
-    router
-        .create_silence(tocsin_core::noise::NewSilence {
-            matchers: vec!["alarm_name = checkout-api-5xx-03".into()],
-            created_by: "alice".into(),
-            comment: "known".into(),
-            starts_at: None,
-            ends_at: start + TimeDelta::hours(1),
-        })
-        .await
-        .unwrap();
+    silence("alarm_name = checkout-api-5xx-03").await.unwrap();
     let opened = open(n + 1).await.unwrap();
     assert!(
         alert_reads(&faults) >= n as usize,

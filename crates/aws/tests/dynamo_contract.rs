@@ -92,6 +92,9 @@ async fn sixty_four_concurrent_claims_of_one_event_have_one_winner() {
         match joined.unwrap() {
             (racer, Ok(Claim::Claimed)) => winners.push(racer),
             (_, Ok(Claim::Duplicate(existing))) => duplicates.push(existing.transport),
+            (racer, Ok(Claim::TookOver(old))) => {
+                panic!("{racer}: took over a claim made moments ago: {old:?}")
+            }
             (racer, Err(e)) => panic!("{racer}: claim failed: {e}"),
         }
     }

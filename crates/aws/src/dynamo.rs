@@ -29,6 +29,12 @@
 //!  Past expires_at the item is dead even before TTL deletes it (TTL runs up to days late), hence the
 //!  expiry test in the condition rather than trusting TTL.
 //! ```
+//!
+//! A claim that takes over a lapsed or expired one gets the record it replaced from the same put
+//! (`ReturnValues = ALL_OLD`, no extra capacity: `Claim::TookOver`), which is how a delivery finds
+//! where its send may be on record. Every record's `body` is its JSON, packed (deflated, in a binary
+//! attribute) from 512 bytes, since DynamoDB bills a write by the KB (`tocsin_core::packed`;
+//! `body_json` reads either kind).
 
 use crate::sdk_error::{bounded, describe};
 use std::collections::HashMap;

@@ -437,7 +437,9 @@ where
     }
 
     /// How the send of `job`'s delivery id is on record, if it is: a try the channel took, in the
-    /// trail of the alert whose job claimed it (`claimer`) or of the job's own alert.
+    /// trail of the alert whose job claimed it (`claimer`) or of the job's own alert. A failed read
+    /// returns from `deliver_as` before anything could release the claim: it may be another
+    /// invocation's, whose message is out.
     async fn sent_on_record(
         &self,
         job: &DeliveryJob,

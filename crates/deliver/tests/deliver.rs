@@ -291,6 +291,30 @@ async fn a_claim_left_by_an_invocation_that_died_before_sending_is_taken_over_an
     assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1);
 }
 
+/// A redelivery that cannot read whether the job was sent (the trail's read fails) fails, and leaves
+/// the claim alone: it is the first invocation's, whose message is out; released, the next
+/// redelivery would claim the id afresh and send again.
+#[tokio::test]
+async fn a_redelivery_that_cannot_read_the_trail_leaves_the_claim_and_sends_nothing() {
+    let j = job(tocsin_core::Severity::High);
+    let faults = Faults::new();
+    let r = faulty(&faults);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    faults.clear();
+    // The redelivery's calls: its claim (0), the trail's read (1).
+    faults.fail_at(1, FaultMode::Error);
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Store(_)), "{e}");
+    assert!(
+        !faults.calls().contains(&"store.release_event"),
+        "{:?}",
+        faults.calls()
+    );
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup, "{again:?}");
+    assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1, "one message");
+}
+
 /// A redelivered job (SNS delivers at least once) costs one write, its failed claim: its `dedup`
 /// line is returned for the log, not appended to the alert's trail.
 #[tokio::test]

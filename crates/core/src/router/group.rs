@@ -33,8 +33,6 @@ pub(crate) fn is_contributor(alert: &Alert) -> bool {
         == Some("contributor")
 }
 
-/// How contributors are grouped by parent on a route that groups nothing itself: Alertmanager's
-/// default timers, critical ones at once.
 /// Whether the alert's event named a CloudWatch mute rule that has not ended (`Router::held_by`
 /// holds it until then; one whose end is past or unreadable holds nothing, now or later).
 fn cloudwatch_muted(alert: &Alert, now: DateTime<Utc>) -> bool {
@@ -46,6 +44,8 @@ fn cloudwatch_muted(alert: &Alert, now: DateTime<Utc>) -> bool {
             .is_some_and(|end| end > now)
 }
 
+/// How contributors are grouped by parent on a route that groups nothing itself: Alertmanager's
+/// default timers, critical ones at once.
 pub(crate) fn contributor_grouping() -> Grouping {
     Grouping {
         group_by: vec![crate::source::PARENT_LABEL.to_string()],

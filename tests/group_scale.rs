@@ -98,6 +98,38 @@ async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
     eprintln!("{n} alarms in one group: largest item {largest} bytes ({by}), {sent} notifications");
 }
 
+/// Opens `checkout-api-5xx-<i>` (critical, service checkout) `i` seconds after `start`, with the
+/// fault plan's count cleared first, so that `faults` then holds this opening's calls alone; a
+/// critical alarm flushes its group at once.
+async fn open_critical(
+    p: &FaultyEmbedded,
+    start: chrono::DateTime<chrono::Utc>,
+    i: i64,
+) -> Result<Vec<tocsin_core::record::AuditEntry>, tocsin_core::router::RouterError> {
+    let at = start + TimeDelta::seconds(i);
+    p.clock.set(at);
+    let mut a = cloudwatch_alarm(
+        &format!("checkout-api-5xx-{i:02}"),
+        AlarmState::Alarm,
+        "2026-11-20T02:10:00Z",
+    );
+    a.state_changed_at = at;
+    p.faults.clear();
+    let opened = p.router.handle(a).await?;
+    assert!(
+        opened
+            .iter()
+            .any(|e| e.reason.contains("bypasses group_wait")),
+        "{opened:?}"
+    );
+    Ok(opened)
+}
+
+/// How many of the calls counted since the last clear were `call`.
+fn count(faults: &tocsin_local::Faults, call: &str) -> usize {
+    faults.calls().iter().filter(|c| **c == call).count()
+}
+
 /// A critical storm flushes its group once per alarm that joins (critical bypasses `group_wait`),
 /// and each flush looks at whether its members are held. The members of a group share the labels
 /// an inhibit rule's `equal` names (the example's rule: `equal: [service]`, the group's own label),
@@ -106,36 +138,12 @@ async fn fifty_thousand_alarms_in_one_group_write_no_item_over_64_kb() {
 #[tokio::test]
 async fn a_critical_storms_flush_reads_each_inhibition_once_not_once_a_member() {
     let start = t("2026-11-20T02:10:00Z");
-    let FaultyEmbedded {
-        router,
-        faults,
-        clock,
-        ..
-    } = FaultyEmbedded::new(example_config(), start);
+    let p = FaultyEmbedded::new(example_config(), start);
     let n = 40;
     let mut reads = 0;
     for i in 0..n {
-        let at = start + TimeDelta::seconds(i);
-        clock.set(at);
-        let mut a = cloudwatch_alarm(
-            &format!("checkout-api-5xx-{i:02}"),
-            AlarmState::Alarm,
-            "2026-11-20T02:10:00Z",
-        );
-        a.state_changed_at = at;
-        faults.clear();
-        let opened = router.handle(a).await.unwrap();
-        assert!(
-            opened
-                .iter()
-                .any(|e| e.reason.contains("bypasses group_wait")),
-            "{opened:?}"
-        );
-        reads = faults
-            .calls()
-            .iter()
-            .filter(|c| **c == "store.noise_state")
-            .count();
+        open_critical(&p, start, i).await.unwrap();
+        reads = count(&p.faults, "store.noise_state");
     }
     assert!(
         reads < 10,
@@ -154,33 +162,9 @@ async fn a_critical_storms_flush_reads_each_inhibition_once_not_once_a_member() 
 #[tokio::test]
 async fn a_critical_storms_flushes_read_no_member_alert_until_a_silence_could_hold_one() {
     let start = t("2026-11-20T02:10:00Z");
-    let FaultyEmbedded {
-        router,
-        faults,
-        clock,
-        ..
-    } = FaultyEmbedded::new(example_config(), start);
-    let alert_reads = |faults: &tocsin_local::Faults| {
-        faults
-            .calls()
-            .iter()
-            .filter(|c| **c == "store.get_alert")
-            .count()
-    };
-    let open = |i: i64| {
-        let at = start + TimeDelta::seconds(i);
-        clock.set(at);
-        let mut a = cloudwatch_alarm(
-            &format!("checkout-api-5xx-{i:02}"),
-            AlarmState::Alarm,
-            "2026-11-20T02:10:00Z",
-        );
-        a.state_changed_at = at;
-        faults.clear();
-        router.handle(a)
-    };
+    let p = FaultyEmbedded::new(example_config(), start);
     let silence = |matcher: &str| {
-        router.create_silence(tocsin_core::noise::NewSilence {
+        p.router.create_silence(tocsin_core::noise::NewSilence {
             matchers: vec![matcher.into()],
             created_by: "alice".into(),
             comment: "test".into(),
@@ -192,27 +176,21 @@ async fn a_critical_storms_flushes_read_no_member_alert_until_a_silence_could_ho
     silence("service = search").await.unwrap();
     let n = 30;
     for i in 0..n {
-        let opened = open(i).await.unwrap();
-        assert!(
-            opened
-                .iter()
-                .any(|e| e.reason.contains("bypasses group_wait")),
-            "{opened:?}"
-        );
+        open_critical(&p, start, i).await.unwrap();
         // One: the alert the notification is rendered from.
         assert!(
-            alert_reads(&faults) <= 1,
+            count(&p.faults, "store.get_alert") <= 1,
             "opening {i} read member alerts: {:?}",
-            faults.calls()
+            p.faults.calls()
         );
     }
-    clock.set(start + TimeDelta::seconds(n));
+    p.clock.set(start + TimeDelta::seconds(n));
     silence("alarm_name = checkout-api-5xx-03").await.unwrap();
-    let opened = open(n + 1).await.unwrap();
+    let opened = open_critical(&p, start, n + 1).await.unwrap();
+    let reads = count(&p.faults, "store.get_alert");
     assert!(
-        alert_reads(&faults) >= n as usize,
-        "a silence no label rules out: the flush reads the members ({} reads)",
-        alert_reads(&faults)
+        reads >= n as usize,
+        "a silence no label rules out: the flush reads the members ({reads} reads)"
     );
     assert!(
         opened.iter().any(|e| {

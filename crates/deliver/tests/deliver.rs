@@ -344,20 +344,15 @@ async fn one_delivery_id_published_under_two_alerts_is_sent_once() {
     let r = rig(vec![]);
     let first = job(tocsin_core::Severity::High);
     r.d.deliver(&first, Duration::from_secs(60)).await.unwrap();
-    r.d.clock.set(t0() + chrono::TimeDelta::minutes(10));
-    let second = DeliveryJob {
-        alert_id: "a-2".into(),
-        ..first.clone()
-    };
-    let again = r.d.deliver(&second, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(again[0].action, Action::Dedup, "{again:?}");
-    r.d.clock.set(t0() + chrono::TimeDelta::minutes(20));
-    let third = DeliveryJob {
-        alert_id: "a-3".into(),
-        ..first.clone()
-    };
-    let again = r.d.deliver(&third, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(again[0].action, Action::Dedup, "{again:?}");
+    for (minutes, alert) in [(10, "a-2"), (20, "a-3")] {
+        r.d.clock.set(t0() + chrono::TimeDelta::minutes(minutes));
+        let other = DeliveryJob {
+            alert_id: alert.into(),
+            ..first.clone()
+        };
+        let again = r.d.deliver(&other, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(again[0].action, Action::Dedup, "{alert}: {again:?}");
+    }
     assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1, "one message");
 }
 

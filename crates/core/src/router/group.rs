@@ -817,11 +817,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
                 labels.insert(name.clone(), value);
             }
             let key = inhibit_key(&rule.name, &labels);
-            if !inhibitions.contains_key(&key) {
-                let (_, state) = self.inhibit_state(&key).await?;
-                inhibitions.insert(key.clone(), state);
-            }
-            if !inhibitions[&key].sources.is_empty() {
+            if !self.inhibition(&key, inhibitions).await?.sources.is_empty() {
                 return Ok(true);
             }
         }

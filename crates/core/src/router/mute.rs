@@ -155,6 +155,19 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
         })
     }
 
+    /// The inhibition under `key`, read once per caller: `inhibitions` keeps what was read.
+    pub(crate) async fn inhibition<'a>(
+        &self,
+        key: &str,
+        inhibitions: &'a mut InhibitReads,
+    ) -> Result<&'a InhibitState, RouterError> {
+        if !inhibitions.contains_key(key) {
+            let (_, st) = self.inhibit_state(key).await?;
+            inhibitions.insert(key.to_string(), st);
+        }
+        Ok(&inhibitions[key])
+    }
+
     pub(crate) async fn inhibit_state(
         &self,
         key: &str,
@@ -287,11 +300,7 @@ impl<S: AlertStore, B: Bus, K: Scheduler, C: Clock> Router<S, B, K, C> {
             }
             let labels = label_values(&rule.equal, &rule.equal_fields, alert);
             let key = inhibit_key(&rule.name, &labels);
-            if !inhibitions.contains_key(&key) {
-                let (_, st) = self.inhibit_state(&key).await?;
-                inhibitions.insert(key.clone(), st);
-            }
-            let st = &inhibitions[&key];
+            let st = self.inhibition(&key, inhibitions).await?;
             let sources: Vec<&String> = st
                 .sources
                 .iter()

@@ -45,6 +45,9 @@ impl AlertStore for WholeReads {
     async fn release_event(&self, id: &str) -> Result<(), StoreError> {
         self.0.release_event(id).await
     }
+    async fn get_event(&self, id: &str) -> Result<Option<DedupRecord>, StoreError> {
+        self.0.get_event(id).await
+    }
     async fn latest_alert(&self, fp: &str) -> Result<Option<AlertRecord>, StoreError> {
         self.0.latest_alert(fp).await
     }

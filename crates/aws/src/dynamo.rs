@@ -550,6 +550,13 @@ impl AlertStore for DynamoStore {
         }
     }
 
+    async fn get_event(&self, event_id: &str) -> Result<Option<DedupRecord>, StoreError> {
+        match self.get_item(dedup_pk(event_id), DEDUP_SK).await? {
+            Some(item) => Ok(Some(from_body(&item)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn latest_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>, StoreError> {
         // Twice at most: a pointer that moves on while we drop it as dangling points at a new alert.
         for _ in 0..2 {

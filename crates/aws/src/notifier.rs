@@ -30,4 +30,12 @@ impl Notifier for AnyNotifier {
             AnyNotifier::Http(n) => n.send(job, message).await,
         }
     }
+
+    fn sends_receipts(&self) -> bool {
+        match self {
+            AnyNotifier::Email(n) => n.sends_receipts(),
+            AnyNotifier::Sms(n) => n.sends_receipts(),
+            AnyNotifier::Http(n) => n.sends_receipts(),
+        }
+    }
 }

@@ -14,10 +14,12 @@ use crate::send_error::{
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::config::http::HttpResponse;
+use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use tocsin_core::ports::{Notifier, SendError, Sent};
+use tocsin_core::receipt;
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
 use tracing::debug;
@@ -46,7 +48,13 @@ impl SesEmail {
         })
     }
 
-    /// Sends through this configuration set (for event publishing: bounces, complaints, deliveries).
+    /// Sends through this configuration set (for event publishing: bounces, complaints, deliveries),
+    /// with every message tagged with its delivery's receipt tag (`tocsin_core::receipt`): the
+    /// stack's set publishes each `Send` event to the topic the email deliver function reads, so a
+    /// send whose answer was lost is confirmed by its receipt rather than sent again. With a set,
+    /// the SDK does not retry `SendEmail` itself: a transport failure after the request went out
+    /// comes back as [`tocsin_core::receipt::UNCONFIRMED`] (the deliver function looks for the
+    /// receipt, then retries), any other failure as before (the shared retry layer retries it).
     pub fn with_configuration_set(
         mut self,
         name: impl Into<String>,
@@ -75,6 +83,7 @@ impl SesEmail {
 
     async fn send_email(
         &self,
+        delivery_id: &str,
         to: &str,
         subject: &str,
         html: &str,
@@ -92,17 +101,33 @@ impl SesEmail {
             .subject(part(subject)?)
             .body(Body::builder().html(part(html)?).text(part(text)?).build())
             .build();
-        let out = self
+        let request = self
             .client
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(to).build())
             .set_reply_to_addresses(self.reply_to.clone().map(|r| vec![r]))
             .set_configuration_set_name(self.configuration_set.clone())
-            .content(EmailContent::builder().simple(message).build())
-            .send()
-            .await
-            .map_err(|e| classify_send_email(&e))?;
+            .content(EmailContent::builder().simple(message).build());
+        let out = if self.configuration_set.is_some() {
+            let tag = MessageTag::builder()
+                .name(receipt::TAG_NAME)
+                .value(receipt::tag(delivery_id))
+                .build()
+                // Only a missing name or value fails the builder, and both are set.
+                .map_err(|e| permanent("bad_job", &DisplayErrorContext(e).to_string()))?;
+            request
+                .email_tags(tag)
+                .customize()
+                .config_override(
+                    aws_sdk_sesv2::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| unconfirmed_if_it_may_have_gone(classify_send_email(&e), &e))?
+        } else {
+            request.send().await.map_err(|e| classify_send_email(&e))?
+        };
         Ok(Sent {
             provider_id: out.message_id().map(str::to_string),
         })
@@ -138,7 +163,9 @@ impl Notifier for SesEmail {
                 ),
             ));
         }
-        let sent = self.send_email(to, subject, html, text).await?;
+        let sent = self
+            .send_email(&job.delivery_id, to, subject, html, text)
+            .await?;
         debug!(
             delivery_id = %job.delivery_id,
             message_id = sent.provider_id.as_deref().unwrap_or(""),
@@ -146,6 +173,30 @@ impl Notifier for SesEmail {
         );
         Ok(sent)
     }
+
+    fn sends_receipts(&self) -> bool {
+        self.configuration_set.is_some()
+    }
+}
+
+/// A transport failure that came after the request may have gone out (a timeout, a dropped
+/// connection, an answer cut short) is [`receipt::UNCONFIRMED`]: SES may have taken the message.
+/// A request that could not be built or dispatched at all, and every answer SES gave, keep their
+/// class.
+fn unconfirmed_if_it_may_have_gone(
+    mut e: SendError,
+    err: &SdkError<SendEmailError, HttpResponse>,
+) -> SendError {
+    let may_have_gone = match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        _ => false,
+    };
+    if may_have_gone {
+        e.class = receipt::UNCONFIRMED.to_string();
+        e.retryable = true;
+    }
+    e
 }
 
 /// Classifies a `SendEmail` failure: throttling, sending quota, 5xx and transport failures are worth

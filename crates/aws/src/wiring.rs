@@ -323,7 +323,11 @@ fn notifier(
         ChannelKind::Email => {
             let from = setting("from")?.unwrap_or_default();
             let mut ses = SesEmail::new(aws_sdk_sesv2::Client::new(sdk), from)?;
-            if let Some(c) = setting("configuration_set")? {
+            // The channel's own set, or the stack's (`EMAIL_CONFIGURATION_SET`), whose send events
+            // come back to this function as receipts (`tocsin_core::receipt`).
+            if let Some(c) =
+                setting("configuration_set")?.or_else(|| get("EMAIL_CONFIGURATION_SET"))
+            {
                 ses = ses.with_configuration_set(c)?;
             }
             if let Some(r) = setting("reply_to")? {

@@ -113,6 +113,7 @@ pub async fn alert_store<S: AlertStore>(store: &S, prefix: &str) {
     first_claim_wins_and_the_loser_gets_the_winners_record(store, prefix).await;
     expired_and_stale_claims_can_be_taken_over(store, prefix).await;
     released_claim_can_be_claimed_again(store, prefix).await;
+    a_claim_reads_back_as_it_was_last_written(store, prefix).await;
     only_one_live_alert_per_fingerprint(store, prefix).await;
     an_alert_owing_its_opening_is_listed_once_written_without_it(store, prefix).await;
     updates_are_conditional_on_the_version(store, prefix).await;
@@ -189,6 +190,25 @@ async fn expired_and_stale_claims_can_be_taken_over<S: AlertStore>(s: &S, p: &st
         Claim::TookOver(old) => assert_eq!(old.status, ClaimStatus::Completed),
         other => panic!("an expired claim is taken over: {other:?}"),
     }
+}
+
+async fn a_claim_reads_back_as_it_was_last_written<S: AlertStore>(s: &S, p: &str) {
+    let id = format!("{p}-ev-read");
+    assert_eq!(s.get_event(&id).await.unwrap(), None, "no claim yet");
+    let first = claim(&id, t0());
+    assert_eq!(s.claim_event(&first).await.unwrap(), Claim::Claimed);
+    assert_eq!(s.get_event(&id).await.unwrap(), Some(first.clone()));
+    // A record written whole (as a send receipt is) reads back whole, outcome and all.
+    let mut done = first;
+    done.status = ClaimStatus::Completed;
+    done.outcome = Some("sent (ses 0100018c-receipt)".into());
+    s.complete_event(&done).await.unwrap();
+    assert_eq!(s.get_event(&id).await.unwrap(), Some(done));
+    s.release_event(&id).await.unwrap();
+    assert!(
+        s.get_event(&id).await.unwrap().is_some(),
+        "a completed claim is not released"
+    );
 }
 
 async fn released_claim_can_be_claimed_again<S: AlertStore>(s: &S, p: &str) {

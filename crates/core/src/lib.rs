@@ -15,6 +15,7 @@ pub mod oncall;
 pub mod packed;
 pub mod pages;
 pub mod ports;
+pub mod receipt;
 pub mod record;
 pub mod render;
 pub mod retry;

@@ -95,6 +95,13 @@ pub trait AlertStore: Send + Sync {
     /// Deletes an in-progress claim after a failure, so the platform's retry can process the event.
     fn release_event(&self, event_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The claim record of `event_id` as it stands (lapsed or not: the caller reads its times), or
+    /// `None`. A strongly consistent read: deliver polls it for a channel's send receipt.
+    fn get_event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<DedupRecord>, StoreError>> + Send;
+
     /// The most recent alert (occurrence) of a fingerprint, open or not.
     fn latest_alert(
         &self,
@@ -383,6 +390,13 @@ pub trait Notifier: Send + Sync {
         job: &DeliveryJob,
         message: &crate::render::Rendered,
     ) -> impl Future<Output = Result<Sent, SendError>> + Send;
+
+    /// Whether the channel reports every message it takes as a send receipt
+    /// ([`crate::receipt`]), so that a send whose answer was lost ([`crate::receipt::UNCONFIRMED`])
+    /// can be confirmed instead of sent again. No channel does unless it says so.
+    fn sends_receipts(&self) -> bool {
+        false
+    }
 }
 
 /// The time, injected so tests and replays run on a virtual clock.
@@ -416,6 +430,12 @@ impl<T: AlertStore> AlertStore for &T {
     }
     fn release_event(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).release_event(id)
+    }
+    fn get_event(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<DedupRecord>, StoreError>> + Send {
+        (**self).get_event(id)
     }
     fn latest_alert(
         &self,

@@ -34,7 +34,10 @@ use tocsin_core::model::format_time;
 use tocsin_core::model::stable_id;
 use tocsin_core::ports::SchedulerError;
 use tocsin_core::ports::SystemClock;
-use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, Clock, Notifier, StoreError};
+use tocsin_core::ports::{
+    AlertStore, Bus, BusError, Claim, Clock, Notifier, SendError, Sent, StoreError,
+};
+use tocsin_core::receipt;
 use tocsin_core::record::{
     Action, AttemptRecord, AuditEntry, ClaimStatus, DedupRecord, DeliveryJob, DeliveryKind, Target,
 };
@@ -108,6 +111,9 @@ pub struct Settings {
     pub invocations: u32,
     /// Links.
     pub links: LinkSettings,
+    /// How long a send whose answer was lost waits for its send receipt before trying again, on a
+    /// channel that sends receipts ([`Notifier::sends_receipts`]; `tocsin_core::receipt`).
+    pub receipt_wait: Duration,
 }
 
 impl Settings {
@@ -117,6 +123,7 @@ impl Settings {
         Settings {
             policy: RetryPolicy::default(),
             invocations: 3,
+            receipt_wait: RECEIPT_WAIT,
             links: LinkSettings {
                 base_url,
                 keys,
@@ -182,12 +189,66 @@ pub enum DeliverError {
 
 pub use tocsin_core::throttle::Throttle;
 
+/// How long a send whose answer was lost waits for its receipt by default: SES publishes a send
+/// event within seconds, and SNS hands it on within seconds more.
+pub const RECEIPT_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the receipt is looked for while waiting (one strongly consistent read each).
+const RECEIPT_POLL: Duration = Duration::from_millis(500);
+
 /// Tries, within one invocation, of the write that records a send the channel took.
 const SENT_RECORD_TRIES: u32 = 5;
 
 /// How far before a job's `created_at` deliver reads the trail for the job's earlier tries: the
 /// router that decided the job and the deliver function that tries it run on different clocks.
 const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
+
+/// The channel's sender, with a send whose answer was lost ([`receipt::UNCONFIRMED`]) confirmed by
+/// its send receipt: the receipt is looked for every [`RECEIPT_POLL`] for up to `wait`, and if it
+/// comes the send is the channel's (sent, with the receipt's message id); if not, the failure
+/// stands and the retry layer tries again (a receipt later than that leaves a second copy, never
+/// a lost page). The wait is counted in the try's latency, so the retry layer's deadline holds.
+struct Confirming<'a, N, S, Z> {
+    notifier: &'a N,
+    store: &'a S,
+    sleeper: &'a Z,
+    wait: Duration,
+    /// Sends confirmed by a receipt.
+    confirmed: std::sync::atomic::AtomicU32,
+}
+
+impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z> {
+    async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
+        let error = match self.notifier.send(job, message).await {
+            Err(e) if e.class == receipt::UNCONFIRMED && !self.wait.is_zero() => e,
+            other => return other,
+        };
+        let key = receipt::key(&receipt::tag(&job.delivery_id));
+        let mut waited = Duration::ZERO;
+        loop {
+            // A failed read is no receipt: at worst the message goes twice.
+            if let Ok(Some(r)) = self.store.get_event(&key).await {
+                self.confirmed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(delivery_id = %job.delivery_id, "send confirmed by its receipt");
+                return Ok(Sent {
+                    provider_id: r.outcome.as_deref().and_then(receipt_message_id),
+                });
+            }
+            if waited >= self.wait {
+                return Err(error);
+            }
+            self.sleeper.sleep(RECEIPT_POLL).await;
+            waited += RECEIPT_POLL;
+        }
+    }
+}
+
+/// The message id a receipt's outcome names (`sent (<id>), by its send receipt`).
+fn receipt_message_id(outcome: &str) -> Option<String> {
+    let rest = outcome.strip_prefix("sent (")?;
+    rest.split_once(')').map(|(id, _)| id.to_string())
+}
 
 /// The type parameters of a deliverer without a throttle (every channel but SMS).
 pub struct NoThrottle;
@@ -463,7 +524,38 @@ where
                 }));
             }
         }
-        Ok(None)
+        self.receipt(job).await
+    }
+
+    /// The send receipt of `job`'s delivery, on a channel that sends receipts: how the channel
+    /// said it took the message (`sent (ses <message id>), by its send receipt`).
+    async fn receipt(&self, job: &DeliveryJob) -> Result<Option<String>, StoreError> {
+        if !self.notifier.sends_receipts() {
+            return Ok(None);
+        }
+        let key = receipt::key(&receipt::tag(&job.delivery_id));
+        Ok(self.store.get_event(&key).await?.map(|r| {
+            r.outcome
+                .unwrap_or_else(|| "sent, by its send receipt".into())
+        }))
+    }
+
+    /// Records a receipt a channel sent ([`tocsin_core::receipt`]): a completed claim under the
+    /// delivery's receipt key, which a send whose answer was lost looks for. One write; writing it
+    /// twice (SNS redelivers) writes the same record.
+    pub async fn record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
+        self.store
+            .complete_event(&DedupRecord {
+                event_id: receipt::key(&r.tag),
+                status: ClaimStatus::Completed,
+                expires_at: r.at + TimeDelta::days(7),
+                in_progress_until: r.at,
+                transport: "receipt".into(),
+                claimed_at: r.at,
+                alert_id: None,
+                outcome: Some(format!("sent ({}), by its send receipt", r.message_id)),
+            })
+            .await
     }
 
     async fn send(
@@ -487,6 +579,11 @@ where
             .filter(|a| a.delivery_id == job.delivery_id)
             .collect();
         let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
+        // An earlier invocation's try whose answer was lost: the channel may have taken it. Its
+        // receipt, if it came, says so, and the message is not sent again.
+        let unconfirmed_before = earlier
+            .iter()
+            .any(|a| a.error_class.as_deref() == Some(receipt::UNCONFIRMED));
         // Which invocation this is: one after the latest whose attempts are on record. Entries
         // written before attempts carried it (0) count by the lines the retries left.
         let recorded = earlier.iter().map(|a| a.invocation).max().unwrap_or(0);
@@ -528,6 +625,31 @@ where
         } else {
             job
         };
+        if unconfirmed_before {
+            if let Some(sent) = self.receipt(job).await? {
+                let mut e = self.entry(
+                    job,
+                    now,
+                    Action::Attempt,
+                    format!(
+                        "try {tries_before} on {}: sent (its answer was lost; {sent})",
+                        job.target.channel
+                    ),
+                );
+                e.attempt = Some(AttemptRecord {
+                    delivery_id: job.delivery_id.clone(),
+                    try_number: tries_before,
+                    invocation,
+                    outcome: retry::AttemptOutcome::Sent,
+                    latency_ms: 0,
+                    error_class: None,
+                    provider_id: None,
+                });
+                let entries = vec![e];
+                self.record_sent(job, &entries).await?;
+                return Ok(entries);
+            }
+        }
         let links = self.links(job, now);
         let message = summary.unwrap_or_else(|| {
             render::render(
@@ -543,8 +665,19 @@ where
             .delivery_id
             .bytes()
             .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let confirming = Confirming {
+            notifier: &self.notifier,
+            store: &self.store,
+            sleeper: &self.sleeper,
+            wait: if self.notifier.sends_receipts() {
+                self.settings.receipt_wait
+            } else {
+                Duration::ZERO
+            },
+            confirmed: std::sync::atomic::AtomicU32::new(0),
+        };
         let outcome = retry::send_with_retries(
-            &self.notifier,
+            &confirming,
             job,
             &message,
             &self.settings.policy,
@@ -557,15 +690,25 @@ where
             .attempts
             .iter()
             .map(|a| {
+                let by_receipt = a.outcome == retry::AttemptOutcome::Sent
+                    && confirming
+                        .confirmed
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        > 0;
                 let mut e = self.entry(
                     job,
                     now,
                     Action::Attempt,
                     format!(
-                        "try {} on {}: {}",
+                        "try {} on {}: {}{}",
                         tries_before + a.try_number,
                         job.target.channel,
-                        a.outcome.as_str()
+                        a.outcome.as_str(),
+                        if by_receipt {
+                            " (its answer was lost; its send receipt says the channel took it)"
+                        } else {
+                            ""
+                        }
                     ),
                 );
                 e.attempt = Some(AttemptRecord {
@@ -923,13 +1066,37 @@ where
             log_entries(&entries);
             Ok(serde_json::json!({ "flushed": entries.len() }))
         }
-        Input::Sns(sns) => {
+        Input::Sns(mut sns) => {
+            // The channel's send events (SES's, through the stack's topic) come to the same
+            // function as its jobs: each is recorded as a receipt, then the jobs are delivered.
+            let mut receipts = 0;
+            let mut events = Vec::new();
+            sns.records.retain(|r| {
+                let event = receipt::is_ses_event(&r.sns.message);
+                if event {
+                    events.push(r.sns.message.clone());
+                }
+                !event
+            });
+            for text in &events {
+                match receipt::parse_ses_event(text) {
+                    Ok(Some(r)) => {
+                        deliverer
+                            .record_receipt(&r)
+                            .await
+                            .map_err(DeliverError::Store)?;
+                        receipts += 1;
+                    }
+                    Ok(None) => {}
+                    Err(why) => return Err(FunctionError::Permanent(why)),
+                }
+            }
             let jobs: Vec<DeliveryJob> = tocsin_lambda::sns::messages(&sns, "a delivery job")?;
             for job in &jobs {
                 let entries = deliverer.deliver(job, left).await?;
                 log_entries(&entries);
             }
-            Ok(serde_json::json!({ "delivered": jobs.len() }))
+            Ok(serde_json::json!({ "delivered": jobs.len(), "receipts": receipts }))
         }
     }
 }

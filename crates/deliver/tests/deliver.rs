@@ -30,6 +30,10 @@ struct Scripted {
     replies: Arc<Mutex<VecDeque<Result<Sent, SendError>>>>,
     sent: Arc<Mutex<Vec<Rendered>>>,
     threads: Arc<Mutex<Vec<Option<String>>>>,
+    /// Calls, whatever they answered.
+    calls: Arc<std::sync::atomic::AtomicU32>,
+    /// Whether the channel sends receipts (as SES through a configuration set does).
+    receipts: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Scripted {
@@ -38,6 +42,8 @@ impl Scripted {
             replies: Arc::new(Mutex::new(replies.into())),
             sent: Arc::default(),
             threads: Arc::default(),
+            calls: Arc::default(),
+            receipts: Arc::default(),
         }
     }
 }
@@ -45,6 +51,8 @@ impl Scripted {
 impl Notifier for Scripted {
     async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
         self.threads.lock().unwrap().push(job.thread.clone());
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = self.replies.lock().unwrap().pop_front().unwrap_or(Ok(Sent {
             provider_id: Some("m-1".into()),
         }));
@@ -52,6 +60,10 @@ impl Notifier for Scripted {
             self.sent.lock().unwrap().push(message.clone());
         }
         r
+    }
+
+    fn sends_receipts(&self) -> bool {
+        self.receipts.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -172,6 +184,7 @@ fn rig_on<S, H, T>(
                     ..RetryPolicy::default()
                 },
                 invocations: 3,
+                receipt_wait: Duration::from_secs(2),
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
                     keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
@@ -833,4 +846,221 @@ async fn a_job_for_a_number_the_config_does_not_give_the_channel_is_refused_and_
     let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert!(again[0].reason.starts_with(tocsin_deliver::REFUSED));
     assert!(r.d.notifier.sent.lock().unwrap().is_empty());
+}
+
+// --- Send receipts (tocsin_core::receipt): a send whose answer was lost. ---
+
+fn lost_answer() -> Result<Sent, SendError> {
+    err(true, tocsin_core::receipt::UNCONFIRMED)
+}
+
+/// An email job, on a channel that sends receipts.
+fn email_job() -> DeliveryJob {
+    let mut j = job(tocsin_core::Severity::Critical);
+    j.target = Target {
+        channel: "oncall-email".into(),
+        channel_kind: ChannelKind::Email,
+        target: "alice".into(),
+        address: Some("alice@example.com".into()),
+    };
+    j
+}
+
+fn receipt_of(j: &DeliveryJob) -> tocsin_core::receipt::SendReceipt {
+    tocsin_core::receipt::SendReceipt {
+        tag: tocsin_core::receipt::tag(&j.delivery_id),
+        message_id: "ses-0001".into(),
+        at: t0(),
+    }
+}
+
+fn attempts(r: &Rig, alert: &str) -> Vec<(u32, String, Option<String>)> {
+    let audit = futures_lite(r.d.store.audit(alert)).unwrap();
+    audit
+        .iter()
+        .filter_map(|e| e.attempt.as_ref())
+        .map(|a| {
+            (
+                a.try_number,
+                a.outcome.as_str().to_string(),
+                a.error_class.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a future of the memory store (never pending) to its end.
+fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_is_confirmed_by_its_receipt_and_not_sent_again() {
+    let r = rig(vec![lost_answer()]);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let j = email_job();
+    // SES took it: its send event came back as the delivery's receipt.
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one send: the lost answer is not sent again"
+    );
+    let a = entries[0].attempt.as_ref().unwrap();
+    assert_eq!(a.outcome, tocsin_core::retry::AttemptOutcome::Sent);
+    assert_eq!(a.provider_id.as_deref(), Some("ses-0001"));
+    assert!(
+        entries[0]
+            .reason
+            .contains("its send receipt says the channel took it"),
+        "{}",
+        entries[0].reason
+    );
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        again[0].action,
+        Action::Dedup,
+        "a redelivery stops at the record"
+    );
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_with_no_receipt_in_the_wait_is_sent_again_never_lost() {
+    let r = rig(vec![lost_answer()]);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let j = email_job();
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "no receipt within the wait: sent again"
+    );
+    assert_eq!(
+        attempts(&r, "a-1"),
+        vec![
+            (1, "retryable".into(), Some("unconfirmed".into())),
+            (2, "sent".into(), None)
+        ]
+    );
+    assert!(entries.iter().all(|e| !e.reason.contains("receipt")));
+    // It looked for the receipt every half second through the 2 s wait (four waits), then the
+    // retry layer waited its backoff (500 ms, no jitter) before the second try.
+    let waits = r.d.sleeper.0.lock().unwrap().clone();
+    assert_eq!(waits, vec![Duration::from_millis(500); 5]);
+}
+
+#[tokio::test]
+async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
+    let r = rig(vec![lost_answer(), lost_answer(), lost_answer()]);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let j = email_job();
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    // The receipt comes after the invocation gave up: the platform's retry finds it.
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "nothing sent by the retry"
+    );
+    assert!(
+        entries[0]
+            .reason
+            .contains("sent (ses-0001), by its send receipt"),
+        "{}",
+        entries[0].reason
+    );
+    assert_eq!(attempts(&r, "a-1").last().unwrap().1, "sent");
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup);
+}
+
+#[tokio::test]
+async fn a_channel_without_receipts_sends_again_at_once_after_a_lost_answer() {
+    let r = rig(vec![lost_answer()]);
+    let j = email_job();
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "a channel that sends no receipts is not waited for"
+    );
+    let waits = r.d.sleeper.0.lock().unwrap().clone();
+    assert_eq!(waits.len(), 1, "only the backoff: {waits:?}");
+}
+
+fn sns_of(messages: &[String]) -> Input {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({"EventSource": "aws:sns", "EventVersion": "1.0",
+                "EventSubscriptionArn": "arn:aws:sns:eu-west-1:111122223333:email-events:1",
+                "Sns": {"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:eu-west-1:111122223333:email-events",
+                    "Message": m, "Timestamp": "2026-11-20T02:10:00.000Z", "SignatureVersion": "1",
+                    "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}})
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+#[tokio::test]
+async fn an_ses_send_event_is_recorded_as_the_receipt_of_its_delivery() {
+    let r = rig(vec![]);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/receipts/ses-send.json"
+    ))
+    .unwrap();
+    let key = tocsin_core::receipt::key(&tocsin_core::receipt::tag("d-0123"));
+    assert_eq!(r.d.store.get_event(&key).await.unwrap(), None);
+    let delivery = text.replace("\"Send\"", "\"Delivery\"");
+    let out = tocsin_deliver::handle(&r.d, sns_of(&[text, delivery]), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out["receipts"], 1, "{out}");
+    assert_eq!(out["delivered"], 0, "{out}");
+    let rec = r.d.store.get_event(&key).await.unwrap().unwrap();
+    assert_eq!(
+        rec.outcome.as_deref(),
+        Some(
+            "sent (EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000), by its send receipt"
+        )
+    );
+    // A record that names an event but is not one: refused for good, in one line.
+    let bad = r#"{"eventType": "Send", "mail": {"messageId": 7}}"#.to_string();
+    let e = tocsin_deliver::handle(&r.d, sns_of(&[bad]), Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("not an SES event record"), "{e}");
+    assert!(!e.to_string().contains('\n'));
 }

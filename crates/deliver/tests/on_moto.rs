@@ -120,6 +120,7 @@ impl World {
             settings: Settings {
                 policy: RetryPolicy::default(),
                 invocations: 3,
+                receipt_wait: Duration::from_secs(2),
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
                     keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),

@@ -316,6 +316,15 @@ impl<S: AlertStore> AlertStore for FaultyStore<S> {
         )
         .await
     }
+    async fn get_event(&self, id: &str) -> Result<Option<DedupRecord>, StoreError> {
+        let f = &self.faults;
+        f.run(
+            "store.get_event",
+            StoreError::Backend,
+            self.inner.get_event(id),
+        )
+        .await
+    }
     async fn latest_alert(&self, fp: &str) -> Result<Option<AlertRecord>, StoreError> {
         let f = &self.faults;
         f.run(

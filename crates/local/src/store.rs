@@ -106,6 +106,10 @@ impl AlertStore for MemoryStore {
         Ok(())
     }
 
+    async fn get_event(&self, event_id: &str) -> Result<Option<DedupRecord>, StoreError> {
+        Ok(self.lock().dedup.get(event_id).map(|d| d.record(event_id)))
+    }
+
     async fn latest_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>, StoreError> {
         let g = self.lock();
         Ok(g.latest

@@ -56,6 +56,76 @@ const ALICE: &str = "+447700900001";
 const DANA: &str = "+447700900004";
 /// SNS delivers a message twice now and then.
 const SNS_REDELIVERY: f64 = 0.03;
+/// The email channel's configuration set, whose send events come back as receipts.
+const EMAIL_CONFIGURATION_SET: &str = "tocsin-chaos-email";
+/// The topic SES publishes the set's send events to (the template's `EmailEventsTopic`).
+const EMAIL_EVENTS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:tocsin-chaos-email-events";
+
+/// SES's event publishing, played: every `SendEmail` moto took (its answer lost or not) becomes,
+/// 0.2 to 1.5 s later, the `Send` event SES publishes through the configuration set's SNS
+/// destination (`events/receipts/ses-send.json`), with the message's tags and moto's message id,
+/// handed to `deliver-oncall-email` as SNS hands it (async, with Lambda's retries).
+async fn publish_send_events(
+    taken: chaos::faults::AcceptedEmails,
+    platform: Platform,
+    seed: u64,
+    counts: Arc<[std::sync::atomic::AtomicU64; 2]>,
+) {
+    let mut rng = Rng::new(seed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (request, answer) in taken.take() {
+            let (Ok(request), Ok(answer)) = (
+                serde_json::from_str::<Value>(&request),
+                serde_json::from_str::<Value>(&answer),
+            ) else {
+                continue;
+            };
+            let mut tags = serde_json::Map::new();
+            tags.insert(
+                "ses:configuration-set".into(),
+                json!([request["ConfigurationSetName"]]),
+            );
+            for t in request["EmailTags"].as_array().cloned().unwrap_or_default() {
+                tags.insert(
+                    t["Name"].as_str().unwrap_or_default().to_string(),
+                    json!([t["Value"]]),
+                );
+            }
+            let event = json!({
+                "eventType": "Send",
+                "mail": {
+                    "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "source": request["FromEmailAddress"],
+                    "messageId": answer["MessageId"],
+                    "destination": request["Destination"]["ToAddresses"],
+                    "tags": tags,
+                },
+                "send": {},
+            });
+            let delay = Duration::from_millis(200 + rng.below(1300));
+            let platform = platform.clone();
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                counts[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let message = support::Received {
+                    body: event.to_string(),
+                    attributes: BTreeMap::new(),
+                };
+                let out = platform
+                    .invoke_async(
+                        "deliver-oncall-email",
+                        &sns_event(EMAIL_EVENTS_TOPIC, std::slice::from_ref(&message)),
+                    )
+                    .await;
+                if matches!(&out, Outcome::Ok(v) if v["receipts"] == 1) {
+                    counts[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    }
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -469,6 +539,9 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         match ch {
             "ops-hook" => env.push(s("OPS_HOOK_URL", &format!("{}/ops", ops_proxy.url()))),
             "audit-hook" => env.push(s("HOOK_URL", &format!("{}/audit", audit_proxy.url()))),
+            // Through the stack's configuration set: every message SES takes comes back as its
+            // send receipt (played below), so a send whose answer was lost is not sent again.
+            "oncall-email" => env.push(s("EMAIL_CONFIGURATION_SET", EMAIL_CONFIGURATION_SET)),
             // The SMS throttle's flush timer targets the function itself (the chaos config turns the
             // throttle off, but the wiring asks for it all the same).
             "oncall-sms" => {
@@ -480,6 +553,13 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         }
         platform.function(&format!("deliver-{ch}"), &bins.join("deliver"), env, width);
     }
+    let receipt_counts: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
+    let receipts = tokio::spawn(publish_send_events(
+        aws_proxy.state_handle(),
+        platform.clone(),
+        seed ^ 5,
+        receipt_counts.clone(),
+    ));
     let mut stack = Stack {
         platform: platform.clone(),
         aws,
@@ -604,6 +684,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             .await;
     }
     phase("resolutions", t);
+    receipts.abort();
 
     // What arrived.
     let mut received: Vec<(Key, String)> = Vec::new();
@@ -847,6 +928,11 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         stats.errors,
         dead.len(),
         t.unexpected.len()
+    );
+    eprintln!(
+        "chaos: email send receipts: {} published by SES (played), {} recorded",
+        receipt_counts[0].load(std::sync::atomic::Ordering::Relaxed),
+        receipt_counts[1].load(std::sync::atomic::Ordering::Relaxed),
     );
     eprintln!(
         "chaos: expected {}, received {}",

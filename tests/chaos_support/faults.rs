@@ -65,6 +65,8 @@ struct State {
     client: reqwest::Client,
     counts: Mutex<Counts>,
     lost_sends: Mutex<Vec<String>>,
+    /// SES `SendEmail` requests moto took, with its answers, not yet taken by [`FaultProxy::take_accepted_emails`].
+    accepted_emails: Mutex<Vec<(String, String)>>,
     lane: tokio::sync::Mutex<()>,
 }
 
@@ -79,6 +81,18 @@ pub struct FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// The SES `SendEmail` requests moto took, as the proxy saw them.
+#[derive(Clone)]
+pub struct AcceptedEmails(Arc<State>);
+
+impl AcceptedEmails {
+    /// Every SES `SendEmail` moto took since the last call (whether its answer reached the caller
+    /// or was lost): the request's JSON and moto's answer. What SES's event publishing sees.
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *lock(&self.0.accepted_emails))
     }
 }
 
@@ -110,6 +124,7 @@ impl FaultProxy {
                 .unwrap(),
             counts: Mutex::new(Counts::default()),
             lost_sends: Mutex::new(Vec::new()),
+            accepted_emails: Mutex::new(Vec::new()),
             lane: tokio::sync::Mutex::new(()),
         });
         let shared = state.clone();
@@ -139,6 +154,11 @@ impl FaultProxy {
     /// one sends the message again, and no idempotency key stops it.
     pub fn lost_sends(&self) -> Vec<String> {
         lock(&self.state.lost_sends).clone()
+    }
+
+    /// A handle on the SES sends moto took, for SES's event publishing (a task of its own).
+    pub fn state_handle(&self) -> AcceptedEmails {
+        AcceptedEmails(self.state.clone())
     }
 
     /// Calls and faults so far.
@@ -344,6 +364,12 @@ async fn handle(
         Err(_) => return Err(Dropped),
     };
     drop(turn);
+    if svc == "ses" && path.contains("/outbound-emails") && (200..300).contains(&status) {
+        lock(&state.accepted_emails).push((
+            String::from_utf8_lossy(&sent).into_owned(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
     if matches!(fault, Some(Fault::LostAnswer)) {
         let text = String::from_utf8_lossy(&sent).into_owned();
         if svc == "ses" || (svc == "sns" && text.contains("PhoneNumber=")) {

@@ -5,7 +5,10 @@
 //!    sent sends nothing again; one another invocation holds fails so the platform retries later; one
 //!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
 //! 2. **render** for the channel, with signed one-click links for the target;
-//! 3. **send** through the shared retry layer within the invocation's deadline;
+//! 3. **send** through the shared retry layer within the invocation's deadline; on a channel that
+//!    sends receipts (SES through a configuration set), a try whose answer was lost is confirmed by
+//!    its send receipt ([`tocsin_core::receipt`]) rather than sent again, if the receipt comes within
+//!    [`Settings::receipt_wait`], and a later invocation looks for the receipt before it sends;
 //! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
 //!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
 //!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
@@ -20,8 +23,9 @@
 //! render, a job whose recipient had a message in the last window is held, and [`Deliverer::flush`]
 //! later sends everything held as one summary.
 //!
-//! [`handle`] is one invocation: an SNS event's delivery jobs (read by `tocsin_lambda::sns`) or a
-//! throttle's flush, one JSON log line per audit entry, and failures as [`FunctionError`].
+//! [`handle`] is one invocation: an SNS event's delivery jobs (read by `tocsin_lambda::sns`) and the
+//! channel's send events (recorded as receipts), or a throttle's flush; one JSON log line per audit
+//! entry, and failures as [`FunctionError`].
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -35,14 +35,39 @@ pub fn ring() -> tocsin_core::token::KeyRing {
 pub type Body = fn(&[u8]);
 
 /// Every target by name, for the regression replay.
-pub const TARGETS: [(&str, Body); 6] = [
+pub const TARGETS: [(&str, Body); 7] = [
     ("source", source),
     ("source_shapes", source_shapes),
     ("config", config),
     ("api", api),
     ("token", token),
     ("render", render),
+    ("receipt", receipt),
 ];
+
+/// The email deliver function's reading of an SNS message as a channel's send event
+/// (`tocsin_core::receipt`): never a panic; a refusal is one line; a receipt's tag is a tag value
+/// and its message id one line.
+pub fn receipt(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = tocsin_core::receipt::is_ses_event(&text);
+    match tocsin_core::receipt::parse_ses_event(&text) {
+        Ok(Some(r)) => {
+            assert!(
+                !r.tag.is_empty()
+                    && r.tag.len() <= 256
+                    && r.tag
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "a receipt tag that is not a tag value: {:?}",
+                r.tag
+            );
+            assert_one_line("a receipt's message id", &r.message_id);
+        }
+        Ok(None) => {}
+        Err(e) => assert_one_line("a send event's refusal", &e),
+    }
+}
 
 fn example_config() -> Arc<Config> {
     static C: OnceLock<Arc<Config>> = OnceLock::new();

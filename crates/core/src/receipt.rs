@@ -44,7 +44,7 @@ pub fn key(tag: &str) -> String {
 pub struct SendReceipt {
     /// The delivery's receipt tag.
     pub tag: String,
-    /// The channel's id of the message (SES message id), one line, at most 128 characters.
+    /// The channel's id of the message (SES message id): its first 128 characters, as one line.
     pub message_id: String,
     /// When the channel took it.
     pub at: DateTime<Utc>,

@@ -211,12 +211,15 @@ const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
 /// its send receipt: the receipt is looked for every [`RECEIPT_POLL`] for up to `wait`, and if it
 /// comes the send is the channel's (sent, with the receipt's message id); if not, the failure
 /// stands and the retry layer tries again (a receipt later than that leaves a second copy, never
-/// a lost page). The wait is counted in the try's latency, so the retry layer's deadline holds.
+/// a lost page). The wait is counted in the try's latency, and ends before the invocation's
+/// deadline less the retry layer's margin, so the outcome is always recorded in time.
 struct Confirming<'a, N, S, Z> {
     notifier: &'a N,
     store: &'a S,
     sleeper: &'a Z,
     wait: Duration,
+    /// When the invocation can wait no longer, whatever is left of `wait`.
+    give_up_at: std::time::Instant,
     /// Sends confirmed by a receipt.
     confirmed: std::sync::atomic::AtomicU32,
 }
@@ -239,7 +242,7 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
                     provider_id: r.outcome.as_deref().and_then(receipt_message_id),
                 });
             }
-            if waited >= self.wait {
+            if waited >= self.wait || std::time::Instant::now() + RECEIPT_POLL >= self.give_up_at {
                 return Err(error);
             }
             self.sleeper.sleep(RECEIPT_POLL).await;
@@ -678,6 +681,9 @@ where
             } else {
                 Duration::ZERO
             },
+            // The wait ends in time for the retry layer's margin (the record of the outcome).
+            give_up_at: std::time::Instant::now()
+                + deadline_left.saturating_sub(self.settings.policy.margin),
             confirmed: std::sync::atomic::AtomicU32::new(0),
         };
         let outcome = retry::send_with_retries(

@@ -1064,3 +1064,24 @@ async fn an_ses_send_event_is_recorded_as_the_receipt_of_its_delivery() {
     assert!(e.to_string().contains("not an SES event record"), "{e}");
     assert!(!e.to_string().contains('\n'));
 }
+
+#[tokio::test]
+async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_deadline() {
+    let r = rig(vec![lost_answer()]);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let j = email_job();
+    // 6 s left: all of it is the retry layer's margin for recording the outcome.
+    let e = r.d.deliver(&j, Duration::from_secs(6)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    assert!(
+        r.d.sleeper.0.lock().unwrap().is_empty(),
+        "no wait for the receipt past the deadline"
+    );
+    assert_eq!(
+        attempts(&r, "a-1"),
+        vec![(1, "retryable".into(), Some("unconfirmed".into()))],
+        "the try is on record, so the platform's retry looks for its receipt first"
+    );
+}

@@ -20,6 +20,14 @@
 //! dead_letters}.jsonl and prints the last line
 //! `chaos: A alerts, C calls, F faults (P %), K kills, lost L, doubled D, dead-lettered Q`.
 //!
+//! Send receipts (`tocsin_core::receipt`): the email channel sends through a configuration set, and
+//! SES's event publishing is played: each `SendEmail` moto took (its answer lost or not) comes back
+//! to `deliver-oncall-email` as its `Send` event. The SMS channel sends through End User Messaging
+//! (`provider: end_user_messaging`), which moto lacks: a local server answers `SendTextMessage` as
+//! the service does (its JSON protocol) and keeps every text it took (what reached the phones),
+//! behind a fault proxy of its own, and each text it took comes back to `deliver-oncall-sms` as its
+//! `TEXT_SUCCESSFUL` event. So a message whose answer a proxy lost is confirmed, not sent again.
+//!
 //! Bounded in time: phases stop starting after `CHAOS_TIME_LIMIT` seconds (default 1,800). Loopback only.
 
 #![allow(clippy::unwrap_used)]
@@ -60,13 +68,19 @@ const SNS_REDELIVERY: f64 = 0.03;
 const EMAIL_CONFIGURATION_SET: &str = "tocsin-chaos-email";
 /// The topic SES publishes the set's send events to (the template's `EmailEventsTopic`).
 const EMAIL_EVENTS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:tocsin-chaos-email-events";
+/// The SMS channel's End User Messaging configuration set, whose text events come back as receipts.
+const SMS_CONFIGURATION_SET: &str = "tocsin-chaos-sms";
+/// The topic End User Messaging publishes the set's events to (the template's `SmsEventsTopic`).
+const SMS_EVENTS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:tocsin-chaos-sms-events";
 
-/// SES's event publishing, played: every `SendEmail` moto took (its answer lost or not) becomes,
-/// 0.2 to 1.5 s later, the `Send` event SES publishes through the configuration set's SNS
-/// destination (`events/receipts/ses-send.json`), with the message's tags and moto's message id,
-/// handed to `deliver-oncall-email` as SNS hands it (async, with Lambda's retries).
+/// SES's and End User Messaging's event publishing, played: every send the service took (its answer
+/// lost or not) becomes, 0.2 to 1.5 s later, the event the service publishes through the
+/// configuration set's SNS destination (`events/receipts/`): SES's `Send` event with the message's
+/// tags, or End User Messaging's `TEXT_SUCCESSFUL` with the message's context, handed to the
+/// channel's deliver function as SNS hands it (async, with Lambda's retries). `counts`: events
+/// published, receipts recorded.
 async fn publish_send_events(
-    taken: chaos::faults::AcceptedEmails,
+    taken: chaos::faults::AcceptedSends,
     platform: Platform,
     seed: u64,
     counts: Arc<[std::sync::atomic::AtomicU64; 2]>,
@@ -81,28 +95,44 @@ async fn publish_send_events(
             ) else {
                 continue;
             };
-            let mut tags = serde_json::Map::new();
-            tags.insert(
-                "ses:configuration-set".into(),
-                json!([request["ConfigurationSetName"]]),
-            );
-            for t in request["EmailTags"].as_array().cloned().unwrap_or_default() {
-                tags.insert(
-                    t["Name"].as_str().unwrap_or_default().to_string(),
-                    json!([t["Value"]]),
-                );
-            }
-            let event = json!({
-                "eventType": "Send",
-                "mail": {
-                    "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "source": request["FromEmailAddress"],
+            let (function, topic, event) = if request.get("DestinationPhoneNumber").is_some() {
+                let event = json!({
+                    "eventType": "TEXT_SUCCESSFUL",
+                    "eventVersion": "1.0",
+                    "eventTimestamp": Utc::now().timestamp_millis(),
+                    "isFinal": true,
+                    "destinationPhoneNumber": request["DestinationPhoneNumber"],
                     "messageId": answer["MessageId"],
-                    "destination": request["Destination"]["ToAddresses"],
-                    "tags": tags,
-                },
-                "send": {},
-            });
+                    "messageType": request["MessageType"],
+                    "messageStatus": "SUCCESSFUL",
+                    "context": request["Context"],
+                });
+                ("deliver-oncall-sms", SMS_EVENTS_TOPIC, event)
+            } else {
+                let mut tags = serde_json::Map::new();
+                tags.insert(
+                    "ses:configuration-set".into(),
+                    json!([request["ConfigurationSetName"]]),
+                );
+                for t in request["EmailTags"].as_array().cloned().unwrap_or_default() {
+                    tags.insert(
+                        t["Name"].as_str().unwrap_or_default().to_string(),
+                        json!([t["Value"]]),
+                    );
+                }
+                let event = json!({
+                    "eventType": "Send",
+                    "mail": {
+                        "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        "source": request["FromEmailAddress"],
+                        "messageId": answer["MessageId"],
+                        "destination": request["Destination"]["ToAddresses"],
+                        "tags": tags,
+                    },
+                    "send": {},
+                });
+                ("deliver-oncall-email", EMAIL_EVENTS_TOPIC, event)
+            };
             let delay = Duration::from_millis(200 + rng.below(1300));
             let platform = platform.clone();
             let counts = counts.clone();
@@ -114,10 +144,7 @@ async fn publish_send_events(
                     attributes: BTreeMap::new(),
                 };
                 let out = platform
-                    .invoke_async(
-                        "deliver-oncall-email",
-                        &sns_event(EMAIL_EVENTS_TOPIC, std::slice::from_ref(&message)),
-                    )
+                    .invoke_async(function, &sns_event(topic, std::slice::from_ref(&message)))
                     .await;
                 if matches!(&out, Outcome::Ok(v) if v["receipts"] == 1) {
                     counts[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,6 +152,16 @@ async fn publish_send_events(
             });
         }
     }
+}
+
+/// The texts End User Messaging took for `phone` (the local server's record), in order.
+fn texts_to(eum: &Server, phone: &str) -> Vec<String> {
+    eum.requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|m| m["DestinationPhoneNumber"] == phone)
+        .map(|m| m["MessageBody"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -477,6 +514,17 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     let ops = Server::start(vec![Reply::status(200)]).await.unwrap();
     let audit = Server::start(vec![Reply::status(200)]).await.unwrap();
     let ops_proxy = FaultProxy::start(Kind::Channel, &ops.url(""), fault_rate, seed ^ 2).await;
+    // End User Messaging (SMS): moto has none, so a local server that answers `SendTextMessage` as
+    // the service does and keeps every message it took (what reached the phones), behind a fault
+    // proxy of its own drawing the same AWS faults.
+    let eum = Server::start(vec![
+        Reply::status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(r#"{"MessageId":"chaos-eum-message"}"#),
+    ])
+    .await
+    .unwrap();
+    let eum_proxy = FaultProxy::start(Kind::Aws, &eum.url(""), fault_rate, seed ^ 6).await;
     let audit_proxy = FaultProxy::start(Kind::Channel, &audit.url(""), fault_rate, seed ^ 3).await;
     aws.drain(&aws.alerts_queue).await;
 
@@ -545,6 +593,11 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             // The SMS throttle's flush timer targets the function itself (the chaos config turns the
             // throttle off, but the wiring asks for it all the same).
             "oncall-sms" => {
+                env.push(s(
+                    "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+                    &eum_proxy.url(),
+                ));
+                env.push(s("SMS_CONFIGURATION_SET", SMS_CONFIGURATION_SET));
                 env.extend(sched[..1].iter().cloned());
                 env.extend(sched[2..].iter().cloned());
                 env.push(s("FLUSH_FUNCTION_ARN", &function_arn("deliver-oncall-sms")));
@@ -554,12 +607,20 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         platform.function(&format!("deliver-{ch}"), &bins.join("deliver"), env, width);
     }
     let receipt_counts: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
-    let receipts = tokio::spawn(publish_send_events(
-        aws_proxy.state_handle(),
-        platform.clone(),
-        seed ^ 5,
-        receipt_counts.clone(),
-    ));
+    let receipts = [
+        tokio::spawn(publish_send_events(
+            aws_proxy.accepted_sends(),
+            platform.clone(),
+            seed ^ 5,
+            receipt_counts.clone(),
+        )),
+        tokio::spawn(publish_send_events(
+            eum_proxy.accepted_sends(),
+            platform.clone(),
+            seed ^ 7,
+            receipt_counts.clone(),
+        )),
+    ];
     let mut stack = Stack {
         platform: platform.clone(),
         aws,
@@ -597,12 +658,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     // 2. Acknowledgements: through the API, or through the one-click link of alice's SMS.
     let t = Instant::now();
     if !stack.late() {
-        let data = tocsin_aws::emulator::moto_data(&endpoint).await.unwrap();
-        let sms: Vec<String> =
-            tocsin_aws::emulator::recorded(&data, "sns", "SMS", "phone_number", ALICE)
-                .iter()
-                .map(|m| m["message"].as_str().unwrap_or_default().to_string())
-                .collect();
+        let sms: Vec<String> = texts_to(&eum, ALICE);
         let mut set = tokio::task::JoinSet::new();
         let mut requests = Vec::new();
         for a in &scenario.alarms {
@@ -684,7 +740,9 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
             .await;
     }
     phase("resolutions", t);
-    receipts.abort();
+    for r in &receipts {
+        r.abort();
+    }
 
     // What arrived.
     let mut received: Vec<(Key, String)> = Vec::new();
@@ -726,9 +784,8 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         level: seen.level,
     };
     for phone in [ALICE, DANA] {
-        for m in tocsin_aws::emulator::recorded(&data, "sns", "SMS", "phone_number", phone) {
-            let text = m["message"].as_str().unwrap_or_default();
-            let Some(seen) = Seen::sms(phone, text, &names) else {
+        for text in texts_to(&eum, phone) {
+            let Some(seen) = Seen::sms(phone, &text, &names) else {
                 continue;
             };
             let key = by_seen
@@ -880,7 +937,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     for k in &t.lost {
         report.push(format!("lost: {}", k.json(None, &[])));
     }
-    let lost_sends = aws_proxy.lost_sends();
+    let lost_sends = [aws_proxy.lost_sends(), eum_proxy.lost_sends()].concat();
     for (k, ids) in &t.doubled {
         let by_kill = ids
             .iter()
@@ -913,7 +970,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     std::fs::write(out_dir.join("report.txt"), report.join("\n") + "\n").unwrap();
 
     let mut counts = Counts::default();
-    for p in [&aws_proxy, &ops_proxy, &audit_proxy] {
+    for p in [&aws_proxy, &eum_proxy, &ops_proxy, &audit_proxy] {
         counts.add(&p.counts());
     }
     let stats = platform.stats();
@@ -930,7 +987,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
         t.unexpected.len()
     );
     eprintln!(
-        "chaos: email send receipts: {} published by SES (played), {} recorded",
+        "chaos: send receipts (SES and End User Messaging events, played): {} published, {} recorded",
         receipt_counts[0].load(std::sync::atomic::Ordering::Relaxed),
         receipt_counts[1].load(std::sync::atomic::Ordering::Relaxed),
     );

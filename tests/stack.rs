@@ -562,6 +562,7 @@ fn iam_service(sdk_crate: &str) -> Option<&'static str> {
         "scheduler" => "scheduler",
         "sesv2" | "ses" => "ses",
         "secretsmanager" => "secretsmanager",
+        "pinpointsmsvoicev2" => "sms-voice",
         _ => return None,
     })
 }

@@ -50,8 +50,8 @@ pub const TARGETS: [(&str, Body); 7] = [
 /// and its message id one line.
 pub fn receipt(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = tocsin_core::receipt::is_ses_event(&text);
-    match tocsin_core::receipt::parse_ses_event(&text) {
+    let _ = tocsin_core::receipt::is_send_event(&text);
+    match tocsin_core::receipt::parse_send_event(&text) {
         Ok(Some(r)) => {
             assert!(
                 !r.tag.is_empty()

@@ -65,8 +65,9 @@ struct State {
     client: reqwest::Client,
     counts: Mutex<Counts>,
     lost_sends: Mutex<Vec<String>>,
-    /// SES `SendEmail` requests moto took, with its answers, not yet taken by [`FaultProxy::take_accepted_emails`].
-    accepted_emails: Mutex<Vec<(String, String)>>,
+    /// SES `SendEmail` and End User Messaging `SendTextMessage` requests the service took, with its
+    /// answers, not yet taken by [`AcceptedSends::take`].
+    accepted_sends: Mutex<Vec<(String, String)>>,
     lane: tokio::sync::Mutex<()>,
 }
 
@@ -84,15 +85,16 @@ impl Drop for FaultProxy {
     }
 }
 
-/// The SES `SendEmail` requests moto took, as the proxy saw them.
+/// The SES `SendEmail` and End User Messaging `SendTextMessage` requests the service behind the proxy
+/// took, as the proxy saw them.
 #[derive(Clone)]
-pub struct AcceptedEmails(Arc<State>);
+pub struct AcceptedSends(Arc<State>);
 
-impl AcceptedEmails {
-    /// Every SES `SendEmail` moto took since the last call (whether its answer reached the caller
-    /// or was lost): the request's JSON and moto's answer. What SES's event publishing sees.
+impl AcceptedSends {
+    /// Every send the service took since the last call (whether its answer reached the caller or was
+    /// lost): the request's JSON and the service's answer. What the service's event publishing sees.
     pub fn take(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *lock(&self.0.accepted_emails))
+        std::mem::take(&mut *lock(&self.0.accepted_sends))
     }
 }
 
@@ -124,7 +126,7 @@ impl FaultProxy {
                 .unwrap(),
             counts: Mutex::new(Counts::default()),
             lost_sends: Mutex::new(Vec::new()),
-            accepted_emails: Mutex::new(Vec::new()),
+            accepted_sends: Mutex::new(Vec::new()),
             lane: tokio::sync::Mutex::new(()),
         });
         let shared = state.clone();
@@ -156,9 +158,9 @@ impl FaultProxy {
         lock(&self.state.lost_sends).clone()
     }
 
-    /// A handle on the SES sends moto took, for SES's event publishing (a task of its own).
-    pub fn state_handle(&self) -> AcceptedEmails {
-        AcceptedEmails(self.state.clone())
+    /// A handle on the sends the service took, for its event publishing (a task of its own).
+    pub fn accepted_sends(&self) -> AcceptedSends {
+        AcceptedSends(self.state.clone())
     }
 
     /// Calls and faults so far.
@@ -364,15 +366,22 @@ async fn handle(
         Err(_) => return Err(Dropped),
     };
     drop(turn);
-    if svc == "ses" && path.contains("/outbound-emails") && (200..300).contains(&status) {
-        lock(&state.accepted_emails).push((
+    let text_message = svc == "sms-voice"
+        && parts
+            .headers
+            .get("x-amz-target")
+            .is_some_and(|t| t.as_bytes().ends_with(b".SendTextMessage"));
+    if ((svc == "ses" && path.contains("/outbound-emails")) || text_message)
+        && (200..300).contains(&status)
+    {
+        lock(&state.accepted_sends).push((
             String::from_utf8_lossy(&sent).into_owned(),
             String::from_utf8_lossy(&bytes).into_owned(),
         ));
     }
     if matches!(fault, Some(Fault::LostAnswer)) {
         let text = String::from_utf8_lossy(&sent).into_owned();
-        if svc == "ses" || (svc == "sns" && text.contains("PhoneNumber=")) {
+        if svc == "ses" || text_message || (svc == "sns" && text.contains("PhoneNumber=")) {
             lock(&state.lost_sends).push(text);
         }
         return Err(Dropped);

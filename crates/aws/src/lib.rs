@@ -10,6 +10,8 @@
 
 pub mod dynamo;
 pub mod emulator;
+#[cfg(feature = "eum")]
+pub mod eum;
 pub mod hold;
 pub mod https;
 #[cfg(feature = "deliver")]
@@ -27,6 +29,8 @@ pub mod sns;
 pub mod wiring;
 
 pub use dynamo::{DynamoStore, TableError};
+#[cfg(feature = "eum")]
+pub use eum::EumSms;
 pub use hold::DynamoHold;
 pub use pages::DynamoPages;
 pub use scheduler::{EventBridgeScheduler, SchedulerConfigError};

@@ -8,7 +8,7 @@ use tocsin_core::ports::{Notifier, SendError, Sent};
 use tocsin_core::record::DeliveryJob;
 use tocsin_core::render::Rendered;
 
-use crate::{SesEmail, SnsSms};
+use crate::{EumSms, SesEmail, SnsSms};
 
 /// This function's sender: one of the AWS ones or an HTTP channel. Built once per cold start, so the
 /// variants' size difference does not matter.
@@ -18,6 +18,8 @@ pub enum AnyNotifier {
     Email(SesEmail),
     /// SNS SMS.
     Sms(SnsSms),
+    /// End User Messaging SMS.
+    EumSms(EumSms),
     /// Slack, Teams, PagerDuty, webhooks.
     Http(AnyHttpChannel),
 }
@@ -27,6 +29,7 @@ impl Notifier for AnyNotifier {
         match self {
             AnyNotifier::Email(n) => n.send(job, message).await,
             AnyNotifier::Sms(n) => n.send(job, message).await,
+            AnyNotifier::EumSms(n) => n.send(job, message).await,
             AnyNotifier::Http(n) => n.send(job, message).await,
         }
     }
@@ -35,6 +38,7 @@ impl Notifier for AnyNotifier {
         match self {
             AnyNotifier::Email(n) => n.sends_receipts(),
             AnyNotifier::Sms(n) => n.sends_receipts(),
+            AnyNotifier::EumSms(n) => n.sends_receipts(),
             AnyNotifier::Http(n) => n.sends_receipts(),
         }
     }

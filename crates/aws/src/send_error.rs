@@ -119,6 +119,28 @@ where
     }
 }
 
+/// A transport failure that came after the request may have gone out (a timeout, a dropped
+/// connection, an answer cut short) is [`tocsin_core::receipt::UNCONFIRMED`]: the service may have
+/// taken the message, and a sender whose messages come back as send receipts says so, so that the
+/// deliver function looks for the receipt before sending again. A request that could not be built
+/// or dispatched at all, and every answer the service gave, keep their class.
+#[cfg(any(feature = "ses", feature = "eum"))]
+pub(crate) fn unconfirmed_if_it_may_have_gone<E, R>(
+    mut e: SendError,
+    err: &SdkError<E, R>,
+) -> SendError {
+    let may_have_gone = match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        _ => false,
+    };
+    if may_have_gone {
+        e.class = tocsin_core::receipt::UNCONFIRMED.to_string();
+        e.retryable = true;
+    }
+    e
+}
+
 /// What the classifiers need of a raw response, so one classifier serves SES's and SNS's.
 pub(crate) trait RawResponse {
     /// The HTTP status.

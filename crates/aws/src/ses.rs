@@ -9,7 +9,8 @@
 //! [`crate::send_error`], so that the functions without the `ses` feature do not link SES v2.
 
 use crate::send_error::{
-    SenderConfigError, permanent, service_failure, transport_failure, unmodelled_service_error,
+    SenderConfigError, permanent, service_failure, transport_failure,
+    unconfirmed_if_it_may_have_gone, unmodelled_service_error,
 };
 
 use aws_sdk_sesv2::Client;
@@ -177,26 +178,6 @@ impl Notifier for SesEmail {
     fn sends_receipts(&self) -> bool {
         self.configuration_set.is_some()
     }
-}
-
-/// A transport failure that came after the request may have gone out (a timeout, a dropped
-/// connection, an answer cut short) is [`receipt::UNCONFIRMED`]: SES may have taken the message.
-/// A request that could not be built or dispatched at all, and every answer SES gave, keep their
-/// class.
-fn unconfirmed_if_it_may_have_gone(
-    mut e: SendError,
-    err: &SdkError<SendEmailError, HttpResponse>,
-) -> SendError {
-    let may_have_gone = match err {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(d) => !d.is_user(),
-        _ => false,
-    };
-    if may_have_gone {
-        e.class = receipt::UNCONFIRMED.to_string();
-        e.retryable = true;
-    }
-    e
 }
 
 /// Classifies a `SendEmail` failure: throttling, sending quota, 5xx and transport failures are worth

@@ -316,7 +316,7 @@ fn notifier(
     secrets: &tocsin_core::secret::SecretMap,
 ) -> Result<crate::notifier::AnyNotifier, WiringError> {
     use crate::notifier::AnyNotifier;
-    use crate::{SesEmail, SnsSms};
+    use crate::{EumSms, SesEmail, SnsSms};
     use tocsin_core::config::ChannelKind;
     let setting = |key: &str| setting(name, channel, key, get, secrets);
     Ok(match channel.kind {
@@ -336,6 +336,20 @@ fn notifier(
             AnyNotifier::Email(ses)
         }
         ChannelKind::Sms => {
+            // End User Messaging: through the channel's configuration set or the stack's
+            // (`SMS_CONFIGURATION_SET`), whose events come back to this function as receipts.
+            if setting("provider")?.as_deref() == Some("end_user_messaging") {
+                let mut sms = EumSms::new(aws_sdk_pinpointsmsvoicev2::Client::new(sdk));
+                if let Some(id) = setting("origination_identity")? {
+                    sms = sms.with_origination_identity(id)?;
+                }
+                if let Some(c) =
+                    setting("configuration_set")?.or_else(|| get("SMS_CONFIGURATION_SET"))
+                {
+                    sms = sms.with_configuration_set(c)?;
+                }
+                return Ok(AnyNotifier::EumSms(sms));
+            }
             let mut sms = SnsSms::new(aws_sdk_sns::Client::new(sdk));
             if let Some(id) = setting("sender_id")? {
                 sms = sms.with_sender_id(id)?;

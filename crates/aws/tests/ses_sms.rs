@@ -235,65 +235,13 @@ async fn an_invalid_phone_number_is_refused_without_calling_sns() {
     assert_eq!((err.retryable, err.class.as_str()), (false, "bad_job"));
 }
 
-/// A one-purpose HTTP/1.1 server on 127.0.0.1 that reads each request whole and either answers it
-/// with `answer` (SES's JSON) or, with `None`, drops the connection without a word: the request
-/// reached "SES", and its answer was lost. Returns the port and the request bodies it read.
-async fn ses_stand_in(
-    answer: Option<&'static str>,
-) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + length {
-                        continue;
-                    }
-                    seen.lock().unwrap().push(text[end + 4..].to_string());
-                    if let Some(body) = answer {
-                        let reply = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = stream.write_all(reply.as_bytes()).await;
-                    }
-                    // Either way the connection ends here (no answer: the answer is lost).
-                    return;
-                }
-            });
-        }
-    });
-    (port, bodies)
-}
+#[path = "stand_in/mod.rs"]
+mod stand_in;
 
 #[tokio::test]
 async fn through_a_configuration_set_each_email_carries_its_deliverys_receipt_tag() {
-    let (port, bodies) = ses_stand_in(Some(r#"{"MessageId":"ses-0001"}"#)).await;
-    let config = emulator::sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let (url, seen) = stand_in::start(|_| Some((200, r#"{"MessageId":"ses-0001"}"#.into()))).await;
+    let config = emulator::sdk_config(&url).await;
     let ses = SesEmail::new(aws_sdk_sesv2::Client::new(&config), "alerts@example.com")
         .unwrap()
         .with_configuration_set("tocsin-email")
@@ -304,7 +252,7 @@ async fn through_a_configuration_set_each_email_carries_its_deliverys_receipt_ta
     let sent = ses.send(&job, &rendered(&job)).await.unwrap();
 
     assert_eq!(sent.provider_id.as_deref(), Some("ses-0001"));
-    let body: Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    let body: Value = serde_json::from_str(&seen.lock().unwrap()[0].body).unwrap();
     assert_eq!(body["ConfigurationSetName"], "tocsin-email");
     assert_eq!(
         body["EmailTags"],
@@ -320,8 +268,8 @@ async fn through_a_configuration_set_each_email_carries_its_deliverys_receipt_ta
 
 #[tokio::test]
 async fn a_lost_answer_through_a_configuration_set_is_unconfirmed_and_not_sent_again_by_the_sdk() {
-    let (port, bodies) = ses_stand_in(None).await;
-    let config = emulator::sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let (url, seen) = stand_in::start(|_| None).await;
+    let config = emulator::sdk_config(&url).await;
     let job = fixture_job(ChannelKind::Email, Some("bob@example.com".into()));
 
     let ses = SesEmail::new(aws_sdk_sesv2::Client::new(&config), "alerts@example.com")
@@ -332,15 +280,15 @@ async fn a_lost_answer_through_a_configuration_set_is_unconfirmed_and_not_sent_a
     assert!(err.retryable, "{err:?}");
     assert_eq!(err.class, tocsin_core::receipt::UNCONFIRMED);
     assert_eq!(
-        bodies.lock().unwrap().len(),
+        seen.lock().unwrap().len(),
         1,
         "the SDK did not send it again: deliver looks for its receipt first"
     );
 
     // Without a set there is no receipt to look for, and the SDK's own retries send it again.
-    bodies.lock().unwrap().clear();
+    seen.lock().unwrap().clear();
     let plain = SesEmail::new(aws_sdk_sesv2::Client::new(&config), "alerts@example.com").unwrap();
     let err = plain.send(&job, &rendered(&job)).await.unwrap_err();
     assert_ne!(err.class, tocsin_core::receipt::UNCONFIRMED);
-    assert!(bodies.lock().unwrap().len() > 1, "the SDK retried");
+    assert!(seen.lock().unwrap().len() > 1, "the SDK retried");
 }

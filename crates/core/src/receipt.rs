@@ -11,9 +11,15 @@
 //! any later invocation of the job looks for it before sending. A receipt that comes too late still
 //! leaves at most a second copy, never a lost page.
 //!
-//! The event's shape is SES's ("Examples of event data that Amazon SES publishes to Amazon SNS"; a
-//! sample in `events/receipts/ses-send.json`). The topic only takes SES's publishes (its policy), but
-//! the text is still read as untrusted: one line of reason for what does not parse.
+//! SMS through AWS End User Messaging works the same way: the message's `Context` carries the tag,
+//! and every event End User Messaging publishes about the message (`TEXT_QUEUED`, `TEXT_SUCCESSFUL`,
+//! `TEXT_DELIVERED`, ... and the failures: any of them means it took the request) carries it back.
+//! SMS through SNS has no such path: `Publish` takes no tag that comes back.
+//!
+//! The events' shapes are the services' ("Examples of event data that Amazon SES publishes to
+//! Amazon SNS"; End User Messaging's "SMS example log"; samples in `events/receipts/`). The topics
+//! only take the services' publishes (their policies), but the text is still read as untrusted: one
+//! line of reason for what does not parse.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -66,12 +72,84 @@ struct SesMail {
     tags: BTreeMap<String, Vec<String>>,
 }
 
-/// Whether an SNS message's text is an SES event record rather than a delivery job (both reach the
-/// email deliver function): it names an `eventType` and a `mail`.
-pub fn is_ses_event(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| {
-        v.get("eventType").is_some_and(serde_json::Value::is_string) && v.get("mail").is_some()
-    })
+#[derive(Deserialize)]
+struct EumEvent {
+    #[serde(rename = "eventType")]
+    event_type: String,
+    #[serde(rename = "eventTimestamp")]
+    event_timestamp: i64,
+    #[serde(rename = "messageId")]
+    message_id: String,
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+}
+
+/// Whether an SNS message's text is a channel's event record rather than a delivery job (both reach
+/// the deliver function): it names an `eventType` (SES's and End User Messaging's records do; a
+/// delivery job does not).
+pub fn is_send_event(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("eventType").is_some_and(serde_json::Value::is_string))
+}
+
+/// Reads a channel's event record, SES's or End User Messaging's (see [`parse_ses_event`] and
+/// [`parse_eum_event`]), told apart by the `mail` of SES's.
+pub fn parse_send_event(text: &str) -> Result<Option<SendReceipt>, String> {
+    let is_ses = serde_json::from_str::<serde_json::Value>(text)
+        .map_err(|e| format!("not a send event record: {}", one_line(&e.to_string())))?
+        .get("mail")
+        .is_some();
+    if is_ses {
+        parse_ses_event(text)
+    } else {
+        parse_eum_event(text)
+    }
+}
+
+/// Reads an End User Messaging event record: the receipt of any `TEXT_` event whose `Context`
+/// carries a receipt tag (any event of the message means the service took it); `None` for voice or
+/// media events or a message sent without the tag; a one-line reason for a record that is not one.
+pub fn parse_eum_event(text: &str) -> Result<Option<SendReceipt>, String> {
+    let event: EumEvent = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not an End User Messaging event record: {}",
+            one_line(&e.to_string())
+        )
+    })?;
+    if !event.event_type.starts_with("TEXT_") {
+        return Ok(None);
+    }
+    let Some(tag) = event.context.get(TAG_NAME) else {
+        return Ok(None);
+    };
+    let message_id = short(&event.message_id);
+    if !is_tag_value(tag) {
+        return Err(format!(
+            "End User Messaging event of message {message_id}: its {TAG_NAME} context is not a tag value"
+        ));
+    }
+    let at = DateTime::<Utc>::from_timestamp_millis(event.event_timestamp).ok_or_else(|| {
+        format!("End User Messaging event of message {message_id}: eventTimestamp out of range")
+    })?;
+    Ok(Some(SendReceipt {
+        tag: tag.clone(),
+        message_id,
+        at,
+    }))
+}
+
+/// A tag value as the services take it: 1-256 letters, digits, `_` and `-`.
+fn is_tag_value(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 256
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A service's message id as one line, its first 128 characters.
+fn short(id: &str) -> String {
+    one_line(&id.chars().take(128).collect::<String>()).into_owned()
 }
 
 /// Reads an SES event record: the receipt of a `Send` event that carries a receipt tag; `None` for
@@ -86,21 +164,15 @@ pub fn parse_ses_event(text: &str) -> Result<Option<SendReceipt>, String> {
     let Some(tag) = event.mail.tags.get(TAG_NAME).and_then(|v| v.first()) else {
         return Ok(None);
     };
-    if tag.is_empty()
-        || tag.len() > 256
-        || !tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    let message_id = short(&event.mail.message_id);
+    if !is_tag_value(tag) {
         return Err(format!(
-            "SES send event {}: its {TAG_NAME} tag is not a tag value",
-            one_line(&event.mail.message_id.chars().take(128).collect::<String>())
+            "SES send event {message_id}: its {TAG_NAME} tag is not a tag value"
         ));
     }
     Ok(Some(SendReceipt {
         tag: tag.clone(),
-        message_id: one_line(&event.mail.message_id.chars().take(128).collect::<String>())
-            .into_owned(),
+        message_id,
         at: event.mail.timestamp,
     }))
 }
@@ -117,11 +189,43 @@ mod tests {
         .unwrap_or_default()
     }
 
+    fn eum_sample() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/receipts/eum-text-successful.json"
+        ))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn any_text_event_with_the_context_tag_is_the_receipt_of_that_sms() {
+        let text = eum_sample();
+        assert!(is_send_event(&text));
+        let r = parse_send_event(&text).unwrap().unwrap();
+        assert_eq!(r.tag, tag("d-0123"));
+        assert_eq!(r.message_id, "862a8790-60c0-4430-9b2b-658bdexample");
+        assert_eq!(r.at.timestamp_millis(), 1_686_975_103_470);
+        let queued = text.replace("TEXT_SUCCESSFUL", "TEXT_QUEUED");
+        assert_eq!(
+            parse_send_event(&queued).unwrap().unwrap().tag,
+            tag("d-0123")
+        );
+        let voice = text.replace("TEXT_SUCCESSFUL", "VOICE_COMPLETED");
+        assert_eq!(parse_send_event(&voice), Ok(None));
+        let untagged = text.replace(TAG_NAME, "account");
+        assert_eq!(parse_send_event(&untagged), Ok(None));
+        let e = parse_send_event("{\"eventType\": \"TEXT_QUEUED\"}").unwrap_err();
+        assert!(
+            e.starts_with("not an End User Messaging event record"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_send_event_with_the_tag_is_the_receipt_of_that_delivery() {
         let text = sample();
-        assert!(is_ses_event(&text));
-        let r = parse_ses_event(&text).unwrap().unwrap();
+        assert!(is_send_event(&text));
+        let r = parse_send_event(&text).unwrap().unwrap();
         assert_eq!(r.tag, tag("d-0123"));
         assert_eq!(
             r.message_id,
@@ -147,8 +251,8 @@ mod tests {
         let text = sample().replace(&tag("d-0123"), "not a tag\\nvalue");
         let e = parse_ses_event(&text).unwrap_err();
         assert!(e.contains("is not a tag value") && !e.contains('\n'), "{e}");
-        assert!(!is_ses_event("{\"delivery_id\": \"d-1\"}"));
-        assert!(!is_ses_event("not json"));
+        assert!(!is_send_event("{\"delivery_id\": \"d-1\"}"));
+        assert!(!is_send_event("not json"));
     }
 
     #[test]

@@ -548,9 +548,13 @@ where
     }
 
     /// Records a receipt a channel sent ([`tocsin_core::receipt`]): a completed claim under the
-    /// delivery's receipt key, which a send whose answer was lost looks for. One write; writing it
-    /// twice (SNS redelivers) writes the same record.
+    /// delivery's receipt key, which a send whose answer was lost looks for. One write, and none
+    /// for a message already on record (End User Messaging publishes several events a message;
+    /// SNS redelivers): one read before.
     pub async fn record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
+        if self.store.get_event(&receipt::key(&r.tag)).await?.is_some() {
+            return Ok(());
+        }
         self.store
             .complete_event(&DedupRecord {
                 event_id: receipt::key(&r.tag),
@@ -1077,19 +1081,20 @@ where
             Ok(serde_json::json!({ "flushed": entries.len() }))
         }
         Input::Sns(mut sns) => {
-            // The channel's send events (SES's, through the stack's topic) come to the same
-            // function as its jobs: each is recorded as a receipt, then the jobs are delivered.
+            // The channel's send events (SES's or End User Messaging's, through the stack's topic)
+            // come to the same function as its jobs: each is recorded as a receipt, then the jobs
+            // are delivered.
             let mut receipts = 0;
             let mut events = Vec::new();
             sns.records.retain(|r| {
-                let event = receipt::is_ses_event(&r.sns.message);
+                let event = receipt::is_send_event(&r.sns.message);
                 if event {
                     events.push(r.sns.message.clone());
                 }
                 !event
             });
             for text in &events {
-                match receipt::parse_ses_event(text) {
+                match receipt::parse_send_event(text) {
                     Ok(Some(r)) => {
                         deliverer
                             .record_receipt(&r)

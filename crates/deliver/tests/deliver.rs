@@ -866,6 +866,22 @@ fn email_job() -> DeliveryJob {
     j
 }
 
+/// A rig whose channel sends receipts (as SES through a configuration set does).
+fn with_receipts(replies: Vec<Result<Sent, SendError>>) -> Rig {
+    let r = rig(replies);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    r
+}
+
+/// The channel's sends, whatever they answered.
+fn calls(r: &Rig) -> u32 {
+    r.d.notifier
+        .calls
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn receipt_of(j: &DeliveryJob) -> tocsin_core::receipt::SendReceipt {
     tocsin_core::receipt::SendReceipt {
         tag: tocsin_core::receipt::tag(&j.delivery_id),
@@ -902,21 +918,12 @@ fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
 
 #[tokio::test]
 async fn a_send_whose_answer_was_lost_is_confirmed_by_its_receipt_and_not_sent_again() {
-    let r = rig(vec![lost_answer()]);
-    r.d.notifier
-        .receipts
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     // SES took it: its send event came back as the delivery's receipt.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(
-        r.d.notifier
-            .calls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1,
-        "one send: the lost answer is not sent again"
-    );
+    assert_eq!(calls(&r), 1, "one send: the lost answer is not sent again");
     let a = entries[0].attempt.as_ref().unwrap();
     assert_eq!(a.outcome, tocsin_core::retry::AttemptOutcome::Sent);
     assert_eq!(a.provider_id.as_deref(), Some("ses-0001"));
@@ -933,29 +940,15 @@ async fn a_send_whose_answer_was_lost_is_confirmed_by_its_receipt_and_not_sent_a
         Action::Dedup,
         "a redelivery stops at the record"
     );
-    assert_eq!(
-        r.d.notifier
-            .calls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(calls(&r), 1);
 }
 
 #[tokio::test]
 async fn a_lost_answer_with_no_receipt_in_the_wait_is_sent_again_never_lost() {
-    let r = rig(vec![lost_answer()]);
-    r.d.notifier
-        .receipts
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(
-        r.d.notifier
-            .calls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2,
-        "no receipt within the wait: sent again"
-    );
+    assert_eq!(calls(&r), 2, "no receipt within the wait: sent again");
     assert_eq!(
         attempts(&r, "a-1"),
         vec![
@@ -972,23 +965,14 @@ async fn a_lost_answer_with_no_receipt_in_the_wait_is_sent_again_never_lost() {
 
 #[tokio::test]
 async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
-    let r = rig(vec![lost_answer(), lost_answer(), lost_answer()]);
-    r.d.notifier
-        .receipts
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = with_receipts(vec![lost_answer(), lost_answer(), lost_answer()]);
     let j = email_job();
     let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
     assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
     // The receipt comes after the invocation gave up: the platform's retry finds it.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(
-        r.d.notifier
-            .calls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        3,
-        "nothing sent by the retry"
-    );
+    assert_eq!(calls(&r), 3, "nothing sent by the retry");
     assert!(
         entries[0]
             .reason
@@ -1008,9 +992,7 @@ async fn a_channel_without_receipts_sends_again_at_once_after_a_lost_answer() {
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(
-        r.d.notifier
-            .calls
-            .load(std::sync::atomic::Ordering::Relaxed),
+        calls(&r),
         2,
         "a channel that sends no receipts is not waited for"
     );
@@ -1067,10 +1049,7 @@ async fn an_ses_send_event_is_recorded_as_the_receipt_of_its_delivery() {
 
 #[tokio::test]
 async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_deadline() {
-    let r = rig(vec![lost_answer()]);
-    r.d.notifier
-        .receipts
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     // 6 s left: all of it is the retry layer's margin for recording the outcome.
     let e = r.d.deliver(&j, Duration::from_secs(6)).await.unwrap_err();

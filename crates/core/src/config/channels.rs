@@ -33,6 +33,8 @@ const ALL_SETTINGS: &[&str] = &[
     "sender_id",
     "origination_number",
     "throttle",
+    "provider",
+    "origination_identity",
     "webhook_url",
     "bot_token",
     "username",
@@ -42,11 +44,23 @@ const ALL_SETTINGS: &[&str] = &[
     "signing_key",
 ];
 
+/// Who sends an SMS channel's messages: SNS (`Publish` to the number, the default) or AWS End User
+/// Messaging (`SendTextMessage`, whose configuration set's events come back as send receipts).
+pub const SMS_PROVIDERS: &[&str] = &["sns", "end_user_messaging"];
+
 /// The keys a channel of `kind` takes, besides `type` and `default_to`.
 pub(super) fn settings_for(kind: ChannelKind) -> &'static [&'static str] {
     match kind {
         ChannelKind::Email => &["from", "reply_to", "configuration_set", "region"],
-        ChannelKind::Sms => &["sender_id", "origination_number", "region", "throttle"],
+        ChannelKind::Sms => &[
+            "provider",
+            "sender_id",
+            "origination_number",
+            "origination_identity",
+            "configuration_set",
+            "region",
+            "throttle",
+        ],
         ChannelKind::Slack => &["webhook_url", "bot_token", "username", "icon_emoji"],
         ChannelKind::Teams => &["webhook_url"],
         ChannelKind::Pagerduty => &["routing_key"],
@@ -147,6 +161,22 @@ impl<'a> Decoder<'a> {
                     (false, false) => Some("`url` and `signing_key`"),
                 },
             };
+            if kind == ChannelKind::Sms {
+                let eum = matches!(map.get_node("provider"), Some(Node::Scalar(s)) if s.as_str() == "end_user_messaging");
+                let (provider, theirs): (&str, &[&str]) = if eum {
+                    ("end_user_messaging", &["sender_id", "origination_number"])
+                } else {
+                    ("sns", &["origination_identity", "configuration_set"])
+                };
+                for k in theirs {
+                    if written(k) {
+                        self.p.at(
+                            at,
+                            format!("`{k}` is not a setting of the SMS provider `{provider}`"),
+                        );
+                    }
+                }
+            }
             if let Some(missing) = missing {
                 self.p.at(
                     at,
@@ -216,6 +246,19 @@ impl<'a> Decoder<'a> {
         let valid = match key {
             "from" | "reply_to" => is_email_with_name(text),
             "origination_number" => is_e164(text),
+            "provider" => {
+                if !SMS_PROVIDERS.contains(&text) {
+                    self.p.at(
+                        pos(value),
+                        format!(
+                            "unknown SMS `provider` `{text}` (expected {})",
+                            one_of(SMS_PROVIDERS)
+                        ),
+                    );
+                    return None;
+                }
+                true
+            }
             "throttle" => {
                 if super::parse_duration(text).is_none() {
                     self.p.at(

@@ -848,3 +848,32 @@ route: {}
         "invalid max_active `none`",
     );
 }
+
+#[test]
+fn an_sms_channel_names_its_provider_and_takes_only_that_providers_settings() {
+    let route = "route: {notify: [{channel: s, to: [\"+447700900001\"]}]}\n";
+    assert_eq!(
+        problems(&format!(
+            "channels:\n  s: {{type: sms, provider: end_user_messaging, origination_identity: pool-1, configuration_set: tocsin-sms}}\n{route}"
+        )),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems(&format!(
+            "channels:\n  s: {{type: sms, provider: carrier-pigeon}}\n{route}"
+        )),
+        ["2:28: unknown SMS `provider` `carrier-pigeon` (expected `sns` or `end_user_messaging`)"]
+    );
+    assert_eq!(
+        problems(&format!(
+            "channels:\n  s: {{type: sms, provider: end_user_messaging, sender_id: tocsin}}\n{route}"
+        )),
+        ["2:6: `sender_id` is not a setting of the SMS provider `end_user_messaging`"]
+    );
+    assert_eq!(
+        problems(&format!(
+            "channels:\n  s: {{type: sms, origination_identity: pool-1}}\n{route}"
+        )),
+        ["2:6: `origination_identity` is not a setting of the SMS provider `sns`"]
+    );
+}

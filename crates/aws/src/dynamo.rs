@@ -506,6 +506,15 @@ impl AlertStore for DynamoStore {
                 )));
             };
             let existing: DedupRecord = from_body(item)?;
+            // Our own claim: the put was applied, its answer lost, and the SDK sent it again. The
+            // record it finds is the one it wrote (the same instant to the nanosecond), so the
+            // claim is ours; otherwise this invocation would wait out its own claim as another's.
+            // (Had the lost put taken over a lapsed claim, the record it replaced is gone with
+            // the answer.)
+            if existing == *record {
+                debug!(event_id = %record.event_id, "dedup: our own claim, its answer lost");
+                return Ok(Claim::Claimed);
+            }
             debug!(event_id = %record.event_id, status = ?existing.status, "dedup: duplicate");
             return Ok(Claim::Duplicate(existing));
         }

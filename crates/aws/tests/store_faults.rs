@@ -128,6 +128,31 @@ async fn a_throttled_claim_is_a_one_line_backend_error_and_claims_nothing() {
     assert!(seen[0].faulted && !seen[2].faulted);
 }
 
+/// The chaos run's dead letter of 2026-12-04 (third session): a deliver function's claim was applied,
+/// its answer lost, and the SDK's retry of the put met the claim it had just written; read as
+/// another invocation's, the job failed "being sent by another invocation" on each of the
+/// platform's tries while the claim lasted, and the last try ran out before the email was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_was_lost_and_that_the_sdk_sent_again_is_still_ours() {
+    let Some(h) = moto_table("fault-claim-lost", Options::PROXIED).await else {
+        return;
+    };
+    let claim = contract::claim("lost-answer-claim", t0());
+    h.proxy().fail_next(1, Some("PutItem"), Fault::LostAnswer);
+    assert_eq!(h.store.claim_event(&claim).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        operations(&h.proxy().take_seen()),
+        ["PutItem", "PutItem"],
+        "the SDK sent the put again after its answer was lost"
+    );
+    // Anyone else's claim of the same event still loses to it.
+    let other = contract::claim("lost-answer-claim", t0() + chrono::Duration::seconds(1));
+    match h.store.claim_event(&other).await.unwrap() {
+        Claim::Duplicate(r) => assert_eq!(r, claim),
+        c => panic!("a second claim must lose: {c:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_create_is_a_backend_error_not_a_conflict_and_the_same_create_then_goes_through()
  {

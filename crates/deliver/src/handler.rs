@@ -6,9 +6,10 @@
 //!    that already failed for good fails again with its reason, so it ends in the dead-letter queue;
 //! 2. **render** for the channel, with signed one-click links for the target;
 //! 3. **send** through the shared retry layer within the invocation's deadline; on a channel that
-//!    sends receipts (SES through a configuration set), a try whose answer was lost is confirmed by
-//!    its send receipt ([`tocsin_core::receipt`]) rather than sent again, if the receipt comes within
-//!    [`Settings::receipt_wait`], and a later invocation looks for the receipt before it sends;
+//!    sends receipts (SES or End User Messaging through a configuration set), a try whose answer was
+//!    lost is confirmed by its send receipt ([`tocsin_core::receipt`]) rather than sent again, if
+//!    the receipt comes within [`Settings::receipt_wait`], and a later invocation looks for the
+//!    receipt before it sends;
 //! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
 //!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
 //!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
@@ -28,6 +29,7 @@
 //! entry, and failures as [`FunctionError`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -208,16 +210,21 @@ const SENT_RECORD_TRIES: u32 = 5;
 const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
 
 /// The channel's sender, with a send whose answer was lost ([`receipt::UNCONFIRMED`]) confirmed by
-/// its send receipt: the receipt is looked for every [`RECEIPT_POLL`] for up to `wait`, and if it
-/// comes the send is the channel's (sent, with the receipt's message id); if not, the failure
-/// stands and the retry layer tries again (a receipt later than that leaves a second copy, never
-/// a lost page). The wait is counted in the try's latency, and ends before the invocation's
-/// deadline less the retry layer's margin, so the outcome is always recorded in time.
+/// its send receipt: the receipt is looked for every [`RECEIPT_POLL`], and if it comes the send is
+/// the channel's (sent, with the receipt's message id); if not, the failure stands and the retry
+/// layer tries again (a receipt later than that leaves a second copy, never a lost page). `wait` is
+/// what the whole invocation may spend waiting, however many of its tries lose their answer: a
+/// lost answer is as often a request that never arrived, and the tries after it must still fit
+/// (the chaos run dead-lettered an email whose four tries spent the invocation waiting). The wait
+/// is counted in the tries' latency, and ends before the invocation's deadline less the retry
+/// layer's margin, so the outcome is always recorded in time.
 struct Confirming<'a, N, S, Z> {
     notifier: &'a N,
     store: &'a S,
     sleeper: &'a Z,
     wait: Duration,
+    /// What the invocation has spent waiting so far, in milliseconds.
+    waited_ms: std::sync::atomic::AtomicU64,
     /// When the invocation can wait no longer, whatever is left of `wait`.
     give_up_at: std::time::Instant,
     /// Sends confirmed by a receipt.
@@ -231,22 +238,22 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
             other => return other,
         };
         let key = receipt::key(&receipt::tag(&job.delivery_id));
-        let mut waited = Duration::ZERO;
         loop {
             // A failed read is no receipt: at worst the message goes twice.
             if let Ok(Some(r)) = self.store.get_event(&key).await {
-                self.confirmed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.confirmed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(delivery_id = %job.delivery_id, "send confirmed by its receipt");
                 return Ok(Sent {
                     provider_id: r.outcome.as_deref().and_then(receipt_message_id),
                 });
             }
+            let waited = Duration::from_millis(self.waited_ms.load(Ordering::Relaxed));
             if waited >= self.wait || std::time::Instant::now() + RECEIPT_POLL >= self.give_up_at {
                 return Err(error);
             }
             self.sleeper.sleep(RECEIPT_POLL).await;
-            waited += RECEIPT_POLL;
+            self.waited_ms
+                .fetch_add(RECEIPT_POLL.as_millis() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -535,7 +542,7 @@ where
     }
 
     /// The send receipt of `job`'s delivery, on a channel that sends receipts: how the channel
-    /// said it took the message (`sent (ses <message id>), by its send receipt`).
+    /// said it took the message (`sent (<message id>), by its send receipt`).
     async fn receipt(&self, job: &DeliveryJob) -> Result<Option<String>, StoreError> {
         if !self.notifier.sends_receipts() {
             return Ok(None);
@@ -654,7 +661,7 @@ where
                     outcome: retry::AttemptOutcome::Sent,
                     latency_ms: 0,
                     error_class: None,
-                    provider_id: None,
+                    provider_id: receipt_message_id(&sent),
                 });
                 let entries = vec![e];
                 self.record_sent(job, &entries).await?;
@@ -688,6 +695,7 @@ where
             // The wait ends in time for the retry layer's margin (the record of the outcome).
             give_up_at: std::time::Instant::now()
                 + deadline_left.saturating_sub(self.settings.policy.margin),
+            waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
         };
         let outcome = retry::send_with_retries(
@@ -705,10 +713,7 @@ where
             .iter()
             .map(|a| {
                 let by_receipt = a.outcome == retry::AttemptOutcome::Sent
-                    && confirming
-                        .confirmed
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        > 0;
+                    && confirming.confirmed.load(Ordering::Relaxed) > 0;
                 let mut e = self.entry(
                     job,
                     now,

@@ -981,6 +981,11 @@ async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothin
         entries[0].reason
     );
     assert_eq!(attempts(&r, "a-1").last().unwrap().1, "sent");
+    assert_eq!(
+        entries[0].attempt.as_ref().unwrap().provider_id.as_deref(),
+        Some("ses-0001"),
+        "the message id the receipt named"
+    );
     let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again[0].action, Action::Dedup);
 }
@@ -1063,4 +1068,22 @@ async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_dea
         vec![(1, "retryable".into(), Some("unconfirmed".into()))],
         "the try is on record, so the platform's retry looks for its receipt first"
     );
+}
+
+#[tokio::test]
+async fn an_invocation_waits_for_receipts_once_however_many_of_its_tries_lose_their_answer() {
+    // Three tries lose their answer and no receipt comes (the requests never arrived): the 2 s
+    // wait is spent on the first; the others look once and go on, so the last try still fits.
+    let r = with_receipts(vec![lost_answer(), lost_answer()]);
+    let j = email_job();
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 3, "sent on the third try");
+    let waits = r.d.sleeper.0.lock().unwrap().clone();
+    let polls = waits
+        .iter()
+        .filter(|w| **w == Duration::from_millis(500))
+        .count();
+    // Four half-second looks in all, plus the retry layer's two backoffs (500 ms and 1 s).
+    assert_eq!(polls, 5, "{waits:?}");
+    assert_eq!(waits.len(), 6, "{waits:?}");
 }

@@ -36,6 +36,9 @@ pub enum Fault {
     Throttling,
     /// 500 `InternalServerError`.
     InternalServerError,
+    /// Forwarded, and moto applies it; then the connection is dropped without its answer (the write
+    /// happened, the caller cannot know).
+    LostAnswer,
     /// Any status and JSON body (a `TransactionCanceledException` with chosen reasons, say).
     Custom {
         /// The HTTP status code.
@@ -77,6 +80,8 @@ impl Fault {
                 ),
             ),
             Fault::Custom { status, body } => (*status, "Error", body.clone()),
+            // Never answered: `serve` forwards it and drops the connection.
+            Fault::LostAnswer => (0, "", String::new()),
         }
     }
 }
@@ -300,7 +305,8 @@ async fn serve(
         operation,
         faulted: fault.is_some(),
     });
-    if let Some(fault) = fault {
+    let lost = matches!(fault, Some(Fault::LostAnswer));
+    if let Some(fault) = fault.filter(|f| !matches!(f, Fault::LostAnswer)) {
         let (status, text, body) = fault.response();
         let answer = format!(
             "HTTP/1.1 {status} {text}\r\n\
@@ -326,6 +332,9 @@ async fn serve(
     // Asked to close, the upstream ends its answer with EOF, whatever its framing.
     up.read_to_end(&mut answer).await?;
     drop(turn);
+    if lost {
+        return Ok(());
+    }
     let answer_end = head_end(&answer).ok_or_else(|| invalid("upstream answer has no head"))?;
     let answer_head = String::from_utf8_lossy(&answer[..answer_end]).into_owned();
     conn.write_all(closing(&answer_head).as_bytes()).await?;

@@ -470,11 +470,15 @@ impl DynamoStore {
 
 impl AlertStore for DynamoStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
+        // This put's own mark, to know it again if its answer is lost and the SDK sends it again.
+        let token = claim_token();
+        let mut item = dedup_item(record)?;
+        item.insert(CLAIM_TOKEN.to_string(), s(&token));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(dedup_item(record)?))
+            .set_item(Some(item))
             .condition_expression(
                 "attribute_not_exists(pk) OR expires_at_ms <= :now \
                  OR (#status = :in_progress AND in_progress_until_ms <= :now)",
@@ -505,16 +509,15 @@ impl AlertStore for DynamoStore {
                     record.event_id
                 )));
             };
-            let existing: DedupRecord = from_body(item)?;
             // Our own claim: the put was applied, its answer lost, and the SDK sent it again. The
-            // record it finds is the one it wrote (the same instant to the nanosecond), so the
-            // claim is ours; otherwise this invocation would wait out its own claim as another's.
-            // (Had the lost put taken over a lapsed claim, the record it replaced is gone with
-            // the answer.)
-            if existing == *record {
+            // item it finds carries this put's token, so the claim is ours; otherwise this
+            // invocation would wait out its own claim as another's. (Had the lost put taken over
+            // a lapsed claim, the record it replaced is gone with the answer.)
+            if item.get(CLAIM_TOKEN).and_then(|v| v.as_s().ok()) == Some(&token) {
                 debug!(event_id = %record.event_id, "dedup: our own claim, its answer lost");
                 return Ok(Claim::Claimed);
             }
+            let existing: DedupRecord = from_body(item)?;
             debug!(event_id = %record.event_id, status = ?existing.status, "dedup: duplicate");
             return Ok(Claim::Duplicate(existing));
         }
@@ -1510,6 +1513,23 @@ fn silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, St
         (BODY.to_string(), body_attr(silence)?),
         (TTL_ATTRIBUTE.to_string(), n(silence_ttl(silence))),
     ]))
+}
+
+/// The attribute a claim's put marks its item with ([`claim_token`]).
+const CLAIM_TOKEN: &str = "claim_token";
+
+/// A token no other put makes: the process's random hash keys (std seeds them per process from the
+/// OS), a counter, and the time.
+fn claim_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNT.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:016x}{nanos:x}", h.finish())
 }
 
 fn dedup_pk(event_id: &str) -> String {

@@ -43,9 +43,11 @@ pub(super) fn all_fixtures() -> Vec<PathBuf> {
     let mut files = Vec::new();
     files_under(&events_dir(), &mut files);
     files.retain(|p| {
-        // `real/` holds payloads written elsewhere, each with its own expectation (tests_real.rs).
+        // `real/` holds payloads written elsewhere, each with its own expectation (tests_real.rs);
+        // `receipts/` the channels' send events, which deliver reads (receipt.rs), not ingest.
         !p.starts_with(events_dir().join("api"))
             && !p.starts_with(events_dir().join("silences"))
+            && !p.starts_with(events_dir().join("receipts"))
             && !p.starts_with(events_dir().join("real"))
     });
     files.sort();

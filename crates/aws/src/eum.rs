@@ -27,10 +27,9 @@ use tocsin_core::render::Rendered;
 use tracing::debug;
 
 use crate::send_error::{
-    SenderConfigError, permanent, service_failure, transport_failure,
-    unconfirmed_if_it_may_have_gone, unmodelled_service_error,
+    SenderConfigError, service_failure, transport_failure, unconfirmed_if_it_may_have_gone,
+    unmodelled_service_error,
 };
-use crate::sms::is_e164;
 
 /// The SMS [`Notifier`] on End User Messaging. Cheap to clone (the SDK client is shared).
 #[derive(Clone, Debug)]
@@ -87,28 +86,7 @@ impl EumSms {
 
 impl Notifier for EumSms {
     async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
-        let Rendered::Sms { text } = message else {
-            return Err(permanent(
-                "bad_job",
-                "the End User Messaging SMS sender was given a message that is not an SMS",
-            ));
-        };
-        let Some(number) = job.target.address.as_deref() else {
-            return Err(permanent(
-                "bad_job",
-                &format!("delivery {} has no phone number", job.delivery_id),
-            ));
-        };
-        if !is_e164(number) {
-            // Not echoed: the address is someone's personal data.
-            return Err(permanent(
-                "bad_address",
-                &format!(
-                    "delivery {} has a phone number not in E.164 form (+ and 8-15 digits)",
-                    job.delivery_id
-                ),
-            ));
-        }
+        let (text, number) = crate::sms::text_and_number("End User Messaging", job, message)?;
         let request = self
             .client
             .send_text_message()

@@ -107,28 +107,7 @@ impl SnsSms {
 
 impl Notifier for SnsSms {
     async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
-        let Rendered::Sms { text } = message else {
-            return Err(permanent(
-                "bad_job",
-                "the SNS SMS sender was given a message that is not an SMS",
-            ));
-        };
-        let Some(number) = job.target.address.as_deref() else {
-            return Err(permanent(
-                "bad_job",
-                &format!("delivery {} has no phone number", job.delivery_id),
-            ));
-        };
-        if !is_e164(number) {
-            // Not echoed: a reason is one clean line, and the address is someone's personal data.
-            return Err(permanent(
-                "bad_address",
-                &format!(
-                    "delivery {} has a phone number not in E.164 form (+ and 8-15 digits)",
-                    job.delivery_id
-                ),
-            ));
-        }
+        let (text, number) = text_and_number("SNS", job, message)?;
         let mut request = self.client.publish().phone_number(number).message(text);
         for (name, value) in self.attributes()? {
             request = request.message_attributes(name, value);
@@ -172,6 +151,38 @@ pub fn classify_publish(err: &SdkError<PublishError, HttpResponse>) -> SendError
         _ => return unmodelled_service_error("sns", err),
     };
     service_failure(retryable, class, err)
+}
+
+/// An SMS job's text and number, checked before any call: the message an SMS, the number E.164
+/// (`sender` names the sender in the reason of a message that is not an SMS).
+pub(crate) fn text_and_number<'a>(
+    sender: &str,
+    job: &'a DeliveryJob,
+    message: &'a Rendered,
+) -> Result<(&'a str, &'a str), SendError> {
+    let Rendered::Sms { text } = message else {
+        return Err(permanent(
+            "bad_job",
+            &format!("the {sender} SMS sender was given a message that is not an SMS"),
+        ));
+    };
+    let Some(number) = job.target.address.as_deref() else {
+        return Err(permanent(
+            "bad_job",
+            &format!("delivery {} has no phone number", job.delivery_id),
+        ));
+    };
+    if !is_e164(number) {
+        // Not echoed: a reason is one clean line, and the address is someone's personal data.
+        return Err(permanent(
+            "bad_address",
+            &format!(
+                "delivery {} has a phone number not in E.164 form (+ and 8-15 digits)",
+                job.delivery_id
+            ),
+        ));
+    }
+    Ok((text, number))
 }
 
 /// E.164 as SNS takes it: `+`, then 8-15 digits, the first not 0 (no country code starts with 0).

@@ -23,6 +23,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::model::stable_id;
@@ -88,21 +89,31 @@ struct EumEvent {
 /// the deliver function): it names an `eventType` (SES's and End User Messaging's records do; a
 /// delivery job does not).
 pub fn is_send_event(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|v| v.get("eventType").is_some_and(serde_json::Value::is_string))
+    read_send_event(text).is_some()
+}
+
+/// Reads an SNS message's text once: `None` when it is not a channel's event record (a delivery
+/// job), else what [`parse_send_event`] makes of it.
+pub fn read_send_event(text: &str) -> Option<Result<Option<SendReceipt>, String>> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    v.get("eventType")
+        .is_some_and(Value::is_string)
+        .then(|| from_value(v))
 }
 
 /// Reads a channel's event record, SES's or End User Messaging's (see [`parse_ses_event`] and
 /// [`parse_eum_event`]), told apart by the `mail` of SES's.
 pub fn parse_send_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    let is_ses = serde_json::from_str::<serde_json::Value>(text)
-        .map_err(|e| format!("not a send event record: {}", one_line(&e.to_string())))?
-        .get("mail")
-        .is_some();
-    if is_ses {
-        parse_ses_event(text)
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| format!("not a send event record: {}", one_line(&e.to_string())))?;
+    from_value(v)
+}
+
+fn from_value(v: Value) -> Result<Option<SendReceipt>, String> {
+    if v.get("mail").is_some() {
+        ses_receipt(v)
     } else {
-        parse_eum_event(text)
+        eum_receipt(v)
     }
 }
 
@@ -110,7 +121,16 @@ pub fn parse_send_event(text: &str) -> Result<Option<SendReceipt>, String> {
 /// carries a receipt tag (any event of the message means the service took it); `None` for voice or
 /// media events or a message sent without the tag; a one-line reason for a record that is not one.
 pub fn parse_eum_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    let event: EumEvent = serde_json::from_str(text).map_err(|e| {
+    eum_receipt(serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not an End User Messaging event record: {}",
+            one_line(&e.to_string())
+        )
+    })?)
+}
+
+fn eum_receipt(v: Value) -> Result<Option<SendReceipt>, String> {
+    let event: EumEvent = serde_json::from_value(v).map_err(|e| {
         format!(
             "not an End User Messaging event record: {}",
             one_line(&e.to_string())
@@ -156,7 +176,14 @@ fn short(id: &str) -> String {
 /// any other event (deliveries, bounces, opens) or a message sent without the tag; a one-line reason
 /// for a record that is not an SES event.
 pub fn parse_ses_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    let event: SesEvent = serde_json::from_str(text)
+    ses_receipt(
+        serde_json::from_str(text)
+            .map_err(|e| format!("not an SES event record: {}", one_line(&e.to_string())))?,
+    )
+}
+
+fn ses_receipt(v: Value) -> Result<Option<SendReceipt>, String> {
+    let event: SesEvent = serde_json::from_value(v)
         .map_err(|e| format!("not an SES event record: {}", one_line(&e.to_string())))?;
     if event.event_type != "Send" {
         return Ok(None);

@@ -1091,15 +1091,16 @@ where
             // are delivered.
             let mut receipts = 0;
             let mut events = Vec::new();
-            sns.records.retain(|r| {
-                let event = receipt::is_send_event(&r.sns.message);
-                if event {
-                    events.push(r.sns.message.clone());
-                }
-                !event
-            });
-            for text in &events {
-                match receipt::parse_send_event(text) {
+            sns.records
+                .retain(|r| match receipt::read_send_event(&r.sns.message) {
+                    Some(event) => {
+                        events.push(event);
+                        false
+                    }
+                    None => true,
+                });
+            for event in events {
+                match event {
                     Ok(Some(r)) => {
                         deliverer
                             .record_receipt(&r)

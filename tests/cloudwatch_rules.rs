@@ -69,6 +69,41 @@ async fn a_muted_alarm_is_recorded_not_paged_and_pages_when_the_window_ends_if_s
     );
 }
 
+/// With no maintenance window, silence or inhibit rule configured (a group's flush then skips its
+/// check for held members), an alarm CloudWatch mutes still stays out of its group: a held alert joins
+/// its groups only once it is paged.
+#[tokio::test]
+async fn a_muted_alarm_stays_out_of_its_groups_notification_when_nothing_else_could_hold_it() {
+    let full = std::fs::read_to_string(tocsin_tests::root().join("infra/tocsin.yaml")).unwrap();
+    let (head, rest) = full.split_once("maintenance_windows:\n").unwrap();
+    let (_, tail) = rest.split_once("flap_damping:").unwrap();
+    let p = Embedded::new(
+        config_from(&format!("{head}flap_damping:{tail}")),
+        t("2026-11-20T02:00:00Z"),
+    );
+    let end = Some("2026-11-20T02:40:00.000Z");
+    p.ingest(muted(AlarmState::Alarm, T0, end)).await.unwrap();
+    p.run_timers(Some(t("2026-11-20T02:39:00Z"))).await.unwrap();
+    let told: Vec<String> = p
+        .bus
+        .take_deliveries()
+        .iter()
+        .map(|j| format!("{} {:?}", j.target.channel, j.kind))
+        .collect();
+    assert!(told.is_empty(), "nobody told while muted: {told:?}");
+    p.run_timers(Some(t("2026-11-20T02:46:00Z"))).await.unwrap();
+    let channels: Vec<String> = p
+        .bus
+        .take_deliveries()
+        .iter()
+        .map(|j| j.target.channel.clone())
+        .collect();
+    assert!(
+        channels.iter().any(|c| c == "oncall-sms") && channels.iter().any(|c| c == "ops-slack"),
+        "paged and the group told once the window ended: {channels:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_muted_alarm_that_recovers_inside_its_window_pages_nobody() {
     let p = pipeline();

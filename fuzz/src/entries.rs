@@ -45,13 +45,17 @@ pub const TARGETS: [(&str, Body); 7] = [
     ("receipt", receipt),
 ];
 
-/// The email deliver function's reading of an SNS message as a channel's send event
-/// (`tocsin_core::receipt`): never a panic; a refusal is one line; a receipt's tag is a tag value
-/// and its message id one line.
+/// The deliver function's reading of an SNS message as a channel's send event
+/// (`tocsin_core::receipt`): never a panic; the one read deliver makes (`read_send_event`) agrees
+/// with the whole parse wherever it takes the text for an event; a refusal is one line; a receipt's
+/// tag is a tag value and its message id one line.
 pub fn receipt(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = tocsin_core::receipt::is_send_event(&text);
-    match tocsin_core::receipt::parse_send_event(&text) {
+    let parsed = tocsin_core::receipt::parse_send_event(&text);
+    if let Some(read) = tocsin_core::receipt::read_send_event(&text) {
+        assert_eq!(read, parsed, "deliver's one read and the whole parse disagree");
+    }
+    match parsed {
         Ok(Some(r)) => {
             assert!(
                 !r.tag.is_empty()

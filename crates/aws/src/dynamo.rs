@@ -471,9 +471,9 @@ impl DynamoStore {
 impl AlertStore for DynamoStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
         // This put's own mark, to know it again if its answer is lost and the SDK sends it again.
-        let token = claim_token();
+        let token = write_token();
         let mut item = dedup_item(record)?;
-        item.insert(CLAIM_TOKEN.to_string(), s(&token));
+        item.insert(WRITE_TOKEN.to_string(), s(&token));
         let result = self
             .client
             .put_item()
@@ -513,7 +513,7 @@ impl AlertStore for DynamoStore {
             // item it finds carries this put's token, so the claim is ours; otherwise this
             // invocation would wait out its own claim as another's. (Had the lost put taken over
             // a lapsed claim, the record it replaced is gone with the answer.)
-            if item.get(CLAIM_TOKEN).and_then(|v| v.as_s().ok()) == Some(&token) {
+            if written_by(item, &token) {
                 debug!(event_id = %record.event_id, "dedup: our own claim, its answer lost");
                 return Ok(Claim::Claimed);
             }
@@ -671,11 +671,14 @@ impl AlertStore for DynamoStore {
                 )));
             }
         }
+        let token = write_token();
+        let mut item = self.alert_item(record)?;
+        item.insert(WRITE_TOKEN.to_string(), s(&token));
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.alert_item(record)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -690,10 +693,11 @@ impl AlertStore for DynamoStore {
             // comes from the fingerprint and the opening event, and the event's claim kept every
             // other attempt out while it lived): nobody points at it, nobody carried out what it
             // owes, so it is taken over as it stands. Anything else is a conflict.
-            let abandoned = failed
-                .item()
-                .and_then(|old| from_body::<AlertRecord>(old).ok())
-                .is_some_and(|old| old.opening_owed());
+            // Or written by this very put, its answer lost and the SDK sending it again.
+            let abandoned = failed.item().is_some_and(|old| {
+                written_by(old, &token)
+                    || from_body::<AlertRecord>(old).is_ok_and(|old| old.opening_owed())
+            });
             if !abandoned {
                 return Err(StoreError::Conflict(format!("alert {} exists", record.id)));
             }
@@ -705,7 +709,9 @@ impl AlertStore for DynamoStore {
             .table_name(&self.table)
             .item("pk", s(pointer_pk(fp)))
             .item("sk", s(POINTER_SK))
-            .item("latest", s(record.id.as_str()));
+            .item("latest", s(record.id.as_str()))
+            .item(WRITE_TOKEN, s(&token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         pointer = match &record.previous {
             None => pointer.condition_expression("attribute_not_exists(pk)"),
             Some(previous) => pointer
@@ -716,12 +722,15 @@ impl AlertStore for DynamoStore {
         let Err(err) = moved else {
             return Ok(());
         };
-        if !matches!(
-            err.as_service_error(),
-            Some(PutItemError::ConditionalCheckFailedException(_))
-        ) {
+        let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        else {
             // The alert stays as written, unlisted and unpointed at: the retry takes it over.
             return Err(backend("PutItem", &err));
+        };
+        if failed.item().is_some_and(|old| written_by(old, &token)) {
+            // The pointer this put moved, its answer lost and the SDK sending it again.
+            debug!(alert = %record.id, "create_alert: our own pointer, its answer lost");
+            return Ok(());
         }
         // Another occurrence got in first: ours goes (and if this delete fails, TTL takes it).
         let removed = self
@@ -744,11 +753,14 @@ impl AlertStore for DynamoStore {
     async fn update_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
         // i128: version 0 expects a stored version of -1, which never matches, as in the memory store.
         let expected = i128::from(record.version) - 1;
+        let token = write_token();
+        let mut item = self.alert_item(record)?;
+        item.insert(WRITE_TOKEN.to_string(), s(&token));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.alert_item(record)?))
+            .set_item(Some(item))
             .condition_expression("version = :expected")
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -760,17 +772,22 @@ impl AlertStore for DynamoStore {
         };
         if let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
         {
-            // ALL_OLD tells "changed since read" from "never existed" without a second read.
-            return Err(match failed.item() {
-                None => StoreError::NotFound(format!("alert {}", record.id)),
-                Some(old) => StoreError::Conflict(format!(
+            // ALL_OLD tells "changed since read" from "never existed" without a second read, and
+            // from "written by this very put, its answer lost and the SDK sending it again".
+            return match failed.item() {
+                Some(old) if written_by(old, &token) => {
+                    debug!(alert = %record.id, "update_alert: our own write, its answer lost");
+                    Ok(())
+                }
+                None => Err(StoreError::NotFound(format!("alert {}", record.id))),
+                Some(old) => Err(StoreError::Conflict(format!(
                     "alert {} is at version {}, not {expected}",
                     record.id,
                     old.get("version")
                         .and_then(|v| v.as_n().ok())
                         .map_or("?", |v| v.as_str()),
-                )),
-            });
+                ))),
+            };
         }
         Err(backend("PutItem", &err))
     }
@@ -1045,17 +1062,20 @@ impl AlertStore for DynamoStore {
     }
 
     async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
+        let token = write_token();
         let item = HashMap::from([
             ("pk".to_string(), s(noise_pk(&state.key))),
             ("sk".to_string(), s(NOISE_SK)),
             ("version".to_string(), n(state.version as i64)),
             (BODY.to_string(), body_attr(state)?),
+            (WRITE_TOKEN.to_string(), s(&token)),
         ]);
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item));
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         put = if state.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
@@ -1064,19 +1084,22 @@ impl AlertStore for DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::Conflict(format!(
-                    "noise state {} is not at version {}",
-                    state.key,
-                    state.version.saturating_sub(1)
-                )))
-            }
-            Err(err) => Err(backend("PutItem", &err)),
+            Err(err) => match err.as_service_error() {
+                // Written by this very put, its answer lost and the SDK sending it again.
+                Some(PutItemError::ConditionalCheckFailedException(failed))
+                    if failed.item().is_some_and(|old| written_by(old, &token)) =>
+                {
+                    Ok(())
+                }
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Err(StoreError::Conflict(format!(
+                        "noise state {} is not at version {}",
+                        state.key,
+                        state.version.saturating_sub(1)
+                    )))
+                }
+                _ => Err(backend("PutItem", &err)),
+            },
         }
     }
 
@@ -1515,12 +1538,14 @@ fn silence_item(silence: &Silence) -> Result<HashMap<String, AttributeValue>, St
     ]))
 }
 
-/// The attribute a claim's put marks its item with ([`claim_token`]).
-const CLAIM_TOKEN: &str = "claim_token";
+/// The attribute a conditional put (a claim, an alert, a pointer, a noise state) marks its item with
+/// ([`write_token`]): if the put's answer is lost and the SDK sends it again, the condition fails on
+/// the item the put itself wrote, and the token DynamoDB returns with it (`ALL_OLD`) says so.
+const WRITE_TOKEN: &str = "write_token";
 
 /// A token no other put makes: the process's random hash keys (std seeds them per process from the
 /// OS), a counter, and the time.
-fn claim_token() -> String {
+fn write_token() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNT: AtomicU64 = AtomicU64::new(0);
@@ -1530,6 +1555,14 @@ fn claim_token() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:016x}{nanos:x}", h.finish())
+}
+
+/// Whether `item` (returned by a failed condition) is the one the put that carries `token` wrote.
+fn written_by(item: &HashMap<String, AttributeValue>, token: &str) -> bool {
+    item.get(WRITE_TOKEN)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        == Some(token)
 }
 
 fn dedup_pk(event_id: &str) -> String {

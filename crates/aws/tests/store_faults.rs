@@ -22,6 +22,7 @@ use support::{Moto, Options, moto_table};
 use tocsin_aws::DynamoStore;
 use tocsin_core::Alert;
 use tocsin_core::contract;
+use tocsin_core::noise::{InhibitState, NoiseBody, NoiseState};
 use tocsin_core::ports::{AlertStore, Bus, BusError, Claim, StoreError};
 use tocsin_core::record::{Action, DeliveryJob, Status, Timer};
 use tocsin_core::router::{Router, RouterError, RouterSettings};
@@ -151,6 +152,101 @@ async fn a_claim_whose_answer_was_lost_and_that_the_sdk_sent_again_is_still_ours
         Claim::Duplicate(r) => assert_eq!(r, claim),
         c => panic!("a second claim must lose: {c:?}"),
     }
+}
+
+/// The chaos run of 2026-12-04 (fourth session): an acknowledgement's write was applied, its answer
+/// lost, and the SDK's retry of the put met the version it had just written; read as another
+/// invocation's change, the api answered 409 "try again" to an ack that had landed, and left the
+/// effects it owed to whoever came next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_write_whose_answer_was_lost_and_that_the_sdk_sent_again_is_still_ours() {
+    let Some(h) = moto_table("fault-update-lost", Options::PROXIED).await else {
+        return;
+    };
+    let mut rec = contract::record("lost-answer-update", "fp-lost-answer-update", None);
+    h.store.create_alert(&rec).await.unwrap();
+    rec.version += 1;
+    rec.status = Status::Acknowledged;
+    h.proxy().take_seen();
+    h.proxy().fail_next(1, Some("PutItem"), Fault::LostAnswer);
+    h.store.update_alert(&rec).await.unwrap();
+    assert_eq!(
+        operations(&h.proxy().take_seen()),
+        ["PutItem", "PutItem"],
+        "the SDK sent the put again after its answer was lost"
+    );
+    let stored = h.store.get_alert(&rec.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.status),
+        (rec.version, Status::Acknowledged)
+    );
+    // Anyone else's write of the version it replaced still loses to it.
+    let mut other = rec.clone();
+    other.status = Status::Resolved;
+    assert!(matches!(
+        h.store.update_alert(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// An opening whose pointer was moved while the answer was lost: the SDK's retry of the pointer's
+/// put met the pointer it had just written, which read as another occurrence's, and the opening
+/// removed its own alert, which the pointer named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_whose_pointer_answer_was_lost_keeps_its_alert() {
+    let Some(h) = moto_table("fault-pointer-lost", Options::PROXIED).await else {
+        return;
+    };
+    let fp = "fp-lost-answer-pointer";
+    let rec = contract::record("lost-answer-pointer", fp, None);
+    h.proxy().take_seen();
+    h.proxy()
+        .fail_after(1, 1, Some("PutItem"), Fault::LostAnswer);
+    h.store.create_alert(&rec).await.unwrap();
+    assert_eq!(
+        operations(&h.proxy().take_seen()),
+        ["GetItem", "PutItem", "PutItem", "PutItem"],
+        "the SDK sent the pointer's put again after its answer was lost"
+    );
+    assert_eq!(h.store.get_alert(&rec.id).await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        h.store.latest_alert(fp).await.unwrap().map(|r| r.id),
+        Some(rec.id.clone())
+    );
+}
+
+/// A noise state's write (a group's, a flap history's) whose answer was lost, sent again by the SDK:
+/// its own, at its creation and at a later version; another write of the same version still loses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noise_state_write_whose_answer_was_lost_and_that_the_sdk_sent_again_is_still_ours() {
+    let Some(h) = moto_table("fault-noise-lost", Options::PROXIED).await else {
+        return;
+    };
+    let mut state = NoiseState {
+        key: "flap/lost-answer".into(),
+        version: 1,
+        body: NoiseBody::Inhibit(InhibitState::default()),
+        pending: Default::default(),
+    };
+    for version in [1, 2] {
+        state.version = version;
+        h.proxy().take_seen();
+        h.proxy().fail_next(1, Some("PutItem"), Fault::LostAnswer);
+        h.store.put_noise_state(&state).await.unwrap();
+        assert_eq!(operations(&h.proxy().take_seen()), ["PutItem", "PutItem"]);
+    }
+    assert_eq!(
+        h.store
+            .noise_state(&state.key)
+            .await
+            .unwrap()
+            .map(|s| s.version),
+        Some(2)
+    );
+    assert!(matches!(
+        h.store.put_noise_state(&state).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

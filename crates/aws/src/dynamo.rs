@@ -512,7 +512,8 @@ impl AlertStore for DynamoStore {
             // Our own claim: the put was applied, its answer lost, and the SDK sent it again. The
             // item it finds carries this put's token, so the claim is ours; otherwise this
             // invocation would wait out its own claim as another's. (Had the lost put taken over
-            // a lapsed claim, the record it replaced is gone with the answer.)
+            // a lapsed claim, the record it replaced is gone with the answer: deliver looks for the
+            // send in the job's alert's trail before sending, whatever its claim said.)
             if written_by(item, &token) {
                 debug!(event_id = %record.event_id, "dedup: our own claim, its answer lost");
                 return Ok(Claim::Claimed);

@@ -258,6 +258,18 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
     }
 }
 
+/// How a try of `delivery_id` the channel took is on record among `entries`, if one is.
+fn sent_among(delivery_id: &str, entries: &[AuditEntry]) -> Option<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.attempt.as_ref())
+        .find(|a| a.delivery_id == delivery_id && a.outcome == retry::AttemptOutcome::Sent)
+        .map(|a| match &a.provider_id {
+            Some(p) => format!("sent ({p})"),
+            None => "sent".into(),
+        })
+}
+
 /// The message id a receipt's outcome names (`sent (<id>), by its send receipt`).
 fn receipt_message_id(outcome: &str) -> Option<String> {
     let rest = outcome.strip_prefix("sent (")?;
@@ -529,13 +541,8 @@ where
                 .store
                 .audit_since(alert, job.created_at - HISTORY_MARGIN)
                 .await?;
-            if let Some(a) = history.iter().filter_map(|e| e.attempt.as_ref()).find(|a| {
-                a.delivery_id == job.delivery_id && a.outcome == retry::AttemptOutcome::Sent
-            }) {
-                return Ok(Some(match &a.provider_id {
-                    Some(p) => format!("sent ({p})"),
-                    None => "sent".into(),
-                }));
+            if let Some(sent) = sent_among(&job.delivery_id, &history) {
+                return Ok(Some(sent));
             }
         }
         self.receipt(job).await
@@ -596,6 +603,21 @@ where
             .filter_map(|e| e.attempt.as_ref())
             .filter(|a| a.delivery_id == job.delivery_id)
             .collect();
+        // Sent already, by a job with this id whose claim this invocation did not meet: it took
+        // over that claim once it lapsed, and the answer of its takeover was lost (the store then
+        // knows the claim for its own, not what it replaced). The send is on record all the same.
+        if let Some(sent) = sent_among(&job.delivery_id, &history) {
+            claim.status = ClaimStatus::Completed;
+            claim.outcome = Some(sent.clone());
+            self.store
+                .complete_event(&claim)
+                .await
+                .map_err(|source| DeliverError::Unrecorded {
+                    id: job.delivery_id.clone(),
+                    source,
+                })?;
+            return Ok(vec![self.already_sent(job, now, &sent)]);
+        }
         let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
         // An earlier invocation's try whose answer was lost: the channel may have taken it. Its
         // receipt, if it came, says so, and the message is not sent again.

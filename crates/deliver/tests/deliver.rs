@@ -369,6 +369,28 @@ async fn one_delivery_id_published_under_two_alerts_is_sent_once() {
     assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1, "one message");
 }
 
+/// Found by the chaos run of 2026-12-04 (fourth session): a job whose first copy was being sent
+/// failed "being sent by another invocation", and the platform's retry, after the claim lapsed,
+/// took it over with a put whose answer was lost. The SDK sent the put again, the store knew the
+/// claim for its own (`Claimed`) but not the claim it had replaced, and the message went out
+/// twice (an SMS, a group webhook). Played here by removing the claim: the job finds no claim, and
+/// must still find the send on record in its alert's trail, send nothing, and mark the claim sent.
+#[tokio::test]
+async fn a_job_that_claims_afresh_after_a_lost_takeover_answer_finds_the_send_and_sends_nothing() {
+    let r = rig(vec![]);
+    let j = job(tocsin_core::Severity::High);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let key = format!("delivery#{}", j.delivery_id);
+    r.d.store.release_event(&key).await.unwrap();
+    assert!(r.d.store.get_event(&key).await.unwrap().is_none());
+    r.d.clock.set(t0() + chrono::TimeDelta::minutes(2));
+    let again = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again[0].action, Action::Dedup, "{again:?}");
+    assert_eq!(r.d.notifier.sent.lock().unwrap().len(), 1, "one message");
+    let claim = r.d.store.get_event(&key).await.unwrap().unwrap();
+    assert_eq!(claim.status, tocsin_core::record::ClaimStatus::Completed);
+}
+
 #[tokio::test]
 async fn retryable_failures_fail_the_invocation_and_the_next_invocation_counts_tries_on() {
     let r = rig(vec![

@@ -53,7 +53,10 @@ pub fn receipt(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let parsed = tocsin_core::receipt::parse_send_event(&text);
     if let Some(read) = tocsin_core::receipt::read_send_event(&text) {
-        assert_eq!(read, parsed, "deliver's one read and the whole parse disagree");
+        assert_eq!(
+            read, parsed,
+            "deliver's one read and the whole parse disagree"
+        );
     }
     match parsed {
         Ok(Some(r)) => {

@@ -471,9 +471,8 @@ impl DynamoStore {
 impl AlertStore for DynamoStore {
     async fn claim_event(&self, record: &DedupRecord) -> Result<Claim, StoreError> {
         // This put's own mark, to know it again if its answer is lost and the SDK sends it again.
-        let token = write_token();
         let mut item = dedup_item(record)?;
-        item.insert(WRITE_TOKEN.to_string(), s(&token));
+        let token = mark_write(&mut item);
         let result = self
             .client
             .put_item()
@@ -672,9 +671,8 @@ impl AlertStore for DynamoStore {
                 )));
             }
         }
-        let token = write_token();
         let mut item = self.alert_item(record)?;
-        item.insert(WRITE_TOKEN.to_string(), s(&token));
+        let token = mark_write(&mut item);
         let put = self
             .client
             .put_item()
@@ -754,9 +752,8 @@ impl AlertStore for DynamoStore {
     async fn update_alert(&self, record: &AlertRecord) -> Result<(), StoreError> {
         // i128: version 0 expects a stored version of -1, which never matches, as in the memory store.
         let expected = i128::from(record.version) - 1;
-        let token = write_token();
         let mut item = self.alert_item(record)?;
-        item.insert(WRITE_TOKEN.to_string(), s(&token));
+        let token = mark_write(&mut item);
         let result = self
             .client
             .put_item()
@@ -1063,14 +1060,13 @@ impl AlertStore for DynamoStore {
     }
 
     async fn put_noise_state(&self, state: &NoiseState) -> Result<(), StoreError> {
-        let token = write_token();
-        let item = HashMap::from([
+        let mut item = HashMap::from([
             ("pk".to_string(), s(noise_pk(&state.key))),
             ("sk".to_string(), s(NOISE_SK)),
             ("version".to_string(), n(state.version as i64)),
             (BODY.to_string(), body_attr(state)?),
-            (WRITE_TOKEN.to_string(), s(&token)),
         ]);
+        let token = mark_write(&mut item);
         let mut put = self
             .client
             .put_item()
@@ -1556,6 +1552,13 @@ fn write_token() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:016x}{nanos:x}", h.finish())
+}
+
+/// Marks `item` with a new [`write_token`] and returns the token, for [`written_by`].
+fn mark_write(item: &mut HashMap<String, AttributeValue>) -> String {
+    let token = write_token();
+    item.insert(WRITE_TOKEN.to_string(), s(&token));
+    token
 }
 
 /// Whether `item` (returned by a failed condition) is the one the put that carries `token` wrote.

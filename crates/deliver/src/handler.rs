@@ -260,10 +260,18 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
 
 /// How a try of `delivery_id` the channel took is on record among `entries`, if one is.
 fn sent_among(delivery_id: &str, entries: &[AuditEntry]) -> Option<String> {
-    entries
-        .iter()
-        .filter_map(|e| e.attempt.as_ref())
-        .find(|a| a.delivery_id == delivery_id && a.outcome == retry::AttemptOutcome::Sent)
+    sent_of(
+        entries
+            .iter()
+            .filter_map(|e| e.attempt.as_ref())
+            .filter(|a| a.delivery_id == delivery_id),
+    )
+}
+
+/// How the first of `attempts` (one delivery's) that the channel took is on record, if one did.
+fn sent_of<'a>(mut attempts: impl Iterator<Item = &'a AttemptRecord>) -> Option<String> {
+    attempts
+        .find(|a| a.outcome == retry::AttemptOutcome::Sent)
         .map(|a| match &a.provider_id {
             Some(p) => format!("sent ({p})"),
             None => "sent".into(),
@@ -606,7 +614,7 @@ where
         // Sent already, by a job with this id whose claim this invocation did not meet: it took
         // over that claim once it lapsed, and the answer of its takeover was lost (the store then
         // knows the claim for its own, not what it replaced). The send is on record all the same.
-        if let Some(sent) = sent_among(&job.delivery_id, &history) {
+        if let Some(sent) = sent_of(earlier.iter().copied()) {
             claim.status = ClaimStatus::Completed;
             claim.outcome = Some(sent.clone());
             self.store

@@ -104,9 +104,15 @@ pub fn read_send_event(text: &str) -> Option<Result<Option<SendReceipt>, String>
 /// Reads a channel's event record, SES's or End User Messaging's (see [`parse_ses_event`] and
 /// [`parse_eum_event`]), told apart by the `mail` of SES's.
 pub fn parse_send_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| format!("not a send event record: {}", one_line(&e.to_string())))?;
-    from_value(v)
+    from_value(serde_json::from_str(text).map_err(|e| not_a("a send event", &e))?)
+}
+
+const SES: &str = "an SES event";
+const EUM: &str = "an End User Messaging event";
+
+/// The one-line reason a text is not `what` record (JSON that does not parse, or not in its shape).
+fn not_a(what: &str, e: &serde_json::Error) -> String {
+    format!("not {what} record: {}", one_line(&e.to_string()))
 }
 
 fn from_value(v: Value) -> Result<Option<SendReceipt>, String> {
@@ -121,21 +127,11 @@ fn from_value(v: Value) -> Result<Option<SendReceipt>, String> {
 /// carries a receipt tag (any event of the message means the service took it); `None` for voice or
 /// media events or a message sent without the tag; a one-line reason for a record that is not one.
 pub fn parse_eum_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    eum_receipt(serde_json::from_str(text).map_err(|e| {
-        format!(
-            "not an End User Messaging event record: {}",
-            one_line(&e.to_string())
-        )
-    })?)
+    eum_receipt(serde_json::from_str(text).map_err(|e| not_a(EUM, &e))?)
 }
 
 fn eum_receipt(v: Value) -> Result<Option<SendReceipt>, String> {
-    let event: EumEvent = serde_json::from_value(v).map_err(|e| {
-        format!(
-            "not an End User Messaging event record: {}",
-            one_line(&e.to_string())
-        )
-    })?;
+    let event: EumEvent = serde_json::from_value(v).map_err(|e| not_a(EUM, &e))?;
     if !event.event_type.starts_with("TEXT_") {
         return Ok(None);
     }
@@ -176,15 +172,11 @@ fn short(id: &str) -> String {
 /// any other event (deliveries, bounces, opens) or a message sent without the tag; a one-line reason
 /// for a record that is not an SES event.
 pub fn parse_ses_event(text: &str) -> Result<Option<SendReceipt>, String> {
-    ses_receipt(
-        serde_json::from_str(text)
-            .map_err(|e| format!("not an SES event record: {}", one_line(&e.to_string())))?,
-    )
+    ses_receipt(serde_json::from_str(text).map_err(|e| not_a(SES, &e))?)
 }
 
 fn ses_receipt(v: Value) -> Result<Option<SendReceipt>, String> {
-    let event: SesEvent = serde_json::from_value(v)
-        .map_err(|e| format!("not an SES event record: {}", one_line(&e.to_string())))?;
+    let event: SesEvent = serde_json::from_value(v).map_err(|e| not_a(SES, &e))?;
     if event.event_type != "Send" {
         return Ok(None);
     }

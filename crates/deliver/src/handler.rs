@@ -8,8 +8,9 @@
 //! 3. **send** through the shared retry layer within the invocation's deadline; on a channel that
 //!    sends receipts (SES or End User Messaging through a configuration set), a try whose answer was
 //!    lost is confirmed by its send receipt ([`tocsin_core::receipt`]) rather than sent again, if
-//!    the receipt comes within [`Settings::receipt_wait`], and a later invocation looks for the
-//!    receipt before it sends;
+//!    the receipt comes within [`Settings::receipt_wait`]; if it does not, the invocation ends
+//!    retryably (but the platform's last, which sends again), and the next looks for the receipt
+//!    before it sends;
 //! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
 //!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
 //!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
@@ -211,8 +212,12 @@ const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
 
 /// The channel's sender, with a send whose answer was lost ([`receipt::UNCONFIRMED`]) confirmed by
 /// its send receipt: the receipt is looked for every [`RECEIPT_POLL`], and if it comes the send is
-/// the channel's (sent, with the receipt's message id); if not, the failure stands and the retry
-/// layer tries again (a receipt later than that leaves a second copy, never a lost page). `wait` is
+/// the channel's (sent, with the receipt's message id). If not, the failure stands: before the
+/// platform's last invocation (`defer`) it ends the invocation, retryably, so the next one (a
+/// minute later on Lambda) looks for the receipt before it sends again (a receipt that a failing
+/// store delayed comes in that minute, where sending again at once doubled the message); on the
+/// last, the retry layer tries again (a receipt later than that leaves a second copy, never a lost
+/// page). The cost: a request that truly never arrived is sent a minute late. `wait` is
 /// what the whole invocation may spend waiting, however many of its tries lose their answer: a
 /// lost answer is as often a request that never arrived, and the tries after it must still fit
 /// (the chaos run dead-lettered an email whose four tries spent the invocation waiting). The wait
@@ -229,7 +234,12 @@ struct Confirming<'a, N, S, Z> {
     give_up_at: std::time::Instant,
     /// Sends confirmed by a receipt.
     confirmed: std::sync::atomic::AtomicU32,
+    /// Whether a lost answer with no receipt ends the invocation (not the platform's last).
+    defer: bool,
 }
+
+/// The `Retry-After` that ends the retry layer at once, retryably: the next try is the platform's.
+const NEXT_INVOCATION: Duration = Duration::MAX;
 
 impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z> {
     async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
@@ -249,7 +259,17 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
             }
             let waited = Duration::from_millis(self.waited_ms.load(Ordering::Relaxed));
             if waited >= self.wait || std::time::Instant::now() + RECEIPT_POLL >= self.give_up_at {
-                return Err(error);
+                if !self.defer {
+                    return Err(error);
+                }
+                return Err(SendError {
+                    retry_after: Some(NEXT_INVOCATION),
+                    reason: format!(
+                        "{}; no send receipt yet, the next invocation looks for it before sending again",
+                        error.reason
+                    ),
+                    ..error
+                });
             }
             self.sleeper.sleep(RECEIPT_POLL).await;
             self.waited_ms
@@ -572,8 +592,25 @@ where
     /// Records a receipt a channel sent ([`tocsin_core::receipt`]): a completed claim under the
     /// delivery's receipt key, which a send whose answer was lost looks for. One write, and none
     /// for a message already on record (End User Messaging publishes several events a message;
-    /// SNS redelivers): one read before.
+    /// SNS redelivers): one read before. The store is tried up to [`SENT_RECORD_TRIES`] times
+    /// within the invocation: a receipt recorded only at the platform's retry, a minute later, may
+    /// come after the job's own retry has looked for it and sent the message again.
     pub async fn record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            let error = match self.try_record_receipt(r).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            tries += 1;
+            if tries >= SENT_RECORD_TRIES {
+                return Err(error);
+            }
+            self.sleeper.sleep(record_backoff(tries)).await;
+        }
+    }
+
+    async fn try_record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
         if self.store.get_event(&receipt::key(&r.tag)).await?.is_some() {
             return Ok(());
         }
@@ -727,6 +764,7 @@ where
                 + deadline_left.saturating_sub(self.settings.policy.margin),
             waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
+            defer: invocation < self.settings.invocations,
         };
         let outcome = retry::send_with_retries(
             &confirming,

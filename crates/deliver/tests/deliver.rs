@@ -966,35 +966,78 @@ async fn a_send_whose_answer_was_lost_is_confirmed_by_its_receipt_and_not_sent_a
 }
 
 #[tokio::test]
-async fn a_lost_answer_with_no_receipt_in_the_wait_is_sent_again_never_lost() {
+async fn a_lost_answer_with_no_receipt_in_the_wait_ends_the_invocation_and_the_next_looks_again() {
+    // The chaos run at 1,000 transitions doubled emails and texts whose receipts came late (the
+    // receipt's own invocation failed and the platform retried it a minute later) when the
+    // invocation sent again at once; now it ends, and the next invocation looks first.
     let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
-    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(calls(&r), 2, "no receipt within the wait: sent again");
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(
+        matches!(e, DeliverError::Retryable { invocation: 1, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("the next invocation looks for it"),
+        "{e}"
+    );
+    assert_eq!(calls(&r), 1, "not sent again within the invocation");
+    assert_eq!(
+        attempts(&r, "a-1"),
+        vec![(1, "retryable".into(), Some("unconfirmed".into()))]
+    );
+    // It looked for the receipt every half second through the 2 s wait (four waits), and made no
+    // backoff for a second try.
+    let waits = r.d.sleeper.0.lock().unwrap().clone();
+    assert_eq!(waits, vec![Duration::from_millis(500); 4]);
+    // The receipt comes in the minute between: the retry sends nothing.
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 1, "one message");
+    assert_eq!(attempts(&r, "a-1").last().unwrap().1, "sent");
+}
+
+#[tokio::test]
+async fn on_the_last_invocation_a_lost_answer_with_no_receipt_is_sent_again_never_lost() {
+    // Every invocation's first try loses its answer and no receipt ever comes (the requests never
+    // arrived): the first two end for the platform's retry, the last sends again.
+    let r = with_receipts(vec![lost_answer(), lost_answer(), lost_answer()]);
+    let j = email_job();
+    for invocation in 1..=2 {
+        let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+        assert!(
+            matches!(&e, DeliverError::Retryable { invocation: i, .. } if *i == invocation),
+            "{e}"
+        );
+        assert_eq!(calls(&r), invocation);
+    }
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        calls(&r),
+        4,
+        "the last invocation sends again within itself"
+    );
     assert_eq!(
         attempts(&r, "a-1"),
         vec![
             (1, "retryable".into(), Some("unconfirmed".into())),
-            (2, "sent".into(), None)
+            (2, "retryable".into(), Some("unconfirmed".into())),
+            (3, "retryable".into(), Some("unconfirmed".into())),
+            (4, "sent".into(), None)
         ]
     );
-    assert!(entries.iter().all(|e| !e.reason.contains("receipt")));
-    // It looked for the receipt every half second through the 2 s wait (four waits), then the
-    // retry layer waited its backoff (500 ms, no jitter) before the second try.
-    let waits = r.d.sleeper.0.lock().unwrap().clone();
-    assert_eq!(waits, vec![Duration::from_millis(500); 5]);
 }
 
 #[tokio::test]
 async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
-    let r = with_receipts(vec![lost_answer(), lost_answer(), lost_answer()]);
+    let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
     assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
     // The receipt comes after the invocation gave up: the platform's retry finds it.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(calls(&r), 3, "nothing sent by the retry");
+    assert_eq!(calls(&r), 1, "nothing sent by the retry");
     assert!(
         entries[0]
             .reason
@@ -1096,7 +1139,9 @@ async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_dea
 async fn an_invocation_waits_for_receipts_once_however_many_of_its_tries_lose_their_answer() {
     // Three tries lose their answer and no receipt comes (the requests never arrived): the 2 s
     // wait is spent on the first; the others look once and go on, so the last try still fits.
-    let r = with_receipts(vec![lost_answer(), lost_answer()]);
+    // On the platform's last invocation (the only one that sends again within itself).
+    let mut r = with_receipts(vec![lost_answer(), lost_answer()]);
+    r.d.settings.invocations = 1;
     let j = email_job();
     r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 3, "sent on the third try");
@@ -1108,4 +1153,34 @@ async fn an_invocation_waits_for_receipts_once_however_many_of_its_tries_lose_th
     // Four half-second looks in all, plus the retry layer's two backoffs (500 ms and 1 s).
     assert_eq!(polls, 5, "{waits:?}");
     assert_eq!(waits.len(), 6, "{waits:?}");
+}
+
+/// A receipt whose writes fail is tried again within its invocation: recorded only at the
+/// platform's retry a minute later, it could come after the job's own retry had looked for it and
+/// sent the message again (the late receipts of the 1,000-transition chaos run).
+#[tokio::test]
+async fn a_receipt_whose_store_calls_fail_is_recorded_within_its_invocation() {
+    let j = email_job();
+    let faults = Faults::new();
+    let r = faulty(&faults);
+    // Its write (after the read that finds no receipt yet) fails once.
+    faults.fail_at(1, FaultMode::Error);
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    let key = tocsin_core::receipt::key(&tocsin_core::receipt::tag(&j.delivery_id));
+    let rec = r.d.store.inner.get_event(&key).await.unwrap().unwrap();
+    assert_eq!(
+        rec.outcome.as_deref(),
+        Some("sent (ses-0001), by its send receipt")
+    );
+    assert_eq!(
+        faults.calls(),
+        vec![
+            "store.get_event",
+            "store.complete_event",
+            "store.get_event",
+            "store.complete_event"
+        ],
+        "read and written again after a backoff"
+    );
+    assert_eq!(r.d.sleeper.0.lock().unwrap().len(), 1, "one backoff");
 }

@@ -9,8 +9,8 @@
 //!    sends receipts (SES or End User Messaging through a configuration set), a try whose answer was
 //!    lost is confirmed by its send receipt ([`tocsin_core::receipt`]) rather than sent again, if
 //!    the receipt comes within [`Settings::receipt_wait`]; if it does not, the invocation ends
-//!    retryably (but the platform's last, which sends again), and the next looks for the receipt
-//!    before it sends;
+//!    retryably (but the platform's last, or one old enough to be, which sends again), and the
+//!    next looks for the receipt, through the wait, before it sends;
 //! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
 //!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
 //!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
@@ -203,6 +203,16 @@ pub const RECEIPT_WAIT: Duration = Duration::from_secs(10);
 /// How often the receipt is looked for while waiting (one strongly consistent read each).
 const RECEIPT_POLL: Duration = Duration::from_millis(500);
 
+/// How old a job may be for a send whose answer was lost to be left to the platform's next
+/// invocation. Lambda makes its second try of an asynchronous event about a minute after the
+/// first fails and its third about two minutes after the second, so no third try comes sooner than
+/// three minutes after the job was decided: an invocation younger than this is never the last,
+/// whatever the attempts on record say (a try killed before it wrote any, or failed "being sent by
+/// another invocation", leaves none, and the count of invocations then runs behind the platform's;
+/// the chaos run with kills dead-lettered a text that way, its last invocation leaving the resend
+/// to a next that never came). An older job sends again at once, as on the last invocation.
+const DEFER_WITHIN: TimeDelta = TimeDelta::seconds(150);
+
 /// Tries, within one invocation, of the write that records a send the channel took.
 const SENT_RECORD_TRIES: u32 = 5;
 
@@ -372,6 +382,10 @@ impl<S, B, N, H, T> Deliverer<S, B, N, SystemClock, TokioSleeper, H, T> {
 }
 
 /// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
 fn record_backoff(n: u32) -> Duration {
     Duration::from_millis(50 << n.min(5).saturating_sub(1))
 }
@@ -710,8 +724,29 @@ where
         } else {
             job
         };
+        // How long a look for a receipt may wait: the one below for an earlier try's, and the
+        // confirming sender's for this invocation's tries, each.
+        let receipt_wait = if self.notifier.sends_receipts() {
+            self.settings.receipt_wait
+        } else {
+            Duration::ZERO
+        };
+        let mut waited_before = Duration::ZERO;
         if unconfirmed_before {
-            if let Some(sent) = self.receipt(job).await? {
+            // The receipt of an earlier try may be on its way still (its own invocation retried by
+            // the platform): it is looked for through the wait before the message goes again.
+            let mut found = self.receipt(job).await?;
+            let give_up_at = std::time::Instant::now()
+                + deadline_left.saturating_sub(self.settings.policy.margin);
+            while found.is_none()
+                && waited_before < receipt_wait
+                && std::time::Instant::now() + RECEIPT_POLL < give_up_at
+            {
+                self.sleeper.sleep(RECEIPT_POLL).await;
+                waited_before += RECEIPT_POLL;
+                found = self.receipt(job).await?;
+            }
+            if let Some(sent) = found {
                 let mut e = self.entry(
                     job,
                     now,
@@ -735,6 +770,7 @@ where
                 return Ok(entries);
             }
         }
+        let deadline_left = deadline_left.saturating_sub(waited_before);
         let links = self.links(job, now);
         let message = summary.unwrap_or_else(|| {
             render::render(
@@ -754,17 +790,14 @@ where
             notifier: &self.notifier,
             store: &self.store,
             sleeper: &self.sleeper,
-            wait: if self.notifier.sends_receipts() {
-                self.settings.receipt_wait
-            } else {
-                Duration::ZERO
-            },
+            wait: receipt_wait,
             // The wait ends in time for the retry layer's margin (the record of the outcome).
             give_up_at: std::time::Instant::now()
                 + deadline_left.saturating_sub(self.settings.policy.margin),
             waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
-            defer: invocation < self.settings.invocations,
+            defer: invocation < self.settings.invocations
+                && now - job.created_at < DEFER_WITHIN - to_delta(self.settings.receipt_wait),
         };
         let outcome = retry::send_with_retries(
             &confirming,

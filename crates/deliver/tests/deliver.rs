@@ -1184,3 +1184,95 @@ async fn a_receipt_whose_store_calls_fail_is_recorded_within_its_invocation() {
     );
     assert_eq!(r.d.sleeper.0.lock().unwrap().len(), 1, "one backoff");
 }
+
+/// A lost answer on a job older than Lambda's second try can be (its third comes no sooner than
+/// three minutes after the first) is sent again at once: the invocation may be the platform's last
+/// even where the attempts on record count fewer (a try killed before it wrote any). The chaos run
+/// with kills dead-lettered a text whose last invocation had left the resend to a next one.
+#[tokio::test]
+async fn a_lost_answer_on_a_job_old_enough_to_be_on_its_last_try_is_sent_again_at_once() {
+    let r = with_receipts(vec![lost_answer()]);
+    let j = email_job();
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(160));
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 2, "sent again within the invocation");
+    assert_eq!(
+        attempts(&r, "a-1"),
+        vec![
+            (1, "retryable".into(), Some("unconfirmed".into())),
+            (2, "sent".into(), None)
+        ]
+    );
+}
+
+/// A sleeper that records a send receipt in the store once it has slept `after` times: the receipt
+/// of an earlier try, whose own invocation the platform retried, coming in while a later
+/// invocation waits.
+struct ReceiptLater {
+    store: MemoryStore,
+    receipt: tocsin_core::record::DedupRecord,
+    after: usize,
+    slept: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Sleeper for ReceiptLater {
+    async fn sleep(&self, d: Duration) {
+        let n = {
+            let mut s = self.slept.lock().unwrap();
+            s.push(d);
+            s.len()
+        };
+        if n == self.after {
+            self.store.complete_event(&self.receipt).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_again() {
+    let r = with_receipts(vec![lost_answer()]);
+    let j = email_job();
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    // The next invocation: the receipt comes on its third look, a second after the first.
+    let slept = Arc::new(Mutex::new(Vec::new()));
+    let key = tocsin_core::receipt::key(&tocsin_core::receipt::tag(&j.delivery_id));
+    let d = Deliverer {
+        config: r.d.config,
+        store: r.d.store.clone(),
+        bus: r.d.bus,
+        notifier: r.d.notifier,
+        clock: r.d.clock,
+        sleeper: ReceiptLater {
+            store: r.d.store,
+            receipt: tocsin_core::record::DedupRecord {
+                event_id: key,
+                status: tocsin_core::record::ClaimStatus::Completed,
+                expires_at: t0() + chrono::TimeDelta::days(7),
+                in_progress_until: t0(),
+                transport: "receipt".into(),
+                claimed_at: t0(),
+                alert_id: None,
+                outcome: Some("sent (ses-0001), by its send receipt".into()),
+            },
+            after: 2,
+            slept: slept.clone(),
+        },
+        settings: r.d.settings,
+        throttle: r.d.throttle,
+    };
+    let entries = d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        d.notifier.calls.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "not sent again: the receipt came while it looked"
+    );
+    assert!(
+        entries[0]
+            .reason
+            .contains("sent (ses-0001), by its send receipt"),
+        "{}",
+        entries[0].reason
+    );
+    assert_eq!(*slept.lock().unwrap(), vec![Duration::from_millis(500); 2]);
+}

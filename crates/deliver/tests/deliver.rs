@@ -1028,12 +1028,19 @@ async fn on_the_last_invocation_a_lost_answer_with_no_receipt_is_sent_again_neve
     );
 }
 
-#[tokio::test]
-async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
+/// An email job whose first invocation lost its answer, found no receipt in the wait, and ended
+/// for the platform's retry.
+async fn gave_up_after_a_lost_answer() -> (Rig, DeliveryJob) {
     let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
     assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    (r, j)
+}
+
+#[tokio::test]
+async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
+    let (r, j) = gave_up_after_a_lost_answer().await;
     // The receipt comes after the invocation gave up: the platform's retry finds it.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
@@ -1230,10 +1237,7 @@ impl Sleeper for ReceiptLater {
 
 #[tokio::test]
 async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_again() {
-    let r = with_receipts(vec![lost_answer()]);
-    let j = email_job();
-    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
-    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    let (r, j) = gave_up_after_a_lost_answer().await;
     // The next invocation: the receipt comes on its third look, a second after the first.
     let slept = Arc::new(Mutex::new(Vec::new()));
     let key = tocsin_core::receipt::key(&tocsin_core::receipt::tag(&j.delivery_id));

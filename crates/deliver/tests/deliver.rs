@@ -1028,6 +1028,15 @@ async fn on_the_last_invocation_a_lost_answer_with_no_receipt_is_sent_again_neve
     );
 }
 
+/// `e` says the send was confirmed by the receipt of `receipt_of`.
+fn says_sent_by_its_receipt(e: &tocsin_core::record::AuditEntry) {
+    assert!(
+        e.reason.contains("sent (ses-0001), by its send receipt"),
+        "{}",
+        e.reason
+    );
+}
+
 /// An email job whose first invocation lost its answer, found no receipt in the wait, and ended
 /// for the platform's retry.
 async fn gave_up_after_a_lost_answer() -> (Rig, DeliveryJob) {
@@ -1045,13 +1054,7 @@ async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothin
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 1, "nothing sent by the retry");
-    assert!(
-        entries[0]
-            .reason
-            .contains("sent (ses-0001), by its send receipt"),
-        "{}",
-        entries[0].reason
-    );
+    says_sent_by_its_receipt(&entries[0]);
     assert_eq!(attempts(&r, "a-1").last().unwrap().1, "sent");
     assert_eq!(
         entries[0].attempt.as_ref().unwrap().provider_id.as_deref(),
@@ -1271,12 +1274,6 @@ async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_ag
         1,
         "not sent again: the receipt came while it looked"
     );
-    assert!(
-        entries[0]
-            .reason
-            .contains("sent (ses-0001), by its send receipt"),
-        "{}",
-        entries[0].reason
-    );
+    says_sent_by_its_receipt(&entries[0]);
     assert_eq!(*slept.lock().unwrap(), vec![Duration::from_millis(500); 2]);
 }

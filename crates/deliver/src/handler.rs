@@ -381,11 +381,12 @@ impl<S, B, N, H, T> Deliverer<S, B, N, SystemClock, TokioSleeper, H, T> {
     }
 }
 
-/// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
+/// `d` as a chrono duration (a longer one than chrono holds: the longest it does).
 fn to_delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
+/// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
 fn record_backoff(n: u32) -> Duration {
     Duration::from_millis(50 << n.min(5).saturating_sub(1))
 }

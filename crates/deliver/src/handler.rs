@@ -50,6 +50,7 @@ use tocsin_core::record::{
 };
 use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
+use tocsin_core::router::to_chrono;
 use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
 use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_core::{Severity, text::one_line};
@@ -381,11 +382,6 @@ impl<S, B, N, H, T> Deliverer<S, B, N, SystemClock, TokioSleeper, H, T> {
     }
 }
 
-/// `d` as a chrono duration (a longer one than chrono holds: the longest it does).
-fn to_delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
-
 /// The wait before the `n`th try again of a record write: 50 ms, doubling (at most 800 ms).
 fn record_backoff(n: u32) -> Duration {
     Duration::from_millis(50 << n.min(5).saturating_sub(1))
@@ -611,18 +607,7 @@ where
     /// within the invocation: a receipt recorded only at the platform's retry, a minute later, may
     /// come after the job's own retry has looked for it and sent the message again.
     pub async fn record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
-        let mut tries = 0;
-        loop {
-            let error = match self.try_record_receipt(r).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            tries += 1;
-            if tries >= SENT_RECORD_TRIES {
-                return Err(error);
-            }
-            self.sleeper.sleep(record_backoff(tries)).await;
-        }
+        self.record_tries(|| self.try_record_receipt(r)).await
     }
 
     async fn try_record_receipt(&self, r: &receipt::SendReceipt) -> Result<(), StoreError> {
@@ -798,7 +783,7 @@ where
             waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
             defer: invocation < self.settings.invocations
-                && now - job.created_at < DEFER_WITHIN - to_delta(self.settings.receipt_wait),
+                && now - job.created_at < DEFER_WITHIN - to_chrono(self.settings.receipt_wait),
         };
         let outcome = retry::send_with_retries(
             &confirming,
@@ -906,18 +891,33 @@ where
         job: &DeliveryJob,
         entries: &[AuditEntry],
     ) -> Result<(), DeliverError> {
+        self.record_tries(|| self.store.append_audit(entries))
+            .await
+            .map_err(|source| DeliverError::Unrecorded {
+                id: job.delivery_id.clone(),
+                source,
+            })
+    }
+
+    /// `write` tried up to [`SENT_RECORD_TRIES`] times, [`record_backoff`] apart: the last error if
+    /// every try failed.
+    async fn record_tries<F, Fut>(&self, mut write: F) -> Result<(), StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
         let mut tries = 0;
-        while let Err(e) = self.store.append_audit(entries).await {
+        loop {
+            let error = match write().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
             tries += 1;
             if tries >= SENT_RECORD_TRIES {
-                return Err(DeliverError::Unrecorded {
-                    id: job.delivery_id.clone(),
-                    source: e,
-                });
+                return Err(error);
             }
             self.sleeper.sleep(record_backoff(tries)).await;
         }
-        Ok(())
     }
 
     /// Publishes the job again on the channel's fallback: the alert itself for a critical alert or for

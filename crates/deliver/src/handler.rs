@@ -8,9 +8,10 @@
 //! 3. **send** through the shared retry layer within the invocation's deadline; on a channel that
 //!    sends receipts (SES or End User Messaging through a configuration set), a try whose answer was
 //!    lost is confirmed by its send receipt ([`tocsin_core::receipt`]) rather than sent again, if
-//!    the receipt comes within [`Settings::receipt_wait`]; if it does not, the invocation ends
-//!    retryably (but the platform's last, or one old enough to be, which sends again), and the
-//!    next looks for the receipt, through the wait, before it sends;
+//!    the receipt comes within [`Settings::receipt_wait`]; if it does not, the job is **deferred**:
+//!    published again on the deliveries topic and the invocation ends, and the new message's
+//!    invocation looks for the receipt, through the wait, before it sends (at most
+//!    [`Settings::deferrals`] times, then it sends again);
 //! 4. **record** every attempt in the audit (try, outcome, latency, error class; never a secret),
 //!    one write. A send the channel took leaves its claim in progress: its attempts in the trail of
 //!    the job's alert say it was sent. A later job with that id (a redelivery) fails its claim and
@@ -50,7 +51,6 @@ use tocsin_core::record::{
 };
 use tocsin_core::render::{self, Context, Links, Rendered};
 use tocsin_core::retry::{self, RetryPolicy, Sleeper};
-use tocsin_core::router::to_chrono;
 use tocsin_core::throttle::{self, Flush, FlushTimer, HoldStore};
 use tocsin_core::token::{self, Claims, KeyRing};
 use tocsin_core::{Severity, text::one_line};
@@ -122,6 +122,10 @@ pub struct Settings {
     /// How long a send whose answer was lost waits for its send receipt before trying again, on a
     /// channel that sends receipts ([`Notifier::sends_receipts`]; `tocsin_core::receipt`).
     pub receipt_wait: Duration,
+    /// How many times a job whose send's answer was lost, and whose receipt has not come within
+    /// the wait, is deferred (published again, to look for the receipt in a new invocation) before
+    /// it is sent again.
+    pub deferrals: u32,
 }
 
 impl Settings {
@@ -132,6 +136,7 @@ impl Settings {
             policy: RetryPolicy::default(),
             invocations: 3,
             receipt_wait: RECEIPT_WAIT,
+            deferrals: DEFERRALS,
             links: LinkSettings {
                 base_url,
                 keys,
@@ -204,15 +209,10 @@ pub const RECEIPT_WAIT: Duration = Duration::from_secs(10);
 /// How often the receipt is looked for while waiting (one strongly consistent read each).
 const RECEIPT_POLL: Duration = Duration::from_millis(500);
 
-/// How old a job may be for a send whose answer was lost to be left to the platform's next
-/// invocation. Lambda makes its second try of an asynchronous event about a minute after the
-/// first fails and its third about two minutes after the second, so no third try comes sooner than
-/// three minutes after the job was decided: an invocation younger than this is never the last,
-/// whatever the attempts on record say (a try killed before it wrote any, or failed "being sent by
-/// another invocation", leaves none, and the count of invocations then runs behind the platform's;
-/// the chaos run with kills dead-lettered a text that way, its last invocation leaving the resend
-/// to a next that never came). An older job sends again at once, as on the last invocation.
-const DEFER_WITHIN: TimeDelta = TimeDelta::seconds(150);
+/// How many times a job is deferred by default: with the wait of each, a receipt has about a
+/// minute and a quarter to come (as long as Lambda's first retry of an invocation gave it, before
+/// deferring meant publishing again).
+pub const DEFERRALS: u32 = 6;
 
 /// Tries, within one invocation, of the write that records a send the channel took.
 const SENT_RECORD_TRIES: u32 = 5;
@@ -223,12 +223,13 @@ const HISTORY_MARGIN: TimeDelta = TimeDelta::minutes(5);
 
 /// The channel's sender, with a send whose answer was lost ([`receipt::UNCONFIRMED`]) confirmed by
 /// its send receipt: the receipt is looked for every [`RECEIPT_POLL`], and if it comes the send is
-/// the channel's (sent, with the receipt's message id). If not, the failure stands: before the
-/// platform's last invocation (`defer`) it ends the invocation, retryably, so the next one (a
-/// minute later on Lambda) looks for the receipt before it sends again (a receipt that a failing
-/// store delayed comes in that minute, where sending again at once doubled the message); on the
-/// last, the retry layer tries again (a receipt later than that leaves a second copy, never a lost
-/// page). The cost: a request that truly never arrived is sent a minute late. `wait` is
+/// the channel's (sent, with the receipt's message id). If not, the failure stands: while the job
+/// may still be deferred (`defer`) it ends the retry layer at once ([`DEFER`]), and `send` defers
+/// the job: published again, it looks for the receipt in a new invocation before it sends again
+/// (a receipt that a failing store or a busy function delayed comes in that time, where sending
+/// again at once doubled the message). Once it may not, the retry layer tries again (a receipt
+/// later than that leaves a second copy, never a lost page). The cost: a request that truly never
+/// arrived is sent about a minute late. `wait` is
 /// what the whole invocation may spend waiting, however many of its tries lose their answer: a
 /// lost answer is as often a request that never arrived, and the tries after it must still fit
 /// (the chaos run dead-lettered an email whose four tries spent the invocation waiting). The wait
@@ -245,12 +246,13 @@ struct Confirming<'a, N, S, Z> {
     give_up_at: std::time::Instant,
     /// Sends confirmed by a receipt.
     confirmed: std::sync::atomic::AtomicU32,
-    /// Whether a lost answer with no receipt ends the invocation (not the platform's last).
+    /// Whether a lost answer with no receipt defers the job (it has been deferred fewer than
+    /// [`Settings::deferrals`] times).
     defer: bool,
 }
 
-/// The `Retry-After` that ends the retry layer at once, retryably: the next try is the platform's.
-const NEXT_INVOCATION: Duration = Duration::MAX;
+/// The `Retry-After` that ends the retry layer at once: the job is deferred.
+const DEFER: Duration = Duration::MAX;
 
 impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z> {
     async fn send(&self, job: &DeliveryJob, message: &Rendered) -> Result<Sent, SendError> {
@@ -274,11 +276,8 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
                     return Err(error);
                 }
                 return Err(SendError {
-                    retry_after: Some(NEXT_INVOCATION),
-                    reason: format!(
-                        "{}; no send receipt yet, the next invocation looks for it before sending again",
-                        error.reason
-                    ),
+                    retry_after: Some(DEFER),
+                    reason: format!("{}; no send receipt yet", error.reason),
                     ..error
                 });
             }
@@ -528,17 +527,7 @@ where
                 return Ok(vec![self.already_sent(job, now, &sent)]);
             }
         }
-        let result = match summary {
-            Some(message) => {
-                self.send(job, claim, now, deadline_left, Some(message))
-                    .await
-            }
-            None => match self.hold_if_throttled(job, &claim, now).await {
-                Ok(Some(held)) => Ok(held),
-                Ok(None) => self.send(job, claim, now, deadline_left, None).await,
-                Err(e) => Err(e),
-            },
-        };
+        let result = self.send(job, claim, now, deadline_left, summary).await;
         if matches!(
             result,
             Err(DeliverError::Store(_)
@@ -663,6 +652,20 @@ where
                 })?;
             return Ok(vec![self.already_sent(job, now, &sent)]);
         }
+        // How often this job has been deferred (each time published again, its deferral on record).
+        let deferred = format!("delivery {} deferred", job.delivery_id);
+        let rounds = history
+            .iter()
+            .filter(|e| e.action == Action::Suppress && e.reason.starts_with(&deferred))
+            .count() as u32;
+        // An SMS job's first try takes its recipient's throttle window; a try after one on record
+        // (the platform's retry, a deferred job) does not wait for the summary: its message may be
+        // out already, and it looked for that above.
+        if summary.is_none() && earlier.is_empty() && rounds == 0 {
+            if let Some(held) = self.hold_if_throttled(job, &claim, now).await? {
+                return Ok(held);
+            }
+        }
         let tries_before = earlier.iter().map(|a| a.try_number).max().unwrap_or(0);
         // An earlier invocation's try whose answer was lost: the channel may have taken it. Its
         // receipt, if it came, says so, and the message is not sent again.
@@ -755,6 +758,10 @@ where
                 self.record_sent(job, &entries).await?;
                 return Ok(entries);
             }
+            if rounds < self.settings.deferrals {
+                let why = "an earlier try's answer was lost and its send receipt has not come";
+                return self.defer(job, now, Vec::new(), rounds, why).await;
+            }
         }
         let deadline_left = deadline_left.saturating_sub(waited_before);
         let links = self.links(job, now);
@@ -782,8 +789,7 @@ where
                 + deadline_left.saturating_sub(self.settings.policy.margin),
             waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
-            defer: invocation < self.settings.invocations
-                && now - job.created_at < DEFER_WITHIN - to_chrono(self.settings.receipt_wait),
+            defer: rounds < self.settings.deferrals,
         };
         let outcome = retry::send_with_retries(
             &confirming,
@@ -837,10 +843,16 @@ where
                 self.record_sent(job, &entries).await?;
                 return Ok(entries);
             }
+            Err(e) if e.retry_after == Some(DEFER) => {
+                let why = one_line(&e.reason).into_owned();
+                return self.defer(job, now, entries, rounds, &why).await;
+            }
             Err(e) => e.clone(),
         };
         let reason = one_line(&result.to_string()).into_owned();
-        let last_invocation = invocation >= self.settings.invocations;
+        // A deferred job is a new message, which the platform tries as many times again; its
+        // invocations are counted on from the deferred one's.
+        let last_invocation = invocation >= self.settings.invocations + rounds;
         if result.retryable && !last_invocation {
             entries.push(self.entry(job, now, Action::Suppress, format!(
                 "delivery {} will be retried by the platform (invocation {invocation} of {}): {reason}",
@@ -899,12 +911,50 @@ where
             })
     }
 
+    /// Defers `job`, whose send's answer was lost (by this invocation's tries, `entries`, or an
+    /// earlier one's) and whose receipt has not come: its tries and the deferral are recorded, its
+    /// claim released, and the job published again on the deliveries topic, so a new invocation
+    /// looks for the receipt, through the wait, before it sends; the invocation then ends, done.
+    /// Never left to the platform's retry, which may not come (this may be its last try, and the
+    /// count of the platform's tries on record can run behind when a try was killed before it
+    /// wrote any). The record is written before the job is published: the new invocation counts
+    /// the deferral and finds the lost try. If the publish fails, the invocation fails retryably
+    /// and the platform's retry finds both, as the new message's invocation would have.
+    async fn defer(
+        &self,
+        job: &DeliveryJob,
+        now: DateTime<Utc>,
+        mut entries: Vec<AuditEntry>,
+        rounds: u32,
+        why: &str,
+    ) -> Result<Vec<AuditEntry>, DeliverError> {
+        entries.push(self.entry(
+            job,
+            now,
+            Action::Suppress,
+            format!(
+                "delivery {} deferred ({} of {}): {why}; published again to look for the receipt \
+                 before sending",
+                job.delivery_id,
+                rounds + 1,
+                self.settings.deferrals
+            ),
+        ));
+        self.record_tries(|| self.store.append_audit(&entries))
+            .await?;
+        // Released for the new message's claim; one that fails lapses by its own time.
+        let _ = self.store.release_event(&claim_key(job)).await;
+        self.record_tries(|| self.bus.publish_delivery(job)).await?;
+        tracing::info!(delivery_id = %job.delivery_id, round = rounds + 1, "deferred: no send receipt yet");
+        Ok(entries)
+    }
+
     /// `write` tried up to [`SENT_RECORD_TRIES`] times, [`record_backoff`] apart: the last error if
     /// every try failed.
-    async fn record_tries<F, Fut>(&self, mut write: F) -> Result<(), StoreError>
+    async fn record_tries<F, Fut, E>(&self, mut write: F) -> Result<(), E>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<(), StoreError>>,
+        Fut: std::future::Future<Output = Result<(), E>>,
     {
         let mut tries = 0;
         loop {

@@ -185,6 +185,7 @@ fn rig_on<S, H, T>(
                 },
                 invocations: 3,
                 receipt_wait: Duration::from_secs(2),
+                deferrals: 6,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
                     keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),
@@ -803,6 +804,40 @@ async fn a_failed_summary_keeps_the_held_messages_for_the_next_try() {
     assert!(hold.held(&due[0].key).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_deferred_sms_is_not_held_in_the_window_its_own_first_try_took() {
+    // Its first try took alice's window and lost its answer; the deferred job, a second later, is
+    // the same message: held for the summary, it would go out again when the minute ended, beside
+    // the first try's, which its receipt says is out.
+    let r = throttled(vec![lost_answer()]);
+    r.d.notifier
+        .receipts
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let j = sms_job("d-1", "disk-full", tocsin_core::Severity::Medium, 0);
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    let again = r.d.bus.take_deliveries();
+    assert_eq!(again.len(), 1, "deferred");
+    r.d.clock.set(t0() + chrono::TimeDelta::seconds(1));
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    let entries =
+        r.d.deliver(&again[0], Duration::from_secs(60))
+            .await
+            .unwrap();
+    says_sent_by_its_receipt(&entries[0]);
+    assert!(
+        r.timer()
+            .take_due(t0() + chrono::TimeDelta::minutes(2))
+            .is_empty(),
+        "nothing held, no flush"
+    );
+    assert_eq!(
+        r.d.notifier
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
 #[test]
 fn a_deliver_function_takes_sns_deliveries_and_its_own_flush_schedules() {
     let sns = std::fs::read(concat!(
@@ -965,67 +1000,178 @@ async fn a_send_whose_answer_was_lost_is_confirmed_by_its_receipt_and_not_sent_a
     assert_eq!(calls(&r), 1);
 }
 
+/// The jobs the deliverer published again (deferred), in order.
+fn republished(r: &Rig) -> Vec<DeliveryJob> {
+    r.d.bus.take_deliveries()
+}
+
+/// The claim of `j`'s delivery, as it stands.
+fn claim_of(r: &Rig, j: &DeliveryJob) -> Option<tocsin_core::record::DedupRecord> {
+    futures_lite(r.d.store.get_event(&format!("delivery#{}", j.delivery_id))).unwrap()
+}
+
 #[tokio::test]
-async fn a_lost_answer_with_no_receipt_in_the_wait_ends_the_invocation_and_the_next_looks_again() {
+async fn a_lost_answer_with_no_receipt_in_the_wait_defers_the_job_and_its_new_message_looks_again()
+{
     // The chaos run at 1,000 transitions doubled emails and texts whose receipts came late (the
-    // receipt's own invocation failed and the platform retried it a minute later) when the
-    // invocation sent again at once; now it ends, and the next invocation looks first.
+    // receipt's own invocation failed, or waited for a busy function) when the invocation sent
+    // again at once; now the job is published again and the invocation ends, and the new
+    // message's invocation looks first.
     let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
-    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
-    assert!(
-        matches!(e, DeliverError::Retryable { invocation: 1, .. }),
-        "{e}"
-    );
-    assert!(
-        e.to_string().contains("the next invocation looks for it"),
-        "{e}"
-    );
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 1, "not sent again within the invocation");
     assert_eq!(
         attempts(&r, "a-1"),
         vec![(1, "retryable".into(), Some("unconfirmed".into()))]
     );
+    let last = entries.last().unwrap();
+    assert_eq!(last.action, Action::Suppress);
+    assert!(
+        last.reason
+            .starts_with(&format!("delivery {} deferred (1 of 6)", j.delivery_id)),
+        "{}",
+        last.reason
+    );
+    assert_eq!(
+        republished(&r),
+        vec![j.clone()],
+        "published again as it was"
+    );
+    assert_eq!(
+        claim_of(&r, &j),
+        None,
+        "its claim released for the new message"
+    );
     // It looked for the receipt every half second through the 2 s wait (four waits), and made no
     // backoff for a second try.
     let waits = r.d.sleeper.0.lock().unwrap().clone();
     assert_eq!(waits, vec![Duration::from_millis(500); 4]);
-    // The receipt comes in the minute between: the retry sends nothing.
+    // The receipt comes before the new message's invocation: it sends nothing.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 1, "one message");
     assert_eq!(attempts(&r, "a-1").last().unwrap().1, "sent");
+    assert!(republished(&r).is_empty());
 }
 
 #[tokio::test]
-async fn on_the_last_invocation_a_lost_answer_with_no_receipt_is_sent_again_never_lost() {
-    // Every invocation's first try loses its answer and no receipt ever comes (the requests never
-    // arrived): the first two end for the platform's retry, the last sends again.
-    let r = with_receipts(vec![lost_answer(), lost_answer(), lost_answer()]);
+async fn a_job_deferred_as_often_as_allowed_is_sent_again_never_lost() {
+    // The first try loses its answer and no receipt ever comes (the request never arrived): the
+    // job is deferred twice (the second new message looking through the wait, sending nothing),
+    // then sent again.
+    let mut r = with_receipts(vec![lost_answer()]);
+    r.d.settings.deferrals = 2;
     let j = email_job();
-    for invocation in 1..=2 {
-        let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
-        assert!(
-            matches!(&e, DeliverError::Retryable { invocation: i, .. } if *i == invocation),
-            "{e}"
-        );
-        assert_eq!(calls(&r), invocation);
-    }
     r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(
-        calls(&r),
-        4,
-        "the last invocation sends again within itself"
+    let again = republished(&r);
+    assert_eq!(again.len(), 1);
+    let entries =
+        r.d.deliver(&again[0], Duration::from_secs(60))
+            .await
+            .unwrap();
+    assert_eq!(calls(&r), 1, "the second round looked and sent nothing");
+    assert!(
+        entries[0]
+            .reason
+            .contains("deferred (2 of 2): an earlier try's answer was lost"),
+        "{}",
+        entries[0].reason
     );
+    let again = republished(&r);
+    assert_eq!(again.len(), 1);
+    r.d.deliver(&again[0], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(calls(&r), 2, "the third round sends again");
+    assert!(republished(&r).is_empty());
     assert_eq!(
         attempts(&r, "a-1"),
         vec![
             (1, "retryable".into(), Some("unconfirmed".into())),
-            (2, "retryable".into(), Some("unconfirmed".into())),
-            (3, "retryable".into(), Some("unconfirmed".into())),
-            (4, "sent".into(), None)
+            (2, "sent".into(), None)
         ]
     );
+    assert_eq!(
+        claim_of(&r, &j).unwrap().status,
+        tocsin_core::record::ClaimStatus::InProgress,
+        "sent: the claim stays, the attempts say sent"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_on_the_platforms_last_try_of_an_old_job_is_deferred_not_sent_again() {
+    // Deferring no longer leaves the resend to the platform's retry, so neither the job's age nor
+    // the count of tries on record decides it: the chaos runs sent again at once (and doubled) the
+    // texts and emails of jobs that waited minutes for a busy function, or whose last try the
+    // count of tries on record took for an earlier one.
+    let mut r = with_receipts(vec![lost_answer()]);
+    r.d.settings.invocations = 1;
+    r.d.clock.set(t0() + chrono::TimeDelta::minutes(10));
+    let j = email_job();
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 1, "not sent again");
+    assert_eq!(republished(&r), vec![j]);
+}
+
+/// A bus that refuses every publish, counting the deliveries it was given.
+#[derive(Default)]
+struct DownBus(std::sync::atomic::AtomicU32);
+
+impl tocsin_core::ports::Bus for DownBus {
+    async fn publish_alert(
+        &self,
+        _: &tocsin_core::Alert,
+    ) -> Result<(), tocsin_core::ports::BusError> {
+        Err(tocsin_core::ports::BusError::Backend("sns down".into()))
+    }
+
+    async fn publish_delivery(&self, _: &DeliveryJob) -> Result<(), tocsin_core::ports::BusError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err(tocsin_core::ports::BusError::Backend("sns down".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_deferral_that_cannot_be_published_fails_the_invocation_and_the_retry_looks_first() {
+    let r = with_receipts(vec![lost_answer()]);
+    let j = email_job();
+    let d = Deliverer {
+        config: r.d.config,
+        store: r.d.store.clone(),
+        bus: DownBus::default(),
+        notifier: r.d.notifier,
+        clock: r.d.clock,
+        sleeper: r.d.sleeper,
+        settings: r.d.settings,
+        throttle: r.d.throttle,
+    };
+    let e = d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Bus(_)), "{e}");
+    assert!(tocsin_lambda::FunctionError::from(e).is_retryable());
+    assert_eq!(
+        d.bus.0.load(std::sync::atomic::Ordering::Relaxed),
+        5,
+        "the publish tried five times"
+    );
+    // The platform's retry finds the lost try and the deferral on record, and the claim free: it
+    // looks for the receipt first, and the receipt says the message is out.
+    let r = Rig {
+        d: Deliverer {
+            config: d.config,
+            store: d.store,
+            bus: LocalBus::new(),
+            notifier: d.notifier,
+            clock: d.clock,
+            sleeper: d.sleeper,
+            settings: d.settings,
+            throttle: d.throttle,
+        },
+    };
+    r.d.record_receipt(&receipt_of(&j)).await.unwrap();
+    let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 1, "nothing sent again");
+    says_sent_by_its_receipt(&entries[0]);
 }
 
 /// `e` says the send was confirmed by the receipt of `receipt_of`.
@@ -1037,20 +1183,22 @@ fn says_sent_by_its_receipt(e: &tocsin_core::record::AuditEntry) {
     );
 }
 
-/// An email job whose first invocation lost its answer, found no receipt in the wait, and ended
-/// for the platform's retry.
+/// An email job whose first invocation lost its answer, found no receipt in the wait, and
+/// deferred the job: the job as published again.
 async fn gave_up_after_a_lost_answer() -> (Rig, DeliveryJob) {
     let r = with_receipts(vec![lost_answer()]);
-    let j = email_job();
-    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
-    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
-    (r, j)
+    r.d.deliver(&email_job(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut again = republished(&r);
+    assert_eq!(again.len(), 1, "deferred");
+    (r, again.remove(0))
 }
 
 #[tokio::test]
-async fn the_next_invocation_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
+async fn the_deferred_job_finds_the_receipt_of_a_lost_answer_and_sends_nothing() {
     let (r, j) = gave_up_after_a_lost_answer().await;
-    // The receipt comes after the invocation gave up: the platform's retry finds it.
+    // The receipt comes after the invocation gave up: the new message's invocation finds it.
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 1, "nothing sent by the retry");
@@ -1132,8 +1280,7 @@ async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_dea
     let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
     // 6 s left: all of it is the retry layer's margin for recording the outcome.
-    let e = r.d.deliver(&j, Duration::from_secs(6)).await.unwrap_err();
-    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    r.d.deliver(&j, Duration::from_secs(6)).await.unwrap();
     assert!(
         r.d.sleeper.0.lock().unwrap().is_empty(),
         "no wait for the receipt past the deadline"
@@ -1141,17 +1288,18 @@ async fn a_lost_answer_at_the_end_of_the_invocation_waits_no_longer_than_its_dea
     assert_eq!(
         attempts(&r, "a-1"),
         vec![(1, "retryable".into(), Some("unconfirmed".into()))],
-        "the try is on record, so the platform's retry looks for its receipt first"
+        "the try is on record, so the deferred job looks for its receipt first"
     );
+    assert_eq!(republished(&r), vec![j]);
 }
 
 #[tokio::test]
 async fn an_invocation_waits_for_receipts_once_however_many_of_its_tries_lose_their_answer() {
     // Three tries lose their answer and no receipt comes (the requests never arrived): the 2 s
     // wait is spent on the first; the others look once and go on, so the last try still fits.
-    // On the platform's last invocation (the only one that sends again within itself).
+    // On a job deferred as often as it may be (the only one that sends again within itself).
     let mut r = with_receipts(vec![lost_answer(), lost_answer()]);
-    r.d.settings.invocations = 1;
+    r.d.settings.deferrals = 0;
     let j = email_job();
     r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(calls(&r), 3, "sent on the third try");
@@ -1193,26 +1341,6 @@ async fn a_receipt_whose_store_calls_fail_is_recorded_within_its_invocation() {
         "read and written again after a backoff"
     );
     assert_eq!(r.d.sleeper.0.lock().unwrap().len(), 1, "one backoff");
-}
-
-/// A lost answer on a job older than Lambda's second try can be (its third comes no sooner than
-/// three minutes after the first) is sent again at once: the invocation may be the platform's last
-/// even where the attempts on record count fewer (a try killed before it wrote any). The chaos run
-/// with kills dead-lettered a text whose last invocation had left the resend to a next one.
-#[tokio::test]
-async fn a_lost_answer_on_a_job_old_enough_to_be_on_its_last_try_is_sent_again_at_once() {
-    let r = with_receipts(vec![lost_answer()]);
-    let j = email_job();
-    r.d.clock.set(t0() + chrono::TimeDelta::seconds(160));
-    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(calls(&r), 2, "sent again within the invocation");
-    assert_eq!(
-        attempts(&r, "a-1"),
-        vec![
-            (1, "retryable".into(), Some("unconfirmed".into())),
-            (2, "sent".into(), None)
-        ]
-    );
 }
 
 /// A sleeper that records a send receipt in the store once it has slept `after` times: the receipt

@@ -121,6 +121,7 @@ impl World {
                 policy: RetryPolicy::default(),
                 invocations: 3,
                 receipt_wait: Duration::from_secs(2),
+                deferrals: 6,
                 links: LinkSettings {
                     base_url: "https://tocsin.example".into(),
                     keys: tocsin_core::token::KeyRing::single("k1", LINK_KEY.to_vec()).unwrap(),

@@ -55,7 +55,7 @@ impl SesEmail {
     /// send whose answer was lost is confirmed by its receipt rather than sent again. With a set,
     /// the SDK does not retry `SendEmail` itself: a transport failure after the request went out
     /// comes back as [`tocsin_core::receipt::UNCONFIRMED`] (the deliver function looks for the
-    /// receipt, then leaves the resend to the platform's next invocation, which looks again first),
+    /// receipt, then defers the job: published again, it looks again before sending),
     /// any other failure as before (the shared retry layer retries it).
     pub fn with_configuration_set(
         mut self,

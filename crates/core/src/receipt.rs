@@ -27,6 +27,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::model::stable_id;
+use crate::record::{ClaimStatus, DedupRecord};
 use crate::text::one_line;
 
 /// The message tag that carries a delivery's receipt tag.
@@ -55,6 +56,23 @@ pub struct SendReceipt {
     pub message_id: String,
     /// When the channel took it.
     pub at: DateTime<Utc>,
+}
+
+impl SendReceipt {
+    /// The receipt's item: a completed claim under [`key`] of its tag, kept 7 days, whose outcome
+    /// names the message (`sent (<message id>), by its send receipt`).
+    pub fn record(&self) -> DedupRecord {
+        DedupRecord {
+            event_id: key(&self.tag),
+            status: ClaimStatus::Completed,
+            expires_at: self.at + chrono::TimeDelta::days(7),
+            in_progress_until: self.at,
+            transport: "receipt".into(),
+            claimed_at: self.at,
+            alert_id: None,
+            outcome: Some(format!("sent ({}), by its send receipt", self.message_id)),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -261,30 +261,62 @@ impl<N: Notifier, S: AlertStore, Z: Sleeper> Notifier for Confirming<'_, N, S, Z
             other => return other,
         };
         let key = receipt::key(&receipt::tag(&job.delivery_id));
-        loop {
+        let (store, key) = (self.store, &key);
+        let (found, waited) = look_for_receipt(
+            self.sleeper,
+            self.wait,
+            self.give_up_at,
+            Duration::from_millis(self.waited_ms.load(Ordering::Relaxed)),
             // A failed read is no receipt: at worst the message goes twice.
-            if let Ok(Some(r)) = self.store.get_event(&key).await {
-                self.confirmed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(delivery_id = %job.delivery_id, "send confirmed by its receipt");
-                return Ok(Sent {
-                    provider_id: r.outcome.as_deref().and_then(receipt_message_id),
-                });
-            }
-            let waited = Duration::from_millis(self.waited_ms.load(Ordering::Relaxed));
-            if waited >= self.wait || std::time::Instant::now() + RECEIPT_POLL >= self.give_up_at {
-                if !self.defer {
-                    return Err(error);
-                }
-                return Err(SendError {
-                    retry_after: Some(DEFER),
-                    reason: format!("{}; no send receipt yet", error.reason),
-                    ..error
-                });
-            }
-            self.sleeper.sleep(RECEIPT_POLL).await;
-            self.waited_ms
-                .fetch_add(RECEIPT_POLL.as_millis() as u64, Ordering::Relaxed);
+            move || async move {
+                Ok::<_, std::convert::Infallible>(store.get_event(key).await.ok().flatten())
+            },
+        )
+        .await;
+        self.waited_ms
+            .store(waited.as_millis() as u64, Ordering::Relaxed);
+        if let Ok(Some(r)) = found {
+            self.confirmed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(delivery_id = %job.delivery_id, "send confirmed by its receipt");
+            return Ok(Sent {
+                provider_id: r.outcome.as_deref().and_then(receipt_message_id),
+            });
         }
+        if !self.defer {
+            return Err(error);
+        }
+        Err(SendError {
+            retry_after: Some(DEFER),
+            reason: format!("{}; no send receipt yet", error.reason),
+            ..error
+        })
+    }
+}
+
+/// Looks for a send receipt with `read`, then again every [`RECEIPT_POLL`] while less than `budget`
+/// has been waited (`waited` already) and another look fits before `give_up_at`: the receipt if
+/// one came (or the error of a failed read, which ends the look), and the time waited since.
+async fn look_for_receipt<T, E, F, Fut>(
+    sleeper: &impl Sleeper,
+    budget: Duration,
+    give_up_at: std::time::Instant,
+    mut waited: Duration,
+    mut read: F,
+) -> (Result<Option<T>, E>, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, E>>,
+{
+    loop {
+        match read().await {
+            Ok(None) => {}
+            found => return (found, waited),
+        }
+        if waited >= budget || std::time::Instant::now() + RECEIPT_POLL >= give_up_at {
+            return (Ok(None), waited);
+        }
+        sleeper.sleep(RECEIPT_POLL).await;
+        waited += RECEIPT_POLL;
     }
 }
 
@@ -603,18 +635,7 @@ where
         if self.store.get_event(&receipt::key(&r.tag)).await?.is_some() {
             return Ok(());
         }
-        self.store
-            .complete_event(&DedupRecord {
-                event_id: receipt::key(&r.tag),
-                status: ClaimStatus::Completed,
-                expires_at: r.at + TimeDelta::days(7),
-                in_progress_until: r.at,
-                transport: "receipt".into(),
-                claimed_at: r.at,
-                alert_id: None,
-                outcome: Some(format!("sent ({}), by its send receipt", r.message_id)),
-            })
-            .await
+        self.store.complete_event(&r.record()).await
     }
 
     async fn send(
@@ -724,18 +745,18 @@ where
         if unconfirmed_before {
             // The receipt of an earlier try may be on its way still (its own invocation retried by
             // the platform): it is looked for through the wait before the message goes again.
-            let mut found = self.receipt(job).await?;
             let give_up_at = std::time::Instant::now()
                 + deadline_left.saturating_sub(self.settings.policy.margin);
-            while found.is_none()
-                && waited_before < receipt_wait
-                && std::time::Instant::now() + RECEIPT_POLL < give_up_at
-            {
-                self.sleeper.sleep(RECEIPT_POLL).await;
-                waited_before += RECEIPT_POLL;
-                found = self.receipt(job).await?;
-            }
-            if let Some(sent) = found {
+            let (found, waited) = look_for_receipt(
+                &self.sleeper,
+                receipt_wait,
+                give_up_at,
+                Duration::ZERO,
+                || self.receipt(job),
+            )
+            .await;
+            waited_before = waited;
+            if let Some(sent) = found? {
                 let mut e = self.entry(
                     job,
                     now,

@@ -1371,7 +1371,6 @@ async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_ag
     let (r, j) = gave_up_after_a_lost_answer().await;
     // The next invocation: the receipt comes on its third look, a second after the first.
     let slept = Arc::new(Mutex::new(Vec::new()));
-    let key = tocsin_core::receipt::key(&tocsin_core::receipt::tag(&j.delivery_id));
     let d = Deliverer {
         config: r.d.config,
         store: r.d.store.clone(),
@@ -1380,16 +1379,7 @@ async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_ag
         clock: r.d.clock,
         sleeper: ReceiptLater {
             store: r.d.store,
-            receipt: tocsin_core::record::DedupRecord {
-                event_id: key,
-                status: tocsin_core::record::ClaimStatus::Completed,
-                expires_at: t0() + chrono::TimeDelta::days(7),
-                in_progress_until: t0(),
-                transport: "receipt".into(),
-                claimed_at: t0(),
-                alert_id: None,
-                outcome: Some("sent (ses-0001), by its send receipt".into()),
-            },
+            receipt: receipt_of(&j).record(),
             after: 2,
             slept: slept.clone(),
         },

@@ -779,7 +779,8 @@ where
                 self.record_sent(job, &entries).await?;
                 return Ok(entries);
             }
-            if rounds < self.settings.deferrals {
+            // (A channel that sends no receipts has none to wait for: it sends again.)
+            if rounds < self.settings.deferrals && !receipt_wait.is_zero() {
                 let why = "an earlier try's answer was lost and its send receipt has not come";
                 return self.defer(job, now, Vec::new(), rounds, why).await;
             }

@@ -1228,6 +1228,23 @@ async fn a_channel_without_receipts_sends_again_at_once_after_a_lost_answer() {
     assert_eq!(waits.len(), 1, "only the backoff: {waits:?}");
 }
 
+#[tokio::test]
+async fn a_channel_without_receipts_is_not_deferred_by_an_earlier_tries_lost_answer() {
+    // The first invocation loses one answer, then fails twice more: the platform's retry sends,
+    // since there is no receipt to wait for.
+    let r = rig(vec![
+        lost_answer(),
+        err(true, "http-500"),
+        err(true, "http-500"),
+    ]);
+    let j = email_job();
+    let e = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(e, DeliverError::Retryable { .. }), "{e}");
+    r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(calls(&r), 4, "sent by the retry");
+    assert!(r.d.bus.take_deliveries().is_empty(), "never deferred");
+}
+
 fn sns_of(messages: &[String]) -> Input {
     let records: Vec<serde_json::Value> = messages
         .iter()

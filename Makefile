@@ -22,7 +22,7 @@ help:
 	@echo "make build   release zips of the Lambda functions ($(LAMBDA_BINS)) for arm64"
 	@echo "make deploy  sam build && sam deploy --guided (infra/template.yaml, infra/samconfig.toml)"
 	@echo "make figures init time, peak RSS, time per record and cost of each function, locally on moto"
-	@echo "make chaos   the real functions on moto through a fault proxy (30 % faults, a SIGKILL drawn for 15 % of invocations): pages lost, doubled"
+	@echo "make chaos   the real functions on moto through a fault proxy (31 % faults drawn, a SIGKILL drawn for 15 % of invocations): pages lost, doubled"
 	@echo "make fuzz    libFuzzer over every entry that reads untrusted bytes, FUZZ_SECONDS (600) per target"
 
 demo:
@@ -110,7 +110,7 @@ figures:
 # The chaos run (tests/chaos.rs, ignored by `cargo test`): the function binaries of the workspace build
 # on moto, through a fault proxy, killed at random; writes target/chaos/{expected,received,dead_letters}.jsonl
 # and prints `chaos: A alerts, C calls, F faults (P %), K kills, lost L, doubled D, dead-lettered Q`.
-# CHAOS_ALERTS (transitions, 1000), CHAOS_SEED (17), CHAOS_FAULTS (0.30), CHAOS_KILLS (0.15, drawn per
+# CHAOS_ALERTS (transitions, 1000), CHAOS_SEED (17), CHAOS_FAULTS (0.31), CHAOS_KILLS (0.15, drawn per
 # invocation; about 8 % land before it ends), CHAOS_TIME_LIMIT (seconds, 1800). Built as `make test` builds (no incremental caches), so a chaos run
 # after `make test` reuses its binaries instead of building the workspace again.
 chaos: export CARGO_INCREMENTAL = 0

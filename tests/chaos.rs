@@ -1,8 +1,9 @@
 //! The chaos run (`make chaos`; ignored in `make test`): the real function binaries (target/debug:
 //! ingest, router, escalate, api, and deliver once per channel), wired as their `main.rs` wires them and
 //! as tests/e2e.rs runs them, against moto and local channel servers, with a fault proxy in front of
-//! every AWS call and every channel endpoint failing `CHAOS_FAULTS` (default 30 %) of the calls, and the
-//! platform ([`chaos::platform`]) drawing a SIGKILL for `CHAOS_KILLS` (default 15 %) of the invocations
+//! every AWS call and every channel endpoint failing `CHAOS_FAULTS` of the calls (default 31 %: the
+//! share a run realises can fall a few tenths under the draw, 29.6 % at seed 17 with 30 %, and at
+//! least 30 % must fail), and the platform ([`chaos::platform`]) drawing a SIGKILL for `CHAOS_KILLS` (default 15 %) of the invocations
 //! at a random moment within the function's mean duration (the ones that land are counted) and
 //! retrying as Lambda does (`CHAOS_RETRY_SCALE` scales Lambda's 1- and 2-minute waits, default 1).
 //! `CHAOS_CONCURRENCY` (default 8) execution environments per function.
@@ -461,7 +462,7 @@ async fn pages_survive_faults_kills_and_retries_of_the_real_functions() {
     let started = Instant::now();
     let seed: u64 = env_or("CHAOS_SEED", 17);
     let transitions: usize = env_or("CHAOS_ALERTS", 1000);
-    let fault_rate: f64 = env_or("CHAOS_FAULTS", 0.30);
+    let fault_rate: f64 = env_or("CHAOS_FAULTS", 0.31);
     let kill_rate: f64 = env_or("CHAOS_KILLS", 0.15);
     let width: usize = env_or("CHAOS_CONCURRENCY", 8);
     let retry_scale: f64 = env_or("CHAOS_RETRY_SCALE", 1.0);

@@ -214,7 +214,9 @@ const RECEIPT_POLL: Duration = Duration::from_millis(500);
 /// deferring meant publishing again).
 pub const DEFERRALS: u32 = 6;
 
-/// Tries, within one invocation, of the write that records a send the channel took.
+/// Tries, within one invocation, of a call that must not be left to the platform's retry (the write
+/// that records a send the channel took, a receipt, a deferral and its publish):
+/// `Deliverer::record_tries`.
 const SENT_RECORD_TRIES: u32 = 5;
 
 /// How far before a job's `created_at` deliver reads the trail for the job's earlier tries: the
@@ -741,6 +743,9 @@ where
         } else {
             Duration::ZERO
         };
+        // Whether a lost answer with no receipt in the wait defers the job, here or in the
+        // confirming sender (a channel that sends no receipts has none to wait for: it sends again).
+        let may_defer = rounds < self.settings.deferrals && !receipt_wait.is_zero();
         let mut waited_before = Duration::ZERO;
         if unconfirmed_before {
             // The receipt of an earlier try may be on its way still (its own invocation retried by
@@ -779,8 +784,7 @@ where
                 self.record_sent(job, &entries).await?;
                 return Ok(entries);
             }
-            // (A channel that sends no receipts has none to wait for: it sends again.)
-            if rounds < self.settings.deferrals && !receipt_wait.is_zero() {
+            if may_defer {
                 let why = "an earlier try's answer was lost and its send receipt has not come";
                 return self.defer(job, now, Vec::new(), rounds, why).await;
             }
@@ -811,7 +815,7 @@ where
                 + deadline_left.saturating_sub(self.settings.policy.margin),
             waited_ms: std::sync::atomic::AtomicU64::new(0),
             confirmed: std::sync::atomic::AtomicU32::new(0),
-            defer: rounds < self.settings.deferrals,
+            defer: may_defer,
         };
         let outcome = retry::send_with_retries(
             &confirming,

@@ -1114,6 +1114,25 @@ async fn a_lost_answer_on_the_platforms_last_try_of_an_old_job_is_deferred_not_s
     assert_eq!(republished(&r), vec![j]);
 }
 
+/// `d` with `bus` and `sleeper` instead of its own; the rest as it was (its store too, so what it
+/// wrote stays).
+fn swapped<B, Z, B2, Z2>(
+    d: Deliverer<MemoryStore, B, Scripted, VirtualClock, Z>,
+    bus: B2,
+    sleeper: Z2,
+) -> Deliverer<MemoryStore, B2, Scripted, VirtualClock, Z2> {
+    Deliverer {
+        config: d.config,
+        store: d.store,
+        bus,
+        notifier: d.notifier,
+        clock: d.clock,
+        sleeper,
+        settings: d.settings,
+        throttle: d.throttle,
+    }
+}
+
 /// A bus that refuses every publish, counting the deliveries it was given.
 #[derive(Default)]
 struct DownBus(std::sync::atomic::AtomicU32);
@@ -1136,16 +1155,8 @@ impl tocsin_core::ports::Bus for DownBus {
 async fn a_deferral_that_cannot_be_published_fails_the_invocation_and_the_retry_looks_first() {
     let r = with_receipts(vec![lost_answer()]);
     let j = email_job();
-    let d = Deliverer {
-        config: r.d.config,
-        store: r.d.store.clone(),
-        bus: DownBus::default(),
-        notifier: r.d.notifier,
-        clock: r.d.clock,
-        sleeper: r.d.sleeper,
-        settings: r.d.settings,
-        throttle: r.d.throttle,
-    };
+    let sleeper = r.d.sleeper.clone();
+    let d = swapped(r.d, DownBus::default(), sleeper);
     let e = d.deliver(&j, Duration::from_secs(60)).await.unwrap_err();
     assert!(matches!(e, DeliverError::Bus(_)), "{e}");
     assert!(tocsin_lambda::FunctionError::from(e).is_retryable());
@@ -1156,17 +1167,9 @@ async fn a_deferral_that_cannot_be_published_fails_the_invocation_and_the_retry_
     );
     // The platform's retry finds the lost try and the deferral on record, and the claim free: it
     // looks for the receipt first, and the receipt says the message is out.
+    let sleeper = d.sleeper.clone();
     let r = Rig {
-        d: Deliverer {
-            config: d.config,
-            store: d.store,
-            bus: LocalBus::new(),
-            notifier: d.notifier,
-            clock: d.clock,
-            sleeper: d.sleeper,
-            settings: d.settings,
-            throttle: d.throttle,
-        },
+        d: swapped(d, LocalBus::new(), sleeper),
     };
     r.d.record_receipt(&receipt_of(&j)).await.unwrap();
     let entries = r.d.deliver(&j, Duration::from_secs(60)).await.unwrap();
@@ -1388,21 +1391,17 @@ async fn a_later_invocation_waits_for_an_earlier_tries_receipt_before_sending_ag
     let (r, j) = gave_up_after_a_lost_answer().await;
     // The next invocation: the receipt comes on its third look, a second after the first.
     let slept = Arc::new(Mutex::new(Vec::new()));
-    let d = Deliverer {
-        config: r.d.config,
-        store: r.d.store.clone(),
-        bus: r.d.bus,
-        notifier: r.d.notifier,
-        clock: r.d.clock,
-        sleeper: ReceiptLater {
-            store: r.d.store,
+    let (bus, store) = (r.d.bus.clone(), r.d.store.clone());
+    let d = swapped(
+        r.d,
+        bus,
+        ReceiptLater {
+            store,
             receipt: receipt_of(&j).record(),
             after: 2,
             slept: slept.clone(),
         },
-        settings: r.d.settings,
-        throttle: r.d.throttle,
-    };
+    );
     let entries = d.deliver(&j, Duration::from_secs(60)).await.unwrap();
     assert_eq!(
         d.notifier.calls.load(std::sync::atomic::Ordering::Relaxed),

@@ -216,7 +216,7 @@ impl std::fmt::Display for Human {
 }
 
 /// `d` as a chrono duration (a longer one than chrono holds: the longest it does).
-pub fn to_chrono(d: Duration) -> chrono::TimeDelta {
+pub(crate) fn to_chrono(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
